@@ -1,0 +1,3 @@
+"""BlueprintPipeline's shared platform: contracts, adapters, service runtime and CLI."""
+
+__version__ = "0.1.0"

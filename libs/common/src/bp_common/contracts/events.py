@@ -1,0 +1,175 @@
+"""The messages on each topic. Large payloads stay in the blob store; events point at them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SceneId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+RunId = Annotated[str, StringConstraints(pattern=r"^run-[0-9a-f]{20}$")]
+ObjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,1024}$")]
+RobotName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Event(BaseModel):
+    """A pipeline event: strict, immutable, versioned, and tied to one scene and run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TOPIC: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_version: Literal[1] = 1
+    scene_id: SceneId
+    run_id: RunId
+    bucket: str = Field(min_length=1, max_length=222)
+
+
+class GcsNotificationAttributes(BaseModel):
+    """Attributes Cloud Storage sets on a JSON_API_V1 notification."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    event_type: str = Field(alias="eventType")
+    payload_format: Literal["JSON_API_V1"] = Field(alias="payloadFormat")
+    bucket_id: str = Field(alias="bucketId", min_length=1)
+    object_id: str = Field(alias="objectId", min_length=1)
+    object_generation: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")] = Field(
+        alias="objectGeneration"
+    )
+    event_time: datetime | None = Field(default=None, alias="eventTime")
+    notification_config: str | None = Field(default=None, alias="notificationConfig")
+    overwrote_generation: str | None = Field(default=None, alias="overwroteGeneration")
+    overwritten_by_generation: str | None = Field(default=None, alias="overwrittenByGeneration")
+
+
+class GcsObject(BaseModel):
+    """The object resource (JSON API v1) carried as the notification's data."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    bucket: str = Field(min_length=1)
+    generation: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
+    size: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")] | None = None
+    content_type: str | None = Field(default=None, alias="contentType")
+    md5_hash: str | None = Field(default=None, alias="md5Hash")
+    crc32c: str | None = None
+    time_created: datetime | None = Field(default=None, alias="timeCreated")
+
+
+class SceneUpload(BaseModel):
+    """`scene-uploads`: a Cloud Storage notification (attributes + object resource)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TOPIC: ClassVar[str] = "scene-uploads"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    attributes: GcsNotificationAttributes
+    object: GcsObject
+
+    @property
+    def is_finalize(self) -> bool:
+        return self.attributes.event_type == "OBJECT_FINALIZE"
+
+
+class ExportSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    objects: int = Field(ge=0)
+    tasks: int = Field(ge=0)
+    robots: list[RobotName]
+
+
+class SceneExported(Event):
+    """`scenes-exported`: the scene graph, asset index and task config are committed."""
+
+    TOPIC: ClassVar[str] = "scenes-exported"
+
+    source_object: ObjectKey
+    source_generation: int = Field(ge=0)
+    export_prefix: ObjectKey
+    manifest: ObjectKey
+    manifest_sha256: Sha256
+    summary: ExportSummary
+
+
+class RobotEpisodes(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    robot: RobotName
+    prefix: ObjectKey
+    manifest: ObjectKey
+    episodes: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    collision_free: int = Field(ge=0)
+
+
+class EpisodesCollected(Event):
+    """`episodes-collected`: raw episodes for every robot are committed with checksums."""
+
+    TOPIC: ClassVar[str] = "episodes-collected"
+
+    episodes_prefix: ObjectKey
+    robots: list[RobotEpisodes] = Field(min_length=1)
+
+
+class RobotDataset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    robot: RobotName
+    prefix: ObjectKey
+    manifest: ObjectKey
+    codebase_version: Literal["v2.1", "v3.0"]
+    episodes: int = Field(ge=0)
+    frames: int = Field(ge=0)
+    quality_pass_rate: float = Field(ge=0.0, le=1.0)
+
+
+class DatasetsReady(Event):
+    """`datasets-ready`: one LeRobot dataset per robot passed the quality gates."""
+
+    TOPIC: ClassVar[str] = "datasets-ready"
+
+    datasets: list[RobotDataset] = Field(min_length=1)
+
+
+class PublishedDataset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    robot: RobotName
+    storage_bucket: str = Field(min_length=1)
+    prefix: ObjectKey
+    manifest: ObjectKey
+    uploaded: int = Field(ge=0)
+    skipped: int = Field(ge=0)
+    verified: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    duration_s: float = Field(ge=0.0)
+
+
+class DatasetsPublished(Event):
+    """`datasets-published`: verified datasets are live behind their LATEST pointers."""
+
+    TOPIC: ClassVar[str] = "datasets-published"
+
+    published: list[PublishedDataset] = Field(min_length=1)
+
+
+TOPICS: tuple[str, ...] = (
+    SceneUpload.TOPIC,
+    SceneExported.TOPIC,
+    EpisodesCollected.TOPIC,
+    DatasetsReady.TOPIC,
+    DatasetsPublished.TOPIC,
+)
+
+EVENTS_BY_TOPIC: dict[str, type[BaseModel]] = {
+    SceneUpload.TOPIC: SceneUpload,
+    SceneExported.TOPIC: SceneExported,
+    EpisodesCollected.TOPIC: EpisodesCollected,
+    DatasetsReady.TOPIC: DatasetsReady,
+    DatasetsPublished.TOPIC: DatasetsPublished,
+}

@@ -1,0 +1,1 @@
+"""BlueprintPipeline's episode collector: a gRPC server that owns a simulator."""

@@ -1,0 +1,1 @@
+"""BlueprintPipeline's export service."""
