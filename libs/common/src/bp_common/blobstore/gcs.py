@@ -1,0 +1,272 @@
+"""A Cloud Storage bucket as a blob store: resumable streaming writes, generation-0 commits.
+
+Reads are pinned to the generation found when the reader opens and checked end to end against
+the object's CRC32C; writes are resumable uploads that only finalize when the writer closes
+cleanly, so a stage killed or failing mid-write never leaves a partial object behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO, cast
+
+import google_crc32c
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import TransportError
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from google.cloud.storage.fileio import BlobReader, BlobWriter
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from bp_common.blobstore.base import BlobInfo, BlobStore
+from bp_common.errors import AlreadyExists, NotFound, PipelineError, Unavailable
+from bp_common.ids import validate_object_name
+
+# Resumable uploads move in chunks of a multiple of 256 KiB; 8 MiB keeps requests few and RAM low.
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+_CHUNK_MULTIPLE = 256 * 1024
+_DEFAULT_EMULATOR_PROJECT = "bp-local"
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def make_storage_client(
+    project: str | None = None, *, emulator_url: str | None = None
+) -> storage.Client:
+    """A client for fake-gcs-server when STORAGE_EMULATOR_HOST (or emulator_url) is set, else ADC.
+
+    The emulator gets anonymous credentials: it checks none, and asking for real ones would try to
+    reach the metadata server.
+    """
+    url = emulator_url or os.environ.get("STORAGE_EMULATOR_HOST")
+    if url:
+        return storage.Client(
+            project=project or os.environ.get("GOOGLE_CLOUD_PROJECT") or _DEFAULT_EMULATOR_PROJECT,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": url},
+        )
+    return storage.Client(project=project)
+
+
+def ensure_bucket(client: storage.Client, name: str) -> None:
+    """Create a bucket unless it exists (for emulators and `bp up`; Terraform owns real buckets)."""
+    try:
+        if client.lookup_bucket(name) is None:
+            client.create_bucket(name)
+    except gexc.Conflict:
+        pass
+    except Exception as exc:
+        raise _translate(exc, bucket=name) from exc
+
+
+def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseException:
+    """The pipeline's error for a client-library failure (or the failure itself if unexpected)."""
+    if isinstance(exc, PipelineError):
+        return exc
+    if isinstance(exc, gexc.NotFound):
+        return NotFound("no such object or bucket", **context)
+    if isinstance(exc, gexc.PreconditionFailed):
+        return AlreadyExists("object already exists", **context)
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = exc.code if isinstance(exc.code, int) else None
+        if code in _TRANSIENT_STATUS or isinstance(exc, gexc.ServerError):
+            return Unavailable(f"Cloud Storage answered {code}: {exc.message}", **context)
+        return exc
+    if isinstance(exc, InvalidResponse):
+        status = getattr(exc.response, "status_code", None)
+        if status == 404:
+            return NotFound("no such object or bucket", **context)
+        if status == 412:
+            return AlreadyExists("object already exists", **context)
+        if status in _TRANSIENT_STATUS:
+            return Unavailable(f"Cloud Storage answered {status} during a transfer", **context)
+        return exc
+    if isinstance(exc, DataCorruption):
+        return Unavailable(f"checksum mismatch in transfer: {exc}", **context)
+    if isinstance(exc, requests.exceptions.RequestException | TransportError | ConnectionError):
+        return Unavailable(f"Cloud Storage unreachable: {type(exc).__name__}", **context)
+    return exc
+
+
+@contextmanager
+def _translated(**context: Any) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        translated = _translate(exc, **context)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+class _VerifiedReader(BlobReader):
+    """A BlobReader with typed errors that checks the CRC32C of a front-to-back read at EOF."""
+
+    def __init__(self, blob: storage.Blob, uri: str, **kwargs: Any) -> None:
+        super().__init__(blob, **kwargs)
+        self._uri = uri
+        self._size = int(blob.size or 0)
+        self._expected = blob.crc32c
+        self._crc: Any = google_crc32c.Checksum() if self._expected else None
+        self._consumed = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        with _translated(object=self._uri):
+            data = cast(bytes, super().read(-1 if size is None else size))
+        if self._crc is not None:
+            self._crc.update(data)
+            self._consumed += len(data)
+            if self._consumed >= self._size or not data:
+                self._verify()
+        return data
+
+    def _verify(self) -> None:
+        crc, self._crc = self._crc, None
+        actual = base64.b64encode(crc.digest()).decode()
+        if self._consumed != self._size or actual != self._expected:
+            raise Unavailable(
+                "streamed bytes do not match the object's size and CRC32C",
+                object=self._uri, expected=self._expected, actual=actual,
+                size=self._size, read=self._consumed,
+            )
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._crc = None  # a non-sequential read cannot be checked against the whole object
+        with _translated(object=self._uri):
+            return cast(int, super().seek(pos, whence))
+
+
+class _AbortableWriter(BlobWriter):
+    """A BlobWriter with typed errors that can be abandoned without ever finalizing the upload."""
+
+    def __init__(self, blob: storage.Blob, uri: str, **kwargs: Any) -> None:
+        super().__init__(blob, **kwargs)
+        self._uri = uri
+        self._aborted = False
+
+    def write(self, b: Any) -> int:
+        with _translated(object=self._uri):
+            return cast(int, super().write(b))
+
+    def close(self) -> None:
+        # io.IOBase.__del__ calls close(): an abandoned writer must not finalize on collection.
+        if self._aborted:
+            return
+        with _translated(object=self._uri):
+            super().close()
+
+    def abort(self) -> None:
+        self._aborted = True
+        # Best effort: the final chunk was never sent, and unfinalized sessions expire anyway.
+        with contextlib.suppress(Exception):
+            self.terminate()
+
+
+class GcsBlobStore(BlobStore):
+    """One bucket. Errors: NotFound (404), AlreadyExists (412 on create-only), Unavailable
+    (connection failures, 408/429/5xx, checksum mismatches)."""
+
+    def __init__(
+        self, client: storage.Client, bucket: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry: Retry = DEFAULT_RETRY, timeout: float = 60.0,
+    ) -> None:
+        if chunk_size <= 0 or chunk_size % _CHUNK_MULTIPLE:
+            raise ValueError(f"chunk_size must be a positive multiple of {_CHUNK_MULTIPLE}")
+        self.client = client
+        self.bucket_name = bucket
+        self.bucket = client.bucket(bucket)
+        self.chunk_size = chunk_size
+        self.retry = retry
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GcsBlobStore(bucket={self.bucket_name!r})"
+
+    def uri(self, key: str = "") -> str:
+        return f"gs://{self.bucket_name}/{key}"
+
+    def _blob(self, key: str) -> storage.Blob:
+        validate_object_name(key)
+        return self.bucket.blob(key, chunk_size=self.chunk_size)
+
+    def _get(self, key: str) -> storage.Blob | None:
+        validate_object_name(key)
+        with _translated(object=self.uri(key)):
+            return self.bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
+
+    @contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        blob = self._get(key)
+        if blob is None:
+            raise NotFound("no such object", object=self.uri(key))
+        # The reloaded blob carries its generation, so every ranged read hits that one version.
+        reader = _VerifiedReader(
+            blob, self.uri(key), chunk_size=self.chunk_size, retry=self.retry, timeout=self.timeout
+        )
+        with reader:
+            yield cast(BinaryIO, reader)
+
+    @contextmanager
+    def open_write(
+        self, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
+    ) -> Iterator[BinaryIO]:
+        blob = self._blob(key)
+        blob.metadata = dict(metadata) if metadata else None
+        writer = _AbortableWriter(
+            blob, self.uri(key), chunk_size=self.chunk_size, ignore_flush=True, retry=self.retry,
+            content_type=content_type, timeout=self.timeout,
+        )
+        try:
+            yield cast(BinaryIO, writer)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+
+    def create_only(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
+        blob = self._blob(key)
+        with _translated(object=self.uri(key)):
+            # The generation-0 precondition makes a retry safe: a second attempt cannot overwrite.
+            blob.upload_from_string(
+                data, content_type=content_type or "application/octet-stream",
+                if_generation_match=0, retry=self.retry, timeout=self.timeout,
+            )
+        return _info(blob)
+
+    def stat(self, key: str) -> BlobInfo | None:
+        blob = self._get(key)
+        return None if blob is None else _info(blob)
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        # Cloud Storage lists in lexicographic name order, page by page.
+        with _translated(object=self.uri(prefix)):
+            for blob in self.client.list_blobs(
+                self.bucket_name, prefix=prefix or None, retry=self.retry, timeout=self.timeout
+            ):
+                yield _info(blob)
+
+    def delete(self, key: str) -> bool:
+        blob = self._blob(key)
+        try:
+            with _translated(object=self.uri(key)):
+                blob.delete(retry=self.retry, timeout=self.timeout)
+        except NotFound:
+            return False
+        return True
+
+
+def _info(blob: storage.Blob) -> BlobInfo:
+    return BlobInfo(
+        key=blob.name,
+        size=int(blob.size or 0),
+        generation=int(blob.generation or 0),
+        md5_b64=blob.md5_hash,
+        crc32c_b64=blob.crc32c,
+        metadata=dict(blob.metadata or {}),
+    )

@@ -1,0 +1,69 @@
+"""`bp run`: the embedded default, from a scene file to the furthest stage that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bp_common import stages as stage_registry
+from bp_common.config import Settings
+from bp_common.embedded import EmbeddedPipeline
+from bp_common.errors import PipelineError
+from bp_common.runtime.delivery import Outcome, Verdict
+from bp_common.telemetry import setup_logging, setup_telemetry
+
+
+def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
+    if verdict.outcome is Outcome.ACK:
+        if verdict.duplicate:
+            what = "already done"
+        else:
+            what = f"done -> {verdict.emitted.topic}" if verdict.emitted else "finished"
+        typer.echo(f"  [{stage}] {what} ({seconds:.1f}s)")
+    elif verdict.outcome is Outcome.RETRY:
+        typer.secho(f"  [{stage}] failed, will retry: {verdict.error}", fg="yellow")
+    else:
+        typer.secho(f"  [{stage}] permanent failure, dead-lettered: {verdict.error}", fg="red")
+
+
+def run(
+    scene_path: Path = typer.Argument(..., help="A scene.usda, .usd, .usdc or .usdz file, or the folder holding it."),
+    out: Path = typer.Option(Path("bp-out"), "--out", help="Folder for the bucket, ledger and bus."),
+    scene_id: str | None = typer.Option(None, help="Scene id (default: the scene folder's name)."),
+) -> None:
+    """Run the whole chain in one process on local storage (the embedded default)."""
+    settings = Settings(data_dir=out)
+    setup_telemetry(settings, "embedded")
+    setup_logging(settings.model_copy(update={"log_level": "WARNING"}), "embedded", json_logs=False)
+    installed = stage_registry.available()
+    missing = stage_registry.missing()
+    if not installed:
+        typer.secho("no stage is installed yet: nothing to run", fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"stages: {', '.join(installed)}"
+               + (f"  (not built yet, the run stops before them: {', '.join(missing)})" if missing else ""))
+    pipeline = EmbeddedPipeline(out, settings, installed)
+    try:
+        run = pipeline.drop_scene(scene_path, scene_id)
+    except PipelineError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"scene {run.scene_id} -> run {run.run_id}")
+    pipeline.drain(run, _progress)
+    record = pipeline.ports.ledger.get(run.run_id)
+    if record is None:
+        typer.secho("the run left no record (was the scene rejected?)", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"run {record.run_id}: {record.state}")
+    for name, st in record.stages.items():
+        line = f"  {name:<8} {st.state.value}"
+        if st.error:
+            line += f"  {st.error.type}: {st.error.message}"
+        elif st.note:
+            line += f"  {st.note}"
+        typer.echo(line)
+    typer.echo(f"results: {(out / 'bucket' / 'runs' / run.scene_id / run.run_id).resolve()}")
+    typer.echo(f"ledger:  bp runs show {run.run_id} --out {out}")
+    if record.state in ("failed", "quality_failed"):
+        raise typer.Exit(1)

@@ -1,0 +1,112 @@
+"""`bp serve`, `bp worker`, `bp up` and `bp check-config`: the services as processes."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from bp_common import stages as stage_registry
+from bp_common.cli.context import settings as load_settings
+from bp_common.config import Settings
+from bp_common.runtime.delivery import Deliverer
+from bp_common.runtime.sinks import TopicDeadLetterSink
+from bp_common.telemetry import setup_telemetry
+
+
+def _deliverer(spec: str) -> tuple[Settings, Deliverer, TopicDeadLetterSink]:
+    settings = load_settings()
+    stage = stage_registry.load(spec)
+    from bp_common.wiring import cloud_ports
+
+    setup_telemetry(settings, stage.name)
+    ports = cloud_ports(settings)
+    sink = TopicDeadLetterSink(ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic)
+    return settings, Deliverer(stage, ports, settings), sink
+
+
+def serve(
+    stage: str = typer.Argument(..., help="Stage name (export, import, upload) or module:ATTRIBUTE."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (Cloud Run: 0.0.0.0)."),
+    port: int = typer.Option(8080, envvar="PORT"),
+) -> None:
+    """Run a stage as a FastAPI service with the Pub/Sub push endpoint, /healthz and /readyz."""
+    import uvicorn
+
+    from bp_common.runtime.oidc import PushTokenVerifier
+    from bp_common.runtime.push import create_app
+
+    settings, deliverer, sink = _deliverer(stage)
+    verifier = None
+    if settings.push_auth_enabled:
+        if not (settings.push_audience and settings.push_service_account):
+            typer.secho("push auth is on: set BP_PUSH_AUDIENCE and BP_PUSH_SERVICE_ACCOUNT", fg="red", err=True)
+            raise typer.Exit(2)
+        verifier = PushTokenVerifier(audience=settings.push_audience,
+                                     service_account=settings.push_service_account,
+                                     certs_url=settings.oidc_certs_url)
+
+    def ready() -> list[str]:
+        problems = []
+        try:
+            deliverer.ports.ledger.list(limit=1)
+        except Exception as exc:
+            problems.append(f"ledger: {type(exc).__name__}")
+        try:
+            deliverer.ports.blobs.exists("readyz-probe")
+        except Exception as exc:
+            problems.append(f"blob store: {type(exc).__name__}")
+        return problems
+
+    app = create_app(deliverer, sink, verifier=verifier, ready=ready)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE.")) -> None:
+    """Run a stage as a streaming-pull worker (flow control, lease extension) until SIGTERM."""
+    from google.cloud import pubsub_v1
+
+    from bp_common.bus.pubsub import PullWorker
+
+    settings, deliverer, sink = _deliverer(stage)
+    pull = PullWorker(pubsub_v1.SubscriberClient(), settings.project_id,
+                      deliverer.stage.route.subscription, deliverer, sink,
+                      max_messages=settings.flow_control_max_messages)
+    signal.signal(signal.SIGTERM, lambda *_: pull.stop())
+    signal.signal(signal.SIGINT, lambda *_: pull.stop())
+    pull.run()
+
+
+def check_config() -> None:
+    """List every unsafe setting for the current PIPELINE_ENV (production refuses them)."""
+    settings = Settings()
+    problems = settings.problems()
+    typer.echo(f"PIPELINE_ENV={settings.env.value}")
+    if not problems:
+        typer.echo("no unsafe settings")
+        return
+    for p in problems:
+        typer.echo(f"  - {p}")
+    if settings.env.value == "production":
+        raise typer.Exit(2)
+
+
+def up(out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack.")) -> None:
+    """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
+    from bp_common.stack import LocalStack
+
+    installed = stage_registry.available()
+    missing = stage_registry.missing()
+    if missing:
+        typer.echo(f"not built yet, not started: {', '.join(missing)}")
+    with LocalStack(out, list(installed)) as stack:
+        for line in stack.describe():
+            typer.echo(line)
+        typer.echo("stack is up; Ctrl-C stops everything it started")
+        try:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            stack.wait()
+        except (KeyboardInterrupt, SystemExit):
+            typer.echo("stopping...")

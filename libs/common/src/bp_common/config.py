@@ -1,0 +1,131 @@
+"""Typed settings from the environment, and the safety check that guards production."""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bp_common.errors import UnsafeConfiguration
+
+
+class PipelineEnv(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+# Variables whose value would itself be a credential; secrets come from files or Secret Manager.
+_SECRET_LIKE = re.compile(
+    r"(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|API_KEY|SERVICE_ACCOUNT_JSON|CREDENTIALS_JSON)",
+    re.IGNORECASE,
+)
+_EMULATOR_VARS = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+
+
+class Settings(BaseSettings):
+    """Everything a service or the CLI needs; `BP_` variables plus `PIPELINE_ENV`."""
+
+    model_config = SettingsConfigDict(env_prefix="BP_", extra="ignore", frozen=True, populate_by_name=True)
+
+    env: PipelineEnv = Field(
+        default=PipelineEnv.LOCAL, validation_alias=AliasChoices("PIPELINE_ENV", "BP_ENV")
+    )
+    project_id: str = "bp-local"
+    bucket: str = "bp-scenes"
+    firebase_bucket: str = "bp-datasets"
+
+    backend: Literal["embedded", "cloud"] | None = None
+    data_dir: Path = Path("bp-out")
+    ledger_backend: Literal["sqlite", "firestore"] = "sqlite"
+    secrets_backend: Literal["files", "secret-manager"] = "files"
+    secrets_dir: Path = Path("/secrets")
+    secret_manager_endpoint: str | None = None
+
+    stage: str | None = None
+    dead_letter_topic: str | None = None
+    max_delivery_attempts: int = Field(default=5, ge=5, le=100)
+    retry_min_backoff_s: float = Field(default=10.0, ge=0, le=600)
+    retry_max_backoff_s: float = Field(default=600.0, ge=0, le=600)
+    flow_control_max_messages: int = Field(default=2, ge=1)
+    ack_deadline_s: int = Field(default=60, ge=10, le=600)
+
+    push_auth: bool | None = None
+    push_audience: str | None = None
+    push_service_account: str | None = None
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+
+    collector_address: str = "127.0.0.1:50061"
+    collector_insecure: bool = False
+
+    require_embeddings: bool | None = None
+    allow_placeholder_embeddings: bool = False
+
+    telemetry_exporter: Literal["none", "console", "otlp", "gcp"] = "none"
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def is_local(self) -> bool:
+        return self.env is PipelineEnv.LOCAL
+
+    @property
+    def uses_cloud(self) -> bool:
+        """Cloud adapters (real clients, maybe on emulators) unless `local` asks for embedded."""
+        return self.backend == "cloud" if self.backend else not self.is_local
+
+    @property
+    def push_auth_enabled(self) -> bool:
+        """OIDC on push endpoints is on everywhere but `local` unless explicitly set."""
+        return (not self.is_local) if self.push_auth is None else self.push_auth
+
+    @property
+    def embeddings_required(self) -> bool:
+        if self.require_embeddings is not None:
+            return self.require_embeddings
+        return self.env is PipelineEnv.PRODUCTION
+
+    def problems(self, environ: dict[str, str] | None = None) -> list[str]:
+        """Every setting that is unsafe outside `local`, all at once."""
+        environ = dict(os.environ if environ is None else environ)
+        found: list[str] = []
+        if self.collector_insecure:
+            found.append("BP_COLLECTOR_INSECURE is set: the collector channel must use mTLS")
+        if not self.push_auth_enabled:
+            found.append("BP_PUSH_AUTH is off: push endpoints must verify Pub/Sub OIDC tokens")
+        elif not (self.push_audience and self.push_service_account):
+            found.append("BP_PUSH_AUDIENCE and BP_PUSH_SERVICE_ACCOUNT are needed to verify push")
+        if self.stage and not self.dead_letter_topic:
+            found.append(f"BP_DEAD_LETTER_TOPIC is missing for stage {self.stage}")
+        if self.allow_placeholder_embeddings:
+            found.append("BP_ALLOW_PLACEHOLDER_EMBEDDINGS is set: placeholder vectors are not data")
+        if not self.embeddings_required:
+            found.append("BP_REQUIRE_EMBEDDINGS is false: production exports must embed assets")
+        if self.ledger_backend != "firestore":
+            found.append("BP_LEDGER_BACKEND must be firestore (SQLite is for local runs)")
+        if self.secret_manager_endpoint:
+            found.append("BP_SECRET_MANAGER_ENDPOINT overrides Secret Manager's TLS endpoint")
+        found.extend(
+            f"{name} points at an emulator over a plaintext channel"
+            for name in _EMULATOR_VARS if environ.get(name)
+        )
+        found.extend(
+            f"{name} holds a secret in a plain environment variable: mount it or use Secret Manager"
+            for name in sorted(environ) if _SECRET_LIKE.search(name) and environ[name]
+            and not name.endswith(("_FILE", "_PATH"))
+        )
+        return found
+
+    def ensure_safe(self, environ: dict[str, str] | None = None) -> Settings:
+        """Refuse to run in production on unsafe settings; elsewhere leave it to the caller."""
+        if self.env is PipelineEnv.PRODUCTION:
+            problems = self.problems(environ)
+            if problems:
+                raise UnsafeConfiguration(self.env.value, problems)
+        return self

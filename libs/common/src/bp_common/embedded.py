@@ -1,0 +1,132 @@
+"""The embedded default: every installed stage in one process over a folder, SQLite and a local bus."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bp_common.bus.local import LocalBus
+from bp_common.config import Settings
+from bp_common.contracts.envelope import Envelope
+from bp_common.contracts.events import SceneUpload
+from bp_common.errors import InvalidInput
+from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_scene_id
+from bp_common.runtime.delivery import Deliverer, Outcome, Verdict
+from bp_common.runtime.stage import Ports, Stage
+from bp_common.wiring import LOCAL_BUCKET, local_ports
+
+log = logging.getLogger("bp.embedded")
+Progress = Callable[[str, Verdict, float], None]
+# Files beside the scene that travel with it into the bucket.
+_COMPANIONS = ("scene_manifest.json",)
+
+
+@dataclass
+class EmbeddedRun:
+    scene_id: str
+    run_id: str
+    deliveries: list[tuple[str, Verdict]] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class EmbeddedPipeline:
+    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage]) -> None:
+        self.root = Path(root)
+        self.settings = settings
+        self.stages = stages
+        self.ports: Ports
+        self.bus: LocalBus
+        self.ports, self.bus = local_ports(self.root, settings)
+        self.deliverers = {name: Deliverer(stage, self.ports, settings) for name, stage in stages.items()}
+
+    def _put(self, source: Path, key: str) -> int:
+        """Copy a file into the bucket unless identical content is there (keeps its generation)."""
+        info = self.ports.blobs.stat(key)
+        if info is not None and info.metadata.get("sha256") == _sha256(source):
+            return info.generation
+        with source.open("rb") as reader, self.ports.blobs.open_write(
+            key, metadata={"sha256": _sha256(source)}
+        ) as writer:
+            for chunk in iter(lambda: reader.read(1 << 20), b""):
+                writer.write(chunk)
+        stat = self.ports.blobs.stat(key)
+        assert stat is not None
+        return stat.generation
+
+    def drop_scene(self, scene_path: Path, scene_id: str | None = None) -> EmbeddedRun:
+        """Put the scene into the local bucket and announce it as Cloud Storage would."""
+        scene_path = Path(scene_path)
+        if scene_path.is_dir():
+            candidates = [scene_path / n for n in SCENE_FILE_NAMES if (scene_path / n).exists()]
+            if not candidates:
+                raise InvalidInput("no scene.usd[a|c|z] in folder", path=str(scene_path))
+            scene_path = candidates[0]
+        if not scene_path.is_file():
+            raise InvalidInput("scene file does not exist", path=str(scene_path))
+        if scene_path.name not in SCENE_FILE_NAMES:
+            raise InvalidInput("scene file must be named scene.usda, .usd, .usdc or .usdz",
+                               path=str(scene_path))
+        scene_id = validate_scene_id(scene_id or scene_path.parent.name.lower().replace(" ", "_"))
+        for name in _COMPANIONS:
+            companion = scene_path.parent / name
+            if companion.is_file():
+                self._put(companion, f"scenes/{scene_id}/{name}")
+        assets = scene_path.parent / "assets"
+        if assets.is_dir():
+            for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+                self._put(path, f"scenes/{scene_id}/assets/{path.relative_to(assets).as_posix()}")
+        key = f"scenes/{scene_id}/{scene_path.name}"
+        generation = self._put(scene_path, key)
+        run_id = run_id_for(LOCAL_BUCKET, key, generation)
+        if self.ports.ledger.get(run_id) is None:
+            self.bus.publish(self._notification(key, generation))
+        return EmbeddedRun(scene_id=scene_id, run_id=run_id)
+
+    def _notification(self, key: str, generation: int) -> Envelope:
+        info = self.ports.blobs.stat(key)
+        assert info is not None
+        now = datetime.now(UTC).isoformat()
+        resource = {"kind": "storage#object", "name": key, "bucket": LOCAL_BUCKET,
+                    "generation": str(generation), "size": str(info.size), "timeCreated": now}
+        attributes = {"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1",
+                      "bucketId": LOCAL_BUCKET, "objectId": key, "objectGeneration": str(generation),
+                      "eventTime": now}
+        return Envelope(SceneUpload.TOPIC, json.dumps(resource).encode(), attributes)
+
+    def drain(self, run: EmbeddedRun, progress: Progress | None = None, idle_timeout_s: float = 0.0) -> EmbeddedRun:
+        """Deliver until no message of any installed stage is waiting (retries wait their backoff)."""
+        names = list(self.stages)
+        self.bus.reclaim()
+        while True:
+            message = self.bus.receive(names)
+            if message is None:
+                due = self.bus.next_due(names)
+                if due is None:
+                    return run
+                time.sleep(min(due, 5.0))
+                continue
+            stage = message.id.rsplit(".", 1)[-1]
+            started = time.monotonic()
+            verdict = self.deliverers[stage].deliver(message)
+            if verdict.outcome is Outcome.ACK:
+                self.bus.ack(message)
+            elif verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
+                self.bus.dead_letter(message, verdict.error)
+            else:
+                self.bus.nack(message)
+            run.deliveries.append((stage, verdict))
+            if progress:
+                progress(stage, verdict, time.monotonic() - started)

@@ -1,0 +1,92 @@
+"""The run document (schema v2): per run and per stage state, attempts, timings, counts, error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 2
+
+
+class StageState(StrEnum):
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    QUALITY_FAILED = "quality_failed"
+
+
+FINAL_STATES = frozenset({StageState.SUCCEEDED, StageState.SKIPPED, StageState.FAILED,
+                          StageState.QUALITY_FAILED})
+
+
+class StageError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    message: str
+    permanent: bool
+    context: dict[str, str] = Field(default_factory=dict)
+    at: datetime
+
+
+class EmittedEvent(BaseModel):
+    """The event a stage emitted, kept so a duplicate delivery can re-emit it without work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    data: str
+    attributes: dict[str, str]
+
+
+class StageRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: StageState
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    counts: dict[str, float] = Field(default_factory=dict)
+    error: StageError | None = None
+    emitted: EmittedEvent | None = None
+    note: str | None = None
+
+
+class RunSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str
+    object: str
+    generation: str
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    run_id: str
+    scene_id: str
+    source: RunSource | None = None
+    created_at: datetime
+    updated_at: datetime
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        """The run's overall state, derived from its stages."""
+        states = [s.state for s in self.stages.values()]
+        for bad in (StageState.FAILED, StageState.QUALITY_FAILED):
+            if bad in states:
+                return bad.value
+        if any(s not in FINAL_STATES for s in states):
+            return "running"
+        return "succeeded" if states else "pending"
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,135 @@
+"""RunLedger: records stage starts, outcomes and errors; the store underneath is swappable."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bp_common.errors import PipelineError
+from bp_common.ledger.migrations import Document, upgrade
+from bp_common.ledger.model import (
+    EmittedEvent,
+    RunRecord,
+    RunSource,
+    StageError,
+    StageRecord,
+    StageState,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerStore(abc.ABC):
+    """Documents keyed by run id, with an atomic read-modify-write."""
+
+    @abc.abstractmethod
+    def read(self, run_id: str) -> Document | None: ...
+
+    @abc.abstractmethod
+    def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
+        """Apply change to the stored document (None when absent) atomically and store the result."""
+
+    @abc.abstractmethod
+    def scan(self, limit: int, scene_id: str | None = None) -> list[Document]:
+        """Most recently updated first."""
+
+    @abc.abstractmethod
+    def all_ids(self) -> list[str]: ...
+
+
+class RunLedger:
+    def __init__(self, store: LedgerStore, clock: Clock = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def get(self, run_id: str) -> RunRecord | None:
+        doc = self.store.read(run_id)
+        return None if doc is None else RunRecord.model_validate(upgrade(doc)[0])
+
+    def list(self, limit: int = 50, scene_id: str | None = None) -> list[RunRecord]:
+        return [RunRecord.model_validate(upgrade(d)[0]) for d in self.store.scan(limit, scene_id)]
+
+    def migrate_all(self) -> int:
+        """Rewrite every stored document at the current schema version; returns how many changed."""
+        changed = 0
+        for run_id in self.store.all_ids():
+            doc = self.store.read(run_id)
+            if doc is not None and upgrade(doc)[1]:
+                self.store.transact(run_id, lambda d: upgrade(d or {})[0] if d else {})
+                changed += 1
+        return changed
+
+    def _update(
+        self, run_id: str, scene_id: str, change: Callable[[RunRecord], None]
+    ) -> RunRecord:
+        now = self.clock()
+
+        def apply(doc: Document | None) -> Document:
+            record = (
+                RunRecord.model_validate(upgrade(doc)[0])
+                if doc
+                else RunRecord(run_id=run_id, scene_id=scene_id, created_at=now, updated_at=now)
+            )
+            change(record)
+            record.updated_at = now
+            return record.to_document()
+
+        return RunRecord.model_validate(self.store.transact(run_id, apply))
+
+    def stage_started(
+        self, run_id: str, scene_id: str, stage: str, attempt: int,
+        source: tuple[str, str, str] | None = None,
+    ) -> RunRecord:
+        now = self.clock()
+
+        def change(run: RunRecord) -> None:
+            if source and run.source is None:
+                run.source = RunSource(bucket=source[0], object=source[1], generation=source[2])
+            old = run.stages.get(stage)
+            run.stages[stage] = StageRecord(
+                state=StageState.RUNNING,
+                attempts=max(attempt, (old.attempts + 1) if old else 1),
+                started_at=now,
+                counts=old.counts if old else {},
+            )
+
+        return self._update(run_id, scene_id, change)
+
+    def stage_finished(
+        self, run_id: str, scene_id: str, stage: str, state: StageState, *,
+        counts: dict[str, float] | None = None, emitted: EmittedEvent | None = None,
+        note: str | None = None, error: PipelineError | None = None,
+    ) -> RunRecord:
+        now = self.clock()
+
+        def change(run: RunRecord) -> None:
+            rec = run.stages.get(stage) or StageRecord(state=state, attempts=1, started_at=now)
+            rec.state = state
+            rec.finished_at = now
+            if rec.started_at is not None:
+                rec.duration_s = (now - rec.started_at).total_seconds()
+            if counts:
+                rec.counts = {**rec.counts, **counts}
+            rec.emitted = emitted or rec.emitted
+            rec.note = note
+            rec.error = _stage_error(error, now) if error else None
+            run.stages[stage] = rec
+
+        return self._update(run_id, scene_id, change)
+
+    def stage_failed(
+        self, run_id: str, scene_id: str, stage: str, error: PipelineError, *, final: bool
+    ) -> RunRecord:
+        state = StageState.FAILED if final else StageState.RETRYING
+        return self.stage_finished(run_id, scene_id, stage, state, error=error)
+
+
+def _stage_error(error: PipelineError, at: datetime) -> StageError:
+    record: dict[str, Any] = error.to_record()
+    return StageError(at=at, **record)

@@ -1,0 +1,50 @@
+"""Which stage consumes which topic, and the names of subscriptions and dead-letter queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bp_common.contracts.events import (
+    DatasetsPublished,
+    DatasetsReady,
+    EpisodesCollected,
+    SceneExported,
+    SceneUpload,
+)
+
+STAGE_NAMES = ("export", "submit", "import", "upload")
+
+
+@dataclass(frozen=True)
+class Route:
+    stage: str
+    consumes: str
+    produces: str
+    delivery: Literal["push", "pull"]
+
+    @property
+    def subscription(self) -> str:
+        return f"bp-{self.stage}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"bp-{self.stage}-dead-letter"
+
+    @property
+    def dead_letter_subscription(self) -> str:
+        return f"bp-{self.stage}-dead-letter"
+
+
+# Submit follows collection jobs for minutes to hours, so it pulls; the rest fit a push request.
+ROUTES: tuple[Route, ...] = (
+    Route("export", SceneUpload.TOPIC, SceneExported.TOPIC, "push"),
+    Route("submit", SceneExported.TOPIC, EpisodesCollected.TOPIC, "pull"),
+    Route("import", EpisodesCollected.TOPIC, DatasetsReady.TOPIC, "push"),
+    Route("upload", DatasetsReady.TOPIC, DatasetsPublished.TOPIC, "push"),
+)
+ROUTE_BY_STAGE = {r.stage: r for r in ROUTES}
+
+
+def routes_consuming(topic: str) -> list[Route]:
+    return [r for r in ROUTES if r.consumes == topic]

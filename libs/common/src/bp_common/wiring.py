@@ -1,0 +1,72 @@
+"""Builds the ports from settings: cloud clients outside `local`, folders and SQLite inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bp_common.blobstore.local import LocalBlobStore
+from bp_common.bus.local import LocalBus
+from bp_common.config import Settings
+from bp_common.ledger import RunLedger
+from bp_common.ledger.sqlite import SqliteLedgerStore
+from bp_common.runtime.stage import Ports
+from bp_common.secrets import FileSecretStore, SecretStore
+
+LOCAL_BUCKET = "local"
+
+
+def local_ports(root: Path, settings: Settings) -> tuple[Ports, LocalBus]:
+    """The embedded default: one folder holds the bucket, the bus, the ledger and the secrets."""
+    root = Path(root)
+    bus = LocalBus(root / "bus.sqlite", max_delivery_attempts=settings.max_delivery_attempts,
+                   ack_deadline_s=settings.ack_deadline_s)
+    ports = Ports(
+        blobs=LocalBlobStore(root / "bucket"),
+        ledger=RunLedger(SqliteLedgerStore(root / "ledger.sqlite")),
+        publisher=bus,
+        secrets=FileSecretStore(root / "secrets"),
+    )
+    return ports, bus
+
+
+def cloud_secrets(settings: Settings) -> SecretStore:
+    if settings.secrets_backend == "files":
+        return FileSecretStore(settings.secrets_dir)
+    import grpc
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import secretmanager_v1
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    from bp_common.secrets.secretmanager import SecretManagerStore
+
+    if settings.secret_manager_endpoint:  # a loopback test server; production refuses this
+        channel = grpc.insecure_channel(settings.secret_manager_endpoint)
+        client = secretmanager_v1.SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=channel,
+                                                        credentials=AnonymousCredentials()))
+    else:
+        client = secretmanager_v1.SecretManagerServiceClient()
+    return SecretManagerStore(client, settings.project_id)
+
+
+def cloud_ports(settings: Settings) -> Ports:
+    """Real Google clients; they find emulators through the *_EMULATOR_HOST variables."""
+    from google.cloud import firestore, pubsub_v1
+
+    from bp_common.blobstore.gcs import GcsBlobStore, storage_client
+    from bp_common.bus.pubsub import PubSubPublisher
+    from bp_common.ledger.firestore import FirestoreLedgerStore
+
+    ledger_store = (
+        FirestoreLedgerStore(firestore.Client(project=settings.project_id))
+        if settings.ledger_backend == "firestore"
+        else SqliteLedgerStore(settings.data_dir / "ledger.sqlite")
+    )
+    return Ports(
+        blobs=GcsBlobStore(storage_client(settings.project_id), settings.bucket),
+        ledger=RunLedger(ledger_store),
+        publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project_id),
+        secrets=cloud_secrets(settings),
+    )

@@ -1,0 +1,44 @@
+"""A test stage for the backbone: reads the scene blob and behaves as its first line says.
+
+`ok` commits a marker and emits scenes-exported; `permanent` raises InvalidInput; `transient`
+raises TransientError; `slow PATH` waits for PATH to exist before committing (kill tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
+from bp_common.errors import AlreadyExists, InvalidInput, TransientError
+from bp_common.runtime.stage import Stage, StageContext, StageOutput
+from bp_common.runtime.uploads import scene_upload_ref
+
+
+def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput:
+    body = ctx.blobs.read_bytes(upload.object.name).decode().strip()
+    command, _, arg = body.partition(" ")
+    if command == "permanent":
+        raise InvalidInput("probe refuses this scene", scene_id=ctx.scene_id)
+    if command == "transient":
+        raise TransientError("probe's dependency is down", scene_id=ctx.scene_id)
+    if command == "slow":
+        while not Path(arg).exists():
+            time.sleep(0.05)
+    marker = f"{ctx.run_prefix}export/export_manifest.json"
+    content = f'{{"scene": "{ctx.scene_id}", "attempt": {ctx.attempt}}}'.encode()
+    try:
+        ctx.blobs.create_only(marker, content)
+    except AlreadyExists:
+        content = ctx.blobs.read_bytes(marker)  # committed by an earlier delivery: reuse it
+    event = SceneExported(
+        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=upload.object.bucket,
+        source_object=upload.object.name, source_generation=int(upload.object.generation),
+        export_prefix=f"{ctx.run_prefix}export/", manifest=marker,
+        manifest_sha256=hashlib.sha256(content).hexdigest(),
+        summary=ExportSummary(objects=0, tasks=0, robots=[]),
+    )
+    return StageOutput(event, counts={"objects": 0})
+
+
+PROBE = Stage(name="export", handle=handle, identify=scene_upload_ref)
