@@ -42,3 +42,17 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput:
 
 
 PROBE = Stage(name="export", handle=handle, identify=scene_upload_ref)
+
+
+def follow(ctx: StageContext, exported: SceneExported) -> StageOutput:
+    """A second probe stage, so a trace can be followed across two hops."""
+    from bp_common.contracts.events import EpisodesCollected, RobotEpisodes
+
+    prefix = f"{ctx.run_prefix}episodes/"
+    robots = [RobotEpisodes(robot="probe", prefix=prefix, manifest=f"{prefix}m.json", episodes=0,
+                            succeeded=0, collision_free=0)]
+    return StageOutput(EpisodesCollected(scene_id=ctx.scene_id, run_id=ctx.run_id,
+                                         bucket=exported.bucket, episodes_prefix=prefix, robots=robots))
+
+
+FOLLOW = Stage(name="submit", handle=follow)
