@@ -1,7 +1,8 @@
 """A test stage for the backbone: reads the scene blob and behaves as its first line says.
 
 `ok` commits a marker and emits scenes-exported; `permanent` raises InvalidInput; `transient`
-raises TransientError; `slow PATH` waits for PATH to exist before committing (kill tests)."""
+raises TransientError; `down-while PATH` raises TransientError while PATH exists (a dependency
+that is down); `slow-submit PATH` makes the second probe stage wait for PATH (kill tests)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,8 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput:
     command, _, arg = body.partition(" ")
     if command == "permanent":
         raise InvalidInput("probe refuses this scene", scene_id=ctx.scene_id)
-    if command == "transient":
+    if command == "transient" or (command == "down-while" and Path(arg).exists()):
         raise TransientError("probe's dependency is down", scene_id=ctx.scene_id)
-    if command == "slow":
-        while not Path(arg).exists():
-            time.sleep(0.05)
     marker = f"{ctx.run_prefix}export/export_manifest.json"
     content = f'{{"scene": "{ctx.scene_id}", "attempt": {ctx.attempt}}}'.encode()
     try:
@@ -48,7 +46,15 @@ def follow(ctx: StageContext, exported: SceneExported) -> StageOutput:
     """A second probe stage, so a trace can be followed across two hops."""
     from bp_common.contracts.events import EpisodesCollected, RobotEpisodes
 
+    command, _, arg = ctx.blobs.read_bytes(exported.source_object).decode().strip().partition(" ")
+    if command == "slow-submit":
+        while not Path(arg).exists():
+            time.sleep(0.05)
     prefix = f"{ctx.run_prefix}episodes/"
+    try:
+        ctx.blobs.create_only(f"{prefix}COMMITTED", str(ctx.attempt).encode())
+    except AlreadyExists:
+        pass
     robots = [RobotEpisodes(robot="probe", prefix=prefix, manifest=f"{prefix}m.json", episodes=0,
                             succeeded=0, collision_free=0)]
     return StageOutput(EpisodesCollected(scene_id=ctx.scene_id, run_id=ctx.run_id,

@@ -55,7 +55,7 @@ def cloud_ports(settings: Settings) -> Ports:
     """Real Google clients; they find emulators through the *_EMULATOR_HOST variables."""
     from google.cloud import firestore, pubsub_v1
 
-    from bp_common.blobstore.gcs import GcsBlobStore, storage_client
+    from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
     from bp_common.bus.pubsub import PubSubPublisher
     from bp_common.ledger.firestore import FirestoreLedgerStore
 
@@ -65,7 +65,7 @@ def cloud_ports(settings: Settings) -> Ports:
         else SqliteLedgerStore(settings.data_dir / "ledger.sqlite")
     )
     return Ports(
-        blobs=GcsBlobStore(storage_client(settings.project_id), settings.bucket),
+        blobs=GcsBlobStore(make_storage_client(settings.project_id), settings.bucket),
         ledger=RunLedger(ledger_store),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project_id),
         secrets=cloud_secrets(settings),

@@ -165,6 +165,8 @@ class PubSubDeadLetterQueue(DeadLetterQueue):
             return letter.source_topic
         source = letter.attributes.get(ATTR_PUBSUB_DL_SUBSCRIPTION)
         if source:
+            if "/" not in source:  # the emulator sends the short name
+                source = self.subscriber.subscription_path(self.project, source)
             sub = self.subscriber.get_subscription(request={"subscription": source})
             return str(sub.topic).rsplit("/", 1)[-1]
         return ROUTE_BY_STAGE[stage].consumes

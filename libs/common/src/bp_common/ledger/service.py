@@ -61,7 +61,12 @@ class RunLedger:
         for run_id in self.store.all_ids():
             doc = self.store.read(run_id)
             if doc is not None and upgrade(doc)[1]:
-                self.store.transact(run_id, lambda d: upgrade(d or {})[0] if d else {})
+                # Through the model, so the stored document is JSON-mode (ISO strings) like every
+                # other write, not the datetimes that upgrade() returns.
+                self.store.transact(
+                    run_id,
+                    lambda d: RunRecord.model_validate(upgrade(d)[0]).to_document() if d else {},
+                )
                 changed += 1
         return changed
 
@@ -92,9 +97,12 @@ class RunLedger:
             if source and run.source is None:
                 run.source = RunSource(bucket=source[0], object=source[1], generation=source[2])
             old = run.stages.get(stage)
+            # A delivery that died (running) or failed transiently (retrying) counts towards the
+            # same round; after a final failure a replay starts a new round.
+            same_round = old is not None and old.state in (StageState.RUNNING, StageState.RETRYING)
             run.stages[stage] = StageRecord(
                 state=StageState.RUNNING,
-                attempts=max(attempt, (old.attempts + 1) if old else 1),
+                attempts=max(attempt, old.attempts + 1 if same_round and old else 1),
                 started_at=now,
                 counts=old.counts if old else {},
             )

@@ -105,10 +105,13 @@ class Deliverer:
             log.info("duplicate of a finished stage: nothing to emit", extra={**extra, "outcome": "ack"})
             return Verdict(Outcome.ACK, duplicate=True)
 
-        ledger.stage_started(ref.run_id, ref.scene_id, name, message.delivery_attempt, ref.source)
+        started = ledger.stage_started(ref.run_id, ref.scene_id, name, message.delivery_attempt,
+                                       ref.source)
+        # Push from the emulator omits deliveryAttempt; the ledger counts attempts either way.
+        attempt = started.stages[name].attempts
         ctx = StageContext(
             settings=self.settings, ports=self.ports, scene_id=ref.scene_id, run_id=ref.run_id,
-            stage=name, attempt=message.delivery_attempt,
+            stage=name, attempt=attempt,
             log=logging.LoggerAdapter(logging.getLogger(f"bp.{name}"), extra),
         )
         try:
@@ -120,9 +123,9 @@ class Deliverer:
         except Exception as exc:
             error = exc if isinstance(exc, PipelineError) else TransientError(
                 f"{type(exc).__name__}: {exc}", stage=name)
-            final = message.delivery_attempt >= self.settings.max_delivery_attempts
+            final = attempt >= self.settings.max_delivery_attempts
             ledger.stage_failed(ref.run_id, ref.scene_id, name, error, final=final)
-            log.warning("transient failure (attempt %d): %s", message.delivery_attempt, error,
+            log.warning("transient failure (attempt %d): %s", attempt, error,
                         extra={**extra, "outcome": "retry"}, exc_info=not isinstance(exc, PipelineError))
             return Verdict(Outcome.RETRY, error)
 

@@ -1,0 +1,170 @@
+"""The local stack behind `bp up`: emulators, topology, and each stage as its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from bp_common.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
+from bp_common.topology import ROUTE_BY_STAGE
+
+PROJECT = "bp-local"
+BUCKET = "bp-scenes"
+FIREBASE_BUCKET = "bp-datasets"
+
+
+@dataclass
+class ServiceProcess:
+    stage: str
+    spec: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    port: int | None
+
+    @property
+    def push_endpoint(self) -> str | None:
+        return f"http://{LOOPBACK}:{self.port}/push" if self.port else None
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the whole service, as a crash or an evicted instance would end it."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class LocalStack:
+    """`stages` maps a stage name to what `bp serve|worker` loads (a name or module:ATTRIBUTE)."""
+
+    def __init__(
+        self, root: Path, stages: list[str] | dict[str, str], *, project: str = PROJECT,
+        ack_deadline_s: int = 60, max_delivery_attempts: int = 5, min_backoff_s: float = 1.0,
+        max_backoff_s: float = 10.0, extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
+        self.project = project
+        self.ack_deadline_s = ack_deadline_s
+        self.max_delivery_attempts = max_delivery_attempts
+        self.min_backoff_s = min_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.extra_env = extra_env or {}
+        self.emulators = EmulatorStack(self.root / "logs", project=project)
+        self.services: dict[str, ServiceProcess] = {}
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def client_env(self) -> dict[str, str]:
+        """What a client (tests, `bp runs`, `bp dlq`) needs to talk to this stack."""
+        return {**self.emulators.env(), "PIPELINE_ENV": "local", "BP_BACKEND": "cloud",
+                "BP_LEDGER_BACKEND": "firestore", "BP_PROJECT_ID": self.project,
+                "BP_BUCKET": BUCKET, "BP_FIREBASE_BUCKET": FIREBASE_BUCKET,
+                "BP_SECRETS_DIR": str(self.root / "secrets")}
+
+    def start(self) -> None:
+        from google.cloud import pubsub_v1
+
+        from bp_common.blobstore.gcs import ensure_bucket, make_storage_client
+        from bp_common.bus.pubsub import ensure_topology
+
+        self.emulators.start()
+        os.environ.update(self.emulators.env())
+        (self.root / "secrets").mkdir(parents=True, exist_ok=True)
+        storage = make_storage_client(self.project)
+        for bucket in (BUCKET, FIREBASE_BUCKET):
+            ensure_bucket(storage, bucket)
+        ports = {s: free_port() for s in self.stages if ROUTE_BY_STAGE[s].delivery == "push"}
+        ensure_topology(
+            pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(), self.project,
+            push_endpoints={s: f"http://{LOOPBACK}:{p}/push" for s, p in ports.items()},
+            max_delivery_attempts=self.max_delivery_attempts, min_backoff_s=self.min_backoff_s,
+            max_backoff_s=self.max_backoff_s, ack_deadline_s=self.ack_deadline_s,
+        )
+        for stage in self.stages:
+            self.start_service(stage, ports.get(stage))
+
+    def start_service(self, stage: str, port: int | None = None) -> ServiceProcess:
+        route = ROUTE_BY_STAGE[stage]
+        if port is None and stage in self.services:
+            port = self.services[stage].port
+        spec = self.stages[stage]
+        command = [sys.executable, "-m", "bp_common.cli"]
+        command += ["serve", spec, "--port", str(port)] if port else ["worker", spec]
+        env = {**os.environ, **self.client_env(), "BP_STAGE": stage,
+               "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
+               "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts), **self.extra_env}
+        log = self.root / "logs" / f"{stage}.log"
+        with log.open("ab") as handle:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        service = ServiceProcess(stage, spec, process, log, port)
+        self.services[stage] = service
+        if port:
+            self._wait_healthy(service)
+        return service
+
+    def _wait_healthy(self, service: ServiceProcess, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://{LOOPBACK}:{service.port}/healthz"
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        tail = service.log.read_text(errors="replace")[-3000:]
+        raise EmulatorError(f"service {service.stage} did not become healthy:\n{tail}")
+
+    def describe(self) -> list[str]:
+        lines = [f"project {self.project}; buckets gs://{BUCKET} (scenes) and gs://{FIREBASE_BUCKET} (datasets)"]
+        lines += [f"  {k}={v}" for k, v in self.emulators.env().items()]
+        for s in self.services.values():
+            how = f"push {s.push_endpoint}" if s.port else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
+            lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
+        env_file = self.root / "stack.env"
+        env_file.write_text("".join(f"export {k}={v}\n" for k, v in self.client_env().items()))
+        lines.append(f"for bp runs / bp dlq against this stack: source {env_file}")
+        lines.append(f"drop a scene: gcloud storage cp scene.usda "
+                     f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda (see README)")
+        return lines
+
+    def wait(self) -> None:
+        """Block until a service dies (and say which) or the caller is interrupted."""
+        while True:
+            for s in self.services.values():
+                if s.process.poll() is not None:
+                    raise EmulatorError(f"service {s.stage} exited with {s.process.returncode}; log {s.log}")
+            time.sleep(1.0)
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+        self.emulators.stop()
