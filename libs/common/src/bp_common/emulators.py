@@ -32,6 +32,9 @@ FIRESTORE = "firestore"
 STORAGE = "storage"
 ALL_EMULATORS = (PUBSUB, FIRESTORE, STORAGE)
 _LOG_TAIL_LINES = 30
+# The emulators live for minutes: the client compiler alone and a serial GC start both JVMs
+# ~30-40 % sooner on a 2-core machine. A JAVA_TOOL_OPTIONS already set by the user wins.
+FAST_START_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 class EmulatorError(RuntimeError):
@@ -154,6 +157,11 @@ class EmulatorProcess:
             time.sleep(0.05)
         return time.monotonic() - self.started_at
 
+    def terminate(self) -> None:
+        """Ask the whole process group to exit (SIGTERM) without waiting."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after `grace` seconds."""
         pgid = self.process.pid  # start_new_session made the child its group's leader
@@ -222,6 +230,10 @@ def _require_java(name: str) -> None:
         raise EmulatorError(f"the {name} emulator needs Java 11+ on PATH (java not found)")
 
 
+def _jvm_env() -> dict[str, str]:
+    return {"JAVA_TOOL_OPTIONS": os.environ.get("JAVA_TOOL_OPTIONS", FAST_START_JVM_OPTIONS)}
+
+
 def _ok_body(status: int, body: str) -> bool:
     return status == 200 and body.strip().startswith("Ok")
 
@@ -235,7 +247,8 @@ def start_pubsub(
     return _spawn(
         PUBSUB,
         [str(binary or pubsub_emulator_binary()), f"--host={LOOPBACK}", f"--port={port}"],
-        port=port, log_dir=log_dir, ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
+        port=port, log_dir=log_dir, env=_jvm_env(),
+        ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
     )
 
 
@@ -249,7 +262,8 @@ def start_firestore(
         FIRESTORE,
         [str(binary or firestore_emulator_binary()), "start",
          f"--host={LOOPBACK}", f"--port={port}"],
-        port=port, log_dir=log_dir, ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
+        port=port, log_dir=log_dir, env=_jvm_env(),
+        ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
     )
 
 
@@ -307,7 +321,7 @@ class EmulatorStack:
     def __init__(
         self, log_dir: Path, *, project: str = DEFAULT_PROJECT,
         emulators: Collection[str] = ALL_EMULATORS, topic: str = SCENE_UPLOADS_TOPIC,
-        timeout: float = 60.0,
+        event_object_prefix: str | None = None, timeout: float = 60.0,
     ) -> None:
         unknown = set(emulators) - set(ALL_EMULATORS)
         if unknown:
@@ -316,6 +330,7 @@ class EmulatorStack:
         self.project = project
         self.emulators = tuple(e for e in ALL_EMULATORS if e in emulators)
         self.topic = topic
+        self.event_object_prefix = event_object_prefix
         self.timeout = timeout
         self.processes: dict[str, EmulatorProcess] = {}
         self.startup_seconds: dict[str, float] = {}
@@ -341,6 +356,7 @@ class EmulatorStack:
                 storage = start_fake_gcs(
                     self.log_dir, project=self.project, topic=self.topic,
                     pubsub_host=pubsub.host if pubsub else None,
+                    event_object_prefix=self.event_object_prefix,
                 )
                 self.processes[STORAGE] = storage
                 self.startup_seconds[STORAGE] = storage.wait_ready(self.timeout)
@@ -355,6 +371,8 @@ class EmulatorStack:
 
     def stop(self) -> None:
         """Stop every emulator this stack started (each by its process group)."""
+        for process in self.processes.values():
+            process.terminate()  # all shut down at once; then wait for (or kill) each
         for name in reversed(list(self.processes)):
             self.processes.pop(name).stop()
         atexit.unregister(self.stop)

@@ -56,13 +56,9 @@ def make_storage_client(
 
 def ensure_bucket(client: storage.Client, name: str) -> None:
     """Create a bucket unless it exists (for emulators and `bp up`; Terraform owns real buckets)."""
-    try:
+    with _translated(bucket=name), contextlib.suppress(gexc.Conflict):  # Conflict: a racing peer
         if client.lookup_bucket(name) is None:
             client.create_bucket(name)
-    except gexc.Conflict:
-        pass
-    except Exception as exc:
-        raise _translate(exc, bucket=name) from exc
 
 
 def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseException:
@@ -73,6 +69,8 @@ def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseExcept
         return NotFound("no such object or bucket", **context)
     if isinstance(exc, gexc.PreconditionFailed):
         return AlreadyExists("object already exists", **context)
+    if isinstance(exc, gexc.RetryError):  # retries ran out on transient failures
+        return Unavailable(f"Cloud Storage: {exc.message}", **context)
     if isinstance(exc, gexc.GoogleAPICallError):
         code = exc.code if isinstance(exc.code, int) else None
         if code in _TRANSIENT_STATUS or isinstance(exc, gexc.ServerError):
@@ -86,7 +84,6 @@ def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseExcept
             return AlreadyExists("object already exists", **context)
         if status in _TRANSIENT_STATUS:
             return Unavailable(f"Cloud Storage answered {status} during a transfer", **context)
-        return exc
     if isinstance(exc, DataCorruption):
         return Unavailable(f"checksum mismatch in transfer: {exc}", **context)
     if isinstance(exc, requests.exceptions.RequestException | TransportError | ConnectionError):
@@ -105,20 +102,28 @@ def _translated(**context: Any) -> Iterator[None]:
         raise translated from exc
 
 
-class _VerifiedReader(BlobReader):
+class _VerifiedReader(BlobReader):  # type: ignore[misc]
     """A BlobReader with typed errors that checks the CRC32C of a front-to-back read at EOF."""
 
-    def __init__(self, blob: storage.Blob, uri: str, **kwargs: Any) -> None:
+    def __init__(
+        self, blob: storage.Blob, uri: str, size: int, crc32c: str | None, **kwargs: Any
+    ) -> None:
         super().__init__(blob, **kwargs)
         self._uri = uri
-        self._size = int(blob.size or 0)
-        self._expected = blob.crc32c
-        self._crc: Any = google_crc32c.Checksum() if self._expected else None
+        self._size = size
+        self._expected = crc32c
+        self._crc: Any = google_crc32c.Checksum() if crc32c else None  # type: ignore[no-untyped-call]
         self._consumed = 0
 
     def read(self, size: int | None = -1) -> bytes:
-        with _translated(object=self._uri):
-            data = cast(bytes, super().read(-1 if size is None else size))
+        try:
+            with _translated(object=self._uri):
+                data = cast(bytes, super().read(-1 if size is None else size))
+        except NotFound as exc:
+            raise NotFound(
+                "the generation being read is gone (replaced or deleted meanwhile)",
+                object=self._uri, generation=self._blob.generation,
+            ) from exc
         if self._crc is not None:
             self._crc.update(data)
             self._consumed += len(data)
@@ -142,7 +147,7 @@ class _VerifiedReader(BlobReader):
             return cast(int, super().seek(pos, whence))
 
 
-class _AbortableWriter(BlobWriter):
+class _AbortableWriter(BlobWriter):  # type: ignore[misc]
     """A BlobWriter with typed errors that can be abandoned without ever finalizing the upload."""
 
     def __init__(self, blob: storage.Blob, uri: str, **kwargs: Any) -> None:
@@ -202,12 +207,15 @@ class GcsBlobStore(BlobStore):
 
     @contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
-        blob = self._get(key)
-        if blob is None:
+        found = self._get(key)
+        if found is None:
             raise NotFound("no such object", object=self.uri(key))
-        # The reloaded blob carries its generation, so every ranged read hits that one version.
+        # A blob built from name + generation (not the mediaLink, which fake-gcs-server returns
+        # without one) makes every ranged read ask for the version that was opened.
+        pinned = self.bucket.blob(key, chunk_size=self.chunk_size, generation=found.generation)
         reader = _VerifiedReader(
-            blob, self.uri(key), chunk_size=self.chunk_size, retry=self.retry, timeout=self.timeout
+            pinned, self.uri(key), int(found.size or 0), found.crc32c,
+            chunk_size=self.chunk_size, retry=self.retry, timeout=self.timeout,
         )
         with reader:
             yield cast(BinaryIO, reader)

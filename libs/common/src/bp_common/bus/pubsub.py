@@ -128,8 +128,10 @@ class PubSubDeadLetterQueue(DeadLetterQueue):
         try:
             # Pub/Sub may return fewer messages than are waiting: pull until a call comes back empty.
             while len(received) < max_messages:
+                # Ops listing must not block on an empty queue, hence return_immediately.
                 response = self.subscriber.pull(
-                    request={"subscription": path, "max_messages": max_messages - len(received)},
+                    request={"subscription": path, "max_messages": max_messages - len(received),
+                             "return_immediately": True},
                     timeout=10)
                 if not response.received_messages:
                     break

@@ -1,0 +1,131 @@
+"""The run ledger in Firestore: one document per run id, updated in Firestore transactions.
+
+Documents are stored exactly as the ledger produces them (JSON-mode dicts, datetimes as ISO-8601
+strings), so a run reads back identically from Firestore and from SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_exception_type
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from bp_common.errors import NotFound, Unavailable
+from bp_common.ledger.migrations import Document
+from bp_common.ledger.service import LedgerStore
+
+_DEFAULT_EMULATOR_PROJECT = "bp-local"
+# Two stages finishing the same run at once contend on one document; Firestore retries the loser.
+DEFAULT_MAX_ATTEMPTS = 10
+# Give up within half a minute and let the bus retry the message with its own backoff.
+DEFAULT_RETRY = Retry(
+    predicate=if_exception_type(
+        gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
+        gexc.ResourceExhausted,
+    ),
+    initial=0.1, maximum=5.0, multiplier=2.0, timeout=30.0,
+)
+
+
+def make_firestore_client(
+    project: str | None = None, *, database: str | None = None
+) -> firestore.Client:
+    """A Firestore client; with FIRESTORE_EMULATOR_HOST set it talks to the emulator, anonymously.
+
+    The library only reads the emulator address from the environment (it then opens a plaintext
+    channel), so the emulator host is not a parameter here.
+    """
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        return firestore.Client(
+            project=project or os.environ.get("GOOGLE_CLOUD_PROJECT") or _DEFAULT_EMULATOR_PROJECT,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            database=database,
+        )
+    return firestore.Client(project=project, database=database)
+
+
+@contextmanager
+def _translated(**context: Any) -> Iterator[None]:
+    try:
+        yield
+    except gexc.NotFound as exc:
+        raise NotFound(f"Firestore: {exc.message}", **context) from exc
+    except (
+        gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted, gexc.ResourceExhausted,
+        gexc.InternalServerError, gexc.Unknown, gexc.RetryError,
+    ) as exc:
+        raise Unavailable(f"Firestore: {type(exc).__name__}: {exc}", **context) from exc
+
+
+class FirestoreLedgerStore(LedgerStore):
+    """`{collection}/{run_id}` documents with top-level `scene_id` and `updated_at` for queries.
+
+    `scan` with a scene filter needs a composite index in production (the emulator needs none):
+    collection `runs`, fields `scene_id` ASCENDING, `updated_at` DESCENDING
+    (Terraform: google_firestore_index). The unfiltered scan uses the automatic single-field index.
+    """
+
+    def __init__(
+        self, client: firestore.Client, collection: str = "runs", *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry: Retry = DEFAULT_RETRY,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.collection = client.collection(collection)
+        self.max_attempts = max_attempts
+        self.retry = retry
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"FirestoreLedgerStore(collection={self.collection.id!r})"
+
+    def read(self, run_id: str) -> Document | None:
+        with _translated(run_id=run_id):
+            snapshot = self.collection.document(run_id).get(
+                retry=self.retry, timeout=self.timeout
+            )
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
+        """Read, change and write one document in a transaction.
+
+        Firestore re-runs the whole function when another writer committed in between, so
+        `change` may be called more than once and must only compute from its argument.
+        """
+        ref = self.collection.document(run_id)
+
+        @firestore.transactional
+        def apply(transaction: firestore.Transaction) -> Document:
+            snapshot = ref.get(transaction=transaction)
+            doc = change(snapshot.to_dict() if snapshot.exists else None)
+            transaction.set(ref, doc)
+            return doc
+
+        with _translated(run_id=run_id):
+            try:
+                result: Document = apply(self.client.transaction(max_attempts=self.max_attempts))
+            except ValueError as exc:
+                if isinstance(exc.__cause__, gexc.Aborted):  # every attempt lost to other writers
+                    raise Unavailable(str(exc), run_id=run_id) from exc
+                raise
+        return result
+
+    def scan(self, limit: int, scene_id: str | None = None) -> list[Document]:
+        query: Any = self.collection
+        if scene_id:
+            query = query.where(filter=FieldFilter("scene_id", "==", scene_id))
+        query = query.order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit)
+        with _translated(scene_id=scene_id):
+            return [s.to_dict() for s in query.stream(retry=self.retry, timeout=self.timeout)]
+
+    def all_ids(self) -> list[str]:
+        with _translated(collection=self.collection.id):
+            refs = self.collection.list_documents(retry=self.retry, timeout=self.timeout)
+            return sorted(ref.id for ref in refs)
