@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     collector_address: str = "127.0.0.1:50061"
     collector_insecure: bool = False
 
+    robots: str | None = None
     require_embeddings: bool | None = None
     allow_placeholder_embeddings: bool = False
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     def push_auth_enabled(self) -> bool:
         """OIDC on push endpoints is on everywhere but `local` unless explicitly set."""
         return (not self.is_local) if self.push_auth is None else self.push_auth
+
+    @property
+    def robot_list(self) -> list[str] | None:
+        """`BP_ROBOTS=franka_panda,ur5e`: robots to plan for when a scene names none."""
+        return [r.strip() for r in self.robots.split(",") if r.strip()] if self.robots else None
 
     @property
     def embeddings_required(self) -> bool:

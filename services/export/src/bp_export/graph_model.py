@@ -77,9 +77,7 @@ class Aabb(BaseModel):
         )
 
     def contains_point(self, point: Vec3, tolerance: float = 0.0) -> bool:
-        return all(
-            self.min[i] - tolerance <= point[i] <= self.max[i] + tolerance for i in range(3)
-        )
+        return all(self.min[i] - tolerance <= point[i] <= self.max[i] + tolerance for i in range(3))
 
     def xy_area(self) -> float:
         sx, sy, _ = self.size

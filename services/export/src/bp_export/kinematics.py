@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 Matrix = NDArray[np.float64]
 Vector = NDArray[np.float64]
+JointValues = Sequence[float] | NDArray[np.float64]
 
 
 def translation(x: float, y: float, z: float) -> Matrix:
@@ -101,7 +102,7 @@ class KinematicChain:
     def joint_names(self) -> tuple[str, ...]:
         return tuple(j.name for j in self.joints)
 
-    def within_limits(self, q: Sequence[float], tolerance: float = 1e-9) -> bool:
+    def within_limits(self, q: JointValues, tolerance: float = 1e-9) -> bool:
         arr = np.asarray(q, dtype=float)
         return bool(np.all(arr >= self.lower - tolerance) and np.all(arr <= self.upper + tolerance))
 
@@ -182,10 +183,12 @@ def chain_from_joint_origins(
 
 def _rz(q: float) -> Matrix:
     c, s = math.cos(q), math.sin(q)
-    return np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    return np.array(
+        [[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    )
 
 
-def joint_frames(chain: KinematicChain, q: Sequence[float]) -> tuple[Matrix, Matrix]:
+def joint_frames(chain: KinematicChain, q: JointValues) -> tuple[Matrix, Matrix]:
     """Each joint's frame before its rotation (n x 4 x 4) and the TCP pose, in the base frame."""
     frames = np.empty((chain.dof, 4, 4))
     current = np.eye(4)
@@ -196,7 +199,7 @@ def joint_frames(chain: KinematicChain, q: Sequence[float]) -> tuple[Matrix, Mat
     return frames, current @ chain.tool
 
 
-def forward_kinematics(chain: KinematicChain, q: Sequence[float]) -> Matrix:
+def forward_kinematics(chain: KinematicChain, q: JointValues) -> Matrix:
     """TCP pose (4x4) in the chain's base frame for joint values `q`."""
     if len(q) != chain.dof:
         raise ValueError(f"expected {chain.dof} joint values, got {len(q)}")
@@ -249,6 +252,9 @@ def _perpendicular_basis(axis: Vector) -> Matrix:
     return np.vstack((u, np.cross(axis, u)))
 
 
+STALL_WINDOW = 15
+
+
 @dataclass(frozen=True)
 class IkTarget:
     """A TCP goal: a position plus either a full orientation or only an approach direction.
@@ -278,8 +284,11 @@ def _task_error(tcp: Matrix, target: IkTarget) -> tuple[Vector, Matrix | None, f
     pos_err = np.asarray(target.position, dtype=float) - tcp[:3, 3]
     if target.rotation is not None:
         rot = rotation_error(tcp[:3, :3], target.rotation)
-        return np.concatenate((pos_err, rot)), None, float(np.linalg.norm(pos_err)), float(
-            np.linalg.norm(rot)
+        return (
+            np.concatenate((pos_err, rot)),
+            None,
+            float(np.linalg.norm(pos_err)),
+            float(np.linalg.norm(rot)),
         )
     if target.approach is not None:
         desired = np.asarray(target.approach, dtype=float)
@@ -304,39 +313,36 @@ def _descend(
     lower, upper = chain.lower, chain.upper
     q = np.clip(q0, lower, upper)
     best = IkSolution(False, tuple(q), math.inf, math.inf, 0)
-    best_score = math.inf
-    stalled = 0
+    history: list[float] = []
+    iteration = 0
     for iteration in range(1, max_iterations + 1):
         frames, tcp = joint_frames(chain, q)
         error, angular_rows, pos_err, ang_err = _task_error(tcp, target)
         score = pos_err + 0.1 * ang_err
         if pos_err <= position_tolerance and ang_err <= angle_tolerance:
             return IkSolution(True, tuple(float(v) for v in q), pos_err, ang_err, iteration)
-        if score < best_score - 1e-6:
-            best_score, stalled = score, 0
+        if score < best.position_error + 0.1 * best.angle_error:
             best = IkSolution(False, tuple(float(v) for v in q), pos_err, ang_err, iteration)
-        else:
-            stalled += 1
-            if stalled > 25:
-                break
+        history.append(score)
+        # A descent that gained under half a millimetre in its last STALL_WINDOW steps is
+        # stuck at a limit or a local minimum; another seed does better than more steps.
+        if len(history) > STALL_WINDOW and history[-STALL_WINDOW - 1] - score < 5e-4:
+            break
         jac = geometric_jacobian(frames, tcp)
-        if angular_rows is None:
-            rows = jac
-        else:
-            rows = np.vstack((jac[:3], angular_rows @ jac[3:]))
+        rows = jac if angular_rows is None else np.vstack((jac[:3], angular_rows @ jac[3:]))
         gram = rows @ rows.T + (damping**2) * np.eye(rows.shape[0])
         step = rows.T @ np.linalg.solve(gram, error)
         largest = float(np.max(np.abs(step)))
         if largest > max_step:
             step *= max_step / largest
         q = np.clip(q + step, lower, upper)
-    return IkSolution(False, best.q, best.position_error, best.angle_error, max_iterations)
+    return IkSolution(False, best.q, best.position_error, best.angle_error, iteration)
 
 
 def solve_ik(
     chain: KinematicChain,
     target: IkTarget,
-    seeds: Sequence[Sequence[float]] = (),
+    seeds: Sequence[JointValues] = (),
     *,
     random_restarts: int = 6,
     max_iterations: int = 150,
@@ -361,7 +367,13 @@ def solve_ik(
     best: IkSolution | None = None
     for start in starts:
         result = _descend(
-            chain, target, start, max_iterations, position_tolerance, angle_tolerance, damping,
+            chain,
+            target,
+            start,
+            max_iterations,
+            position_tolerance,
+            angle_tolerance,
+            damping,
             max_step,
         )
         if result.success:

@@ -25,6 +25,7 @@ yaw that faces a work surface points x at it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from functools import cache
@@ -196,7 +197,7 @@ def get_robot(name: str) -> RobotModel:
 
 @cache
 def approximate_reach(name: str, samples: int = 4000) -> float:
-    """Largest distance from the reach centre to the TCP over a fixed sample of joint configurations (metres).
+    """Largest reach-centre-to-TCP distance (m) over a fixed sample of joint configurations.
 
     Sampling underestimates the true maximum slightly; `reach_upper_bound` is the safe figure
     for ruling targets out.
@@ -223,4 +224,4 @@ def reach_upper_bound(name: str) -> float:
     robot = get_robot(name)
     frames, tcp = joint_frames(robot.chain, robot.home)
     points = [frames[i, :3, 3] for i in range(robot.dof)] + [tcp[:3, 3]]
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(points, points[1:], strict=False)))
+    return float(sum(np.linalg.norm(b - a) for a, b in itertools.pairwise(points)))

@@ -43,16 +43,26 @@ class Box3:
 
     def union(self, other: Box3) -> Box3:
         return Box3(
-            (min(self.min[0], other.min[0]), min(self.min[1], other.min[1]),
-             min(self.min[2], other.min[2])),
-            (max(self.max[0], other.max[0]), max(self.max[1], other.max[1]),
-             max(self.max[2], other.max[2])),
+            (
+                min(self.min[0], other.min[0]),
+                min(self.min[1], other.min[1]),
+                min(self.min[2], other.min[2]),
+            ),
+            (
+                max(self.max[0], other.max[0]),
+                max(self.max[1], other.max[1]),
+                max(self.max[2], other.max[2]),
+            ),
         )
 
 
 @dataclass(frozen=True)
 class Pose:
-    """Position of a prim's origin and its orientation, in the pipeline frame."""
+    """Position of a prim's origin and its orientation, in the pipeline frame.
+
+    For objects, an upright unrotated object has the identity orientation in a Y-up stage too
+    (see `world_frame.object_orientation`); cameras and lights keep USD's local convention.
+    """
 
     position: Vec3
     orientation: Quat
@@ -146,6 +156,10 @@ class SceneObject:
     custom_data: dict[str, Any]
     asset_files: tuple[str, ...]
     """Resolved paths of the files the object's prims were referenced or payloaded from."""
+    description_sha256: str
+    """sha256 of the object's composed prim description (types, schemas, attribute values)."""
+    defined_in: str
+    """The layer holding the object prim's strongest opinion."""
 
     @property
     def is_static(self) -> bool:

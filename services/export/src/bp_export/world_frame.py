@@ -4,6 +4,12 @@ The pipeline frame is Z up, right-handed, in metres. A Z-up stage only needs its
 `metersPerUnit`; a Y-up stage is also turned +90 degrees about X, so a stage point (x, y, z)
 becomes (x, -z, y). Matrices follow usd-core's row-vector convention (p' = p * M), so a stage
 world matrix `W` maps into the pipeline frame as `W * to_pipeline`.
+
+Object orientations are reported in the same spirit: an object's own axes follow its stage's
+convention (a mug in a Y-up stage has its local +Y up), so they are converted too, and an
+upright, unrotated object has the identity orientation whatever the stage's up axis. Cameras
+and lights keep USD's fixed local convention (looking down local -Z), so their orientation is
+the plain rotation of their local axes into the pipeline frame.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ class StageFrame:
     meters_per_unit: float
 
     @property
+    def upright_to_local(self) -> Gf.Matrix4d:
+        """Rotation from an object's converted (Z-up) axes to its own stage-convention axes."""
+        return _Y_UP_TO_Z_UP.GetInverse() if self.up_axis == "Y" else Gf.Matrix4d(1.0)
+
+    @property
     def to_pipeline(self) -> Gf.Matrix4d:
         """Row-vector matrix taking stage world coordinates to the pipeline frame."""
         scale = Gf.Matrix4d().SetScale(Gf.Vec3d(self.meters_per_unit))
@@ -48,6 +59,11 @@ class StageFrame:
 def to_pipeline(stage_world: Gf.Matrix4d, frame: StageFrame) -> Gf.Matrix4d:
     """A prim's stage world matrix expressed in the pipeline frame."""
     return stage_world * frame.to_pipeline
+
+
+def object_orientation(stage_world: Gf.Matrix4d, frame: StageFrame) -> Quat:
+    """An object's orientation in the pipeline frame, its own axes converted like the world's."""
+    return rotation_of(frame.upright_to_local * stage_world * frame.to_pipeline)
 
 
 def transform_point(matrix: Gf.Matrix4d, point: Vec3 | Gf.Vec3d | Gf.Vec3f) -> Vec3:
@@ -76,11 +92,15 @@ def matrix_is_finite(matrix: Gf.Matrix4d) -> bool:
 def rotation_of(matrix: Gf.Matrix4d) -> Quat:
     """The proper rotation closest to the matrix's linear part, as a unit quaternion (w, x, y, z).
 
-    Scale, shear and mirroring (negative scale, common in exported scenes) are removed with a
-    polar decomposition, so the result is always a valid orientation. The sign is fixed so that
-    w >= 0, which makes equal orientations compare equal.
+    Scale and shear are removed with a polar decomposition, so the result is always a valid
+    orientation. A mirroring matrix (negative scale, common in exported scenes) is read as a
+    negative scale along the prim's local X axis. The sign is fixed so that w >= 0, which makes
+    equal orientations compare equal.
     """
-    linear = np.array([[matrix[r][c] for c in range(3)] for r in range(3)], dtype=float).T
+    rows = np.array([[matrix[r][c] for c in range(3)] for r in range(3)], dtype=float)
+    if np.linalg.det(rows) < 0:
+        rows[0] = -rows[0]
+    linear = rows.T
     u, _, vt = np.linalg.svd(linear)
     if np.linalg.det(u @ vt) < 0:
         u[:, -1] = -u[:, -1]
@@ -119,8 +139,33 @@ def oriented_size(local_range: Gf.Range3d, local_to_pipeline: Gf.Matrix4d) -> Ve
     """Extents of a local box along its own (scaled) axes, in metres."""
     size = local_range.GetSize()
     lengths = [
-        Gf.Vec3d(local_to_pipeline[r][0], local_to_pipeline[r][1], local_to_pipeline[r][2])
-        .GetLength()
+        Gf.Vec3d(
+            local_to_pipeline[r][0], local_to_pipeline[r][1], local_to_pipeline[r][2]
+        ).GetLength()
         for r in range(3)
     ]
     return (size[0] * lengths[0], size[1] * lengths[1], size[2] * lengths[2])
+
+
+def stage_point_to_pipeline(frame: StageFrame, point: Vec3) -> Vec3:
+    """A point given in the stage's own axes and units, in the pipeline frame."""
+    return transform_point(frame.to_pipeline, point)
+
+
+def pipeline_point_to_stage(frame: StageFrame, point: Vec3) -> Vec3:
+    return transform_point(frame.to_pipeline.GetInverse(), point)
+
+
+def stage_rotation_to_pipeline(frame: StageFrame, rotation: Quat) -> Quat:
+    """An object orientation given in the stage's axes, as `object_orientation` reports it."""
+    w, x, y, z = rotation
+    matrix = Gf.Matrix4d().SetRotate(Gf.Quatd(w, Gf.Vec3d(x, y, z)))
+    return object_orientation(matrix, frame)
+
+
+def pipeline_rotation_to_stage(frame: StageFrame, rotation: Quat) -> Quat:
+    w, x, y, z = rotation
+    matrix = Gf.Matrix4d().SetRotate(Gf.Quatd(w, Gf.Vec3d(x, y, z)))
+    return rotation_of(
+        frame.upright_to_local.GetInverse() * matrix * frame.to_pipeline.GetInverse()
+    )

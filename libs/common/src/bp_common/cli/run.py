@@ -35,7 +35,8 @@ def run(
     """Run the whole chain in one process on local storage (the embedded default)."""
     settings = Settings(data_dir=out)
     setup_telemetry(settings, "embedded")
-    setup_logging(settings.model_copy(update={"log_level": "WARNING"}), "embedded", json_logs=False)
+    # Progress lines say what happens; the ledger keeps the details (`bp runs show`).
+    setup_logging(settings.model_copy(update={"log_level": "CRITICAL"}), "embedded", json_logs=False)
     installed = stage_registry.available()
     missing = stage_registry.missing()
     if not installed:

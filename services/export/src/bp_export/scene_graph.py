@@ -1,0 +1,195 @@
+"""Build `scene_graph.json`: the scene's objects and their spatial relations, for later stages.
+
+The shape is a contract with the task and collection stages (keep it exact):
+`{schema_version: 1, scene_id, frame: {up_axis: "z", units: "m", handedness: "right"},
+nodes: [{asset_id, semantic, size, pose{position, orientation (w,x,y,z)}, bbox{min, max},
+sim_role, affordances, properties{mass, friction}, is_static, usd_path,
+articulation: null | {joints: [{name, type, axis, anchor, lower, upper, moving_part_bbox}]}}],
+edges: [{source, target, relation, confidence}]}`.
+Everything is in the pipeline frame (Z up, metres); `size` is the world box's extents; joint
+limits are radians (revolute) or metres (prismatic). A joint without limits gets [-pi, pi]
+(revolute) or plus/minus the moving part's largest extent (prismatic), since consumers need
+numbers. Values are rounded to micrometres so that the same scene written in another up axis or
+unit gives the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bp_export.manifest_reconciliation import ReconciledScene, reconcile_scene
+from bp_export.scene_model import Box3, Joint, SceneModel, SceneObject
+from bp_export.sim_roles import SimRole
+from bp_export.spatial_relations import Relation, compute_relations
+
+SCENE_GRAPH_FILE_NAME = "scene_graph.json"
+SCHEMA_VERSION: Literal[1] = 1
+_DIGITS = 6
+
+Vec3 = tuple[float, float, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GraphPose(_Strict):
+    position: Vec3
+    orientation: tuple[float, float, float, float]
+
+
+class GraphBox(_Strict):
+    min: Vec3
+    max: Vec3
+
+
+class NodeProperties(_Strict):
+    mass: float | None
+    friction: float | None
+
+
+class ArticulationJoint(_Strict):
+    name: str
+    type: Literal["revolute", "prismatic"]
+    axis: Vec3
+    anchor: Vec3
+    lower: float
+    upper: float
+    moving_part_bbox: GraphBox
+
+
+class Articulation(_Strict):
+    joints: list[ArticulationJoint]
+
+
+class SceneGraphNode(_Strict):
+    asset_id: str
+    semantic: str
+    size: Vec3
+    pose: GraphPose
+    bbox: GraphBox
+    sim_role: SimRole
+    affordances: list[str]
+    properties: NodeProperties
+    is_static: bool
+    usd_path: str
+    articulation: Articulation | None
+
+
+class SceneGraphEdge(_Strict):
+    source: str
+    target: str
+    relation: Relation
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class GraphFrame(_Strict):
+    up_axis: Literal["z"] = "z"
+    units: Literal["m"] = "m"
+    handedness: Literal["right"] = "right"
+
+
+class SceneGraph(_Strict):
+    """The whole `scene_graph.json`."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    scene_id: str
+    frame: GraphFrame = Field(default_factory=GraphFrame)
+    nodes: list[SceneGraphNode]
+    edges: list[SceneGraphEdge]
+
+    def node(self, asset_id: str) -> SceneGraphNode:
+        return next(n for n in self.nodes if n.asset_id == asset_id)
+
+    def relations(self, relation: Relation) -> set[tuple[str, str]]:
+        return {(e.source, e.target) for e in self.edges if e.relation == relation}
+
+
+def build_scene_graph(scene: SceneModel, reconciled: ReconciledScene | None = None) -> SceneGraph:
+    """The scene graph of `scene`; roles come from `reconciled` (derived from the USD if None)."""
+    if reconciled is None:
+        reconciled = reconcile_scene(scene)
+    nodes = [_node(scene, obj, reconciled) for obj in scene.objects]
+    edges = [
+        SceneGraphEdge(
+            source=r.source, target=r.target, relation=r.relation, confidence=r.confidence
+        )
+        for r in compute_relations(scene.objects)
+    ]
+    return SceneGraph(scene_id=scene.scene_id, nodes=nodes, edges=edges)
+
+
+def scene_graph_json(graph: SceneGraph) -> str:
+    return json.dumps(graph.model_dump(mode="json"), indent=2) + "\n"
+
+
+def write_scene_graph(graph: SceneGraph, directory: Path) -> Path:
+    path = Path(directory) / SCENE_GRAPH_FILE_NAME
+    path.write_text(scene_graph_json(graph), encoding="utf-8")
+    return path
+
+
+def _node(scene: SceneModel, obj: SceneObject, reconciled: ReconciledScene) -> SceneGraphNode:
+    description = reconciled.objects[obj.asset_id]
+    joints = [
+        _joint(j, obj) for j in scene.joints_of(obj.asset_id) if j.type in ("revolute", "prismatic")
+    ]
+    return SceneGraphNode(
+        asset_id=obj.asset_id,
+        semantic=description.semantic,
+        size=_vec(obj.bbox.size),
+        pose=GraphPose(position=_vec(obj.pose.position), orientation=_quat(obj.pose.orientation)),
+        bbox=_box(obj.bbox),
+        sim_role=description.sim_role,
+        affordances=list(description.affordances),
+        properties=NodeProperties(
+            mass=_round(description.mass_kg), friction=_round(description.friction)
+        ),
+        is_static=obj.is_static,
+        usd_path=obj.usd_path,
+        articulation=Articulation(joints=joints) if joints else None,
+    )
+
+
+def _joint(joint: Joint, owner: SceneObject) -> ArticulationJoint:
+    moving = joint.moving_part_bbox or owner.bbox
+    if joint.type == "revolute":
+        default_lower, default_upper = -math.pi, math.pi
+    else:
+        reach = max(moving.size)
+        default_lower, default_upper = -reach, reach
+    return ArticulationJoint(
+        name=joint.name,
+        type="revolute" if joint.type == "revolute" else "prismatic",
+        axis=_vec(joint.axis or (1.0, 0.0, 0.0)),
+        anchor=_vec(joint.anchor),
+        lower=round(joint.lower if joint.lower is not None else default_lower, _DIGITS),
+        upper=round(joint.upper if joint.upper is not None else default_upper, _DIGITS),
+        moving_part_bbox=_box(moving),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, _DIGITS)
+
+
+def _clean(value: float) -> float:
+    rounded = round(value, _DIGITS)
+    return 0.0 if rounded == 0 else rounded
+
+
+def _vec(values: tuple[float, float, float]) -> Vec3:
+    return (_clean(values[0]), _clean(values[1]), _clean(values[2]))
+
+
+def _quat(values: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    return (_clean(values[0]), _clean(values[1]), _clean(values[2]), _clean(values[3]))
+
+
+def _box(box: Box3) -> GraphBox:
+    return GraphBox(min=_vec(box.min), max=_vec(box.max))

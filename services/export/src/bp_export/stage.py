@@ -1,0 +1,87 @@
+"""The export stage: a scene upload in, committed export outputs and `scenes-exported` out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from bp_common import __version__
+from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
+from bp_common.errors import AlreadyExists
+from bp_common.ledger import StageState
+from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
+from bp_common.runtime.uploads import scene_upload_ref
+from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
+from bp_export.usd_stage import DEFAULT_MAX_SCENE_BYTES
+from bp_export.scene_errors import SceneTooLarge
+
+
+def scene_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _event(ctx: StageContext, upload: SceneUpload, manifest: bytes) -> StageOutput:
+    record = json.loads(manifest)
+    prefix = f"{ctx.run_prefix}export/"
+    summary = record["summary"]
+    event = SceneExported(
+        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=upload.object.bucket,
+        source_object=upload.object.name, source_generation=int(upload.object.generation),
+        export_prefix=prefix, manifest=prefix + MANIFEST_NAME,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        summary=ExportSummary(**summary),
+    )
+    note = None if summary["tasks"] else "no task this scene affords: nothing to collect"
+    return StageOutput(event, counts={"objects": summary["objects"], "tasks": summary["tasks"]}, note=note)
+
+
+def _download(ctx: StageContext, upload: SceneUpload, folder: Path) -> Path:
+    """The scene, its manifest and its assets, as files usd-core can open and resolve."""
+    scene_dir = f"scenes/{ctx.scene_id}/"
+    for info in ctx.blobs.list(scene_dir):
+        relative = info.key[len(scene_dir):]
+        if relative != upload.object.name.rsplit("/", 1)[-1] and relative != "scene_manifest.json" \
+                and not relative.startswith("assets/"):
+            continue
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with ctx.blobs.open_read(info.key) as reader, target.open("wb") as writer:
+            for chunk in iter(lambda: reader.read(1 << 20), b""):
+                writer.write(chunk)
+    return folder / upload.object.name.rsplit("/", 1)[-1]
+
+
+def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
+    commit = f"{ctx.run_prefix}export/{MANIFEST_NAME}"
+    if ctx.blobs.exists(commit):
+        return _event(ctx, upload, ctx.blobs.read_bytes(commit))
+    current = ctx.blobs.stat(upload.object.name)
+    if current is None or str(current.generation) != upload.object.generation:
+        return StageStop(StageState.SKIPPED, "superseded: the scene object has a newer generation")
+    if current.size > DEFAULT_MAX_SCENE_BYTES:
+        raise SceneTooLarge(f"scene is {current.size} bytes, over {DEFAULT_MAX_SCENE_BYTES}",
+                            scene_id=ctx.scene_id)
+    with tempfile.TemporaryDirectory(prefix="bp-export-") as tmp:
+        scene_path = _download(ctx, upload, Path(tmp))
+        result = export_scene(scene_path, ctx.scene_id, environment=ctx.settings.env.value,
+                              require_embeddings=ctx.settings.embeddings_required,
+                              robots=ctx.settings.robot_list)
+    for name, data in result.files.items():
+        ctx.blobs.write_bytes(f"{ctx.run_prefix}export/{name}", data, content_type="application/json")
+    manifest = export_manifest(result, pipeline_version=__version__, source={
+        "bucket": upload.object.bucket, "object": upload.object.name,
+        "generation": upload.object.generation})
+    try:
+        ctx.blobs.create_only(commit, manifest, content_type="application/json")
+    except AlreadyExists:
+        manifest = ctx.blobs.read_bytes(commit)  # a concurrent delivery committed first
+    return _event(ctx, upload, manifest)
+
+
+EXPORT = Stage(name="export", handle=handle, identify=scene_upload_ref)

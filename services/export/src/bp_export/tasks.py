@@ -1,0 +1,538 @@
+"""Generates a scene's `task_config.json` from object affordances, roles and geometry.
+
+Task kinds (the output shape is documented in `bp_export.task_config`):
+
+- `pick_place`: a graspable object onto a free spot of a support surface (its own or another).
+- `place_in`: a graspable object into a container (`Containable`) it fits in.
+- `stack`: a graspable object onto a flat-topped graspable object (block, box, book...).
+- `open_close`: each joint of an articulated object, opened from closed and closed from open.
+
+Every task is then checked per robot by `bp_export.reach`: a robot keeps a task only when all
+its gripper poses (above the object, at the grasp, at the goal and above it, or at the handle
+before and after the motion) are reachable from the robot's one base pose. A scene with nothing
+graspable and nothing articulated has no tasks, which is not an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from bp_common.errors import InvalidInput
+
+from bp_export.graph_model import (
+    Aabb,
+    ArticulationJoint,
+    SceneGraph,
+    SceneNode,
+    Vec3,
+    parse_scene_graph,
+)
+from bp_export.reach import DOWN, ReachTarget, TaskRequirements, place_robot
+from bp_export.robots import ROBOT_NAMES, get_robot
+from bp_export.scene_layout import (
+    SceneLayout,
+    articulated_joints,
+    build_layout,
+    closed_and_open,
+    container_interior,
+    free_spot,
+    handle_pose,
+    is_container,
+    is_graspable,
+    neighbours_within,
+)
+from bp_export.task_config import (
+    BasePoseSpec,
+    Difficulty,
+    DroppedTask,
+    JointAtLeast,
+    JointAtMost,
+    JointGoal,
+    ObjectInRegion,
+    ObjectInside,
+    ObjectOn,
+    RobotAssignment,
+    TaskConfig,
+    TaskKind,
+    TaskSpec,
+)
+
+DEFAULT_ROBOTS: tuple[str, ...] = ROBOT_NAMES
+STACKABLE_WORDS = ("block", "cube", "box", "book", "brick", "crate", "tin", "case", "plate")
+APPROACH_HEIGHT = 0.10
+"""How far above a grasp or release point the gripper arrives from (m)."""
+OPEN_FRACTION = 0.6
+"""An open task succeeds once the joint has travelled this share of its range."""
+CLOSED_FRACTION = 0.05
+KIND_ORDER: dict[TaskKind, int] = {"pick_place": 0, "place_in": 1, "stack": 2, "open_close": 3}
+KIND_EFFORT: dict[TaskKind, float] = {
+    "pick_place": 0.0,
+    "place_in": 0.1,
+    "stack": 0.15,
+    "open_close": 0.1,
+}
+
+
+def select_robots(
+    scene_robots: Sequence[str] | None = None, configured: Sequence[str] | None = None
+) -> list[str]:
+    """The robots to plan for: the scene's own list, else the configured one, else all three.
+
+    Names are checked; repeats are dropped keeping the first.
+    """
+    chosen = scene_robots if scene_robots else configured if configured else DEFAULT_ROBOTS
+    out: list[str] = []
+    for name in chosen:
+        get_robot(name)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    spec: TaskSpec
+    requirements: TaskRequirements
+
+
+def _task_id(scene_id: str, kind: str, *parts: str) -> str:
+    digest = hashlib.sha256(json.dumps([scene_id, kind, *parts]).encode()).hexdigest()
+    return f"{kind}-{digest[:12]}"
+
+
+def _rounded(v: Iterable[float]) -> tuple[float, float, float]:
+    a, b, c = (round(float(x), 4) for x in v)
+    return (a, b, c)
+
+
+def _box(min_: Iterable[float], max_: Iterable[float]) -> Aabb:
+    return Aabb(min=_rounded(min_), max=_rounded(max_))
+
+
+def _describe(layout: SceneLayout, node: SceneNode) -> str:
+    """'the mug', or for a name the scene repeats, 'the mug next to the plate' (or 'mug 2')."""
+    same = sorted((n for n in layout.graph.nodes if n.name == node.name), key=lambda n: n.asset_id)
+    if len(same) <= 1:
+        return f"the {node.name}"
+    name_counts: dict[str, int] = {}
+    for n in layout.graph.nodes:
+        name_counts[n.name] = name_counts.get(n.name, 0) + 1
+    here = np.asarray(node.bbox.centre)
+    landmarks = [
+        n
+        for n in layout.graph.nodes
+        if name_counts[n.name] == 1
+        and is_graspable(n)
+        and layout.resting_on.get(n.asset_id) == layout.resting_on.get(node.asset_id)
+    ]
+    if landmarks:
+        nearest = min(
+            landmarks,
+            key=lambda n: (float(np.linalg.norm(np.asarray(n.bbox.centre) - here)), n.asset_id),
+        )
+        others = [o for o in same if o.asset_id != node.asset_id]
+        mine = float(np.linalg.norm(np.asarray(nearest.bbox.centre) - here))
+        if all(
+            float(np.linalg.norm(np.asarray(nearest.bbox.centre) - np.asarray(o.bbox.centre)))
+            > mine + 0.02
+            for o in others
+        ):
+            return f"the {node.name} next to the {nearest.name}"
+    return f"{node.name} {same.index(node) + 1}"
+
+
+def _difficulty(
+    kind: TaskKind, clutter: int, distance: float, smallest_extent: float
+) -> Difficulty:
+    size_term = min(max((0.08 - smallest_extent) / 0.06, 0.0), 1.0)
+    score = (
+        0.4 * min(clutter / 4.0, 1.0)
+        + 0.3 * min(distance / 0.8, 1.0)
+        + 0.3 * size_term
+        + KIND_EFFORT[kind]
+    )
+    score = round(min(score, 1.0), 3)
+    level: Literal["easy", "medium", "hard"] = (
+        "easy" if score < 0.33 else "medium" if score < 0.66 else "hard"
+    )
+    return Difficulty(
+        level=level,
+        score=score,
+        clutter=clutter,
+        distance_m=round(distance, 3),
+        smallest_extent_m=round(smallest_extent, 3),
+    )
+
+
+def _grasp_targets(item: SceneNode) -> tuple[list[ReachTarget], float]:
+    """Top-down approach and grasp of `item`; also the grasp point's height above its bottom."""
+    cx, cy, _ = item.bbox.centre
+    depth = min(0.03, item.bbox.size[2] / 2)
+    grasp_z = item.bbox.max[2] - depth
+    targets = [
+        ReachTarget(
+            f"approach above the {item.name}", (cx, cy, item.bbox.max[2] + APPROACH_HEIGHT)
+        ),
+        ReachTarget(f"grasp of the {item.name}", (cx, cy, grasp_z)),
+    ]
+    return targets, grasp_z - item.bbox.min[2]
+
+
+def _release_targets(
+    item: SceneNode, x: float, y: float, bottom_z: float, lift: float
+) -> list[ReachTarget]:
+    release = (x, y, bottom_z + lift + 0.01)
+    return [
+        ReachTarget(f"release of the {item.name}", release),
+        ReachTarget(
+            f"retreat above the {item.name}'s goal", (x, y, release[2] + APPROACH_HEIGHT), DOWN
+        ),
+    ]
+
+
+def _clutter(layout: SceneLayout, boxes: Sequence[Aabb], exclude: Sequence[str]) -> int:
+    near: set[str] = set()
+    for box in boxes:
+        near.update(n.asset_id for n in neighbours_within(layout, box, 0.10, exclude))
+    return len(near)
+
+
+def _horizontal_distance(a: Vec3, b: Vec3) -> float:
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def _workplace(layout: SceneLayout, asset_id: str | None, fallback: SceneNode) -> Aabb:
+    if asset_id is None:
+        return fallback.bbox
+    return layout.node(asset_id).bbox
+
+
+def _pick_place_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
+    out: list[PlannedTask] = []
+    current = layout.resting_on.get(item.asset_id)
+    grasp, lift = _grasp_targets(item)
+    for support in layout.supports:
+        if support.asset_id == item.asset_id:
+            continue
+        spot = free_spot(layout, support, item)
+        if spot is None:
+            continue
+        top = support.bbox.max[2]
+        region = _box(
+            (spot.min[0], spot.min[1], top - 0.01), (spot.max[0], spot.max[1], spot.max[2] + 0.02)
+        )
+        gx, gy, _ = spot.centre
+        what, where = _describe(layout, item), _describe(layout, support)
+        if support.asset_id == current:
+            instructions: tuple[str, ...] = (
+                f"Move {what} to a clear spot on {where}.",
+                f"Pick up {what} and set it down elsewhere on {where}.",
+                f"Relocate {what} to the free area of {where}.",
+            )
+        else:
+            instructions = (
+                f"Put {what} on {where}.",
+                f"Pick up {what} and place it on {where}.",
+                f"Move {what} onto {where}.",
+                f"Set {what} down on {where}.",
+            )
+        task_id = _task_id(layout.graph.scene_id, "pick_place", item.asset_id, support.asset_id)
+        spec = TaskSpec(
+            task_id=task_id,
+            kind="pick_place",
+            target=item.asset_id,
+            destination=support.asset_id,
+            goal_region=region,
+            success=ObjectInRegion(object=item.asset_id, region=region),
+            instructions=instructions,
+            difficulty=_difficulty(
+                "pick_place",
+                _clutter(layout, [item.bbox, spot], [item.asset_id]),
+                _horizontal_distance(item.bbox.centre, spot.centre),
+                min(item.bbox.size),
+            ),
+        )
+        targets = grasp + _release_targets(item, gx, gy, top, lift)
+        requirements = TaskRequirements(
+            task_id,
+            tuple(targets),
+            workplace=support.bbox,
+            grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+            mass_kg=item.properties.mass,
+        )
+        out.append(PlannedTask(spec, requirements))
+    return out
+
+
+def _fits(inner: Sequence[float], outer: Sequence[float]) -> bool:
+    a, b = sorted(inner[:2])
+    c, d = sorted(outer[:2])
+    return a <= c and b <= d
+
+
+def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
+    out: list[PlannedTask] = []
+    grasp, lift = _grasp_targets(item)
+    for container in layout.graph.nodes:
+        if container.asset_id == item.asset_id or not is_container(container):
+            continue
+        if layout.resting_on.get(item.asset_id) == container.asset_id:
+            continue
+        if layout.resting_on.get(container.asset_id) == item.asset_id:
+            continue
+        interior = container_interior(container)
+        if not _fits(item.bbox.size, interior.size):
+            continue
+        region = _box(interior.min, (interior.max[0], interior.max[1], interior.max[2] + 0.02))
+        cx, cy, _ = container.bbox.centre
+        what, where = _describe(layout, item), _describe(layout, container)
+        task_id = _task_id(layout.graph.scene_id, "place_in", item.asset_id, container.asset_id)
+        spec = TaskSpec(
+            task_id=task_id,
+            kind="place_in",
+            target=item.asset_id,
+            destination=container.asset_id,
+            goal_region=region,
+            success=ObjectInside(object=item.asset_id, container=container.asset_id),
+            instructions=(
+                f"Put {what} in {where}.",
+                f"Place {what} inside {where}.",
+                f"Pick up {what} and drop it into {where}.",
+            ),
+            difficulty=_difficulty(
+                "place_in",
+                _clutter(layout, [item.bbox, container.bbox], [item.asset_id, container.asset_id]),
+                _horizontal_distance(item.bbox.centre, container.bbox.centre),
+                min(item.bbox.size),
+            ),
+        )
+        targets = grasp + _release_targets(item, cx, cy, container.bbox.max[2], lift)
+        support = layout.resting_on.get(container.asset_id)
+        out.append(
+            PlannedTask(
+                spec,
+                TaskRequirements(
+                    task_id,
+                    tuple(targets),
+                    workplace=_workplace(layout, support, container),
+                    grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+                    mass_kg=item.properties.mass,
+                ),
+            )
+        )
+    return out
+
+
+def _stackable(layout: SceneLayout, node: SceneNode) -> bool:
+    if not is_graspable(node) or is_container(node):
+        return False
+    words = node.name.split()
+    if any(word in words for word in STACKABLE_WORDS):
+        return True
+    return any(
+        e.relation == "stacked" and node.asset_id in (e.source, e.target)
+        for e in layout.graph.edges
+    )
+
+
+def _stack_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
+    out: list[PlannedTask] = []
+    if not _stackable(layout, item):
+        return out
+    grasp, lift = _grasp_targets(item)
+    for base in layout.graph.nodes:
+        if not _stackable(layout, base):
+            continue
+        if item.asset_id in (base.asset_id, layout.resting_on.get(base.asset_id)):
+            continue
+        if layout.resting_on.get(item.asset_id) == base.asset_id:
+            continue
+        if not _fits(item.bbox.size, base.bbox.size):
+            continue
+        top = base.bbox.max[2]
+        region = _box(
+            (base.bbox.min[0], base.bbox.min[1], top - 0.01),
+            (base.bbox.max[0], base.bbox.max[1], top + item.bbox.size[2] + 0.02),
+        )
+        cx, cy, _ = base.bbox.centre
+        what, where = _describe(layout, item), _describe(layout, base)
+        task_id = _task_id(layout.graph.scene_id, "stack", item.asset_id, base.asset_id)
+        spec = TaskSpec(
+            task_id=task_id,
+            kind="stack",
+            target=item.asset_id,
+            destination=base.asset_id,
+            goal_region=region,
+            success=ObjectOn(object=item.asset_id, support=base.asset_id),
+            instructions=(
+                f"Stack {what} on {where}.",
+                f"Put {what} on top of {where}.",
+                f"Place {what} onto {where}.",
+            ),
+            difficulty=_difficulty(
+                "stack",
+                _clutter(layout, [item.bbox, base.bbox], [item.asset_id, base.asset_id]),
+                _horizontal_distance(item.bbox.centre, base.bbox.centre),
+                min(item.bbox.size),
+            ),
+        )
+        targets = grasp + _release_targets(item, cx, cy, top, lift)
+        support = layout.resting_on.get(base.asset_id)
+        out.append(
+            PlannedTask(
+                spec,
+                TaskRequirements(
+                    task_id,
+                    tuple(targets),
+                    workplace=_workplace(layout, support, base),
+                    grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+                    mass_kg=item.properties.mass,
+                ),
+            )
+        )
+    return out
+
+
+def _part_name(joint: ArticulationJoint) -> str:
+    noise = {"joint", "hinge", "slide", "slider", "axis", "revolute", "prismatic", "j"}
+    words = [
+        w
+        for w in joint.name.replace("-", "_").replace(".", "_").lower().split("_")
+        if w and w not in noise and not w.isdigit()
+    ]
+    if words:
+        return " ".join(words)
+    return "door" if joint.type == "revolute" else "drawer"
+
+
+def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask]:
+    out: list[PlannedTask] = []
+    for joint in articulated_joints(owner):
+        closed, fully_open = closed_and_open(joint)
+        span = fully_open - closed
+        if abs(span) < 1e-6:
+            continue
+        part = _part_name(joint)
+        owner_name = _describe(layout, owner)
+        for action in ("open", "close"):
+            if action == "open":
+                start, goal = closed, closed + OPEN_FRACTION * span
+                reached = JointAtLeast if span > 0 else JointAtMost
+                verbs = (
+                    f"Open the {part} of {owner_name}.",
+                    f"Pull the {part} of {owner_name} open.",
+                    f"Swing {owner_name}'s {part} open."
+                    if joint.type == "revolute"
+                    else f"Slide {owner_name}'s {part} out.",
+                )
+            else:
+                start, goal = closed + 0.8 * span, closed + CLOSED_FRACTION * span
+                reached = JointAtMost if span > 0 else JointAtLeast
+                verbs = (
+                    f"Close the {part} of {owner_name}.",
+                    f"Push the {part} of {owner_name} shut.",
+                    f"Shut {owner_name}'s {part}.",
+                )
+            handle_start, approach_start = handle_pose(owner, joint, start, closed)
+            handle_goal, approach_goal = handle_pose(owner, joint, goal, closed)
+            back = np.asarray(handle_start) - np.asarray(approach_start) * APPROACH_HEIGHT
+            targets = (
+                ReachTarget(f"approach to the {part} handle", _rounded(back), approach_start),
+                ReachTarget(f"{part} handle ({action} start)", handle_start, approach_start),
+                ReachTarget(f"{part} handle ({action} end)", handle_goal, approach_goal),
+            )
+            task_id = _task_id(
+                layout.graph.scene_id, "open_close", owner.asset_id, joint.name, action
+            )
+            spec = TaskSpec(
+                task_id=task_id,
+                kind="open_close",
+                target=owner.asset_id,
+                action=action,
+                joint_goal=JointGoal(
+                    joint=joint.name, initial_value=round(start, 4), value=round(goal, 4)
+                ),
+                success=reached(object=owner.asset_id, joint=joint.name, value=round(goal, 4)),
+                instructions=verbs,
+                difficulty=_difficulty(
+                    "open_close",
+                    _clutter(layout, [joint.moving_part_bbox], [owner.asset_id]),
+                    float(np.linalg.norm(np.asarray(handle_goal) - np.asarray(handle_start))),
+                    min(joint.moving_part_bbox.size),
+                ),
+            )
+            out.append(PlannedTask(spec, TaskRequirements(task_id, targets, owner.bbox)))
+    return out
+
+
+def plan_tasks(layout: SceneLayout) -> list[PlannedTask]:
+    """Every task the scene affords, in a fixed order, before any robot is considered."""
+    planned: list[PlannedTask] = []
+    for node in sorted(layout.graph.nodes, key=lambda n: n.asset_id):
+        if is_graspable(node):
+            planned += _pick_place_tasks(layout, node)
+            planned += _place_in_tasks(layout, node)
+            planned += _stack_tasks(layout, node)
+        planned += _open_close_tasks(layout, node)
+    planned.sort(
+        key=lambda p: (
+            KIND_ORDER[p.spec.kind],
+            p.spec.target,
+            p.spec.destination or "",
+            p.spec.joint_goal.joint if p.spec.joint_goal else "",
+            p.spec.action or "",
+        )
+    )
+    return planned
+
+
+def build_task_config(graph: SceneGraph, robots: Sequence[str]) -> TaskConfig:
+    """Plan the scene's tasks and place each robot; the typed form of `generate_tasks`."""
+    layout = build_layout(graph)
+    planned = plan_tasks(layout)
+    requirements = [p.requirements for p in planned]
+    assignments: list[RobotAssignment] = []
+    dropped: list[DroppedTask] = []
+    for name in robots:
+        placement = place_robot(get_robot(name), layout, requirements)
+        pose = placement.base_pose if placement.kept else None
+        assignments.append(
+            RobotAssignment(
+                robot=name,
+                base_pose=None
+                if pose is None
+                else BasePoseSpec(
+                    position=_rounded(pose.position),
+                    orientation=tuple(round(v, 6) for v in pose.orientation),  # type: ignore[arg-type]
+                ),
+                tasks=placement.kept,
+            )
+        )
+        dropped += [DroppedTask(task_id=t, robot=name, reason=r) for t, r in placement.dropped]
+    return TaskConfig(
+        scene_id=graph.scene_id,
+        robots=tuple(assignments),
+        tasks=tuple(p.spec for p in planned),
+        dropped=tuple(dropped),
+    )
+
+
+def generate_tasks(
+    scene_graph: Mapping[str, Any] | SceneGraph, robots: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """`task_config.json` content for a scene graph and the robots to plan for (default: all).
+
+    Raises `InvalidInput` for a malformed scene graph or an unknown robot name.
+    """
+    graph = parse_scene_graph(scene_graph)
+    try:
+        names = select_robots(None, robots)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, scene_id=graph.scene_id, **exc.context) from exc
+    return build_task_config(graph, names).model_dump(mode="json")
