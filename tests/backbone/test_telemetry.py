@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bp_common.config import Settings
 from bp_common.embedded import EmbeddedPipeline
+from bp_common.runtime.delivery import Deliverer
 from bp_common.telemetry import JsonLogFormatter
 from tests.backbone.probe_stage import FOLLOW, PROBE
 
@@ -55,3 +56,32 @@ def test_json_logs_carry_trace_and_run_ids(spans: InMemorySpanExporter) -> None:
     assert entry["message"] == "hello world" and entry["run_id"] == "run-0123456789abcdef0123"
     assert entry["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert entry["logging.googleapis.com/trace"].startswith("projects/proj/traces/")
+
+
+def test_metrics_count_messages_per_stage_and_outcome_and_time_stages(tmp_path: Path) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    p = EmbeddedPipeline(tmp_path, settings, {"export": PROBE})
+    p.deliverers["export"] = Deliverer(PROBE, p.ports, settings, meter=meter)
+    for name, body in (("good", "ok"), ("bad", "permanent")):
+        scene = tmp_path / name / "scene.usda"
+        scene.parent.mkdir()
+        scene.write_text(body)
+        p.drain(p.drop_scene(scene))
+    points = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    points[(metric.name, tuple(sorted(point.attributes.items())))] = point
+    handled = {k[1]: v.value for k, v in points.items() if k[0] == "bp.messages.handled"}
+    assert handled[(("outcome", "ack"), ("stage", "export"))] == 1
+    assert handled[(("outcome", "dead_letter"), ("stage", "export"))] == 1
+    failed = [v.value for k, v in points.items() if k[0] == "bp.messages.failed"]
+    assert failed == [1]
+    [latency] = [v for k, v in points.items() if k[0] == "bp.stage.duration"]
+    assert latency.count == 2

@@ -146,6 +146,8 @@ class LocalStack:
     def describe(self) -> list[str]:
         lines = [f"project {self.project}; buckets gs://{BUCKET} (scenes) and gs://{FIREBASE_BUCKET} (datasets)"]
         lines += [f"  {k}={v}" for k, v in self.emulators.env().items()]
+        lines += [f"  emulator {name}: pid {e.process.pid}, {e.host}, log {e.log_path}"
+                  for name, e in self.emulators.processes.items()]
         for s in self.services.values():
             how = f"push {s.push_endpoint}" if s.port else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")

@@ -210,27 +210,38 @@ def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return out
 
 
-# Abramowitz & Stegun 7.1.26: erf to within 1.5e-7, below float32 resolution of the activations.
-_ERF_P = np.float32(0.3275911)
-_ERF_A = [
+# Abramowitz & Stegun 7.1.26: erfc(z) = poly(t) * t * exp(-z^2), t = 1 / (1 + p z), for z >= 0,
+# to within 1.5e-7, below the float32 resolution of the activations.
+_ERFC_P = np.float32(0.3275911)
+_ERFC_A = [
     np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 ]
-
-
-def _erf(x: Array) -> Array:
-    z = np.abs(x)
-    t = np.float32(1.0) / (np.float32(1.0) + _ERF_P * z)
-    poly: Array = np.full_like(t, _ERF_A[0])
-    for a in _ERF_A[1:]:
-        poly = poly * t + a
-    magnitude = np.float32(1.0) - poly * t * np.exp(-z * z)
-    out: Array = np.copysign(magnitude, x)
-    return out
+_INV_SQRT2 = np.float32(1 / math.sqrt(2))
 
 
 def _gelu(x: Array) -> Array:
-    # BERT's "gelu" is the exact form x * Phi(x), not the tanh approximation.
-    out: Array = np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(1 / math.sqrt(2))))
+    """BERT's "gelu": the exact x * Phi(x), not the tanh approximation.
+
+    Runs on the largest activations of the model, so it works in two scratch arrays in place.
+    """
+    z = np.abs(x)
+    z *= _INV_SQRT2
+    t = z * _ERFC_P
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    tail = t * _ERFC_A[0]
+    for a in _ERFC_A[1:]:
+        tail += a
+        tail *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    tail *= z
+    # tail is erfc(|x| / sqrt 2) = 2 * Phi(-|x|)
+    tail *= np.float32(0.5)
+    phi = np.where(x >= 0, np.float32(1.0) - tail, tail)
+    phi *= x
+    out: Array = phi
     return out
 
 

@@ -24,7 +24,7 @@ from bp_common.bus.base import (
 )
 from bp_common.contracts.envelope import Envelope
 from bp_common.errors import NotFound, PipelineError
-from bp_common.topology import ROUTE_BY_STAGE, routes_consuming
+from bp_common.topology import ROUTE_BY_STAGE, ROUTES, routes_consuming
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -80,6 +80,15 @@ class LocalBus(Publisher):
         with self._tx() as conn:
             conn.execute("INSERT INTO published VALUES (?, ?, ?, ?, ?)",
                          (message_id, envelope.topic, envelope.data, attrs, now))
+            for route in ROUTES:  # a dead-letter topic feeds that stage's dead-letter queue
+                if envelope.topic == route.dead_letter_topic:
+                    source = envelope.attributes.get(ATTR_SOURCE_TOPIC, route.consumes)
+                    conn.execute(
+                        "INSERT INTO messages (id, stage, topic, data, attributes, published,"
+                        " available_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'dead')",
+                        (f"{message_id}.{route.stage}", route.stage, source, envelope.data,
+                         attrs, now, now),
+                    )
             for route in routes_consuming(envelope.topic):
                 conn.execute(
                     "INSERT INTO messages (id, stage, topic, data, attributes, published, available_at)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -128,11 +129,14 @@ class PubSubDeadLetterQueue(DeadLetterQueue):
         try:
             # Pub/Sub may return fewer messages than are waiting: pull until a call comes back empty.
             while len(received) < max_messages:
-                # Ops listing must not block on an empty queue, hence return_immediately.
-                response = self.subscriber.pull(
-                    request={"subscription": path, "max_messages": max_messages - len(received),
-                             "return_immediately": True},
-                    timeout=10)
+                # Ops listing must not block on an empty queue, hence return_immediately
+                # (deprecated for high-throughput consumers, which this is not).
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    response = self.subscriber.pull(
+                        request={"subscription": path, "return_immediately": True,
+                                 "max_messages": max_messages - len(received)},
+                        timeout=10)
                 if not response.received_messages:
                     break
                 received.extend(response.received_messages)

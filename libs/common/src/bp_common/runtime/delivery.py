@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from opentelemetry.metrics import Meter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bp_common import telemetry
@@ -40,11 +41,13 @@ class Verdict:
 class Deliverer:
     """The delivery rules shared by push, pull and the in-process bus."""
 
-    def __init__(self, stage: Stage, ports: Ports, settings: Settings) -> None:
+    def __init__(
+        self, stage: Stage, ports: Ports, settings: Settings, meter: Meter | None = None
+    ) -> None:
         self.stage = stage
         self.ports = ports
         self.settings = settings
-        m = telemetry.meter()
+        m = meter or telemetry.meter()
         self._handled = m.create_counter("bp.messages.handled", description="messages by outcome")
         self._failed = m.create_counter("bp.messages.failed", description="failed deliveries")
         self._latency = m.create_histogram("bp.stage.duration", unit="s", description="stage time")
