@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     retry_max_backoff_s: float = Field(default=600.0, ge=0, le=600)
     flow_control_max_messages: int = Field(default=2, ge=1)
     ack_deadline_s: int = Field(default=60, ge=10, le=600)
+    lease_extension_s: int = Field(default=60, ge=10, le=600)
 
     push_auth: bool | None = None
     push_audience: str | None = None

@@ -117,7 +117,9 @@ class LocalStack:
         command += ["serve", spec, "--port", str(port)] if port else ["worker", spec]
         env = {**os.environ, **self.client_env(), "BP_STAGE": stage,
                "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
-               "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts), **self.extra_env}
+               "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
+               "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),
+               "BP_LEASE_EXTENSION_S": str(self.ack_deadline_s), **self.extra_env}
         log = self.root / "logs" / f"{stage}.log"
         with log.open("ab") as handle:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,

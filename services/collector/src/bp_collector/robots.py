@@ -10,10 +10,11 @@ y axis is the fingers' closing direction.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -222,7 +223,7 @@ def _add_arm_robot(spec: mujoco.MjSpec, name: str, base_pos: Sequence[float],
         gripper = _GripperGeometry(palm_length=0.0584, palm_width=0.2, finger_length=0.052,
                                    max_opening=0.08, force=70.0)
         hand_yaw = -math.pi / 4
-        home = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+        home: tuple[float, ...] = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
     elif name == "ur5e":
         links, flange = _ur5e_links()
         rgba = (0.55, 0.6, 0.68, 1.0)
@@ -256,20 +257,22 @@ FETCH_ARM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "upperarm_roll_
                     "wrist_roll_joint")
 
 
-def fetch_model_dir() -> importlib.resources.abc.Traversable:
-    """The folder of Fetch MJCF files inside the installed gymnasium-robotics package."""
-    try:
-        root = importlib.resources.files("gymnasium_robotics")
-    except ModuleNotFoundError as exc:
-        raise UnknownRobot("fetch needs the gymnasium-robotics package installed") from exc
-    return root / "envs" / "assets" / "fetch"
+def fetch_assets_dir() -> Path:
+    """The MJCF assets folder inside the installed gymnasium-robotics package.
+
+    Found without importing the package, whose import pulls in gymnasium.
+    """
+    spec = importlib.util.find_spec("gymnasium_robotics")
+    if spec is None or not spec.submodule_search_locations:
+        raise UnknownRobot("fetch needs the gymnasium-robotics package installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "envs" / "assets"
 
 
 def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
                base_quat: Sequence[float]) -> RobotHandle:
     """Fetch from gymnasium-robotics' MJCF, with its mocap weld replaced by joint actuators."""
-    folder = fetch_model_dir()
-    assets = importlib.resources.files("gymnasium_robotics") / "envs" / "assets"
+    assets = fetch_assets_dir()
+    folder = assets / "fetch"
     wrapper = (
         f'<mujoco><compiler angle="radian" meshdir="{assets / "stls" / "fetch"}" '
         f'texturedir="{assets / "textures"}"/>'
@@ -286,15 +289,18 @@ def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
         fetch.delete(joint)
     frame = spec.worldbody.add_frame(pos=list(base_pos), quat=list(base_quat))
     frame.attach_body(base, PREFIX, "")
-    torso = spec.joint(f"{PREFIX}robot0:torso_lift_joint")
-    torso.range = [0.2, 0.2]  # Hold the torso raised: the scripted expert moves the arm only.
+    # The scripted expert moves the arm only: fix the torso, raised 0.35 m up its lift joint.
+    torso_joint = spec.joint(f"{PREFIX}robot0:torso_lift_joint")
+    torso = torso_joint.parent
+    spec.delete(torso_joint)
+    torso.pos = [torso.pos[0], torso.pos[1], torso.pos[2] + 0.35]
     joints, actuators = [], []
     gains = [3000.0, 3000.0, 1500.0, 1500.0, 800.0, 800.0, 500.0]
     for joint_name, kp in zip(FETCH_ARM_JOINTS, gains, strict=True):
         full = f"{PREFIX}robot0:{joint_name}"
         joint = spec.joint(full)
-        joint.stiffness = 0.0
-        joint.damping = 5.0
+        joint.stiffness = np.zeros(3)
+        joint.damping = np.array([5.0, 0.0, 0.0])
         if not joint.limited or joint.range[0] >= joint.range[1]:
             joint.range = [-math.pi, math.pi]
         joint.limited = 1
@@ -323,7 +329,7 @@ def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
     act.forcelimited = 1
     hand = spec.body(f"{PREFIX}robot0:gripper_link")
     # Fetch's gripper points along its link's x and closes along y; the site's z must point out.
-    hand.add_site(name=f"{PREFIX}ee", pos=[0.0, 0, 0], quat=[0.7071068, 0, 0.7071068, 0],
+    hand.add_site(name=f"{PREFIX}ee", pos=[0.02, 0, 0], quat=[0.7071068, 0, 0.7071068, 0],
                   size=[0.005, 0, 0], group=5)
     mobile = tuple(b.name for b in spec.bodies
                    if b.name.startswith(PREFIX) and ("base_link" in b.name or "wheel" in b.name))
@@ -331,7 +337,7 @@ def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
         name="fetch", base_body=f"{PREFIX}robot0:base_link", arm_joints=tuple(joints),
         finger_joints=tuple(fingers), arm_actuators=tuple(actuators), gripper_actuator=gripper,
         ee_site=f"{PREFIX}ee", hand_body=hand.name,
-        home_qpos=(0.0, -0.6, 0.0, 1.8, 0.0, 0.4, 0.0), gripper_open_ctrl=0.05,
+        home_qpos=(0.0, -0.926, 0.0, 1.388, 0.0, 1.108, 0.0), gripper_open_ctrl=0.05,
         gripper_closed_ctrl=0.0, max_opening=0.1, mobile_base_bodies=mobile,
     )
 

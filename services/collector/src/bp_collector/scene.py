@@ -1,4 +1,4 @@
-"""Typed views of the export stage's scene graph and task config, as far as the collector reads them.
+"""Typed views of the export stage's scene graph and task config, as far as the collector reads.
 
 Only the fields the collector uses are declared; anything else the export stage writes is
 ignored, so the two stages can grow their formats independently within a schema version.
@@ -61,9 +61,23 @@ class Pose(_Lenient):
     orientation: Quat = (1.0, 0.0, 0.0, 0.0)
 
 
+DEFAULT_MASS_KG = 0.2
+DEFAULT_FRICTION = 0.8
+
+
 class PhysicalProperties(_Lenient):
-    mass: float = Field(default=0.2, gt=0)
-    friction: float = Field(default=0.8, gt=0)
+    """Mass and friction; the export stage writes null where the scene does not say."""
+
+    mass: float | None = Field(default=None, gt=0)
+    friction: float | None = Field(default=None, gt=0)
+
+    @property
+    def mass_kg(self) -> float:
+        return self.mass if self.mass is not None else DEFAULT_MASS_KG
+
+    @property
+    def friction_coefficient(self) -> float:
+        return self.friction if self.friction is not None else DEFAULT_FRICTION
 
 
 class ArticulatedJoint(_Lenient):
@@ -128,14 +142,34 @@ RobotName = Literal["franka_panda", "ur5e", "fetch"]
 
 class RobotAssignment(_Lenient):
     robot: RobotName
-    base_pose: Pose
+    base_pose: Pose | None
     tasks: list[str] = Field(default_factory=list)
+
+
+REST_SPEED_M_S = 0.05
 
 
 class ObjectInRegion(_Lenient):
     predicate: Literal["object_in_region"]
     object: str
     region: Box
+    max_speed: float = REST_SPEED_M_S
+
+
+class ObjectOn(_Lenient):
+    predicate: Literal["object_on"]
+    object: str
+    support: str
+    tolerance: float = 0.02
+    max_speed: float = REST_SPEED_M_S
+
+
+class ObjectInside(_Lenient):
+    predicate: Literal["object_inside"]
+    object: str
+    container: str
+    tolerance: float = 0.02
+    max_speed: float = REST_SPEED_M_S
 
 
 class JointAtLeast(_Lenient):
@@ -145,17 +179,52 @@ class JointAtLeast(_Lenient):
     value: float
 
 
-SuccessPredicate = Annotated[ObjectInRegion | JointAtLeast, Field(discriminator="predicate")]
+class JointAtMost(_Lenient):
+    predicate: Literal["joint_at_most"]
+    object: str
+    joint: str
+    value: float
+
+
+SuccessPredicate = Annotated[ObjectInRegion | ObjectOn | ObjectInside | JointAtLeast | JointAtMost,
+                             Field(discriminator="predicate")]
+JointPredicate = JointAtLeast | JointAtMost
+
+
+class JointGoal(_Lenient):
+    """Move `joint` of the target from `initial_value` (set at reset) to `value`."""
+
+    joint: str
+    initial_value: float
+    value: float
+
+
+# Kinds whose expert is a grasp, a carry and a place into `goal_region`.
+MOVE_KINDS = ("pick_place", "place_in", "stack")
 
 
 class TaskSpec(_Lenient):
     task_id: str
-    kind: Literal["pick_place", "open_close"]
+    kind: Literal["pick_place", "place_in", "stack", "open_close"]
     target: str
+    destination: str | None = None
+    action: Literal["open", "close"] | None = None
     goal_region: Box | None = None
+    joint_goal: JointGoal | None = None
     success: SuccessPredicate
     instructions: list[str] = Field(default_factory=list)
-    difficulty: str | float | None = None
+    difficulty: Any = None
+
+    @property
+    def moves_object(self) -> bool:
+        return self.kind in MOVE_KINDS
+
+    @property
+    def joint_name(self) -> str | None:
+        """The articulated joint an open/close task works, if it names one."""
+        if self.joint_goal is not None:
+            return self.joint_goal.joint
+        return getattr(self.success, "joint", None)
 
 
 class TaskConfig(_Lenient):
@@ -174,6 +243,9 @@ class TaskConfig(_Lenient):
     def assignment(self, robot: str) -> RobotAssignment:
         for r in self.robots:
             if r.robot == robot:
+                if r.base_pose is None:
+                    raise SceneInputError("robot has no base pose in the task config",
+                                          scene=self.scene_id, robot=robot)
                 return r
         raise SceneInputError("robot not assigned in the task config", scene=self.scene_id,
                               robot=robot)

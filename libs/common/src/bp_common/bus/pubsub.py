@@ -57,14 +57,17 @@ class PullWorker:
     def __init__(
         self, subscriber: pubsub_v1.SubscriberClient, project: str, subscription: str,
         deliverer: Deliverer, dead_letters: DeadLetterSink, *, max_messages: int = 2,
-        max_lease_s: int = 3600,
+        max_lease_s: int = 3600, lease_extension_s: int = 60,
     ) -> None:
         self.subscriber = subscriber
         self.path = subscriber.subscription_path(project, subscription)
         self.deliverer = deliverer
         self.dead_letters = dead_letters
+        # Each lease extension asks for at most lease_extension_s: a crashed worker's messages
+        # come back that soon, at the cost of more frequent extensions while one is handled.
         self.flow_control = pubsub_v1.types.FlowControl(
-            max_messages=max_messages, max_lease_duration=max_lease_s)
+            max_messages=max_messages, max_lease_duration=max_lease_s,
+            max_duration_per_lease_extension=lease_extension_s)
         self._stop = threading.Event()
 
     def _callback(self, received: pubsub_v1.subscriber.message.Message) -> None:

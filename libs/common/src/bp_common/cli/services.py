@@ -73,7 +73,8 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
     settings, deliverer, sink = _deliverer(stage)
     pull = PullWorker(pubsub_v1.SubscriberClient(), settings.project_id,
                       deliverer.stage.route.subscription, deliverer, sink,
-                      max_messages=settings.flow_control_max_messages)
+                      max_messages=settings.flow_control_max_messages,
+                      lease_extension_s=settings.lease_extension_s)
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())
     signal.signal(signal.SIGINT, lambda *_: pull.stop())
     pull.run()

@@ -1,0 +1,553 @@
+"""Build the MuJoCo world for one episode from a scene graph, a robot assignment and a task.
+
+Static nodes become fixed boxes, free nodes free bodies with the graph's mass and friction,
+containers (Containable, or bowls, mugs...) open-top boxes, articulated nodes an open shell with
+a shelf under anything standing inside it, plus hinged or sliding parts with a handle. A floor,
+lights, the robot at its base pose and the cameras (a wrist camera and fixed overhead/front
+cameras aimed at the task's work area) complete the model. Geometry comes from the world AABBs
+in the graph: boxes, or upright cylinders for round things; meshes are not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from bp_collector.randomization import DomainRandomization
+from bp_collector.robots import PREFIX as ROBOT_PREFIX
+from bp_collector.robots import RobotHandle, add_robot
+from bp_collector.scene import (
+    ArticulatedJoint,
+    Box,
+    RobotAssignment,
+    SceneGraph,
+    SceneInputError,
+    SceneNode,
+    TaskSpec,
+)
+
+NODE_PREFIX = "node/"
+SCENE_CONTYPE = 1
+SCENE_CONAFFINITY = 3
+SUPPORTED_CAMERAS = ("wrist", "overhead", "front")
+CONTAINER_WORDS = ("bowl", "mug", "cup", "basket", "bin", "pot", "tray")
+CONTAINER_WALL_M = 0.006
+ROUND_WORDS = ("cylinder", "can", "bottle", "cup", "mug", "jar", "glass", "bowl", "pot")
+SKIPPED_SEMANTICS = ("ceiling",)
+PHYSICS_STEP_S = 0.002
+WALL_M = 0.02
+
+BACKGROUND_ID = 0
+FLOOR_ID = 1
+ROBOT_ID = 2
+
+
+@dataclass(frozen=True)
+class WorldOptions:
+    cameras: tuple[str, ...] = ("wrist", "overhead")
+    width: int = 224
+    height: int = 224
+    fps: int = 30
+
+
+@dataclass(frozen=True)
+class FreeObject:
+    asset_id: str
+    body: str
+    shape: str
+    half_extents: tuple[float, float, float]
+    wall_m: float = 0.0
+
+
+@dataclass(frozen=True)
+class ArticulatedPart:
+    asset_id: str
+    joint_name: str
+    mj_joint: str
+    body: str
+    kind: str
+    axis: tuple[float, float, float]
+    anchor: tuple[float, float, float]
+    outward: tuple[float, float, float]
+    handle_geom: str
+    handle_along_z: bool
+
+
+@dataclass
+class World:
+    """A compiled model plus the names the expert, recorder and success checks need."""
+
+    spec: mujoco.MjSpec
+    model: mujoco.MjModel
+    robot: RobotHandle
+    free_objects: dict[str, FreeObject]
+    parts: dict[tuple[str, str], ArticulatedPart]
+    cameras: tuple[str, ...]
+    fps: int
+    substeps: int
+    geom_entity: np.ndarray
+    entities: dict[int, str]
+    robot_geoms: np.ndarray
+    node_bodies: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def frame_dt(self) -> float:
+        return 1.0 / self.fps
+
+    def camera_name(self, camera: str) -> str:
+        return f"cam/{camera}"
+
+
+def _is_round(node: SceneNode) -> bool:
+    words = node.semantic.lower()
+    return any(w in words for w in ROUND_WORDS)
+
+
+def _base_rgb(node: SceneNode) -> tuple[float, float, float]:
+    semantic = node.semantic.lower()
+    if any(w in semantic for w in ("table", "desk", "counter", "shelf", "cabinet", "drawer")):
+        return (0.55, 0.4, 0.28)
+    if any(w in semantic for w in ("wall", "floor")):
+        return (0.8, 0.8, 0.78)
+    digest = hashlib.sha256(node.asset_id.encode()).digest()
+    palette = [(0.85, 0.2, 0.15), (0.15, 0.45, 0.85), (0.2, 0.7, 0.3), (0.9, 0.7, 0.1),
+               (0.6, 0.25, 0.7), (0.95, 0.5, 0.15)]
+    return palette[digest[0] % len(palette)]
+
+
+def _scene_geom(body: mujoco.MjsBody, rgb: Sequence[float], **kwargs: object) -> mujoco.MjsGeom:
+    geom = body.add_geom(**kwargs)
+    geom.contype = SCENE_CONTYPE
+    geom.conaffinity = SCENE_CONAFFINITY
+    geom.rgba = [*rgb, 1.0]
+    return geom
+
+
+def _yaw_quat(yaw: float) -> list[float]:
+    return [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+
+
+def _is_container(node: SceneNode) -> bool:
+    words = node.semantic.lower()
+    return "Containable" in node.affordances or any(w in words for w in CONTAINER_WORDS)
+
+
+def container_wall(node: SceneNode) -> float:
+    ex, ey, ez = node.bbox.extents
+    return float(min(CONTAINER_WALL_M, 0.2 * min(ex, ey), 0.3 * ez))
+
+
+def _add_container_geoms(body: mujoco.MjsBody, node: SceneNode, rgb: Sequence[float],
+                         mass: float | None, friction: list[float]) -> tuple[float, float, float]:
+    """An open-top box: a floor and four walls filling the node's box, so things fit inside."""
+    ex, ey, ez = node.bbox.extents
+    half = np.array([ex / 2, ey / 2, ez / 2])
+    wall = container_wall(node)
+    pieces: list[tuple[list[float], list[float]]] = [
+        ([half[0], half[1], wall / 2], [0.0, 0.0, -half[2] + wall / 2])]
+    for axis in (0, 1):
+        for sign in (1.0, -1.0):
+            size = half.copy()
+            size[axis] = wall / 2
+            pos = np.zeros(3)
+            pos[axis] = sign * (half[axis] - wall / 2)
+            pieces.append((size.tolist(), pos.tolist()))
+    volumes = [8 * float(np.prod(piece_size)) for piece_size, _ in pieces]
+    for (piece_size, piece_pos), volume in zip(pieces, volumes, strict=True):
+        kwargs: dict[str, object] = {}
+        if mass is not None:
+            kwargs["mass"] = mass * volume / sum(volumes)
+        _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=piece_size, pos=piece_pos,
+                    friction=friction, **kwargs)
+    return (float(half[0]), float(half[1]), float(half[2]))
+
+
+def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization
+                     ) -> FreeObject:
+    jitter = rand.object_jitter(node.asset_id)
+    cx, cy, cz = node.bbox.center
+    ex, ey, ez = node.bbox.extents
+    name = f"{NODE_PREFIX}{node.asset_id}"
+    body = spec.worldbody.add_body(name=name, pos=[cx + jitter.dx, cy + jitter.dy, cz + 0.001],
+                                   quat=_yaw_quat(jitter.dyaw))
+    body.add_freejoint(name=f"{name}/free")
+    rgb = rand.colour(node.asset_id, _base_rgb(node))
+    friction = [node.properties.friction_coefficient, 0.005, 0.0001]
+    mass = node.properties.mass_kg
+    if _is_container(node):
+        half = _add_container_geoms(body, node, rgb, mass, friction)
+        shape = "container"
+    elif _is_round(node):
+        radius = min(ex, ey) / 2
+        half = (radius, radius, ez / 2)
+        geom = _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, ez / 2, 0],
+                           mass=mass, friction=friction)
+        geom.name = f"{name}/geom"
+        shape = "cylinder"
+    else:
+        half = (ex / 2, ey / 2, ez / 2)
+        geom = _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(half),
+                           mass=mass, friction=friction)
+        geom.name = f"{name}/geom"
+        shape = "box"
+    wall = container_wall(node) if shape == "container" else 0.0
+    return FreeObject(node.asset_id, name, shape, half, wall)
+
+
+def _add_static_node(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> None:
+    name = f"{NODE_PREFIX}{node.asset_id}"
+    body = spec.worldbody.add_body(name=name, pos=list(node.bbox.center))
+    ex, ey, ez = node.bbox.extents
+    rgb = rand.colour(node.asset_id, _base_rgb(node))
+    friction = [node.properties.friction_coefficient, 0.005, 0.0001]
+    if _is_container(node):
+        _add_container_geoms(body, node, rgb, None, friction)
+    else:
+        _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=[ex / 2, ey / 2, ez / 2],
+                    friction=friction)
+
+
+def _open_face(node_box: Box, parts: Sequence[Box]) -> tuple[int, float]:
+    """The side (axis index, sign) of the node's box that its moving parts sit against."""
+    best: tuple[float, int, float] | None = None
+    for axis in (0, 1):
+        for sign in (1.0, -1.0):
+            gaps = [node_box.max[axis] - p.max[axis] if sign > 0
+                    else p.min[axis] - node_box.min[axis] for p in parts]
+            gap = min(gaps)
+            if best is None or gap < best[0]:
+                best = (gap, axis, sign)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _inside_xy(inner: Box, outer: Box) -> bool:
+    cx, cy, _ = inner.center
+    return outer.min[0] < cx < outer.max[0] and outer.min[1] < cy < outer.max[1]
+
+
+def _add_articulated(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization,
+                     contents: Sequence[SceneNode]) -> list[ArticulatedPart]:
+    assert node.articulation is not None
+    name = f"{NODE_PREFIX}{node.asset_id}"
+    rgb = rand.colour(node.asset_id, _base_rgb(node))
+    joints = node.articulation.joints
+    axis_i, sign = _open_face(node.bbox, [j.moving_part_bbox for j in joints])
+    lo = np.array(node.bbox.min)
+    hi = np.array(node.bbox.max)
+    center = (lo + hi) / 2
+    half = (hi - lo) / 2
+    shell = spec.worldbody.add_body(name=name, pos=center.tolist())
+    for wall_axis in (0, 1, 2):
+        for wall_sign in (1.0, -1.0):
+            if wall_axis == axis_i and wall_sign == sign:
+                continue  # The open side, where the door or drawer is.
+            size = half.copy()
+            size[wall_axis] = WALL_M / 2
+            pos = np.zeros(3)
+            pos[wall_axis] = wall_sign * (half[wall_axis] - WALL_M / 2)
+            _scene_geom(shell, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=size.tolist(),
+                        pos=pos.tolist())
+    # The graph gives the cabinet's outer box only: put a shelf under anything standing inside.
+    shelves = sorted({round(n.bbox.min[2], 3) for n in contents
+                      if lo[2] + WALL_M < n.bbox.min[2] < hi[2] - WALL_M})
+    for z in shelves:
+        size = half.copy()
+        size[2] = WALL_M / 2
+        pos = np.zeros(3)
+        pos[2] = z - WALL_M / 2 - center[2]
+        # Keep clear of the open side, where the door or drawer moves.
+        inset = np.zeros(3)
+        inset[axis_i] = sign * 0.03
+        size[axis_i] -= 0.015
+        _scene_geom(shell, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=size.tolist(),
+                    pos=(pos - inset / 2).tolist())
+    outward = np.zeros(3)
+    outward[axis_i] = sign
+    parts = []
+    for joint in joints:
+        parts.append(_add_moving_part(spec, node, joint, shell, outward, rgb))
+    return parts
+
+
+def _add_moving_part(spec: mujoco.MjSpec, node: SceneNode, joint: ArticulatedJoint,
+                     shell: mujoco.MjsBody, outward: np.ndarray, rgb: Sequence[float]
+                     ) -> ArticulatedPart:
+    name = f"{NODE_PREFIX}{node.asset_id}/{joint.name}"
+    box = joint.moving_part_bbox
+    center = np.array(box.center)
+    half = np.array(box.extents) / 2
+    body = spec.worldbody.add_body(name=name, pos=center.tolist())
+    axis = np.array(joint.axis, dtype=float)
+    axis /= np.linalg.norm(axis)
+    mj_joint = f"{name}/joint"
+    is_door = joint.type == "revolute"
+    body.add_joint(name=mj_joint,
+                   type=mujoco.mjtJoint.mjJNT_HINGE if is_door else mujoco.mjtJoint.mjJNT_SLIDE,
+                   axis=axis.tolist(), pos=(np.array(joint.anchor) - center).tolist(),
+                   range=[joint.lower, joint.upper], damping=1.0 if is_door else 5.0,
+                   frictionloss=0.05, armature=0.01)
+    volume = float(np.prod(2 * half))
+    darker = [c * 0.85 for c in rgb]
+    _scene_geom(body, darker, type=mujoco.mjtGeom.mjGEOM_BOX, size=half.tolist(),
+                mass=max(0.3, min(3.0, volume * 300.0)))
+    face = center + outward * half
+    tangent = np.cross([0.0, 0.0, 1.0], outward)
+    handle_along_z = is_door
+    width = float(np.dot(half, np.abs(tangent)))
+    if is_door:
+        # Near the edge farthest from the hinge line, where a door handle sits.
+        away = float(np.sign(np.dot(center - np.array(joint.anchor), tangent))) or 1.0
+        handle_pos = face + tangent * away * width * 0.7
+        handle_len = min(0.12, 2 * float(half[2]) * 0.6)
+        direction = np.array([0.0, 0.0, 1.0])
+    else:
+        handle_pos = face
+        handle_len = min(0.12, 2 * width * 0.6)
+        direction = tangent
+    ends = [handle_pos - direction * handle_len / 2, handle_pos + direction * handle_len / 2]
+    standoff = outward * 0.035
+    fromto = np.concatenate([e + standoff - center for e in ends]).tolist()
+    dark = [0.2, 0.2, 0.22]
+    handle = _scene_geom(body, dark, type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=fromto,
+                         size=[0.01, 0, 0], mass=0.05, friction=[1.5, 0.005, 0.0001])
+    handle.name = f"{name}/handle"
+    for end in ends:
+        _scene_geom(body, dark, type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.006, 0.006, 0.0175],
+                    pos=(end + standoff / 2 - center).tolist(),
+                    quat=_quat_z_to(outward), mass=0.01)
+    spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
+    ax = (float(axis[0]), float(axis[1]), float(axis[2]))
+    anchor_t = (float(joint.anchor[0]), float(joint.anchor[1]), float(joint.anchor[2]))
+    out_t = (float(outward[0]), float(outward[1]), float(outward[2]))
+    return ArticulatedPart(node.asset_id, joint.name, mj_joint, name, joint.type, ax, anchor_t,
+                           out_t, handle.name, handle_along_z)
+
+
+def _quat_z_to(direction: np.ndarray) -> list[float]:
+    """A rotation taking +z onto `direction` (a unit vector)."""
+    quat = np.zeros(4)
+    mujoco.mju_quatZ2Vec(quat, np.asarray(direction, dtype=float))
+    return quat.tolist()
+
+
+def _look_at_quat(pos: np.ndarray, target: np.ndarray, up_hint: np.ndarray) -> list[float]:
+    """Orientation of a MuJoCo camera at `pos` looking at `target` (cameras look along -z)."""
+    z = pos - target
+    z /= np.linalg.norm(z)
+    y = up_hint - np.dot(up_hint, z) * z
+    if np.linalg.norm(y) < 1e-6:
+        y = np.array([0.0, 1.0, 0.0]) - z[1] * z
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z)
+    mat = np.column_stack([x, y, z]).ravel()
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, mat)
+    return quat.tolist()
+
+
+def work_area(graph: SceneGraph, task: TaskSpec) -> np.ndarray:
+    """The point the fixed cameras aim at: between the target and the goal for pick-and-place,
+    the moving part (the one the success predicate names, else the first) for open/close."""
+    node = graph.node(task.target)
+    target = np.array(node.bbox.center)
+    if task.goal_region is not None:
+        target = (target + np.array(task.goal_region.center)) / 2
+    if node.articulation is not None and node.articulation.joints:
+        wanted = getattr(task.success, "joint", None)
+        joints = node.articulation.joints
+        joint = next((j for j in joints if j.name == wanted), joints[0])
+        target = np.array(joint.moving_part_bbox.center)
+    return target
+
+
+def _add_cameras(spec: mujoco.MjSpec, robot: RobotHandle, names: Sequence[str],
+                 center: np.ndarray, base_pos: np.ndarray, rand: DomainRandomization,
+                 open_side_only: bool) -> None:
+    forward = center - base_pos
+    forward[2] = 0
+    if np.linalg.norm(forward) < 1e-6:
+        forward = np.array([1.0, 0.0, 0.0])
+    forward /= np.linalg.norm(forward)
+    up_z = np.array([0.0, 0.0, 1.0])
+    side = np.cross(up_z, forward)
+    for name in names:
+        jitter = rand.camera_jitter(name)
+        if name == "wrist":
+            _add_wrist_camera(spec, robot)
+            continue
+        target = center + np.array(jitter.target)
+        if name == "overhead" and open_side_only:
+            # Above and behind the part to be opened: from beyond it only its back shows.
+            pos, up = center - forward * 0.5 + up_z * 0.8, forward
+        elif name == "overhead":
+            # High and a little beyond the work area, looking back at the robot, so the arm does
+            # not hide the grasp the way a camera above the base would.
+            pos, up = center + forward * 0.3 + up_z * 0.8, forward
+        elif name == "front" and open_side_only:
+            pos, up = center - forward * 0.4 + side * 0.7 + up_z * 0.3, up_z
+        elif name == "front":
+            pos, up = center + forward * 0.9 + up_z * 0.45, up_z
+        else:
+            raise SceneInputError(f"unknown camera {name!r}; supported: {SUPPORTED_CAMERAS}")
+        pos = pos + np.array(jitter.position)
+        spec.worldbody.add_camera(name=f"cam/{name}", pos=pos.tolist(),
+                                  quat=_look_at_quat(pos, target, up), fovy=58.0)
+
+
+def _add_wrist_camera(spec: mujoco.MjSpec, robot: RobotHandle) -> None:
+    """On the hand, behind and beside the fingers, looking along the end-effector site's z.
+
+    Placed in the site's frame, which every robot defines the same way, so the view is alike
+    whatever the hand body's own axes are.
+    """
+    site = spec.site(robot.ee_site)
+    offset = np.array([-0.07, 0.0, -0.0834])
+    site_rot = np.zeros(9)
+    mujoco.mju_quat2Mat(site_rot, np.asarray(site.quat, dtype=float))
+    pos = np.asarray(site.pos, dtype=float) + site_rot.reshape(3, 3) @ offset
+    quat = np.zeros(4)
+    mujoco.mju_mulQuat(quat, np.asarray(site.quat, dtype=float), np.array(_wrist_quat()))
+    spec.body(robot.hand_body).add_camera(name="cam/wrist", pos=pos.tolist(),
+                                          quat=quat.tolist(), fovy=75.0)
+
+
+def _wrist_quat() -> list[float]:
+    # Camera -z along the site's +z, tilted 20 degrees toward the fingers so they stay in view.
+    tilt = math.radians(20.0)
+    flip = np.array([0.0, 1.0, 0.0, 0.0])
+    turn = np.array([math.cos(tilt / 2), 0.0, -math.sin(tilt / 2), 0.0])
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, flip, turn)
+    return out.tolist()
+
+
+def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
+                options: WorldOptions, rand: DomainRandomization) -> World:
+    """Compile the episode's model: scene, floor, lights, robot and cameras."""
+    for camera in options.cameras:
+        if camera not in SUPPORTED_CAMERAS:
+            raise SceneInputError(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
+    spec = mujoco.MjSpec()
+    spec.modelname = f"{graph.scene_id}-{task.task_id}"
+    spec.compiler.degree = False
+    substeps = max(1, math.ceil((1.0 / options.fps) / PHYSICS_STEP_S))
+    spec.option.timestep = 1.0 / (options.fps * substeps)
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    spec.option.impratio = 10.0
+    spec.visual.quality.shadowsize = 0
+    spec.visual.quality.offsamples = 0
+    spec.visual.global_.offwidth = max(640, options.width)
+    spec.visual.global_.offheight = max(480, options.height)
+    spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
+    spec.visual.headlight.diffuse = [0.3, 0.3, 0.3]
+    spec.visual.map.znear = 0.005
+    spec.stat.extent = 2.0
+    spec.stat.center = [0.0, 0.0, 0.5]
+
+    floor_z = min([0.0] + [n.bbox.min[2] for n in graph.nodes if n.is_static])
+    floor = spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE,
+                                    size=[5.0, 5.0, 0.1], pos=[0, 0, floor_z])
+    floor.rgba = [*rand.floor_rgb, 1.0]
+    floor.contype = SCENE_CONTYPE
+    floor.conaffinity = SCENE_CONAFFINITY
+    spec.worldbody.add_light(name="key", pos=[0.0, 0.0, 3.0], dir=list(rand.light_direction),
+                             diffuse=[rand.light_intensity] * 3, castshadow=False,
+                             type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
+
+    free_objects: dict[str, FreeObject] = {}
+    parts: dict[tuple[str, str], ArticulatedPart] = {}
+    for node in graph.nodes:
+        if any(w in node.semantic.lower() for w in SKIPPED_SEMANTICS):
+            continue
+        if node.articulation is not None and node.articulation.joints:
+            inside = [n for n in graph.nodes if n is not node and not n.is_static
+                      and _inside_xy(n.bbox, node.bbox)]
+            for part in _add_articulated(spec, node, rand, inside):
+                parts[(node.asset_id, part.joint_name)] = part
+        elif node.is_static:
+            _add_static_node(spec, node, rand)
+        else:
+            free_objects[node.asset_id] = _add_free_object(spec, node, rand)
+
+    base = assignment.base_pose
+    if base is None:
+        raise SceneInputError("robot has no base pose in the task config", scene=graph.scene_id,
+                              robot=assignment.robot)
+    robot = add_robot(spec, assignment.robot, base.position, base.orientation)
+    if base.position[2] - floor_z > 0.02 and not robot.mobile_base_bodies:
+        # A pedestal under an arm mounted above the floor, so it does not hang in the air.
+        height = base.position[2] - floor_z
+        pedestal = spec.worldbody.add_geom(
+            name="robot_pedestal", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.09, 0.09, height / 2],
+            pos=[base.position[0], base.position[1], floor_z + height / 2])
+        pedestal.rgba = [0.3, 0.3, 0.32, 1.0]
+        pedestal.contype = SCENE_CONTYPE
+        pedestal.conaffinity = SCENE_CONAFFINITY
+    # The first link turns right at the mounting plane: keep it off the floor and pedestal.
+    spec.add_exclude(bodyname1="world", bodyname2=spec.joint(robot.arm_joints[0]).parent.name)
+    target_node = graph.node(task.target)
+    _add_cameras(spec, robot, options.cameras, work_area(graph, task),
+                 np.array(base.position, dtype=float), rand,
+                 open_side_only=target_node.articulation is not None)
+    key = spec.add_key(name="home")
+    model = spec.compile()
+    qpos = model.qpos0.copy()
+    for joint, q in zip(robot.arm_joints, robot.home_qpos, strict=True):
+        qpos[model.joint(joint).qposadr[0]] = q
+    for joint in robot.finger_joints:
+        qpos[model.joint(joint).qposadr[0]] = robot.gripper_open_ctrl
+    key.qpos = qpos.tolist()
+    ctrl = np.zeros(model.nu)
+    for act, q in zip(robot.arm_actuators, robot.home_qpos, strict=True):
+        ctrl[model.actuator(act).id] = q
+    ctrl[model.actuator(robot.gripper_actuator).id] = robot.gripper_open_ctrl
+    key.ctrl = ctrl.tolist()
+    model = spec.compile()
+
+    geom_entity, entities, node_bodies = _segmentation_table(model, graph)
+    robot_root = model.body(robot.base_body).id
+    robot_geoms = np.array([model.body_rootid[model.geom_bodyid[g]] == robot_root
+                            for g in range(model.ngeom)], dtype=bool)
+    return World(spec=spec, model=model, robot=robot, free_objects=free_objects, parts=parts,
+                 cameras=tuple(options.cameras), fps=options.fps, substeps=substeps,
+                 geom_entity=geom_entity, entities=entities, robot_geoms=robot_geoms,
+                 node_bodies=node_bodies)
+
+
+def _segmentation_table(model: mujoco.MjModel, graph: SceneGraph
+                        ) -> tuple[np.ndarray, dict[int, str], dict[str, tuple[int, ...]]]:
+    """Map every geom to a stable id: 1 floor, 2 robot, 3.. the graph's nodes in order."""
+    entities = {BACKGROUND_ID: "background", FLOOR_ID: "floor", ROBOT_ID: "robot"}
+    node_ids = {}
+    for i, node in enumerate(graph.nodes):
+        node_ids[node.asset_id] = 3 + i
+        entities[3 + i] = node.asset_id
+    geom_entity = np.zeros(model.ngeom, dtype=np.uint16)
+    node_bodies: dict[str, list[int]] = {}
+    for g in range(model.ngeom):
+        body = model.body(model.geom_bodyid[g])
+        name = body.name
+        if name.startswith(ROBOT_PREFIX):
+            geom_entity[g] = ROBOT_ID
+        elif name.startswith(NODE_PREFIX):
+            asset_id = name[len(NODE_PREFIX):].split("/")[0]
+            if asset_id not in node_ids:
+                # Asset ids may contain "/": find the longest matching id.
+                matches = [a for a in node_ids if name[len(NODE_PREFIX):].startswith(a)]
+                asset_id = max(matches, key=len)
+            geom_entity[g] = node_ids[asset_id]
+            node_bodies.setdefault(asset_id, [])
+            if body.id not in node_bodies[asset_id]:
+                node_bodies[asset_id].append(body.id)
+        elif model.geom(g).name == "floor":
+            geom_entity[g] = FLOOR_ID
+        elif model.geom(g).name == "robot_pedestal":
+            geom_entity[g] = ROBOT_ID
+    return geom_entity, entities, {k: tuple(v) for k, v in node_bodies.items()}
