@@ -23,13 +23,22 @@ class Issuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-issuer")])
         now = dt.datetime.now(dt.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-                .sign(self.key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(self.key, hashes.SHA256())
+        )
         self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         self.signer = crypt.RSASigner.from_string(pem, key_id=kid)
         certs = json.dumps({kid: self.cert_pem}).encode()
 
@@ -51,11 +60,26 @@ class Issuer:
     def certs_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/certs"
 
-    def token(self, *, audience: str, email: str, issuer: str = "https://accounts.google.com",
-              verified: bool = True, expires_in: int = 600, signer: crypt.Signer | None = None) -> str:
+    def token(
+        self,
+        *,
+        audience: str,
+        email: str,
+        issuer: str = "https://accounts.google.com",
+        verified: bool = True,
+        expires_in: int = 600,
+        signer: crypt.Signer | None = None,
+    ) -> str:
         now = int(time.time())
-        claims = {"iss": issuer, "aud": audience, "email": email, "email_verified": verified,
-                  "sub": "1234", "iat": now, "exp": now + expires_in}
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "email": email,
+            "email_verified": verified,
+            "sub": "1234",
+            "iat": now,
+            "exp": now + expires_in,
+        }
         return jwt.encode(signer or self.signer, claims).decode()
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ that is down); `slow-submit PATH` makes the second probe stage wait for PATH (ki
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from pathlib import Path
@@ -30,9 +31,13 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput:
     except AlreadyExists:
         content = ctx.blobs.read_bytes(marker)  # committed by an earlier delivery: reuse it
     event = SceneExported(
-        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=upload.object.bucket,
-        source_object=upload.object.name, source_generation=int(upload.object.generation),
-        export_prefix=f"{ctx.run_prefix}export/", manifest=marker,
+        scene_id=ctx.scene_id,
+        run_id=ctx.run_id,
+        bucket=upload.object.bucket,
+        source_object=upload.object.name,
+        source_generation=int(upload.object.generation),
+        export_prefix=f"{ctx.run_prefix}export/",
+        manifest=marker,
         manifest_sha256=hashlib.sha256(content).hexdigest(),
         summary=ExportSummary(objects=0, tasks=0, robots=[]),
     )
@@ -51,14 +56,27 @@ def follow(ctx: StageContext, exported: SceneExported) -> StageOutput:
         while not Path(arg).exists():
             time.sleep(0.05)
     prefix = f"{ctx.run_prefix}episodes/"
-    try:
+    with contextlib.suppress(AlreadyExists):
         ctx.blobs.create_only(f"{prefix}COMMITTED", str(ctx.attempt).encode())
-    except AlreadyExists:
-        pass
-    robots = [RobotEpisodes(robot="probe", prefix=prefix, manifest=f"{prefix}m.json", episodes=0,
-                            succeeded=0, collision_free=0)]
-    return StageOutput(EpisodesCollected(scene_id=ctx.scene_id, run_id=ctx.run_id,
-                                         bucket=exported.bucket, episodes_prefix=prefix, robots=robots))
+    robots = [
+        RobotEpisodes(
+            robot="probe",
+            prefix=prefix,
+            manifest=f"{prefix}m.json",
+            episodes=0,
+            succeeded=0,
+            collision_free=0,
+        )
+    ]
+    return StageOutput(
+        EpisodesCollected(
+            scene_id=ctx.scene_id,
+            run_id=ctx.run_id,
+            bucket=exported.bucket,
+            episodes_prefix=prefix,
+            robots=robots,
+        )
+    )
 
 
 FOLLOW = Stage(name="submit", handle=follow)

@@ -27,8 +27,13 @@ def alive(pid: int) -> bool:
 
 def test_bp_up_starts_the_stack_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
-    up = subprocess.Popen([sys.executable, "-m", "bp_common.cli", "up", "--out", str(tmp_path)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "bp_common.cli", "up", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 120
     assert up.stdout is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from bp_common.contracts import EVENTS_BY_TOPIC, SceneExported, decode, encode
 from bp_common.contracts.envelope import MAX_EVENT_BYTES
 from bp_common.contracts.events import ExportSummary
@@ -17,9 +16,14 @@ RUN = "run-0123456789abcdef0123"
 
 def exported(**over: object) -> SceneExported:
     fields: dict[str, object] = dict(
-        scene_id="kitchen", run_id=RUN, bucket="b", source_object="scenes/kitchen/scene.usda",
-        source_generation=7, export_prefix=f"runs/kitchen/{RUN}/export/",
-        manifest=f"runs/kitchen/{RUN}/export/export_manifest.json", manifest_sha256="a" * 64,
+        scene_id="kitchen",
+        run_id=RUN,
+        bucket="b",
+        source_object="scenes/kitchen/scene.usda",
+        source_generation=7,
+        export_prefix=f"runs/kitchen/{RUN}/export/",
+        manifest=f"runs/kitchen/{RUN}/export/export_manifest.json",
+        manifest_sha256="a" * 64,
         summary=ExportSummary(objects=3, tasks=2, robots=["franka_panda"]),
     )
     fields.update(over)
@@ -39,7 +43,12 @@ def test_event_round_trips_with_ids_version_and_trace_in_attributes() -> None:
     trace = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
     envelope = encode(exported(), trace)
     assert envelope.topic == "scenes-exported"
-    assert envelope.attributes == {"scene_id": "kitchen", "run_id": RUN, "schema_version": "1", **trace}
+    assert envelope.attributes == {
+        "scene_id": "kitchen",
+        "run_id": RUN,
+        "schema_version": "1",
+        **trace,
+    }
     assert decode(envelope.topic, envelope.data, envelope.attributes) == exported()
 
 
@@ -53,15 +62,22 @@ def test_event_round_trips_with_ids_version_and_trace_in_attributes() -> None:
         (encode(exported()).data.replace(b"kitchen", b"../etc"), {}, "scene_id"),
     ],
 )
-def test_invalid_messages_are_permanent_errors(data: bytes, attributes: dict[str, str], why: str) -> None:
+def test_invalid_messages_are_permanent_errors(
+    data: bytes, attributes: dict[str, str], why: str
+) -> None:
     with pytest.raises(InvalidMessage, match="(?s)" + why.replace("(", r"\(")) as err:
         decode("scenes-exported", data, attributes)
     assert err.value.permanent
 
 
 def test_scene_upload_is_validated_from_gcs_attributes_and_object() -> None:
-    attributes = {"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": "b",
-                  "objectId": "scenes/x/scene.usda", "objectGeneration": "12"}
+    attributes = {
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": "b",
+        "objectId": "scenes/x/scene.usda",
+        "objectGeneration": "12",
+    }
     obj = {"name": "scenes/x/scene.usda", "bucket": "b", "generation": "12", "size": "10"}
     upload = decode("scene-uploads", json.dumps(obj).encode(), attributes)
     assert upload.object.generation == "12"  # type: ignore[attr-defined]

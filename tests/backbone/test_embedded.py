@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.embedded import EmbeddedPipeline
 from bp_common.ledger import StageState
+from typer.testing import CliRunner
+
 from tests.backbone.probe_stage import PROBE
 
 
@@ -94,7 +94,10 @@ def test_replay_refuses_past_the_maximum_and_purge_asks_first(tmp_path: Path) ->
     run = p.drain(p.drop_scene(scene(tmp_path, "permanent")))
     cli = CliRunner()
     for _ in range(2):
-        assert "1 replayed" in cli.invoke(app, ["dlq", "replay", "--max-replays", "2", "--out", str(out)]).output
+        assert (
+            "1 replayed"
+            in cli.invoke(app, ["dlq", "replay", "--max-replays", "2", "--out", str(out)]).output
+        )
         p.drain(run)
     refused = cli.invoke(app, ["dlq", "replay", "--max-replays", "2", "--out", str(out)])
     assert "0 replayed, 1 refused" in refused.output
@@ -114,7 +117,10 @@ def test_transient_failures_retry_with_backoff_then_dead_letter_by_policy(tmp_pa
     assert record is not None and record.stages["export"].state is StageState.FAILED
     assert record.stages["export"].attempts == 5
     letters = LocalDeadLetterQueue(p.bus).peek("export", 10)
-    assert len(letters) == 1 and letters[0].attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    assert (
+        len(letters) == 1
+        and letters[0].attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    )
 
 
 def test_bp_runs_list_and_show_read_the_ledger(tmp_path: Path) -> None:
@@ -126,7 +132,9 @@ def test_bp_runs_list_and_show_read_the_ledger(tmp_path: Path) -> None:
     assert run.run_id in listing.output and "export:failed" in listing.output
     shown = cli.invoke(app, ["runs", "show", run.run_id, "--out", str(out)])
     assert "error (permanent) InvalidInput: probe refuses this scene" in shown.output
-    as_json = json.loads(cli.invoke(app, ["runs", "show", run.run_id, "--json", "--out", str(out)]).output)
+    as_json = json.loads(
+        cli.invoke(app, ["runs", "show", run.run_id, "--json", "--out", str(out)]).output
+    )
     assert as_json["schema_version"] == 2
     assert cli.invoke(app, ["runs", "show", "run-nope", "--out", str(out)]).exit_code == 1
 

@@ -35,5 +35,13 @@ def test_one_workspace_one_lock_and_the_expected_layout() -> None:
     members = root["tool"]["uv"]["workspace"]["members"]
     assert {"libs/common", *(f"services/{s}" for s in SERVICES)} <= set(members)
     assert (ROOT / "uv.lock").is_file() and not list(ROOT.glob("*/**/uv.lock"))
-    for path in ("proto", "deploy/terraform", "tests", "benchmarks", "docs/decisions", "Makefile", ".ci/run"):
+    for path in (
+        "proto",
+        "deploy/terraform",
+        "tests",
+        "benchmarks",
+        "docs/decisions",
+        "Makefile",
+        ".ci/run",
+    ):
         assert (ROOT / path).exists(), path

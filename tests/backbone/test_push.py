@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-
 from bp_common.config import Settings
 from bp_common.runtime.delivery import Deliverer
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_common.runtime.push import create_app
 from bp_common.runtime.sinks import TopicDeadLetterSink
 from bp_common.wiring import local_ports
+from fastapi.testclient import TestClient
+
 from tests.backbone.oidc_issuer import Issuer
 from tests.backbone.probe_stage import PROBE
 
@@ -34,21 +34,34 @@ class Service:
     def __init__(self, root: Path, issuer: Issuer | None) -> None:
         settings = Settings(_env_file=None, env="dev" if issuer else "local")  # type: ignore[call-arg]
         self.ports, self.bus = local_ports(root, settings)
-        verifier = issuer and PushTokenVerifier(audience=AUDIENCE, service_account=PUSHER,
-                                                certs_url=issuer.certs_url)
+        verifier = issuer and PushTokenVerifier(
+            audience=AUDIENCE, service_account=PUSHER, certs_url=issuer.certs_url
+        )
         sink = TopicDeadLetterSink(self.bus, "bp-export-dead-letter")
-        self.client = TestClient(create_app(Deliverer(PROBE, self.ports, settings), sink,
-                                            verifier=verifier))
+        self.client = TestClient(
+            create_app(Deliverer(PROBE, self.ports, settings), sink, verifier=verifier)
+        )
 
     def push(self, body: bytes, token: str | None = None, attempt: int = 1) -> int:
         self.ports.blobs.write_bytes("scenes/k/scene.usda", body)
         gen = str(self.ports.blobs.stat("scenes/k/scene.usda").generation)  # type: ignore[union-attr]
         obj = {"name": "scenes/k/scene.usda", "bucket": "local", "generation": gen}
-        attrs = {"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": "local",
-                 "objectId": obj["name"], "objectGeneration": gen}
-        envelope = {"message": {"data": base64.b64encode(json.dumps(obj).encode()).decode(),
-                                "attributes": attrs, "messageId": "m-1"},
-                    "subscription": "projects/p/subscriptions/bp-export", "deliveryAttempt": attempt}
+        attrs = {
+            "eventType": "OBJECT_FINALIZE",
+            "payloadFormat": "JSON_API_V1",
+            "bucketId": "local",
+            "objectId": obj["name"],
+            "objectGeneration": gen,
+        }
+        envelope = {
+            "message": {
+                "data": base64.b64encode(json.dumps(obj).encode()).decode(),
+                "attributes": attrs,
+                "messageId": "m-1",
+            },
+            "subscription": "projects/p/subscriptions/bp-export",
+            "deliveryAttempt": attempt,
+        }
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.post("/push", json=envelope, headers=headers).status_code
 
@@ -61,8 +74,16 @@ def test_valid_token_runs_the_stage(tmp_path: Path, issuer: Issuer) -> None:
 
 @pytest.mark.parametrize(
     ("case", "status"),
-    [("missing", 401), ("garbage", 401), ("wrong audience", 401), ("wrong issuer", 401),
-     ("expired", 401), ("forged signature", 401), ("other service account", 403), ("unverified email", 403)],
+    [
+        ("missing", 401),
+        ("garbage", 401),
+        ("wrong audience", 401),
+        ("wrong issuer", 401),
+        ("expired", 401),
+        ("forged signature", 401),
+        ("other service account", 403),
+        ("unverified email", 403),
+    ],
 )
 def test_push_without_a_valid_token_is_refused_and_runs_nothing(
     tmp_path: Path, issuer: Issuer, case: str, status: int
@@ -74,10 +95,14 @@ def test_push_without_a_valid_token_is_refused_and_runs_nothing(
         "missing": None,
         "garbage": "not.a.jwt",
         "wrong audience": issuer.token(audience="https://elsewhere", email=PUSHER),
-        "wrong issuer": issuer.token(audience=AUDIENCE, email=PUSHER, issuer="https://evil.example"),
+        "wrong issuer": issuer.token(
+            audience=AUDIENCE, email=PUSHER, issuer="https://evil.example"
+        ),
         "expired": issuer.token(audience=AUDIENCE, email=PUSHER, expires_in=-3600),
         "forged signature": issuer.token(audience=AUDIENCE, email=PUSHER, signer=forger.signer),
-        "other service account": issuer.token(audience=AUDIENCE, email="x@p.iam.gserviceaccount.com"),
+        "other service account": issuer.token(
+            audience=AUDIENCE, email="x@p.iam.gserviceaccount.com"
+        ),
         "unverified email": issuer.token(audience=AUDIENCE, email=PUSHER, verified=False),
     }[case]
     assert svc.push(b"ok", token) == status

@@ -12,17 +12,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from google.cloud import pubsub_v1
-
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
 from bp_common.ids import run_id_for
 from bp_common.ledger import RunLedger, RunRecord, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore
 from bp_common.stack import BUCKET, LocalStack
+from google.cloud import pubsub_v1
 
 pytestmark = pytest.mark.emulators
 T = TypeVar("T")
-STAGES = {"export": "tests.backbone.probe_stage:PROBE", "submit": "tests.backbone.probe_stage:FOLLOW"}
+STAGES = {
+    "export": "tests.backbone.probe_stage:PROBE",
+    "submit": "tests.backbone.probe_stage:FOLLOW",
+}
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
@@ -38,8 +40,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     saved = dict(os.environ)
-    with LocalStack(tmp_path_factory.mktemp("stack"), STAGES, ack_deadline_s=10,
-                    min_backoff_s=0.5, max_backoff_s=1.0) as stack:
+    with LocalStack(
+        tmp_path_factory.mktemp("stack"),
+        STAGES,
+        ack_deadline_s=10,
+        min_backoff_s=0.5,
+        max_backoff_s=1.0,
+    ) as stack:
         yield stack
     os.environ.clear()
     os.environ.update(saved)
@@ -66,15 +73,25 @@ def stage_state(ledger: RunLedger, run_id: str, stage: str, state: StageState) -
 
 
 def bp(stack: LocalStack, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "bp_common.cli", *args], capture_output=True,
-                            text=True, env={**os.environ, **stack.client_env()}, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bp_common.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **stack.client_env()},
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_a_scene_upload_flows_through_push_and_pull_services(stack: LocalStack, ledger: RunLedger) -> None:
+def test_a_scene_upload_flows_through_push_and_pull_services(
+    stack: LocalStack, ledger: RunLedger
+) -> None:
     run_id = upload(stack, "kitchen", "ok")
-    record = wait_for("submit to succeed", lambda: stage_state(ledger, run_id, "submit", StageState.SUCCEEDED))
+    record = wait_for(
+        "submit to succeed", lambda: stage_state(ledger, run_id, "submit", StageState.SUCCEEDED)
+    )
     assert record.stages["export"].state is StageState.SUCCEEDED
     assert record.source is not None and record.source.bucket == BUCKET
     assert run_id in bp(stack, "runs", "list")
@@ -87,20 +104,33 @@ def test_permanent_failure_dead_letters_at_once_and_transient_after_the_attempts
     down = tmp_path / "dependency-down"
     down.touch()
     flaky = upload(stack, "flaky", f"down-while {down}")
-    failed = wait_for("the permanent failure", lambda: stage_state(ledger, bad, "export", StageState.FAILED))
+    failed = wait_for(
+        "the permanent failure", lambda: stage_state(ledger, bad, "export", StageState.FAILED)
+    )
     assert failed.stages["export"].attempts == 1
     assert failed.stages["export"].error is not None and failed.stages["export"].error.permanent
-    gave_up = wait_for("Pub/Sub to give up on the flaky scene",
-                       lambda: stage_state(ledger, flaky, "export", StageState.FAILED))
+    gave_up = wait_for(
+        "Pub/Sub to give up on the flaky scene",
+        lambda: stage_state(ledger, flaky, "export", StageState.FAILED),
+    )
     assert gave_up.stages["export"].attempts == stack.max_delivery_attempts
-    listing = wait_for("both dead letters", lambda: (out := bp(stack, "dlq", "list", "--stage", "export"))
-                       and "2 dead letter(s)" in out and out)
+    listing = wait_for(
+        "both dead letters",
+        lambda: (
+            (out := bp(stack, "dlq", "list", "--stage", "export"))
+            and "2 dead letter(s)" in out
+            and out
+        ),
+    )
     assert "probe refuses this scene" in listing and "gave up after 5 delivery attempts" in listing
 
     down.unlink()  # the dependency is back: replaying the flaky scene now succeeds
     assert "1 would replay" in bp(stack, "dlq", "replay", "--scene", "flaky", "--dry-run")
     assert "1 replayed" in bp(stack, "dlq", "replay", "--scene", "flaky")
-    wait_for("the replayed message to succeed", lambda: stage_state(ledger, flaky, "submit", StageState.SUCCEEDED))
+    wait_for(
+        "the replayed message to succeed",
+        lambda: stage_state(ledger, flaky, "submit", StageState.SUCCEEDED),
+    )
     remaining = bp(stack, "dlq", "list", "--stage", "export")
     assert "1 dead letter(s)" in remaining and "scene=bad" in remaining
 
@@ -110,16 +140,23 @@ def test_a_worker_killed_mid_message_is_redelivered_and_commits_exactly_once(
 ) -> None:
     subscriber = pubsub_v1.SubscriberClient()
     watch = subscriber.subscription_path(stack.project, "test-watch-episodes")
-    subscriber.create_subscription(request={"name": watch, "topic": pubsub_v1.PublisherClient.topic_path(
-        stack.project, "episodes-collected")})
+    subscriber.create_subscription(
+        request={
+            "name": watch,
+            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "episodes-collected"),
+        }
+    )
     go = tmp_path / "go"
     run_id = upload(stack, "killed", f"slow-submit {go}")
     wait_for("submit to start", lambda: stage_state(ledger, run_id, "submit", StageState.RUNNING))
     stack.services["submit"].kill()
     go.touch()
     stack.start_service("submit")
-    record = wait_for("submit to finish after redelivery",
-                      lambda: stage_state(ledger, run_id, "submit", StageState.SUCCEEDED), timeout=90)
+    record = wait_for(
+        "submit to finish after redelivery",
+        lambda: stage_state(ledger, run_id, "submit", StageState.SUCCEEDED),
+        timeout=90,
+    )
     assert record.stages["submit"].attempts >= 2
 
     blobs = GcsBlobStore(make_storage_client(stack.project), BUCKET)
@@ -129,6 +166,9 @@ def test_a_worker_killed_mid_message_is_redelivered_and_commits_exactly_once(
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         response = subscriber.pull(request={"subscription": watch, "max_messages": 10}, timeout=5)
-        events += [json.loads(m.message.data) for m in response.received_messages
-                   if m.message.attributes.get("run_id") == run_id]
+        events += [
+            json.loads(m.message.data)
+            for m in response.received_messages
+            if m.message.attributes.get("run_id") == run_id
+        ]
     assert len(events) == 1 and events[0]["run_id"] == run_id

@@ -7,15 +7,15 @@ import logging
 from pathlib import Path
 
 import pytest
+from bp_common.config import Settings
+from bp_common.embedded import EmbeddedPipeline
+from bp_common.runtime.delivery import Deliverer
+from bp_common.telemetry import JsonLogFormatter
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
-from bp_common.runtime.delivery import Deliverer
-from bp_common.telemetry import JsonLogFormatter
 from tests.backbone.probe_stage import FOLLOW, PROBE
 
 
@@ -38,7 +38,11 @@ def test_one_trace_spans_every_stage_of_a_run(tmp_path: Path, spans: InMemorySpa
     run = p.drain(p.drop_scene(scene))
     [exported] = p.bus.published("scenes-exported")
     [collected] = p.bus.published("episodes-collected")
-    handled = [s for s in spans.get_finished_spans() if s.attributes and s.attributes.get("bp.run_id") == run.run_id]
+    handled = [
+        s
+        for s in spans.get_finished_spans()
+        if s.attributes and s.attributes.get("bp.run_id") == run.run_id
+    ]
     assert sorted(s.attributes["bp.stage"] for s in handled) == ["export", "submit"]  # type: ignore[index]
     assert len({s.context.trace_id for s in handled}) == 1
     trace_id = format(handled[0].context.trace_id, "032x")
@@ -50,7 +54,9 @@ def test_json_logs_carry_trace_and_run_ids(spans: InMemorySpanExporter) -> None:
     formatter = JsonLogFormatter("export", "proj")
     tracer = trace.get_tracer("test")
     with tracer.start_as_current_span("work") as span:
-        record = logging.LogRecord("bp.export", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        record = logging.LogRecord(
+            "bp.export", logging.INFO, __file__, 1, "hello %s", ("world",), None
+        )
         record.run_id = "run-0123456789abcdef0123"
         entry = json.loads(formatter.format(record))
     assert entry["message"] == "hello world" and entry["run_id"] == "run-0123456789abcdef0123"

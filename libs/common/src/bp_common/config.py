@@ -32,7 +32,9 @@ _EMULATOR_VARS = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EM
 class Settings(BaseSettings):
     """Everything a service or the CLI needs; `BP_` variables plus `PIPELINE_ENV`."""
 
-    model_config = SettingsConfigDict(env_prefix="BP_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BP_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     env: PipelineEnv = Field(
         default=PipelineEnv.LOCAL, validation_alias=AliasChoices("PIPELINE_ENV", "BP_ENV")
@@ -78,6 +80,14 @@ class Settings(BaseSettings):
         return self.env is PipelineEnv.LOCAL
 
     @property
+    def serves_push(self) -> bool:
+        """Push services verify tokens; pull workers, the CLI and the collector serve no push."""
+        from bp_common.topology import ROUTE_BY_STAGE
+
+        route = ROUTE_BY_STAGE.get(self.stage or "")
+        return route is not None and route.delivery == "push"
+
+    @property
     def uses_cloud(self) -> bool:
         """Cloud adapters (real clients, maybe on emulators) unless `local` asks for embedded."""
         return self.backend == "cloud" if self.backend else not self.is_local
@@ -104,9 +114,9 @@ class Settings(BaseSettings):
         found: list[str] = []
         if self.collector_insecure:
             found.append("BP_COLLECTOR_INSECURE is set: the collector channel must use mTLS")
-        if not self.push_auth_enabled:
+        if self.serves_push and not self.push_auth_enabled:
             found.append("BP_PUSH_AUTH is off: push endpoints must verify Pub/Sub OIDC tokens")
-        elif not (self.push_audience and self.push_service_account):
+        elif self.serves_push and not (self.push_audience and self.push_service_account):
             found.append("BP_PUSH_AUDIENCE and BP_PUSH_SERVICE_ACCOUNT are needed to verify push")
         if self.stage and not self.dead_letter_topic:
             found.append(f"BP_DEAD_LETTER_TOPIC is missing for stage {self.stage}")
@@ -120,11 +130,15 @@ class Settings(BaseSettings):
             found.append("BP_SECRET_MANAGER_ENDPOINT overrides Secret Manager's TLS endpoint")
         found.extend(
             f"{name} points at an emulator over a plaintext channel"
-            for name in _EMULATOR_VARS if environ.get(name)
+            for name in _EMULATOR_VARS
+            if environ.get(name)
         )
         found.extend(
             f"{name} holds a secret in a plain environment variable: mount it or use Secret Manager"
-            for name in sorted(environ) if _SECRET_LIKE.search(name) and environ[name]
+            for name in sorted(environ)
+            if _SECRET_LIKE.search(name)
+            and name not in _OWN_VARIABLES
+            and environ[name]
             and not name.endswith(("_FILE", "_PATH"))
         )
         return found
@@ -136,3 +150,7 @@ class Settings(BaseSettings):
             if problems:
                 raise UnsafeConfiguration(self.env.value, problems)
         return self
+
+
+# Settings' own variables name where secrets live, never a secret value.
+_OWN_VARIABLES = frozenset(f"BP_{name.upper()}" for name in Settings.model_fields)

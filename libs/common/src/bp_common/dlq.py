@@ -31,8 +31,13 @@ def _matches(letter: DeadLetter, scene: str | None) -> bool:
 
 
 def replay(
-    queue: DeadLetterQueue, publisher: Publisher, *, stage: str | None = None,
-    scene: str | None = None, max_messages: int = 100, dry_run: bool = False,
+    queue: DeadLetterQueue,
+    publisher: Publisher,
+    *,
+    stage: str | None = None,
+    scene: str | None = None,
+    max_messages: int = 100,
+    dry_run: bool = False,
     max_replays: int = DEFAULT_MAX_REPLAYS,
 ) -> ReplayReport:
     """Re-publish dead letters to their source topic, counting replays; refuse past the limit."""
@@ -52,17 +57,23 @@ def replay(
                 if dry_run:
                     continue
                 attributes = {
-                    k: v for k, v in letter.attributes.items()
+                    k: v
+                    for k, v in letter.attributes.items()
                     if k not in _DROPPED_ON_REPLAY and not k.startswith("CloudPubSubDeadLetter")
                 }
                 attributes[ATTR_REPLAY_COUNT] = str(letter.replay_count + 1)
-                publisher.publish(Envelope(queue.source_topic(name, letter), letter.data, attributes))
+                publisher.publish(
+                    Envelope(queue.source_topic(name, letter), letter.data, attributes)
+                )
                 queue.settle(name, letter)
     return report
 
 
 def purge(
-    queue: DeadLetterQueue, *, stage: str | None = None, scene: str | None = None,
+    queue: DeadLetterQueue,
+    *,
+    stage: str | None = None,
+    scene: str | None = None,
     max_messages: int = 1000,
 ) -> list[DeadLetter]:
     purged: list[DeadLetter] = []

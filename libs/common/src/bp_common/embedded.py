@@ -1,4 +1,4 @@
-"""The embedded default: every installed stage in one process over a folder, SQLite and a local bus."""
+"""The embedded default: every installed stage in one process on a folder, SQLite, a local bus."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bp_common.bus.local import LocalBus
 from bp_common.config import Settings
@@ -43,23 +44,26 @@ def _sha256(path: Path) -> str:
 
 
 class EmbeddedPipeline:
-    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage]) -> None:
+    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage[Any]]) -> None:
         self.root = Path(root)
         self.settings = settings
         self.stages = stages
         self.ports: Ports
         self.bus: LocalBus
         self.ports, self.bus = local_ports(self.root, settings)
-        self.deliverers = {name: Deliverer(stage, self.ports, settings) for name, stage in stages.items()}
+        self.deliverers = {
+            name: Deliverer(stage, self.ports, settings) for name, stage in stages.items()
+        }
 
     def _put(self, source: Path, key: str) -> int:
         """Copy a file into the bucket unless identical content is there (keeps its generation)."""
         info = self.ports.blobs.stat(key)
         if info is not None and info.metadata.get("sha256") == _sha256(source):
             return info.generation
-        with source.open("rb") as reader, self.ports.blobs.open_write(
-            key, metadata={"sha256": _sha256(source)}
-        ) as writer:
+        with (
+            source.open("rb") as reader,
+            self.ports.blobs.open_write(key, metadata={"sha256": _sha256(source)}) as writer,
+        ):
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
         stat = self.ports.blobs.stat(key)
@@ -77,8 +81,9 @@ class EmbeddedPipeline:
         if not scene_path.is_file():
             raise InvalidInput("scene file does not exist", path=str(scene_path))
         if scene_path.name not in SCENE_FILE_NAMES:
-            raise InvalidInput("scene file must be named scene.usda, .usd, .usdc or .usdz",
-                               path=str(scene_path))
+            raise InvalidInput(
+                "scene file must be named scene.usda, .usd, .usdc or .usdz", path=str(scene_path)
+            )
         scene_id = validate_scene_id(scene_id or scene_path.parent.name.lower().replace(" ", "_"))
         for name in _COMPANIONS:
             companion = scene_path.parent / name
@@ -99,15 +104,28 @@ class EmbeddedPipeline:
         info = self.ports.blobs.stat(key)
         assert info is not None
         now = datetime.now(UTC).isoformat()
-        resource = {"kind": "storage#object", "name": key, "bucket": LOCAL_BUCKET,
-                    "generation": str(generation), "size": str(info.size), "timeCreated": now}
-        attributes = {"eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1",
-                      "bucketId": LOCAL_BUCKET, "objectId": key, "objectGeneration": str(generation),
-                      "eventTime": now}
+        resource = {
+            "kind": "storage#object",
+            "name": key,
+            "bucket": LOCAL_BUCKET,
+            "generation": str(generation),
+            "size": str(info.size),
+            "timeCreated": now,
+        }
+        attributes = {
+            "eventType": "OBJECT_FINALIZE",
+            "payloadFormat": "JSON_API_V1",
+            "bucketId": LOCAL_BUCKET,
+            "objectId": key,
+            "objectGeneration": str(generation),
+            "eventTime": now,
+        }
         return Envelope(SceneUpload.TOPIC, json.dumps(resource).encode(), attributes)
 
-    def drain(self, run: EmbeddedRun, progress: Progress | None = None, idle_timeout_s: float = 0.0) -> EmbeddedRun:
-        """Deliver until no message of any installed stage is waiting (retries wait their backoff)."""
+    def drain(
+        self, run: EmbeddedRun, progress: Progress | None = None, idle_timeout_s: float = 0.0
+    ) -> EmbeddedRun:
+        """Deliver until no message of an installed stage waits (retries wait out their backoff)."""
         names = list(self.stages)
         self.bus.reclaim()
         while True:

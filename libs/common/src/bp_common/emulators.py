@@ -66,7 +66,10 @@ def gcloud_sdk_root() -> Path:
         return guess
     out = subprocess.run(
         [gcloud, "info", "--format=value(installation.sdk_root)"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     root = out.stdout.strip()
     if out.returncode != 0 or not root:
@@ -205,8 +208,14 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _spawn(
-    name: str, command: list[str], *, port: int, log_dir: Path, ready_url: str,
-    is_ready: Callable[[int, str], bool], env: Mapping[str, str] | None = None,
+    name: str,
+    command: list[str],
+    *,
+    port: int,
+    log_dir: Path,
+    ready_url: str,
+    is_ready: Callable[[int, str], bool],
+    env: Mapping[str, str] | None = None,
 ) -> EmulatorProcess:
     binary = Path(command[0])
     if not binary.is_file() or not os.access(binary, os.X_OK):
@@ -247,8 +256,11 @@ def start_pubsub(
     return _spawn(
         PUBSUB,
         [str(binary or pubsub_emulator_binary()), f"--host={LOOPBACK}", f"--port={port}"],
-        port=port, log_dir=log_dir, env=_jvm_env(),
-        ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
+        port=port,
+        log_dir=log_dir,
+        env=_jvm_env(),
+        ready_url=f"http://{LOOPBACK}:{port}/",
+        is_ready=_ok_body,
     )
 
 
@@ -260,17 +272,29 @@ def start_firestore(
     port = port or free_port()
     return _spawn(
         FIRESTORE,
-        [str(binary or firestore_emulator_binary()), "start",
-         f"--host={LOOPBACK}", f"--port={port}"],
-        port=port, log_dir=log_dir, env=_jvm_env(),
-        ready_url=f"http://{LOOPBACK}:{port}/", is_ready=_ok_body,
+        [
+            str(binary or firestore_emulator_binary()),
+            "start",
+            f"--host={LOOPBACK}",
+            f"--port={port}",
+        ],
+        port=port,
+        log_dir=log_dir,
+        env=_jvm_env(),
+        ready_url=f"http://{LOOPBACK}:{port}/",
+        is_ready=_ok_body,
     )
 
 
 def start_fake_gcs(
-    log_dir: Path, *, port: int | None = None, pubsub_host: str | None = None,
-    project: str = DEFAULT_PROJECT, topic: str = SCENE_UPLOADS_TOPIC,
-    events: Collection[str] = ("finalize",), event_object_prefix: str | None = None,
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    pubsub_host: str | None = None,
+    project: str = DEFAULT_PROJECT,
+    topic: str = SCENE_UPLOADS_TOPIC,
+    events: Collection[str] = ("finalize",),
+    event_object_prefix: str | None = None,
     binary: Path | None = None,
 ) -> EmulatorProcess:
     """In-memory fake-gcs-server; with pubsub_host, object events go to `topic` (must exist)."""
@@ -278,26 +302,51 @@ def start_fake_gcs(
     url = f"http://{LOOPBACK}:{port}"
     command = [
         str(binary or fake_gcs_server_binary()),
-        "-scheme", "http", "-host", LOOPBACK, "-port", str(port), "-backend", "memory",
-        "-external-url", url, "-public-host", f"{LOOPBACK}:{port}", "-log-level", "warn",
+        "-scheme",
+        "http",
+        "-host",
+        LOOPBACK,
+        "-port",
+        str(port),
+        "-backend",
+        "memory",
+        "-external-url",
+        url,
+        "-public-host",
+        f"{LOOPBACK}:{port}",
+        "-log-level",
+        "warn",
     ]
     env: dict[str, str] = {}
     if pubsub_host:
-        command += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic,
-                    "-event.list", ",".join(events)]
+        command += [
+            "-event.pubsub-project-id",
+            project,
+            "-event.pubsub-topic",
+            topic,
+            "-event.list",
+            ",".join(events),
+        ]
         if event_object_prefix:
             command += ["-event.object-prefix", event_object_prefix]
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host
     return _spawn(
-        STORAGE, command, port=port, log_dir=log_dir, env=env,
-        ready_url=f"{url}/_internal/healthcheck", is_ready=lambda status, _: status == 200,
+        STORAGE,
+        command,
+        port=port,
+        log_dir=log_dir,
+        env=env,
+        ready_url=f"{url}/_internal/healthcheck",
+        is_ready=lambda status, _: status == 200,
     )
 
 
 def create_topic(pubsub_host: str, project: str, topic: str, timeout: float = 10.0) -> None:
     """Create a topic on the emulator through its REST surface; an existing topic is fine."""
     request = urllib.request.Request(
-        f"http://{pubsub_host}/v1/projects/{project}/topics/{topic}", data=b"{}", method="PUT",
+        f"http://{pubsub_host}/v1/projects/{project}/topics/{topic}",
+        data=b"{}",
+        method="PUT",
         headers={"Content-Type": "application/json"},
     )
     try:
@@ -319,9 +368,14 @@ class EmulatorStack:
     """
 
     def __init__(
-        self, log_dir: Path, *, project: str = DEFAULT_PROJECT,
-        emulators: Collection[str] = ALL_EMULATORS, topic: str = SCENE_UPLOADS_TOPIC,
-        event_object_prefix: str | None = None, timeout: float = 60.0,
+        self,
+        log_dir: Path,
+        *,
+        project: str = DEFAULT_PROJECT,
+        emulators: Collection[str] = ALL_EMULATORS,
+        topic: str = SCENE_UPLOADS_TOPIC,
+        event_object_prefix: str | None = None,
+        timeout: float = 60.0,
     ) -> None:
         unknown = set(emulators) - set(ALL_EMULATORS)
         if unknown:
@@ -354,7 +408,9 @@ class EmulatorStack:
                 create_topic(pubsub.host, self.project, self.topic)
             if STORAGE in self.emulators:
                 storage = start_fake_gcs(
-                    self.log_dir, project=self.project, topic=self.topic,
+                    self.log_dir,
+                    project=self.project,
+                    topic=self.topic,
                     pubsub_host=pubsub.host if pubsub else None,
                     event_object_prefix=self.event_object_prefix,
                 )
@@ -381,7 +437,9 @@ class EmulatorStack:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

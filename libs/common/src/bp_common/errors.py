@@ -62,7 +62,9 @@ class UnsafeConfiguration(PermanentError):
     def __init__(self, env: str, problems: list[str]) -> None:
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"refusing to start in {env}: {len(problems)} unsafe setting(s)\n{listing}")
+        super().__init__(
+            f"refusing to start in {env}: {len(problems)} unsafe setting(s)\n{listing}"
+        )
 
     def __str__(self) -> str:
         return self.message

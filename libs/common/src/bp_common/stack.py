@@ -53,9 +53,16 @@ class LocalStack:
     """`stages` maps a stage name to what `bp serve|worker` loads (a name or module:ATTRIBUTE)."""
 
     def __init__(
-        self, root: Path, stages: list[str] | dict[str, str], *, project: str = PROJECT,
-        ack_deadline_s: int = 60, max_delivery_attempts: int = 5, min_backoff_s: float = 1.0,
-        max_backoff_s: float = 10.0, extra_env: dict[str, str] | None = None,
+        self,
+        root: Path,
+        stages: list[str] | dict[str, str],
+        *,
+        project: str = PROJECT,
+        ack_deadline_s: int = 60,
+        max_delivery_attempts: int = 5,
+        min_backoff_s: float = 1.0,
+        max_backoff_s: float = 10.0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
@@ -76,15 +83,23 @@ class LocalStack:
             raise
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def client_env(self) -> dict[str, str]:
         """What a client (tests, `bp runs`, `bp dlq`) needs to talk to this stack."""
-        return {**self.emulators.env(), "PIPELINE_ENV": "local", "BP_BACKEND": "cloud",
-                "BP_LEDGER_BACKEND": "firestore", "BP_PROJECT_ID": self.project,
-                "BP_BUCKET": BUCKET, "BP_FIREBASE_BUCKET": FIREBASE_BUCKET,
-                "BP_SECRETS_DIR": str(self.root / "secrets")}
+        return {
+            **self.emulators.env(),
+            "PIPELINE_ENV": "local",
+            "BP_BACKEND": "cloud",
+            "BP_LEDGER_BACKEND": "firestore",
+            "BP_PROJECT_ID": self.project,
+            "BP_BUCKET": BUCKET,
+            "BP_FIREBASE_BUCKET": FIREBASE_BUCKET,
+            "BP_SECRETS_DIR": str(self.root / "secrets"),
+        }
 
     def start(self) -> None:
         from google.cloud import pubsub_v1
@@ -100,10 +115,14 @@ class LocalStack:
             ensure_bucket(storage, bucket)
         ports = {s: free_port() for s in self.stages if ROUTE_BY_STAGE[s].delivery == "push"}
         ensure_topology(
-            pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(), self.project,
+            pubsub_v1.PublisherClient(),
+            pubsub_v1.SubscriberClient(),
+            self.project,
             push_endpoints={s: f"http://{LOOPBACK}:{p}/push" for s, p in ports.items()},
-            max_delivery_attempts=self.max_delivery_attempts, min_backoff_s=self.min_backoff_s,
-            max_backoff_s=self.max_backoff_s, ack_deadline_s=self.ack_deadline_s,
+            max_delivery_attempts=self.max_delivery_attempts,
+            min_backoff_s=self.min_backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            ack_deadline_s=self.ack_deadline_s,
         )
         for stage in self.stages:
             self.start_service(stage, ports.get(stage))
@@ -115,15 +134,26 @@ class LocalStack:
         spec = self.stages[stage]
         command = [sys.executable, "-m", "bp_common.cli"]
         command += ["serve", spec, "--port", str(port)] if port else ["worker", spec]
-        env = {**os.environ, **self.client_env(), "BP_STAGE": stage,
-               "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
-               "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
-               "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),
-               "BP_LEASE_EXTENSION_S": str(self.ack_deadline_s), **self.extra_env}
+        env = {
+            **os.environ,
+            **self.client_env(),
+            "BP_STAGE": stage,
+            "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
+            "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
+            "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),
+            "BP_LEASE_EXTENSION_S": str(self.ack_deadline_s),
+            **self.extra_env,
+        }
         log = self.root / "logs" / f"{stage}.log"
         with log.open("ab") as handle:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
-                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         service = ServiceProcess(stage, spec, process, log, port)
         self.services[stage] = service
         if port:
@@ -146,18 +176,29 @@ class LocalStack:
         raise EmulatorError(f"service {service.stage} did not become healthy:\n{tail}")
 
     def describe(self) -> list[str]:
-        lines = [f"project {self.project}; buckets gs://{BUCKET} (scenes) and gs://{FIREBASE_BUCKET} (datasets)"]
+        lines = [
+            f"project {self.project}; buckets gs://{BUCKET} (scenes),"
+            f" gs://{FIREBASE_BUCKET} (datasets)"
+        ]
         lines += [f"  {k}={v}" for k, v in self.emulators.env().items()]
-        lines += [f"  emulator {name}: pid {e.process.pid}, {e.host}, log {e.log_path}"
-                  for name, e in self.emulators.processes.items()]
+        lines += [
+            f"  emulator {name}: pid {e.process.pid}, {e.host}, log {e.log_path}"
+            for name, e in self.emulators.processes.items()
+        ]
         for s in self.services.values():
-            how = f"push {s.push_endpoint}" if s.port else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
+            how = (
+                f"push {s.push_endpoint}"
+                if s.port
+                else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
+            )
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
         env_file = self.root / "stack.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in self.client_env().items()))
         lines.append(f"for bp runs / bp dlq against this stack: source {env_file}")
-        lines.append(f"drop a scene: gcloud storage cp scene.usda "
-                     f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda (see README)")
+        lines.append(
+            f"drop a scene: gcloud storage cp scene.usda "
+            f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda (see README)"
+        )
         return lines
 
     def wait(self) -> None:
@@ -165,7 +206,9 @@ class LocalStack:
         while True:
             for s in self.services.values():
                 if s.process.poll() is not None:
-                    raise EmulatorError(f"service {s.stage} exited with {s.process.returncode}; log {s.log}")
+                    raise EmulatorError(
+                        f"service {s.stage} exited with {s.process.returncode}; log {s.log}"
+                    )
             time.sleep(1.0)
 
     def stop(self) -> None:

@@ -47,7 +47,9 @@ def inject_trace() -> dict[str, str]:
 
 
 def extract_trace(attributes: dict[str, str]) -> Context:
-    return propagate.extract({k: v for k, v in attributes.items() if k in ("traceparent", "tracestate")})
+    return propagate.extract(
+        {k: v for k, v in attributes.items() if k in ("traceparent", "tracestate")}
+    )
 
 
 def _span_exporter(settings: Settings) -> SpanExporter | None:
@@ -56,11 +58,17 @@ def _span_exporter(settings: Settings) -> SpanExporter | None:
     if settings.telemetry_exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=settings.otlp_endpoint) if settings.otlp_endpoint else OTLPSpanExporter()
+        otlp: SpanExporter = (
+            OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+            if settings.otlp_endpoint
+            else OTLPSpanExporter()
+        )
+        return otlp
     if settings.telemetry_exporter == "gcp":
         from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
-        return CloudTraceSpanExporter(project_id=settings.project_id)
+        cloud: SpanExporter = CloudTraceSpanExporter(project_id=settings.project_id)
+        return cloud
     return None
 
 
@@ -70,7 +78,8 @@ def _metric_exporter(settings: Settings) -> MetricExporter | None:
     if settings.telemetry_exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        return OTLPMetricExporter()
+        metric: MetricExporter = OTLPMetricExporter()
+        return metric
     return None
 
 
@@ -86,7 +95,9 @@ def setup_telemetry(
     if _configured:
         return
     _configured = True
-    resource = Resource.create({"service.name": f"bp-{service}", "deployment.environment": settings.env.value})
+    resource = Resource.create(
+        {"service.name": f"bp-{service}", "deployment.environment": settings.env.value}
+    )
     provider = TracerProvider(resource=resource)
     exporter = span_exporter or _span_exporter(settings)
     if exporter is not None:

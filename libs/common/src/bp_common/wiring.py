@@ -18,8 +18,11 @@ LOCAL_BUCKET = "local"
 def local_ports(root: Path, settings: Settings) -> tuple[Ports, LocalBus]:
     """The embedded default: one folder holds the bucket, the bus, the ledger and the secrets."""
     root = Path(root)
-    bus = LocalBus(root / "bus.sqlite", max_delivery_attempts=settings.max_delivery_attempts,
-                   ack_deadline_s=settings.ack_deadline_s)
+    bus = LocalBus(
+        root / "bus.sqlite",
+        max_delivery_attempts=settings.max_delivery_attempts,
+        ack_deadline_s=settings.ack_deadline_s,
+    )
     ports = Ports(
         blobs=LocalBlobStore(root / "bucket"),
         ledger=RunLedger(SqliteLedgerStore(root / "ledger.sqlite")),
@@ -44,8 +47,10 @@ def cloud_secrets(settings: Settings) -> SecretStore:
     if settings.secret_manager_endpoint:  # a loopback test server; production refuses this
         channel = grpc.insecure_channel(settings.secret_manager_endpoint)
         client = secretmanager_v1.SecretManagerServiceClient(
-            transport=SecretManagerServiceGrpcTransport(channel=channel,
-                                                        credentials=AnonymousCredentials()))
+            transport=SecretManagerServiceGrpcTransport(
+                channel=channel, credentials=AnonymousCredentials()
+            )
+        )
     else:
         client = secretmanager_v1.SecretManagerServiceClient()
     return SecretManagerStore(client, settings.project_id)

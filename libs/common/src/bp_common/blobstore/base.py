@@ -39,9 +39,7 @@ class BlobStore(abc.ABC):
         """A streaming writer; the object appears whole when the block exits cleanly, else never."""
 
     @abc.abstractmethod
-    def create_only(
-        self, key: str, data: bytes, *, content_type: str | None = None
-    ) -> BlobInfo:
+    def create_only(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
         """Write only if the key does not exist yet (generation 0); raises AlreadyExists."""
 
     @abc.abstractmethod
@@ -64,7 +62,11 @@ class BlobStore(abc.ABC):
             return reader.read()
 
     def write_bytes(
-        self, key: str, data: bytes, *, content_type: str | None = None,
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> BlobInfo:
         with self.open_write(key, content_type=content_type, metadata=metadata) as writer:

@@ -48,7 +48,7 @@ def make_storage_client(
     if url:
         return storage.Client(
             project=project or os.environ.get("GOOGLE_CLOUD_PROJECT") or _DEFAULT_EMULATOR_PROJECT,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
             client_options={"api_endpoint": url},
         )
     return storage.Client(project=project)
@@ -75,7 +75,7 @@ def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseExcept
         code = exc.code if isinstance(exc.code, int) else None
         if code in _TRANSIENT_STATUS or isinstance(exc, gexc.ServerError):
             return Unavailable(f"Cloud Storage answered {code}: {exc.message}", **context)
-        return exc
+        return exc  # type: ignore[no-any-return]
     if isinstance(exc, InvalidResponse):
         status = getattr(exc.response, "status_code", None)
         if status == 404:
@@ -122,7 +122,8 @@ class _VerifiedReader(BlobReader):  # type: ignore[misc]
         except NotFound as exc:
             raise NotFound(
                 "the generation being read is gone (replaced or deleted meanwhile)",
-                object=self._uri, generation=self._blob.generation,
+                object=self._uri,
+                generation=self._blob.generation,
             ) from exc
         if self._crc is not None:
             self._crc.update(data)
@@ -137,8 +138,11 @@ class _VerifiedReader(BlobReader):  # type: ignore[misc]
         if self._consumed != self._size or actual != self._expected:
             raise Unavailable(
                 "streamed bytes do not match the object's size and CRC32C",
-                object=self._uri, expected=self._expected, actual=actual,
-                size=self._size, read=self._consumed,
+                object=self._uri,
+                expected=self._expected,
+                actual=actual,
+                size=self._size,
+                read=self._consumed,
             )
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -178,8 +182,13 @@ class GcsBlobStore(BlobStore):
     (connection failures, 408/429/5xx, checksum mismatches)."""
 
     def __init__(
-        self, client: storage.Client, bucket: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-        retry: Retry = DEFAULT_RETRY, timeout: float = 60.0,
+        self,
+        client: storage.Client,
+        bucket: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry: Retry = DEFAULT_RETRY,
+        timeout: float = 60.0,
     ) -> None:
         if chunk_size <= 0 or chunk_size % _CHUNK_MULTIPLE:
             raise ValueError(f"chunk_size must be a positive multiple of {_CHUNK_MULTIPLE}")
@@ -214,8 +223,13 @@ class GcsBlobStore(BlobStore):
         # without one) makes every ranged read ask for the version that was opened.
         pinned = self.bucket.blob(key, chunk_size=self.chunk_size, generation=found.generation)
         reader = _VerifiedReader(
-            pinned, self.uri(key), int(found.size or 0), found.crc32c,
-            chunk_size=self.chunk_size, retry=self.retry, timeout=self.timeout,
+            pinned,
+            self.uri(key),
+            int(found.size or 0),
+            found.crc32c,
+            chunk_size=self.chunk_size,
+            retry=self.retry,
+            timeout=self.timeout,
         )
         with reader:
             yield cast(BinaryIO, reader)
@@ -227,8 +241,13 @@ class GcsBlobStore(BlobStore):
         blob = self._blob(key)
         blob.metadata = dict(metadata) if metadata else None
         writer = _AbortableWriter(
-            blob, self.uri(key), chunk_size=self.chunk_size, ignore_flush=True, retry=self.retry,
-            content_type=content_type, timeout=self.timeout,
+            blob,
+            self.uri(key),
+            chunk_size=self.chunk_size,
+            ignore_flush=True,
+            retry=self.retry,
+            content_type=content_type,
+            timeout=self.timeout,
         )
         try:
             yield cast(BinaryIO, writer)
@@ -242,8 +261,11 @@ class GcsBlobStore(BlobStore):
         with _translated(object=self.uri(key)):
             # The generation-0 precondition makes a retry safe: a second attempt cannot overwrite.
             blob.upload_from_string(
-                data, content_type=content_type or "application/octet-stream",
-                if_generation_match=0, retry=self.retry, timeout=self.timeout,
+                data,
+                content_type=content_type or "application/octet-stream",
+                if_generation_match=0,
+                retry=self.retry,
+                timeout=self.timeout,
             )
         return _info(blob)
 

@@ -42,8 +42,13 @@ class LocalBus(Publisher):
     """Fan-out to each stage subscribed to a topic; leases, retries and dead letters in SQLite."""
 
     def __init__(
-        self, path: Path, *, max_delivery_attempts: int = 5, ack_deadline_s: float = 600.0,
-        min_backoff_s: float = 0.5, max_backoff_s: float = 30.0,
+        self,
+        path: Path,
+        *,
+        max_delivery_attempts: int = 5,
+        ack_deadline_s: float = 600.0,
+        min_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,29 +83,48 @@ class LocalBus(Publisher):
         now = time.time()
         attrs = json.dumps(envelope.attributes)
         with self._tx() as conn:
-            conn.execute("INSERT INTO published VALUES (?, ?, ?, ?, ?)",
-                         (message_id, envelope.topic, envelope.data, attrs, now))
+            conn.execute(
+                "INSERT INTO published VALUES (?, ?, ?, ?, ?)",
+                (message_id, envelope.topic, envelope.data, attrs, now),
+            )
             for route in ROUTES:  # a dead-letter topic feeds that stage's dead-letter queue
                 if envelope.topic == route.dead_letter_topic:
                     source = envelope.attributes.get(ATTR_SOURCE_TOPIC, route.consumes)
                     conn.execute(
                         "INSERT INTO messages (id, stage, topic, data, attributes, published,"
                         " available_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'dead')",
-                        (f"{message_id}.{route.stage}", route.stage, source, envelope.data,
-                         attrs, now, now),
+                        (
+                            f"{message_id}.{route.stage}",
+                            route.stage,
+                            source,
+                            envelope.data,
+                            attrs,
+                            now,
+                            now,
+                        ),
                     )
             for route in routes_consuming(envelope.topic):
                 conn.execute(
-                    "INSERT INTO messages (id, stage, topic, data, attributes, published, available_at)"
+                    "INSERT INTO messages"
+                    " (id, stage, topic, data, attributes, published, available_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (f"{message_id}.{route.stage}", route.stage, envelope.topic, envelope.data,
-                     attrs, now, now),
+                    (
+                        f"{message_id}.{route.stage}",
+                        route.stage,
+                        envelope.topic,
+                        envelope.data,
+                        attrs,
+                        now,
+                        now,
+                    ),
                 )
         return message_id
 
     def published(self, topic: str) -> list[Envelope]:
         rows = self._conn().execute(
-            "SELECT topic, data, attributes FROM published WHERE topic = ? ORDER BY published", (topic,))
+            "SELECT topic, data, attributes FROM published WHERE topic = ? ORDER BY published",
+            (topic,),
+        )
         return [Envelope(t, bytes(d), json.loads(a)) for t, d, a in rows]
 
     def receive(self, stages: list[str]) -> Message | None:
@@ -111,29 +135,44 @@ class LocalBus(Publisher):
             row = conn.execute(
                 f"SELECT id, topic, data, attributes, attempts, published FROM messages"
                 f" WHERE stage IN ({marks}) AND state = 'ready' AND available_at <= ?"
-                " ORDER BY available_at LIMIT 1", (*stages, now),
+                " ORDER BY available_at LIMIT 1",
+                (*stages, now),
             ).fetchone()
             if row is None:
                 return None
             message_id, topic, data, attrs, attempts, published = row
-            conn.execute("UPDATE messages SET attempts = ?, available_at = ? WHERE id = ?",
-                         (attempts + 1, now + self.ack_deadline_s, message_id))
-        return Message(id=message_id, topic=topic, data=bytes(data), attributes=json.loads(attrs),
-                       delivery_attempt=attempts + 1,
-                       publish_time=datetime.fromtimestamp(published, UTC))
+            conn.execute(
+                "UPDATE messages SET attempts = ?, available_at = ? WHERE id = ?",
+                (attempts + 1, now + self.ack_deadline_s, message_id),
+            )
+        return Message(
+            id=message_id,
+            topic=topic,
+            data=bytes(data),
+            attributes=json.loads(attrs),
+            delivery_attempt=attempts + 1,
+            publish_time=datetime.fromtimestamp(published, UTC),
+        )
 
     def reclaim(self) -> int:
         """Make every waiting message deliverable now: leases held by a killed run end here."""
         cur = self._conn().execute(
-            "UPDATE messages SET available_at = ? WHERE state = 'ready'", (time.time(),))
+            "UPDATE messages SET available_at = ? WHERE state = 'ready'", (time.time(),)
+        )
         return cur.rowcount
 
     def next_due(self, stages: list[str]) -> float | None:
         """Seconds until the next message of these stages becomes deliverable; None if none wait."""
         marks = ",".join("?" * len(stages))
-        row = self._conn().execute(
-            f"SELECT MIN(available_at) FROM messages WHERE stage IN ({marks}) AND state = 'ready'",
-            stages).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT MIN(available_at) FROM messages"
+                f" WHERE stage IN ({marks}) AND state = 'ready'",
+                stages,
+            )
+            .fetchone()
+        )
         return None if row[0] is None else max(0.0, row[0] - time.time())
 
     def ack(self, message: Message) -> None:
@@ -146,8 +185,9 @@ class LocalBus(Publisher):
             self._dead(message, {ATTR_PUBSUB_DL_COUNT: str(message.delivery_attempt)})
             return True
         delay = min(self.max_backoff_s, self.min_backoff_s * 2 ** (message.delivery_attempt - 1))
-        self._conn().execute("UPDATE messages SET available_at = ? WHERE id = ?",
-                             (time.time() + delay, message.id))
+        self._conn().execute(
+            "UPDATE messages SET available_at = ? WHERE id = ?", (time.time() + delay, message.id)
+        )
         return False
 
     def dead_letter(self, message: Message, error: PipelineError) -> None:
@@ -155,14 +195,21 @@ class LocalBus(Publisher):
 
     def _dead(self, message: Message, extra: dict[str, str]) -> None:
         attrs = {**message.attributes, ATTR_SOURCE_TOPIC: message.topic, **extra}
-        self._conn().execute("UPDATE messages SET state = 'dead', attributes = ? WHERE id = ?",
-                             (json.dumps(attrs), message.id))
+        self._conn().execute(
+            "UPDATE messages SET state = 'dead', attributes = ? WHERE id = ?",
+            (json.dumps(attrs), message.id),
+        )
 
     def pending(self, stages: list[str]) -> int:
         marks = ",".join("?" * len(stages))
-        row = self._conn().execute(
-            f"SELECT COUNT(*) FROM messages WHERE stage IN ({marks}) AND state = 'ready'", stages
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT COUNT(*) FROM messages WHERE stage IN ({marks}) AND state = 'ready'",
+                stages,
+            )
+            .fetchone()
+        )
         return int(row[0])
 
 
@@ -178,22 +225,35 @@ class LocalDeadLetterQueue(DeadLetterQueue):
         with self.bus._tx() as conn:
             rows = conn.execute(
                 "SELECT id, topic, data, attributes, published FROM messages"
-                " WHERE stage = ? AND state = 'dead' ORDER BY published LIMIT ?", (stage, max_messages),
+                " WHERE stage = ? AND state = 'dead' ORDER BY published LIMIT ?",
+                (stage, max_messages),
             ).fetchall()
-            conn.executemany("UPDATE messages SET state = 'claimed' WHERE id = ?", [(r[0],) for r in rows])
-        letters = [DeadLetter(id=r[0], stage=stage, source_topic=r[1], data=bytes(r[2]),
-                              attributes=json.loads(r[3]),
-                              publish_time=datetime.fromtimestamp(r[4], UTC)) for r in rows]
+            conn.executemany(
+                "UPDATE messages SET state = 'claimed' WHERE id = ?", [(r[0],) for r in rows]
+            )
+        letters = [
+            DeadLetter(
+                id=r[0],
+                stage=stage,
+                source_topic=r[1],
+                data=bytes(r[2]),
+                attributes=json.loads(r[3]),
+                publish_time=datetime.fromtimestamp(r[4], UTC),
+            )
+            for r in rows
+        ]
         try:
             yield letters
         finally:
             self.bus._conn().executemany(
                 "UPDATE messages SET state = 'dead' WHERE id = ? AND state = 'claimed'",
-                [(letter.id,) for letter in letters])
+                [(letter.id,) for letter in letters],
+            )
 
     def settle(self, stage: str, letter: DeadLetter) -> None:
         cur = self.bus._conn().execute(
-            "UPDATE messages SET state = 'settled' WHERE id = ? AND state = 'claimed'", (letter.id,))
+            "UPDATE messages SET state = 'settled' WHERE id = ? AND state = 'claimed'", (letter.id,)
+        )
         if cur.rowcount != 1:
             raise NotFound("dead letter is not claimed", stage=stage, message_id=letter.id)
 

@@ -7,7 +7,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from google.api_core import exceptions as gexc
@@ -30,12 +30,20 @@ from bp_common.runtime.sinks import DeadLetterSink
 from bp_common.topology import ROUTE_BY_STAGE, ROUTES
 
 log = logging.getLogger("bp.pubsub")
-_TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
-              gexc.TooManyRequests, gexc.Aborted, FutureTimeout)
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.TooManyRequests,
+    gexc.Aborted,
+    FutureTimeout,
+)
 
 
 class PubSubPublisher(Publisher):
-    def __init__(self, client: pubsub_v1.PublisherClient, project: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, client: pubsub_v1.PublisherClient, project: str, timeout_s: float = 30.0
+    ) -> None:
         self.client = client
         self.project = project
         self.timeout_s = timeout_s
@@ -43,7 +51,11 @@ class PubSubPublisher(Publisher):
     def publish(self, envelope: Envelope) -> str:
         path = self.client.topic_path(self.project, envelope.topic)
         try:
-            return str(self.client.publish(path, envelope.data, **envelope.attributes).result(self.timeout_s))
+            return str(
+                self.client.publish(path, envelope.data, **envelope.attributes).result(
+                    self.timeout_s
+                )
+            )
         except gexc.NotFound as exc:
             raise NotFound("topic does not exist", topic=envelope.topic) from exc
         except _TRANSIENT as exc:
@@ -55,9 +67,16 @@ class PullWorker:
     extends leases while a message is being handled, up to `max_lease_s`."""
 
     def __init__(
-        self, subscriber: pubsub_v1.SubscriberClient, project: str, subscription: str,
-        deliverer: Deliverer, dead_letters: DeadLetterSink, *, max_messages: int = 2,
-        max_lease_s: int = 3600, lease_extension_s: int = 60,
+        self,
+        subscriber: pubsub_v1.SubscriberClient,
+        project: str,
+        subscription: str,
+        deliverer: Deliverer,
+        dead_letters: DeadLetterSink,
+        *,
+        max_messages: int = 2,
+        max_lease_s: int = 3600,
+        lease_extension_s: int = 60,
     ) -> None:
         self.subscriber = subscriber
         self.path = subscriber.subscription_path(project, subscription)
@@ -66,14 +85,19 @@ class PullWorker:
         # Each lease extension asks for at most lease_extension_s: a crashed worker's messages
         # come back that soon, at the cost of more frequent extensions while one is handled.
         self.flow_control = pubsub_v1.types.FlowControl(
-            max_messages=max_messages, max_lease_duration=max_lease_s,
-            max_duration_per_lease_extension=lease_extension_s)
+            max_messages=max_messages,
+            max_lease_duration=max_lease_s,
+            max_duration_per_lease_extension=lease_extension_s,
+        )
         self._stop = threading.Event()
 
     def _callback(self, received: pubsub_v1.subscriber.message.Message) -> None:
         message = Message(
-            id=received.message_id, topic=self.deliverer.stage.route.consumes, data=received.data,
-            attributes=dict(received.attributes), delivery_attempt=received.delivery_attempt or 1,
+            id=received.message_id,
+            topic=self.deliverer.stage.route.consumes,
+            data=received.data,
+            attributes=dict(received.attributes),
+            delivery_attempt=received.delivery_attempt or 1,
             publish_time=received.publish_time,
         )
         verdict = self.deliverer.deliver(message)
@@ -92,7 +116,9 @@ class PullWorker:
     def run(self) -> None:
         """Pull until stop() is called; a failed stream is reopened after a pause."""
         while not self._stop.is_set():
-            future = self.subscriber.subscribe(self.path, self._callback, flow_control=self.flow_control)
+            future = self.subscriber.subscribe(
+                self.path, self._callback, flow_control=self.flow_control
+            )
             log.info("pulling from %s", self.path)
             try:
                 while not self._stop.wait(0.5):
@@ -123,23 +149,28 @@ class PubSubDeadLetterQueue(DeadLetterQueue):
         return [r.stage for r in ROUTES]
 
     def _path(self, stage: str) -> str:
-        return self.subscriber.subscription_path(self.project, ROUTE_BY_STAGE[stage].dead_letter_subscription)
+        name = ROUTE_BY_STAGE[stage].dead_letter_subscription
+        return str(self.subscriber.subscription_path(self.project, name))
 
     @contextmanager
     def claim(self, stage: str, max_messages: int) -> Iterator[list[DeadLetter]]:
         path = self._path(stage)
         received: list[pubsub_v1.types.ReceivedMessage] = []
         try:
-            # Pub/Sub may return fewer messages than are waiting: pull until a call comes back empty.
+            # Pub/Sub may return fewer messages than are waiting: pull until none come back.
             while len(received) < max_messages:
                 # Ops listing must not block on an empty queue, hence return_immediately
                 # (deprecated for high-throughput consumers, which this is not).
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     response = self.subscriber.pull(
-                        request={"subscription": path, "return_immediately": True,
-                                 "max_messages": max_messages - len(received)},
-                        timeout=10)
+                        request={
+                            "subscription": path,
+                            "return_immediately": True,
+                            "max_messages": max_messages - len(received),
+                        },
+                        timeout=10,
+                    )
                 if not response.received_messages:
                     break
                 received.extend(response.received_messages)
@@ -150,24 +181,34 @@ class PubSubDeadLetterQueue(DeadLetterQueue):
         letters = []
         for item in received:
             m = item.message
-            letter = DeadLetter(id=m.message_id, stage=stage,
-                                source_topic=m.attributes.get(ATTR_SOURCE_TOPIC), data=bytes(m.data),
-                                attributes=dict(m.attributes), publish_time=m.publish_time)
+            letter = DeadLetter(
+                id=m.message_id,
+                stage=stage,
+                source_topic=m.attributes.get(ATTR_SOURCE_TOPIC),
+                data=bytes(m.data),
+                attributes=dict(m.attributes),
+                publish_time=m.publish_time,
+            )
             self._ack_ids[(stage, letter.id)] = item.ack_id
             letters.append(letter)
         try:
             yield letters
         finally:
-            pending = [self._ack_ids.pop((stage, x.id)) for x in letters if (stage, x.id) in self._ack_ids]
+            pending = [
+                self._ack_ids.pop((stage, x.id)) for x in letters if (stage, x.id) in self._ack_ids
+            ]
             if pending:
                 self.subscriber.modify_ack_deadline(
-                    request={"subscription": path, "ack_ids": pending, "ack_deadline_seconds": 0})
+                    request={"subscription": path, "ack_ids": pending, "ack_deadline_seconds": 0}
+                )
 
     def settle(self, stage: str, letter: DeadLetter) -> None:
         ack_id = self._ack_ids.pop((stage, letter.id), None)
         if ack_id is None:
             raise NotFound("dead letter is not claimed", stage=stage, message_id=letter.id)
-        self.subscriber.acknowledge(request={"subscription": self._path(stage), "ack_ids": [ack_id]})
+        self.subscriber.acknowledge(
+            request={"subscription": self._path(stage), "ack_ids": [ack_id]}
+        )
 
     def source_topic(self, stage: str, letter: DeadLetter) -> str:
         if letter.source_topic:
@@ -188,19 +229,23 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 
 def ensure_topology(
-    publisher: pubsub_v1.PublisherClient, subscriber: pubsub_v1.SubscriberClient, project: str, *,
-    push_endpoints: dict[str, str] | None = None, max_delivery_attempts: int = 5,
-    min_backoff_s: float = 10.0, max_backoff_s: float = 600.0, ack_deadline_s: int = 60,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+    project: str,
+    *,
+    push_endpoints: dict[str, str] | None = None,
+    max_delivery_attempts: int = 5,
+    min_backoff_s: float = 10.0,
+    max_backoff_s: float = 600.0,
+    ack_deadline_s: int = 60,
 ) -> None:
     """Create (idempotently) every topic, stage subscription and dead-letter queue.
     Production gets the same shape from Terraform; this serves emulators and `bp up`."""
     push_endpoints = push_endpoints or {}
     topics = list(TOPICS) + [r.dead_letter_topic for r in ROUTES]
     for topic in topics:
-        try:
+        with suppress(gexc.AlreadyExists):
             publisher.create_topic(request={"name": publisher.topic_path(project, topic)})
-        except gexc.AlreadyExists:
-            pass
     for route in ROUTES:
         subs = [
             {
@@ -211,10 +256,15 @@ def ensure_topology(
                     "dead_letter_topic": publisher.topic_path(project, route.dead_letter_topic),
                     "max_delivery_attempts": max_delivery_attempts,
                 },
-                "retry_policy": {"minimum_backoff": _duration(min_backoff_s),
-                                 "maximum_backoff": _duration(max_backoff_s)},
-                **({"push_config": {"push_endpoint": push_endpoints[route.stage]}}
-                   if route.stage in push_endpoints else {}),
+                "retry_policy": {
+                    "minimum_backoff": _duration(min_backoff_s),
+                    "maximum_backoff": _duration(max_backoff_s),
+                },
+                **(
+                    {"push_config": {"push_endpoint": push_endpoints[route.stage]}}
+                    if route.stage in push_endpoints
+                    else {}
+                ),
             },
             {
                 "name": subscriber.subscription_path(project, route.dead_letter_subscription),
@@ -223,7 +273,5 @@ def ensure_topology(
             },
         ]
         for request in subs:
-            try:
+            with suppress(gexc.AlreadyExists):
                 subscriber.create_subscription(request=request)
-            except gexc.AlreadyExists:
-                pass

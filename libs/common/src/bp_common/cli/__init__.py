@@ -9,8 +9,12 @@ import typer
 from bp_common.cli import dlq, runs, services
 from bp_common.cli.run import run
 
-app = typer.Typer(help="BlueprintPipeline: robot scenes in, verified LeRobot datasets out.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="BlueprintPipeline: robot scenes in, verified LeRobot datasets out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 app.command("run")(run)
 app.command("up")(services.up)
 app.command("serve")(services.serve)

@@ -23,13 +23,18 @@ def settings() -> Settings:
 def ledger(out: Path | None) -> RunLedger:
     s = settings()
     if s.uses_cloud:
-        return __import__("bp_common.wiring", fromlist=["cloud_ports"]).cloud_ports(s).ledger
+        from bp_common.wiring import cloud_ports
+
+        return cloud_ports(s).ledger
     from bp_common.ledger.sqlite import SqliteLedgerStore
 
     root = out or s.data_dir
     if not (root / "ledger.sqlite").exists():
-        typer.secho(f"no ledger at {root / 'ledger.sqlite'} (run `bp run` first or pass --out)",
-                    fg="red", err=True)
+        typer.secho(
+            f"no ledger at {root / 'ledger.sqlite'} (run `bp run` first or pass --out)",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(1)
     return RunLedger(SqliteLedgerStore(root / "ledger.sqlite"))
 
@@ -41,8 +46,10 @@ def dead_letters(out: Path | None) -> tuple[DeadLetterQueue, Publisher]:
 
         from bp_common.bus.pubsub import PubSubDeadLetterQueue, PubSubPublisher
 
-        return (PubSubDeadLetterQueue(pubsub_v1.SubscriberClient(), s.project_id),
-                PubSubPublisher(pubsub_v1.PublisherClient(), s.project_id))
+        return (
+            PubSubDeadLetterQueue(pubsub_v1.SubscriberClient(), s.project_id),
+            PubSubPublisher(pubsub_v1.PublisherClient(), s.project_id),
+        )
     from bp_common.bus.local import LocalBus, LocalDeadLetterQueue
 
     root = out or s.data_dir
@@ -53,4 +60,6 @@ def dead_letters(out: Path | None) -> tuple[DeadLetterQueue, Publisher]:
     return LocalDeadLetterQueue(bus), bus
 
 
-OutOption = typer.Option(None, "--out", help="Embedded run folder (default: BP_DATA_DIR or ./bp-out).")
+OutOption = typer.Option(
+    None, "--out", help="Embedded run folder (default: BP_DATA_DIR or ./bp-out)."
+)

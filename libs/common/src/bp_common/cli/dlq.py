@@ -23,13 +23,19 @@ def _why(letter: DeadLetter) -> str:
 
 
 def _line(letter: DeadLetter) -> str:
-    return (f"{letter.stage:<7} {letter.id:<36} scene={letter.scene_id or '-':<20} "
-            f"replays={letter.replay_count} {_why(letter)}")
+    return (
+        f"{letter.stage:<7} {letter.id:<36} scene={letter.scene_id or '-':<20} "
+        f"replays={letter.replay_count} {_why(letter)}"
+    )
 
 
 @app.command("list")
-def list_letters(stage: str | None = StageOpt, scene: str | None = SceneOpt,
-                 max_messages: int = typer.Option(100, "--max"), out: Path | None = OutOption) -> None:
+def list_letters(
+    stage: str | None = StageOpt,
+    scene: str | None = SceneOpt,
+    max_messages: int = typer.Option(100, "--max"),
+    out: Path | None = OutOption,
+) -> None:
     """List dead letters (they stay in their queue)."""
     queue, _ = dead_letters(out)
     count = 0
@@ -58,29 +64,43 @@ def show(message_id: str, stage: str | None = StageOpt, out: Path | None = OutOp
 
 
 @app.command("replay")
-def replay(stage: str | None = StageOpt, scene: str | None = SceneOpt,
-           max_messages: int = typer.Option(100, "--max", min=1),
-           dry_run: bool = typer.Option(False, "--dry-run"),
-           max_replays: int = typer.Option(ops.DEFAULT_MAX_REPLAYS, help="Refuse past this many replays."),
-           out: Path | None = OutOption) -> None:
+def replay(
+    stage: str | None = StageOpt,
+    scene: str | None = SceneOpt,
+    max_messages: int = typer.Option(100, "--max", min=1),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+    max_replays: int = typer.Option(ops.DEFAULT_MAX_REPLAYS, help="Refuse past this many replays."),
+    out: Path | None = OutOption,
+) -> None:
     """Re-publish dead letters to their original topic with a replay count."""
     queue, publisher = dead_letters(out)
-    report = ops.replay(queue, publisher, stage=stage, scene=scene, max_messages=max_messages,
-                        dry_run=dry_run, max_replays=max_replays)
+    report = ops.replay(
+        queue,
+        publisher,
+        stage=stage,
+        scene=scene,
+        max_messages=max_messages,
+        dry_run=dry_run,
+        max_replays=max_replays,
+    )
     verb = "would replay" if dry_run else "replayed"
     for letter in report.replayed:
         typer.echo(f"{verb}: {_line(letter)}")
     for letter in report.refused:
-        typer.secho(f"refused (replayed {letter.replay_count} times already): {_line(letter)}",
-                    fg="yellow")
+        typer.secho(
+            f"refused (replayed {letter.replay_count} times already): {_line(letter)}", fg="yellow"
+        )
     typer.echo(f"{len(report.replayed)} {verb}, {len(report.refused)} refused")
 
 
 @app.command("purge")
-def purge(stage: str | None = StageOpt, scene: str | None = SceneOpt,
-          max_messages: int = typer.Option(1000, "--max", min=1),
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-          out: Path | None = OutOption) -> None:
+def purge(
+    stage: str | None = StageOpt,
+    scene: str | None = SceneOpt,
+    max_messages: int = typer.Option(1000, "--max", min=1),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    out: Path | None = OutOption,
+) -> None:
     """Delete dead letters for good (asks first)."""
     what = f"stage {stage}" if stage else "every stage"
     if scene:

@@ -28,22 +28,30 @@ def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
 
 
 def run(
-    scene_path: Path = typer.Argument(..., help="A scene.usda, .usd, .usdc or .usdz file, or the folder holding it."),
-    out: Path = typer.Option(Path("bp-out"), "--out", help="Folder for the bucket, ledger and bus."),
+    scene_path: Path = typer.Argument(
+        ..., help="A scene.usda, .usd, .usdc or .usdz file, or the folder holding it."
+    ),
+    out: Path = typer.Option(
+        Path("bp-out"), "--out", help="Folder for the bucket, ledger and bus."
+    ),
     scene_id: str | None = typer.Option(None, help="Scene id (default: the scene folder's name)."),
 ) -> None:
     """Run the whole chain in one process on local storage (the embedded default)."""
     settings = Settings(data_dir=out)
     setup_telemetry(settings, "embedded")
     # Progress lines say what happens; the ledger keeps the details (`bp runs show`).
-    setup_logging(settings.model_copy(update={"log_level": "CRITICAL"}), "embedded", json_logs=False)
+    setup_logging(
+        settings.model_copy(update={"log_level": "CRITICAL"}), "embedded", json_logs=False
+    )
     installed = stage_registry.available()
     missing = stage_registry.missing()
     if not installed:
         typer.secho("no stage is installed yet: nothing to run", fg="red", err=True)
         raise typer.Exit(2)
-    typer.echo(f"stages: {', '.join(installed)}"
-               + (f"  (not built yet, the run stops before them: {', '.join(missing)})" if missing else ""))
+    typer.echo(
+        f"stages: {', '.join(installed)}"
+        + (f"  (not built yet, the run stops before them: {', '.join(missing)})" if missing else "")
+    )
     pipeline = EmbeddedPipeline(out, settings, installed)
     try:
         run = pipeline.drop_scene(scene_path, scene_id)

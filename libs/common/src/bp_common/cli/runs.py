@@ -25,11 +25,15 @@ def list_runs(
         return
     for r in records:
         stages = " ".join(f"{name}:{rec.state.value}" for name, rec in r.stages.items())
-        typer.echo(f"{r.run_id}  {r.scene_id:<24} {r.state:<14} {r.updated_at:%Y-%m-%d %H:%M:%S}  {stages}")
+        typer.echo(
+            f"{r.run_id}  {r.scene_id:<24} {r.state:<14} {r.updated_at:%Y-%m-%d %H:%M:%S}  {stages}"
+        )
 
 
 @app.command("show")
-def show(run_id: str, as_json: bool = typer.Option(False, "--json"), out: Path | None = OutOption) -> None:
+def show(
+    run_id: str, as_json: bool = typer.Option(False, "--json"), out: Path | None = OutOption
+) -> None:
     """One run in full: per stage state, attempts, timings, counts and error."""
     record = ledger(out).get(run_id)
     if record is None:
@@ -40,7 +44,9 @@ def show(run_id: str, as_json: bool = typer.Option(False, "--json"), out: Path |
         return
     typer.echo(f"run {record.run_id}  scene {record.scene_id}  state {record.state}")
     if record.source:
-        typer.echo(f"source gs://{record.source.bucket}/{record.source.object}#{record.source.generation}")
+        typer.echo(
+            f"source gs://{record.source.bucket}/{record.source.object}#{record.source.generation}"
+        )
     for name, st in record.stages.items():
         took = f"{st.duration_s:.1f}s" if st.duration_s is not None else "-"
         typer.echo(f"  {name:<8} {st.state.value:<14} attempts={st.attempts} took={took}")

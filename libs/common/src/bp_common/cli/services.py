@@ -23,12 +23,16 @@ def _deliverer(spec: str) -> tuple[Settings, Deliverer, TopicDeadLetterSink]:
 
     setup_telemetry(settings, stage.name)
     ports = cloud_ports(settings)
-    sink = TopicDeadLetterSink(ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic)
+    sink = TopicDeadLetterSink(
+        ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic
+    )
     return settings, Deliverer(stage, ports, settings), sink
 
 
 def serve(
-    stage: str = typer.Argument(..., help="Stage name (export, import, upload) or module:ATTRIBUTE."),
+    stage: str = typer.Argument(
+        ..., help="Stage name (export, import, upload) or module:ATTRIBUTE."
+    ),
     host: str = typer.Option("127.0.0.1", help="Bind address (Cloud Run: 0.0.0.0)."),
     port: int = typer.Option(8080, envvar="PORT"),
 ) -> None:
@@ -42,11 +46,17 @@ def serve(
     verifier = None
     if settings.push_auth_enabled:
         if not (settings.push_audience and settings.push_service_account):
-            typer.secho("push auth is on: set BP_PUSH_AUDIENCE and BP_PUSH_SERVICE_ACCOUNT", fg="red", err=True)
+            typer.secho(
+                "push auth is on: set BP_PUSH_AUDIENCE and BP_PUSH_SERVICE_ACCOUNT",
+                fg="red",
+                err=True,
+            )
             raise typer.Exit(2)
-        verifier = PushTokenVerifier(audience=settings.push_audience,
-                                     service_account=settings.push_service_account,
-                                     certs_url=settings.oidc_certs_url)
+        verifier = PushTokenVerifier(
+            audience=settings.push_audience,
+            service_account=settings.push_service_account,
+            certs_url=settings.oidc_certs_url,
+        )
 
     def ready() -> list[str]:
         problems = []
@@ -71,10 +81,15 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
     from bp_common.bus.pubsub import PullWorker
 
     settings, deliverer, sink = _deliverer(stage)
-    pull = PullWorker(pubsub_v1.SubscriberClient(), settings.project_id,
-                      deliverer.stage.route.subscription, deliverer, sink,
-                      max_messages=settings.flow_control_max_messages,
-                      lease_extension_s=settings.lease_extension_s)
+    pull = PullWorker(
+        pubsub_v1.SubscriberClient(),
+        settings.project_id,
+        deliverer.stage.route.subscription,
+        deliverer,
+        sink,
+        max_messages=settings.flow_control_max_messages,
+        lease_extension_s=settings.lease_extension_s,
+    )
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())
     signal.signal(signal.SIGINT, lambda *_: pull.stop())
     pull.run()
@@ -94,7 +109,9 @@ def check_config() -> None:
         raise typer.Exit(2)
 
 
-def up(out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack.")) -> None:
+def up(
+    out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
+) -> None:
     """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
     from bp_common.stack import LocalStack
 

@@ -1,5 +1,6 @@
 """Event contracts: one versioned pydantic model per Pub/Sub topic."""
 
+from bp_common.contracts.envelope import Envelope, decode, encode
 from bp_common.contracts.events import (
     EVENTS_BY_TOPIC,
     TOPICS,
@@ -12,7 +13,6 @@ from bp_common.contracts.events import (
     SceneExported,
     SceneUpload,
 )
-from bp_common.contracts.envelope import Envelope, decode, encode
 
 __all__ = [
     "EVENTS_BY_TOPIC",

@@ -65,6 +65,9 @@ def decode(topic: str, data: bytes, attributes: dict[str, str]) -> BaseModel:
         return model.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
         )
-        raise InvalidMessage(f"message does not match the {topic} contract: {problems}", topic=topic) from exc
+        raise InvalidMessage(
+            f"message does not match the {topic} contract: {problems}", topic=topic
+        ) from exc

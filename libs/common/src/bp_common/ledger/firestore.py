@@ -27,10 +27,15 @@ DEFAULT_MAX_ATTEMPTS = 10
 # Give up within half a minute and let the bus retry the message with its own backoff.
 DEFAULT_RETRY = Retry(
     predicate=if_exception_type(
-        gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError,
+        gexc.ServiceUnavailable,
+        gexc.DeadlineExceeded,
+        gexc.InternalServerError,
         gexc.ResourceExhausted,
     ),
-    initial=0.1, maximum=5.0, multiplier=2.0, timeout=30.0,
+    initial=0.1,
+    maximum=5.0,
+    multiplier=2.0,
+    timeout=30.0,
 )
 
 
@@ -45,7 +50,7 @@ def make_firestore_client(
     if os.environ.get("FIRESTORE_EMULATOR_HOST"):
         return firestore.Client(
             project=project or os.environ.get("GOOGLE_CLOUD_PROJECT") or _DEFAULT_EMULATOR_PROJECT,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
             database=database,
         )
     return firestore.Client(project=project, database=database)
@@ -58,8 +63,13 @@ def _translated(**context: Any) -> Iterator[None]:
     except gexc.NotFound as exc:
         raise NotFound(f"Firestore: {exc.message}", **context) from exc
     except (
-        gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted, gexc.ResourceExhausted,
-        gexc.InternalServerError, gexc.Unknown, gexc.RetryError,
+        gexc.ServiceUnavailable,
+        gexc.DeadlineExceeded,
+        gexc.Aborted,
+        gexc.ResourceExhausted,
+        gexc.InternalServerError,
+        gexc.Unknown,
+        gexc.RetryError,
     ) as exc:
         raise Unavailable(f"Firestore: {type(exc).__name__}: {exc}", **context) from exc
 
@@ -73,8 +83,12 @@ class FirestoreLedgerStore(LedgerStore):
     """
 
     def __init__(
-        self, client: firestore.Client, collection: str = "runs", *,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry: Retry = DEFAULT_RETRY,
+        self,
+        client: firestore.Client,
+        collection: str = "runs",
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry: Retry = DEFAULT_RETRY,
         timeout: float = 30.0,
     ) -> None:
         self.client = client
@@ -88,9 +102,7 @@ class FirestoreLedgerStore(LedgerStore):
 
     def read(self, run_id: str) -> Document | None:
         with _translated(run_id=run_id):
-            snapshot = self.collection.document(run_id).get(
-                retry=self.retry, timeout=self.timeout
-            )
+            snapshot = self.collection.document(run_id).get(retry=self.retry, timeout=self.timeout)
         return snapshot.to_dict() if snapshot.exists else None
 
     def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
@@ -101,7 +113,7 @@ class FirestoreLedgerStore(LedgerStore):
         """
         ref = self.collection.document(run_id)
 
-        @firestore.transactional
+        @firestore.transactional  # type: ignore[untyped-decorator]
         def apply(transaction: firestore.Transaction) -> Document:
             snapshot = ref.get(transaction=transaction)
             doc = change(snapshot.to_dict() if snapshot.exists else None)

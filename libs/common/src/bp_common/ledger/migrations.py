@@ -21,13 +21,17 @@ def _v1_to_v2(doc: Document) -> Document:
         error = old.get("error")
         status = old.get("status", "running")
         stages[name] = {
-            "state": {"ok": "succeeded", "done": "succeeded", "error": "failed"}.get(status, status),
+            "state": {"ok": "succeeded", "done": "succeeded", "error": "failed"}.get(
+                status, status
+            ),
             "attempts": int(old.get("attempts", 1)),
             "started_at": started,
             "finished_at": finished,
             "duration_s": (finished - started).total_seconds() if started and finished else None,
             "counts": {k: float(v) for k, v in (old.get("counts") or {}).items()},
-            "error": None if not error else {
+            "error": None
+            if not error
+            else {
                 "type": "LegacyError",
                 "message": str(error),
                 "permanent": status in ("failed", "error"),

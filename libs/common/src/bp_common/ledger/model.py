@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 
 
 class StageState(StrEnum):
@@ -20,8 +20,9 @@ class StageState(StrEnum):
     QUALITY_FAILED = "quality_failed"
 
 
-FINAL_STATES = frozenset({StageState.SUCCEEDED, StageState.SKIPPED, StageState.FAILED,
-                          StageState.QUALITY_FAILED})
+FINAL_STATES = frozenset(
+    {StageState.SUCCEEDED, StageState.SKIPPED, StageState.FAILED, StageState.QUALITY_FAILED}
+)
 
 
 class StageError(BaseModel):

@@ -33,7 +33,7 @@ class LedgerStore(abc.ABC):
 
     @abc.abstractmethod
     def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
-        """Apply change to the stored document (None when absent) atomically and store the result."""
+        """Atomically apply change to the stored document (None when absent); store the result."""
 
     @abc.abstractmethod
     def scan(self, limit: int, scene_id: str | None = None) -> list[Document]:
@@ -70,9 +70,7 @@ class RunLedger:
                 changed += 1
         return changed
 
-    def _update(
-        self, run_id: str, scene_id: str, change: Callable[[RunRecord], None]
-    ) -> RunRecord:
+    def _update(self, run_id: str, scene_id: str, change: Callable[[RunRecord], None]) -> RunRecord:
         now = self.clock()
 
         def apply(doc: Document | None) -> Document:
@@ -88,7 +86,11 @@ class RunLedger:
         return RunRecord.model_validate(self.store.transact(run_id, apply))
 
     def stage_started(
-        self, run_id: str, scene_id: str, stage: str, attempt: int,
+        self,
+        run_id: str,
+        scene_id: str,
+        stage: str,
+        attempt: int,
         source: tuple[str, str, str] | None = None,
     ) -> RunRecord:
         now = self.clock()
@@ -110,9 +112,16 @@ class RunLedger:
         return self._update(run_id, scene_id, change)
 
     def stage_finished(
-        self, run_id: str, scene_id: str, stage: str, state: StageState, *,
-        counts: dict[str, float] | None = None, emitted: EmittedEvent | None = None,
-        note: str | None = None, error: PipelineError | None = None,
+        self,
+        run_id: str,
+        scene_id: str,
+        stage: str,
+        state: StageState,
+        *,
+        counts: dict[str, float] | None = None,
+        emitted: EmittedEvent | None = None,
+        note: str | None = None,
+        error: PipelineError | None = None,
     ) -> RunRecord:
         now = self.clock()
 

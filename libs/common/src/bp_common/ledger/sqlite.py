@@ -45,8 +45,12 @@ class SqliteLedgerStore(LedgerStore):
                 "INSERT INTO runs (run_id, scene_id, updated_at, doc) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(run_id) DO UPDATE SET scene_id = excluded.scene_id,"
                 " updated_at = excluded.updated_at, doc = excluded.doc",
-                (run_id, doc.get("scene_id", ""), str(doc.get("updated_at", "")),
-                 json.dumps(doc, default=str)),
+                (
+                    run_id,
+                    doc.get("scene_id", ""),
+                    str(doc.get("updated_at", "")),
+                    json.dumps(doc, default=str),
+                ),
             )
             conn.execute("COMMIT")
         except BaseException:

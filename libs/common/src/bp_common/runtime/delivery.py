@@ -6,9 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from opentelemetry.metrics import Meter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from bp_common import telemetry
 from bp_common.bus import Message
@@ -42,7 +43,7 @@ class Deliverer:
     """The delivery rules shared by push, pull and the in-process bus."""
 
     def __init__(
-        self, stage: Stage, ports: Ports, settings: Settings, meter: Meter | None = None
+        self, stage: Stage[Any], ports: Ports, settings: Settings, meter: Meter | None = None
     ) -> None:
         self.stage = stage
         self.ports = ports
@@ -72,20 +73,26 @@ class Deliverer:
         self._latency.record(time.monotonic() - started, {"stage": self.stage.name})
         return verdict
 
-    def _deliver(self, message: Message, span: object) -> Verdict:
-        extra = {"stage": self.stage.name, "message_id": message.id, "attempt": message.delivery_attempt}
+    def _deliver(self, message: Message, span: Span) -> Verdict:
+        extra = {
+            "stage": self.stage.name,
+            "message_id": message.id,
+            "attempt": message.delivery_attempt,
+        }
         try:
             event = decode(self.stage.route.consumes, message.data, message.attributes)
             ref = self.stage.identify(event)
         except PermanentError as exc:
             self._record_unparsed(message, exc)
-            log.error("dead-lettering invalid message: %s", exc, extra={**extra, "outcome": "dead_letter"})
+            log.error(
+                "dead-lettering invalid message: %s", exc, extra={**extra, "outcome": "dead_letter"}
+            )
             return Verdict(Outcome.DEAD_LETTER, exc)
         if isinstance(ref, Skip):
             log.info("skipped: %s", ref.reason, extra={**extra, "outcome": "ack"})
             return Verdict(Outcome.ACK)
         extra.update(scene_id=ref.scene_id, run_id=ref.run_id)
-        getattr(span, "set_attribute")("bp.run_id", ref.run_id)
+        span.set_attribute("bp.run_id", ref.run_id)
         try:
             return self._run(message, event, ref, extra)
         except PipelineError as exc:
@@ -95,66 +102,108 @@ class Deliverer:
             log.exception("unexpected failure, will retry", extra=extra)
             return Verdict(Outcome.RETRY, TransientError(f"{type(exc).__name__}: {exc}"))
 
-    def _run(self, message: Message, event: object, ref: RunRef, extra: dict[str, object]) -> Verdict:
+    def _run(
+        self, message: Message, event: object, ref: RunRef, extra: dict[str, object]
+    ) -> Verdict:
         ledger, name = self.ports.ledger, self.stage.name
         run = ledger.get(ref.run_id)
         done = run.stages.get(name) if run else None
         if done is not None and done.state is StageState.SUCCEEDED and done.emitted is not None:
-            envelope = Envelope(done.emitted.topic, done.emitted.data.encode(), done.emitted.attributes)
+            envelope = Envelope(
+                done.emitted.topic, done.emitted.data.encode(), done.emitted.attributes
+            )
             self.ports.publisher.publish(envelope)
-            log.info("duplicate of a committed stage: re-emitted", extra={**extra, "outcome": "ack"})
+            log.info(
+                "duplicate of a committed stage: re-emitted", extra={**extra, "outcome": "ack"}
+            )
             return Verdict(Outcome.ACK, emitted=envelope, duplicate=True)
         if done is not None and done.state in (StageState.SKIPPED, StageState.QUALITY_FAILED):
-            log.info("duplicate of a finished stage: nothing to emit", extra={**extra, "outcome": "ack"})
+            log.info(
+                "duplicate of a finished stage: nothing to emit", extra={**extra, "outcome": "ack"}
+            )
             return Verdict(Outcome.ACK, duplicate=True)
 
-        started = ledger.stage_started(ref.run_id, ref.scene_id, name, message.delivery_attempt,
-                                       ref.source)
+        started = ledger.stage_started(
+            ref.run_id, ref.scene_id, name, message.delivery_attempt, ref.source
+        )
         # Push from the emulator omits deliveryAttempt; the ledger counts attempts either way.
         attempt = started.stages[name].attempts
         ctx = StageContext(
-            settings=self.settings, ports=self.ports, scene_id=ref.scene_id, run_id=ref.run_id,
-            stage=name, attempt=attempt,
+            settings=self.settings,
+            ports=self.ports,
+            scene_id=ref.scene_id,
+            run_id=ref.run_id,
+            stage=name,
+            attempt=attempt,
             log=logging.LoggerAdapter(logging.getLogger(f"bp.{name}"), extra),
         )
         try:
-            result = self.stage.handle(ctx, event)  # type: ignore[arg-type]
+            result = self.stage.handle(ctx, event)
         except PermanentError as exc:
             ledger.stage_failed(ref.run_id, ref.scene_id, name, exc, final=True)
-            log.error("permanent failure, dead-lettering: %s", exc, extra={**extra, "outcome": "dead_letter"})
+            log.error(
+                "permanent failure, dead-lettering: %s",
+                exc,
+                extra={**extra, "outcome": "dead_letter"},
+            )
             return Verdict(Outcome.DEAD_LETTER, exc)
         except Exception as exc:
-            error = exc if isinstance(exc, PipelineError) else TransientError(
-                f"{type(exc).__name__}: {exc}", stage=name)
+            error = (
+                exc
+                if isinstance(exc, PipelineError)
+                else TransientError(f"{type(exc).__name__}: {exc}", stage=name)
+            )
             final = attempt >= self.settings.max_delivery_attempts
             ledger.stage_failed(ref.run_id, ref.scene_id, name, error, final=final)
-            log.warning("transient failure (attempt %d): %s", attempt, error,
-                        extra={**extra, "outcome": "retry"}, exc_info=not isinstance(exc, PipelineError))
+            log.warning(
+                "transient failure (attempt %d): %s",
+                attempt,
+                error,
+                extra={**extra, "outcome": "retry"},
+                exc_info=not isinstance(exc, PipelineError),
+            )
             return Verdict(Outcome.RETRY, error)
 
         if isinstance(result, StageOutput):
             envelope = encode(result.event, telemetry.inject_trace())
-            emitted = EmittedEvent(topic=envelope.topic, data=envelope.data.decode(),
-                                   attributes=envelope.attributes)
-            ledger.stage_finished(ref.run_id, ref.scene_id, name, StageState.SUCCEEDED,
-                                  counts=result.counts, emitted=emitted, note=result.note)
+            emitted = EmittedEvent(
+                topic=envelope.topic, data=envelope.data.decode(), attributes=envelope.attributes
+            )
+            ledger.stage_finished(
+                ref.run_id,
+                ref.scene_id,
+                name,
+                StageState.SUCCEEDED,
+                counts=result.counts,
+                emitted=emitted,
+                note=result.note,
+            )
             self.ports.publisher.publish(envelope)
             log.info("stage succeeded", extra={**extra, "outcome": "ack"})
             return Verdict(Outcome.ACK, emitted=envelope)
-        ledger.stage_finished(ref.run_id, ref.scene_id, name, result.state,
-                              counts=result.counts, note=result.note)
-        log.info("stage finished: %s (%s)", result.state.value, result.note, extra={**extra, "outcome": "ack"})
+        ledger.stage_finished(
+            ref.run_id, ref.scene_id, name, result.state, counts=result.counts, note=result.note
+        )
+        log.info(
+            "stage finished: %s (%s)",
+            result.state.value,
+            result.note,
+            extra={**extra, "outcome": "ack"},
+        )
         return Verdict(Outcome.ACK)
 
     def _record_unparsed(self, message: Message, error: PermanentError) -> None:
         """Record an invalid message against its run when its attributes name one safely."""
         try:
             raw = {k: message.attributes.get(k, "") for k in _ID_ATTRS}
-            Event.model_validate({"scene_id": raw["scene_id"], "run_id": raw["run_id"], "bucket": "-"})
+            Event.model_validate(
+                {"scene_id": raw["scene_id"], "run_id": raw["run_id"], "bucket": "-"}
+            )
         except Exception:
             return
         try:
-            self.ports.ledger.stage_failed(raw["run_id"], raw["scene_id"], self.stage.name, error,
-                                           final=True)
+            self.ports.ledger.stage_failed(
+                raw["run_id"], raw["scene_id"], self.stage.name, error, final=True
+            )
         except Exception:  # the message still reaches the dead-letter queue with its error
             log.exception("could not record the invalid message in the ledger")

@@ -24,8 +24,13 @@ class PushTokenVerifier:
     """Checks `Authorization: Bearer <jwt>`; certificates are fetched once and cached."""
 
     def __init__(
-        self, *, audience: str, service_account: str, certs_url: str,
-        cache_seconds: float = 3600.0, issuers: frozenset[str] = GOOGLE_ISSUERS,
+        self,
+        *,
+        audience: str,
+        service_account: str,
+        certs_url: str,
+        cache_seconds: float = 3600.0,
+        issuers: frozenset[str] = GOOGLE_ISSUERS,
     ) -> None:
         self.audience = audience
         self.service_account = service_account
@@ -57,7 +62,9 @@ class PushTokenVerifier:
         if header.get("kid") not in certs:
             certs = self._certificates(refresh=True)  # keys rotate
         try:
-            claims = dict(jwt.decode(token, certs=certs, audience=self.audience, clock_skew_in_seconds=10))
+            claims = dict(
+                jwt.decode(token, certs=certs, audience=self.audience, clock_skew_in_seconds=10)
+            )
         except (ValueError, auth_exceptions.GoogleAuthError) as exc:
             raise PushAuthError(401, f"invalid token: {exc}") from exc
         if claims.get("iss") not in self.issuers:

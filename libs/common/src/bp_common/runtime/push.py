@@ -39,7 +39,10 @@ class PushRequest(BaseModel):
 
 
 def create_app(
-    deliverer: Deliverer, dead_letters: DeadLetterSink, *, verifier: PushTokenVerifier | None,
+    deliverer: Deliverer,
+    dead_letters: DeadLetterSink,
+    *,
+    verifier: PushTokenVerifier | None,
     ready: Callable[[], list[str]] = lambda: [],
 ) -> FastAPI:
     """`verifier=None` only in `local`: everywhere else every push must carry a valid token."""
@@ -70,8 +73,11 @@ def create_app(
         except binascii.Error:
             data = b"\x00invalid base64"  # the contract check dead-letters it with a clear error
         message = Message(
-            id=body.message.message_id, topic=deliverer.stage.route.consumes, data=data,
-            attributes=body.message.attributes, delivery_attempt=body.delivery_attempt or 1,
+            id=body.message.message_id,
+            topic=deliverer.stage.route.consumes,
+            data=data,
+            attributes=body.message.attributes,
+            delivery_attempt=body.delivery_attempt or 1,
             publish_time=body.message.publish_time,
         )
         verdict = await run_in_threadpool(deliverer.deliver, message)
@@ -79,7 +85,9 @@ def create_app(
             try:
                 await run_in_threadpool(dead_letters.send, message, verdict.error)
             except Exception:
-                log.exception("could not dead-letter; Pub/Sub will redeliver", extra={"stage": stage})
+                log.exception(
+                    "could not dead-letter; Pub/Sub will redeliver", extra={"stage": stage}
+                )
                 return Response(status_code=503)
         if verdict.outcome is Outcome.RETRY:
             return Response(status_code=503)

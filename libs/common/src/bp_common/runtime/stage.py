@@ -82,7 +82,9 @@ class StageContext:
 
 
 def _ref_from_event(event: BaseModel) -> RunRef | Skip:
-    return RunRef(scene_id=getattr(event, "scene_id"), run_id=getattr(event, "run_id"))
+    if not isinstance(event, Event):
+        raise TypeError(f"{type(event).__name__} names no run: give the Stage an identify()")
+    return RunRef(scene_id=event.scene_id, run_id=event.run_id)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Stage(Generic[In]):
 
     name: str
     handle: Callable[[StageContext, In], StageOutput | StageStop]
-    identify: Callable[[In], RunRef | Skip] = _ref_from_event  # type: ignore[assignment]
+    identify: Callable[[In], RunRef | Skip] = _ref_from_event
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

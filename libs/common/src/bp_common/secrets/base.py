@@ -12,8 +12,9 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 def validate_secret_name(name: str) -> str:
     if not _SECRET_NAME.fullmatch(name):
-        raise InvalidName("secret names are 1-255 characters of A-Z, a-z, 0-9, '_' or '-'",
-                          secret=repr(name))
+        raise InvalidName(
+            "secret names are 1-255 characters of A-Z, a-z, 0-9, '_' or '-'", secret=repr(name)
+        )
     return name
 
 

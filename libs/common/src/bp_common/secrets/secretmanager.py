@@ -19,13 +19,20 @@ from bp_common.errors import NotFound, Unavailable
 from bp_common.secrets.base import SecretStore, validate_secret_name
 
 _TRANSIENT = (
-    gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.ResourceExhausted, gexc.Aborted,
-    gexc.InternalServerError, gexc.Unknown, gexc.RetryError,
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.ResourceExhausted,
+    gexc.Aborted,
+    gexc.InternalServerError,
+    gexc.Unknown,
+    gexc.RetryError,
 )
 
 
 def make_secret_manager_client(
-    endpoint: str | None = None, *, root_certificates: bytes | None = None,
+    endpoint: str | None = None,
+    *,
+    root_certificates: bytes | None = None,
     insecure: bool = False,
 ) -> secretmanager_v1.SecretManagerServiceClient:
     """The production client (ADC, secretmanager.googleapis.com) when no endpoint is given.
@@ -49,7 +56,10 @@ class SecretManagerStore(SecretStore):
     """`projects/{project}/secrets/{name}/versions/latest`, one `AccessSecretVersion` per get."""
 
     def __init__(
-        self, client: secretmanager_v1.SecretManagerServiceClient, project: str, *,
+        self,
+        client: secretmanager_v1.SecretManagerServiceClient,
+        project: str,
+        *,
         retry: Retry | gapic_v1.method._MethodDefault = gapic_v1.method.DEFAULT,
         timeout: float | None = 30.0,
     ) -> None:
@@ -74,7 +84,8 @@ class SecretManagerStore(SecretStore):
             raise NotFound("no such secret or version", secret=name, project=self.project) from exc
         except gexc.FailedPrecondition as exc:  # the latest version is disabled or destroyed
             raise NotFound(
-                "the latest version of the secret is not enabled", secret=name,
+                "the latest version of the secret is not enabled",
+                secret=name,
                 project=self.project,
             ) from exc
         except _TRANSIENT as exc:

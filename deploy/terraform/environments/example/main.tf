@@ -1,0 +1,382 @@
+# The example environment: the whole pipeline in one project. Names of topics, subscriptions and
+# dead letters follow bp_common.topology; tests/deploy/test_terraform.py holds the two together.
+
+locals {
+  topics = ["scene-uploads", "scenes-exported", "episodes-collected", "datasets-ready", "datasets-published"]
+
+  stages = {
+    export = { consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi" }
+    submit = { consumes = "scenes-exported", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi" }
+    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "push", ack_deadline = 600, cpu = "2", memory = "8Gi" }
+    upload = { consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi" }
+  }
+
+  # Who reads which secret. These are the only accessor grants Terraform makes.
+  stage_secrets = {
+    export = []
+    submit = ["collector-client-cert", "collector-client-key", "collector-ca"]
+    import = []
+    upload = ["firebase-service-account"]
+  }
+  collector_secrets = ["collector-server-cert", "collector-server-key", "collector-ca"]
+  secrets           = toset(concat(flatten(values(local.stage_secrets)), local.collector_secrets))
+
+  stage_bucket_roles = {
+    export = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
+    submit = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
+    import = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
+    upload = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectViewer" } }
+  }
+
+  stage_extra_env = {
+    export = {}
+    submit = { BP_COLLECTOR_ADDRESS = module.collector.address }
+    import = {}
+    upload = {}
+  }
+
+  common_env = {
+    BP_BUCKET          = google_storage_bucket.scenes.name
+    BP_FIREBASE_BUCKET = google_storage_bucket.datasets.name
+  }
+
+  registry = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+
+  labels = {
+    system      = "blueprint-pipeline"
+    environment = var.pipeline_env
+  }
+
+  apis = toset([
+    "artifactregistry.googleapis.com",
+    "cloudtrace.googleapis.com",
+    "compute.googleapis.com",
+    "dns.googleapis.com",
+    "firebase.googleapis.com",
+    "firebasestorage.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "apis" {
+  for_each           = local.apis
+  project            = var.project_id
+  service            = each.value
+  disable_on_destroy = false
+}
+
+resource "google_project_service_identity" "pubsub" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "pubsub.googleapis.com"
+  depends_on = [google_project_service.apis]
+}
+
+data "google_storage_project_service_account" "gcs" {
+  project    = var.project_id
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic" "pipeline" {
+  #checkov:skip=CKV_GCP_83:Messages carry references (bucket, object, run ids), never scene or dataset bytes; Google-managed keys encrypt them at rest.
+  for_each                   = toset(local.topics)
+  project                    = var.project_id
+  name                       = each.value
+  message_retention_duration = "604800s"
+  labels                     = local.labels
+  depends_on                 = [google_project_service.apis]
+}
+
+resource "google_storage_bucket" "scenes" {
+  project                     = var.project_id
+  name                        = var.scenes_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+  labels                      = local.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Access logs of the two data buckets.
+resource "google_storage_bucket" "access_logs" {
+  #checkov:skip=CKV_GCP_62:This is the access-log sink; logging it into itself or a third bucket adds nothing.
+  project                     = var.project_id
+  name                        = "${var.scenes_bucket}-access-logs"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+  labels                      = local.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 365
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Cloud Storage writes the usage logs as this group.
+resource "google_storage_bucket_iam_member" "access_log_writer" {
+  bucket = google_storage_bucket.access_logs.name
+  role   = "roles/storage.objectCreator"
+  member = "group:cloud-storage-analytics@google.com"
+}
+
+# OBJECT_FINALIZE under scenes/ becomes a SceneUpload on scene-uploads.
+resource "google_pubsub_topic_iam_member" "gcs_publishes_scene_uploads" {
+  project = var.project_id
+  topic   = google_pubsub_topic.pipeline["scene-uploads"].name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+resource "google_storage_notification" "scene_uploads" {
+  bucket             = google_storage_bucket.scenes.name
+  topic              = google_pubsub_topic.pipeline["scene-uploads"].id
+  payload_format     = "JSON_API_V1"
+  event_types        = ["OBJECT_FINALIZE"]
+  object_name_prefix = "scenes/"
+  depends_on         = [google_pubsub_topic_iam_member.gcs_publishes_scene_uploads]
+}
+
+resource "google_firebase_project" "pipeline" {
+  provider   = google-beta
+  project    = var.project_id
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket" "datasets" {
+  project                     = var.project_id
+  name                        = var.datasets_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+  labels                      = local.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_firebase_storage_bucket" "datasets" {
+  provider   = google-beta
+  project    = var.project_id
+  bucket_id  = google_storage_bucket.datasets.name
+  depends_on = [google_firebase_project.pipeline]
+}
+
+# The upload stage publishes with the Firebase key from its secret; that identity may write
+# this one bucket.
+resource "google_storage_bucket_iam_member" "firebase_publisher" {
+  count  = var.firebase_service_account_email == null ? 0 : 1
+  bucket = google_storage_bucket.datasets.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${var.firebase_service_account_email}"
+}
+
+resource "google_firestore_database" "ledger" {
+  project                           = var.project_id
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+  depends_on                        = [google_project_service.apis]
+}
+
+# FirestoreLedgerStore.scan(scene_id=...) orders a scene's runs by updated_at.
+resource "google_firestore_index" "runs_by_scene" {
+  project     = var.project_id
+  database    = google_firestore_database.ledger.name
+  collection  = "runs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "scene_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "updated_at"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:Images hold our code and no data or secrets; Google-managed keys encrypt them at rest.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "blueprint-pipeline"
+  format        = "DOCKER"
+  description   = "Images of the four stages, the collector and the mirrored Genie Sim server."
+  labels        = local.labels
+
+  docker_config {
+    immutable_tags = true
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Secrets hold no value in Terraform: versions are added with gcloud (docs/operations.md).
+resource "google_secret_manager_secret" "pipeline" {
+  for_each  = local.secrets
+  project   = var.project_id
+  secret_id = each.value
+  labels    = local.labels
+
+  replication {
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+module "network" {
+  source     = "../../modules/network"
+  project_id = var.project_id
+  region     = var.region
+  depends_on = [google_project_service.apis]
+}
+
+module "stage" {
+  source   = "../../modules/stage"
+  for_each = local.stages
+
+  project_id           = var.project_id
+  region               = var.region
+  stage                = each.key
+  delivery             = each.value.delivery
+  consumes_topic       = google_pubsub_topic.pipeline[each.value.consumes].name
+  produces_topic       = google_pubsub_topic.pipeline[each.value.produces].name
+  image                = "${local.registry}/bp-${each.key}:${var.image_tag}"
+  pipeline_env         = var.pipeline_env
+  env                  = merge(local.common_env, local.stage_extra_env[each.key])
+  secrets              = [for s in local.stage_secrets[each.key] : google_secret_manager_secret.pipeline[s].secret_id]
+  bucket_roles         = local.stage_bucket_roles[each.key]
+  pubsub_service_agent = google_project_service_identity.pubsub.email
+
+  max_delivery_attempts = var.max_delivery_attempts
+  ack_deadline_seconds  = each.value.ack_deadline
+  cpu                   = each.value.cpu
+  memory                = each.value.memory
+  min_instances         = each.value.delivery == "pull" ? 1 : 0
+  vpc_network           = each.value.delivery == "pull" ? module.network.network : null
+  vpc_subnetwork        = each.value.delivery == "pull" ? module.network.subnetwork : null
+  network_tags          = ["bp-${each.key}"]
+  deletion_protection   = var.deletion_protection
+  labels                = local.labels
+
+  depends_on = [google_project_service.apis, google_firestore_database.ledger]
+}
+
+module "collector" {
+  source = "../../modules/collector"
+
+  project_id      = var.project_id
+  region          = var.region
+  zones           = var.collector_zones
+  network         = module.network.network
+  subnetwork      = module.network.subnetwork
+  client_tags     = ["bp-submit"]
+  collector_image = "${local.registry}/bp-collector:${var.image_tag}"
+  genie_sim_image = var.genie_sim_image
+  pipeline_env    = var.pipeline_env
+  machine_type    = var.collector_machine_type
+  instances       = var.collector_instances
+  secrets         = [for s in local.collector_secrets : google_secret_manager_secret.pipeline[s].secret_id]
+  bucket_roles    = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
+  env             = local.common_env
+  labels          = local.labels
+
+  artifact_registry_repository = {
+    location = google_artifact_registry_repository.images.location
+    name     = google_artifact_registry_repository.images.repository_id
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  count        = var.alert_email == null ? 0 : 1
+  project      = var.project_id
+  display_name = "BlueprintPipeline on-call"
+  type         = "email"
+  labels = {
+    email_address = var.alert_email
+  }
+}
+
+module "monitoring" {
+  source     = "../../modules/monitoring"
+  project_id = var.project_id
+
+  stages = {
+    for name, s in local.stages : name => {
+      subscription             = module.stage[name].subscription
+      dead_letter_subscription = module.stage[name].dead_letter_subscription
+      push                     = s.delivery == "push"
+      stuck_after_seconds      = var.stuck_after_seconds[name]
+    }
+  }
+
+  otel_metric_prefix    = var.otel_metric_prefix
+  notification_channels = google_monitoring_notification_channel.email[*].id
+  depends_on            = [google_project_service.apis]
+}

@@ -1,0 +1,39 @@
+output "push_services" {
+  description = "HTTPS address of each push stage (internal ingress: Pub/Sub reaches them, the internet does not)."
+  value       = { for name, s in module.stage : name => s.service_uri if s.service_uri != null }
+}
+
+output "dead_letter_subscriptions" {
+  description = "Where dead letters wait, per stage (bp dlq list / replay)."
+  value       = { for name, s in module.stage : name => s.dead_letter_subscription }
+}
+
+output "service_accounts" {
+  description = "Runtime identity per stage and of the collector."
+  value       = merge({ for name, s in module.stage : name => s.service_account_email }, { collector = module.collector.service_account_email })
+}
+
+output "scenes_bucket" {
+  description = "Drop scenes at gs://BUCKET/scenes/{scene_id}/scene.usda."
+  value       = google_storage_bucket.scenes.name
+}
+
+output "datasets_bucket" {
+  description = "Firebase Storage bucket with the published datasets."
+  value       = google_storage_bucket.datasets.name
+}
+
+output "image_registry" {
+  description = "Push the images here, tagged with var.image_tag."
+  value       = local.registry
+}
+
+output "collector_address" {
+  description = "What submit dials (BP_COLLECTOR_ADDRESS); the collector's server certificate must name this host."
+  value       = module.collector.address
+}
+
+output "dashboard" {
+  description = "The Cloud Monitoring dashboard."
+  value       = module.monitoring.dashboard_id
+}

@@ -1,0 +1,116 @@
+variable "project_id" {
+  description = "Project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the services, the buckets' location and the collector."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "collector_zones" {
+  description = "Zones of the collector VMs; they must offer the chosen GPU."
+  type        = list(string)
+  default     = ["us-central1-a", "us-central1-b", "us-central1-c"]
+}
+
+variable "pipeline_env" {
+  description = "PIPELINE_ENV of every service."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = contains(["dev", "staging", "production"], var.pipeline_env)
+    error_message = "A deployed pipeline runs as dev, staging or production (local is for laptops)."
+  }
+}
+
+variable "scenes_bucket" {
+  description = "Pipeline bucket (scenes/ in, runs/ artefacts); BP_BUCKET. Globally unique."
+  type        = string
+}
+
+variable "datasets_bucket" {
+  description = "Firebase Storage bucket the datasets are published to; BP_FIREBASE_BUCKET. Globally unique."
+  type        = string
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region or a multi-region such as nam5)."
+  type        = string
+  default     = "nam5"
+}
+
+variable "image_tag" {
+  description = "Tag every image is deployed at (immutable tags in Artifact Registry; use the release's git sha)."
+  type        = string
+
+  validation {
+    condition     = var.image_tag != "latest"
+    error_message = "Deploy an immutable tag, not latest."
+  }
+}
+
+variable "genie_sim_image" {
+  description = "Genie Sim 3.x server image mirrored into the project's Artifact Registry, pinned by digest."
+  type        = string
+}
+
+variable "collector_machine_type" {
+  description = "Collector VM machine type (G2 = NVIDIA L4)."
+  type        = string
+  default     = "g2-standard-16"
+}
+
+variable "collector_instances" {
+  description = "Collector VMs."
+  type        = number
+  default     = 1
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries before a message is dead-lettered, for every stage subscription."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub accepts max_delivery_attempts from 5 to 100."
+  }
+}
+
+variable "stuck_after_seconds" {
+  description = "Per stage: age of the oldest unacked message that raises the stuck-runs alert. Submit holds its message while the collector works, so its bound is the longest collection."
+  type        = map(number)
+  default = {
+    export = 1800
+    submit = 21600
+    import = 3600
+    upload = 3600
+  }
+}
+
+variable "firebase_service_account_email" {
+  description = "The account whose key is in the firebase-service-account secret; granted write on the datasets bucket only. Null to manage that grant elsewhere."
+  type        = string
+  default     = null
+}
+
+variable "alert_email" {
+  description = "Where alerts go; null for no email channel."
+  type        = string
+  default     = null
+}
+
+variable "otel_metric_prefix" {
+  description = "Metric type prefix the OpenTelemetry exporter writes under."
+  type        = string
+  default     = "custom.googleapis.com/opentelemetry"
+}
+
+variable "deletion_protection" {
+  description = "Protect Cloud Run resources, Firestore and the buckets from terraform destroy."
+  type        = bool
+  default     = true
+}

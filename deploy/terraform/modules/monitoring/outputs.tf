@@ -1,0 +1,18 @@
+output "dashboard_id" {
+  description = "The pipeline dashboard."
+  value       = google_monitoring_dashboard.pipeline.id
+}
+
+output "alert_policies" {
+  description = "Alert policy ids by purpose."
+  value = {
+    dead_letters = google_monitoring_alert_policy.dead_letters.id
+    error_rate   = google_monitoring_alert_policy.error_rate.id
+    stuck_runs   = google_monitoring_alert_policy.stuck_runs.id
+  }
+}
+
+output "log_metrics" {
+  description = "Log-based metrics the dashboard and alerts read."
+  value       = [google_logging_metric.stage_outcomes.name, google_logging_metric.stage_errors.name]
+}

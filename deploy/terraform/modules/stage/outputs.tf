@@ -1,0 +1,34 @@
+output "service_account_email" {
+  description = "Runtime identity of the stage."
+  value       = google_service_account.runtime.email
+}
+
+output "push_service_account_email" {
+  description = "Identity in the push subscription's OIDC token (null for the pulling stage)."
+  value       = one(google_service_account.push[*].email)
+}
+
+output "push_audience" {
+  description = "Audience of the push OIDC token (null for the pulling stage)."
+  value       = local.push ? local.push_audience : null
+}
+
+output "subscription" {
+  description = "The stage's subscription name (bp-{stage})."
+  value       = google_pubsub_subscription.stage.name
+}
+
+output "dead_letter_topic" {
+  description = "The stage's dead-letter topic name (bp-{stage}-dead-letter)."
+  value       = google_pubsub_topic.dead_letter.name
+}
+
+output "dead_letter_subscription" {
+  description = "Where dead letters wait for `bp dlq` (bp-{stage}-dead-letter)."
+  value       = google_pubsub_subscription.dead_letter.name
+}
+
+output "service_uri" {
+  description = "HTTPS address of the push service (null for the worker pool)."
+  value       = one(google_cloud_run_v2_service.push[*].uri)
+}

@@ -1,0 +1,602 @@
+"""deploy/terraform wires the pipeline the way bp_common.topology and the services expect.
+
+The HCL is parsed (python-hcl2), not planned: no provider or cloud account is needed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from typing import Any
+
+import pytest
+import yaml
+from bp_common.config import Settings
+from bp_common.contracts.events import TOPICS
+from bp_common.ledger.firestore import FirestoreLedgerStore
+from bp_common.topology import ROUTE_BY_STAGE, ROUTES, STAGE_NAMES
+
+from tests.deploy.terraform_model import (
+    ENVIRONMENT,
+    Folder,
+    block,
+    blocks,
+    expression,
+    folder,
+    folders,
+    module_folder,
+    references,
+    render,
+    tfvars,
+    walk_strings,
+)
+
+PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
+PROJECT = "bp-prod"
+
+
+@pytest.fixture(scope="module")
+def env() -> Folder:
+    return folder(ENVIRONMENT)
+
+
+@pytest.fixture(scope="module")
+def stage_module(env: Folder) -> Folder:
+    return folder(module_folder(env.modules["stage"]))
+
+
+@pytest.fixture(scope="module")
+def collector_module(env: Folder) -> Folder:
+    return folder(module_folder(env.modules["collector"]))
+
+
+@pytest.fixture(scope="module")
+def monitoring_module(env: Folder) -> Folder:
+    return folder(module_folder(env.modules["monitoring"]))
+
+
+def stage_names(module: Folder, stage: str) -> dict[str, str]:
+    """What the stage module's name templates become for one stage."""
+    values = {"var.stage": stage, "var.project_id": PROJECT}
+    return {
+        "subscription": render(
+            module.resource("google_pubsub_subscription", "stage")["name"], values
+        ),
+        "dead_letter_topic": render(
+            module.resource("google_pubsub_topic", "dead_letter")["name"], values
+        ),
+        "dead_letter_subscription": render(
+            module.resource("google_pubsub_subscription", "dead_letter")["name"], values
+        ),
+        "account": render(
+            module.resource("google_service_account", "runtime")["account_id"], values
+        ),
+        "push_account": render(
+            module.resource("google_service_account", "push")["account_id"], values
+        ),
+        "service": render(module.resource("google_cloud_run_v2_service", "push")["name"], values),
+        "audience": render(module.locals["push_audience"], values),
+    }
+
+
+def test_the_environment_declares_every_event_topic(env: Folder) -> None:
+    assert sorted(env.locals["topics"]) == sorted(TOPICS)
+    assert (
+        expression(env.resource("google_pubsub_topic", "pipeline")["for_each"])
+        == "toset(local.topics)"
+    )
+
+
+def test_stages_consume_produce_and_deliver_as_the_topology_says(env: Folder) -> None:
+    declared = env.locals["stages"]
+    assert list(declared) == list(STAGE_NAMES)
+    for route in ROUTES:
+        stage = declared[route.stage]
+        assert (stage["consumes"], stage["produces"], stage["delivery"]) == (
+            route.consumes,
+            route.produces,
+            route.delivery,
+        ), route.stage
+    call = env.modules["stage"]
+    assert expression(call["for_each"]) == "local.stages"
+    assert expression(call["delivery"]) == "each.value.delivery"
+    assert (
+        expression(call["consumes_topic"])
+        == "google_pubsub_topic.pipeline[each.value.consumes].name"
+    )
+    assert (
+        expression(call["produces_topic"])
+        == "google_pubsub_topic.pipeline[each.value.produces].name"
+    )
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_subscription_and_dead_letter_names_match_the_topology(
+    stage: str, stage_module: Folder
+) -> None:
+    route = ROUTE_BY_STAGE[stage]
+    names = stage_names(stage_module, stage)
+    assert names["subscription"] == route.subscription
+    assert names["dead_letter_topic"] == route.dead_letter_topic
+    assert names["dead_letter_subscription"] == route.dead_letter_subscription
+    # The service finds its dead-letter topic through BP_DEAD_LETTER_TOPIC.
+    assert expression(stage_module.locals["base_env"]["BP_DEAD_LETTER_TOPIC"]) == (
+        "google_pubsub_topic.dead_letter.name"
+    )
+
+
+def _topic_of(reference: str) -> str:
+    match = re.fullmatch(r"google_pubsub_topic\.(\w+)\.(id|name)", reference)
+    assert match, f"not a topic of this folder: {reference}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("relative", folders())
+def test_every_subscription_dead_letters_into_a_topic_that_has_a_subscription(
+    relative: str,
+) -> None:
+    tf = folder(relative)
+    subscriptions = tf.of_type("google_pubsub_subscription")
+    dead_letter_targets: set[str] = set()
+    for sub in subscriptions.values():
+        for policy in blocks(sub, "dead_letter_policy"):
+            dead_letter_targets.add(_topic_of(expression(policy["dead_letter_topic"])))
+    subscribed = {
+        _topic_of(expression(sub["topic"]))
+        for sub in subscriptions.values()
+        if sub["topic"].startswith("${google_pubsub_topic.")
+    }
+    for name, sub in subscriptions.items():
+        assert block(sub, "expiration_policy")["ttl"] == "", f"{name} would expire when idle"
+        topic = sub["topic"]
+        is_dead_letter_queue = (
+            topic.startswith("${google_pubsub_topic.")
+            and _topic_of(expression(topic)) in dead_letter_targets
+        )
+        if is_dead_letter_queue:
+            continue
+        policy = block(sub, "dead_letter_policy")
+        target = _topic_of(expression(policy["dead_letter_topic"]))
+        assert target in subscribed, (
+            f"{relative}: dead letters of {name} go to {target}, which nobody reads"
+        )
+        retry = block(sub, "retry_policy")
+        assert retry["minimum_backoff"] and retry["maximum_backoff"], name
+
+
+def _in_delivery_range(value: Any) -> bool:
+    return isinstance(value, int) and 5 <= value <= 100
+
+
+def test_max_delivery_attempts_stays_within_pubsub_limits(
+    env: Folder, stage_module: Folder
+) -> None:
+    policy = block(
+        stage_module.resource("google_pubsub_subscription", "stage"), "dead_letter_policy"
+    )
+    assert expression(policy["max_delivery_attempts"]) == "var.max_delivery_attempts"
+    assert expression(env.modules["stage"]["max_delivery_attempts"]) == "var.max_delivery_attempts"
+    for tf in (stage_module, env):
+        variable = tf.variables["max_delivery_attempts"]
+        assert _in_delivery_range(variable["default"]), tf.path
+        condition = block(variable, "validation")["condition"]
+        assert ">= 5" in condition and "<= 100" in condition, f"{tf.path}: {condition}"
+    assert _in_delivery_range(tfvars()["max_delivery_attempts"])
+
+
+def test_push_subscriptions_sign_with_the_stage_push_account(stage_module: Folder) -> None:
+    sub = stage_module.resource("google_pubsub_subscription", "stage")
+    push = block(sub, "push_config")
+    token = block(push, "oidc_token")
+    assert expression(token["service_account_email"]) == "google_service_account.push[0].email"
+    assert expression(token["audience"]) == "local.push_audience"
+    assert push["push_endpoint"].endswith("/push")
+    # The push config exists exactly when the push service does.
+    dynamic = next(d["push_config"] for d in sub["dynamic"] if "push_config" in d)
+    assert expression(dynamic["for_each"]) == "google_cloud_run_v2_service.push"
+
+    # The service verifies the same identity and audience, and Cloud Run accepts that audience.
+    assert expression(stage_module.locals["push_env"]["BP_PUSH_SERVICE_ACCOUNT"]) == (
+        "one(google_service_account.push[*].email)"
+    )
+    assert expression(stage_module.locals["push_env"]["BP_PUSH_AUDIENCE"]) == "local.push_audience"
+    service = stage_module.resource("google_cloud_run_v2_service", "push")
+    assert [expression(a) for a in service["custom_audiences"]] == ["local.push_audience"]
+
+    # The push identity may invoke this one service, and is granted nothing else.
+    invoker = stage_module.resource("google_cloud_run_v2_service_iam_member", "push_invoker")
+    assert invoker["role"] == "roles/run.invoker"
+    assert references(invoker["member"]) == ["google_service_account.push[0].email"]
+    grants_to_push = [
+        (kind, name)
+        for kind, resources in stage_module.resources.items()
+        if kind.endswith("_iam_member")
+        for name, body in resources.items()
+        if any("google_service_account.push" in r for r in references(body.get("member")))
+    ]
+    assert grants_to_push == [("google_cloud_run_v2_service_iam_member", "push_invoker")]
+
+
+def test_push_stages_are_services_and_the_pulling_stage_is_an_always_on_worker(
+    stage_module: Folder,
+) -> None:
+    service = stage_module.resource("google_cloud_run_v2_service", "push")
+    pool = stage_module.resource("google_cloud_run_v2_worker_pool", "pull")
+    assert expression(service["count"]) == "local.push ? 1 : 0"
+    assert expression(pool["count"]) == "local.push ? 0 : 1"
+    assert stage_module.locals["push"] == '${var.delivery == "push"}'
+    assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    container = block(block(service, "template"), "containers")
+    assert block(block(container, "startup_probe"), "http_get")["path"] == "/readyz"
+    assert block(block(container, "liveness_probe"), "http_get")["path"] == "/healthz"
+    # A pull worker must keep running between messages.
+    scaling = block(pool, "scaling")
+    assert scaling["scaling_mode"] == "MANUAL"
+    assert expression(scaling["manual_instance_count"]) == "max(1, var.min_instances)"
+    # Pub/Sub holds a push request at most 600 s; the request timeout never exceeds it.
+    assert stage_module.default("ack_deadline_seconds") <= 600
+    assert (
+        "min(var.request_timeout_seconds, var.ack_deadline_seconds)"
+        in block(service, "template")["timeout"]
+    )
+
+
+def test_every_cloud_run_resource_and_vm_runs_as_its_own_account(
+    env: Folder,
+    stage_module: Folder,
+    collector_module: Folder,
+) -> None:
+    workloads = [
+        block(stage_module.resource("google_cloud_run_v2_service", "push"), "template")[
+            "service_account"
+        ],
+        block(stage_module.resource("google_cloud_run_v2_worker_pool", "pull"), "template")[
+            "service_account"
+        ],
+    ]
+    assert {expression(w) for w in workloads} == {"google_service_account.runtime.email"}
+    vm_account = block(
+        collector_module.resource("google_compute_instance_template", "collector"),
+        "service_account",
+    )
+    assert expression(vm_account["email"]) == "google_service_account.collector.email"
+
+    # One runtime account per stage (the module is instantiated once per stage), one for the VMs.
+    accounts = [stage_names(stage_module, s)["account"] for s in env.locals["stages"]]
+    accounts.append(collector_module.resource("google_service_account", "collector")["account_id"])
+    assert len(set(accounts)) == len(accounts) == len(STAGE_NAMES) + 1
+    for tf in (env, stage_module, collector_module):
+        for kind in ("google_cloud_run_v2_service", "google_cloud_run_v2_worker_pool"):
+            for name, body in tf.of_type(kind).items():
+                assert block(body, "template").get("service_account"), (
+                    f"{kind}.{name} uses the default account"
+                )
+
+
+@pytest.mark.parametrize("relative", folders())
+def test_no_primitive_role_is_granted_anywhere(relative: str) -> None:
+    tf = folder(relative)
+    strings = walk_strings([tf.resources, tf.locals, tf.modules, tf.variables])
+    assert not [s for s in strings if any(role in s for role in PRIMITIVE_ROLES)]
+    roles = [
+        body["role"]
+        for kind, resources in tf.resources.items()
+        if "_iam_" in kind
+        for body in resources.values()
+        if "role" in body
+    ]
+    roles += [r for r in walk_strings(tf.locals) if r.startswith("roles/")]
+    assert roles or relative in ("modules/network", "modules/monitoring")
+    assert not [r for r in roles if r in PRIMITIVE_ROLES or r.endswith((".admin", "Admin"))]
+
+
+def test_every_secret_has_an_accessor_and_only_its_consumers_get_one(
+    env: Folder,
+    stage_module: Folder,
+    collector_module: Folder,
+) -> None:
+    consumers: dict[str, list[str]] = {}
+    for stage, secrets in env.locals["stage_secrets"].items():
+        assert stage in STAGE_NAMES
+        for secret in secrets:
+            consumers.setdefault(secret, []).append(stage)
+    for secret in env.locals["collector_secrets"]:
+        consumers.setdefault(secret, []).append("collector")
+    assert expression(env.locals["secrets"]) == (
+        "toset(concat(flatten(values(local.stage_secrets)), local.collector_secrets))"
+    )
+    assert (
+        expression(env.resource("google_secret_manager_secret", "pipeline")["for_each"])
+        == "local.secrets"
+    )
+    assert consumers["firebase-service-account"] == ["upload"]
+    assert {"collector-client-cert", "collector-client-key", "collector-ca"} <= {
+        s for s, who in consumers.items() if "submit" in who
+    }
+
+    assert "local.stage_secrets[each.key]" in env.modules["stage"]["secrets"]
+    assert "local.collector_secrets" in env.modules["collector"]["secrets"]
+    for module, name, member in (
+        (stage_module, "runtime", "local.runtime_member"),
+        (collector_module, "collector", "local.member"),
+    ):
+        accessor = module.resource("google_secret_manager_secret_iam_member", name)
+        assert accessor["role"] == "roles/secretmanager.secretAccessor"
+        assert expression(accessor["for_each"]) == "toset(var.secrets)"
+        assert expression(accessor["member"]) == member
+
+    # Nobody is granted secret access project-wide.
+    for module in (stage_module, collector_module):
+        assert not [r for r in module.locals["project_roles"] if "secretmanager" in r]
+    assert not env.of_type("google_project_iam_member") and not env.of_type(
+        "google_project_iam_binding"
+    )
+
+
+def test_secrets_are_mounted_where_the_file_secret_store_reads_them(stage_module: Folder) -> None:
+    for kind, name in (
+        ("google_cloud_run_v2_service", "push"),
+        ("google_cloud_run_v2_worker_pool", "pull"),
+    ):
+        template = block(stage_module.resource(kind, name), "template")
+        volume = block(template, "volumes")
+        item = block(block(volume, "secret"), "items")
+        # FileSecretStore reads {BP_SECRETS_DIR}/{name}/latest.
+        assert (item["path"], item["version"]) == ("latest", "latest")
+        mount = block(block(template, "containers"), "volume_mounts")
+        assert mount["mount_path"] == "${local.secrets_dir}/${volume_mounts.value}"
+        assert (
+            mount["name"] == "secret-${volume_mounts.value}"
+            and volume["name"] == "secret-${volumes.value}"
+        )
+    # The services read secrets from files under Settings' default folder, which is where they are.
+    assert Settings.model_fields["secrets_backend"].default == "files"
+    assert stage_module.locals["secrets_dir"] == str(Settings.model_fields["secrets_dir"].default)
+
+
+def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[str, str]:
+    """The environment Terraform gives one stage's container, with references filled in."""
+    names = stage_names(stage_module, stage)
+    account = f"{names['push_account']}@{PROJECT}.iam.gserviceaccount.com"
+    values: dict[str, str] = {
+        "var.pipeline_env": env.default("pipeline_env"),
+        "var.stage": stage,
+        "var.project_id": PROJECT,
+        "google_pubsub_topic.dead_letter.name": names["dead_letter_topic"],
+        "tostring(var.max_delivery_attempts)": str(env.default("max_delivery_attempts")),
+        "tostring(var.ack_deadline_seconds)": str(env.locals["stages"][stage]["ack_deadline"]),
+        "local.push_audience": names["audience"],
+        "one(google_service_account.push[*].email)": account,
+    }
+    resolved = {k: render(v, values) for k, v in stage_module.locals["base_env"].items()}
+    if env.locals["stages"][stage]["delivery"] == "push":
+        resolved |= {k: render(v, values) for k, v in stage_module.locals["push_env"].items()}
+    resolved |= {k: "placeholder" for k in env.locals["common_env"]}
+    resolved |= {k: "placeholder" for k in env.locals["stage_extra_env"][stage]}
+    return resolved
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_the_deployed_environment_passes_the_production_safety_check(
+    stage: str,
+    env: Folder,
+    stage_module: Folder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environ = _resolve_service_env(stage, env, stage_module)
+    assert environ["PIPELINE_ENV"] == "production"
+    for key in list(os.environ):
+        if (
+            key.startswith("BP_")
+            or key in ("PIPELINE_ENV", "BP_ENV")
+            or key.endswith("_EMULATOR_HOST")
+        ):
+            monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.stage == stage
+    assert settings.ledger_backend == "firestore" and settings.secrets_backend == "files"
+    assert str(settings.secrets_dir) == stage_module.locals["secrets_dir"]
+    assert (
+        settings.embeddings_required
+        and settings.dead_letter_topic == ROUTE_BY_STAGE[stage].dead_letter_topic
+    )
+    assert settings.problems(environ) == []
+
+
+def test_scene_drops_notify_scene_uploads_through_the_storage_agent(env: Folder) -> None:
+    notification = env.resource("google_storage_notification", "scene_uploads")
+    assert notification["payload_format"] == "JSON_API_V1"
+    assert notification["event_types"] == ["OBJECT_FINALIZE"]
+    assert notification["object_name_prefix"] == "scenes/"
+    assert expression(notification["topic"]) == 'google_pubsub_topic.pipeline["scene-uploads"].id'
+    assert expression(notification["bucket"]) == "google_storage_bucket.scenes.name"
+    grant = env.resource("google_pubsub_topic_iam_member", "gcs_publishes_scene_uploads")
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert expression(grant["topic"]) == 'google_pubsub_topic.pipeline["scene-uploads"].name'
+    assert references(grant["member"]) == [
+        "data.google_storage_project_service_account.gcs.email_address"
+    ]
+    assert [expression(d) for d in notification["depends_on"]] == [
+        "google_pubsub_topic_iam_member.gcs_publishes_scene_uploads"
+    ]
+
+
+def test_the_pubsub_agent_can_forward_dead_letters(env: Folder, stage_module: Folder) -> None:
+    publish = stage_module.resource(
+        "google_pubsub_topic_iam_member", "agent_publishes_dead_letters"
+    )
+    assert (publish["role"], expression(publish["topic"])) == (
+        "roles/pubsub.publisher",
+        "google_pubsub_topic.dead_letter.name",
+    )
+    ack = stage_module.resource("google_pubsub_subscription_iam_member", "agent_acks_source")
+    assert (ack["role"], expression(ack["subscription"])) == (
+        "roles/pubsub.subscriber",
+        "google_pubsub_subscription.stage.name",
+    )
+    for grant in (publish, ack):
+        assert references(grant["member"]) == ["var.pubsub_service_agent"]
+    assert expression(env.modules["stage"]["pubsub_service_agent"]) == (
+        "google_project_service_identity.pubsub.email"
+    )
+    assert (
+        env.resource("google_project_service_identity", "pubsub")["service"]
+        == "pubsub.googleapis.com"
+    )
+
+
+def test_firestore_has_the_index_the_ledger_scan_needs(env: Folder) -> None:
+    database = env.resource("google_firestore_database", "ledger")
+    assert (database["name"], database["type"]) == ("(default)", "FIRESTORE_NATIVE")
+    index = env.resource("google_firestore_index", "runs_by_scene")
+    assert (
+        index["collection"]
+        == inspect.signature(FirestoreLedgerStore).parameters["collection"].default
+    )
+    assert [(f["field_path"], f["order"]) for f in blocks(index, "fields")] == [
+        ("scene_id", "ASCENDING"),
+        ("updated_at", "DESCENDING"),
+    ]
+
+
+def test_buckets_are_private_and_versioned(env: Folder) -> None:
+    buckets = env.of_type("google_storage_bucket")
+    assert {"scenes", "datasets"} <= set(buckets)
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+        assert block(bucket, "versioning")["enabled"] is True, name
+    firebase = env.resource("google_firebase_storage_bucket", "datasets")
+    assert expression(firebase["bucket_id"]) == "google_storage_bucket.datasets.name"
+
+
+def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: Folder) -> None:
+    dashboard = monitoring_module.resource("google_monitoring_dashboard", "pipeline")[
+        "dashboard_json"
+    ]
+    assert "flatten(local.stage_rows)" in dashboard
+    row = str(monitoring_module.locals["stage_rows"])
+    for metric in (
+        "bp.messages.handled",
+        "bp.messages.failed",
+        "bp.stage.duration",
+        "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+        "pubsub.googleapis.com/subscription/num_undelivered_messages",
+        "pubsub.googleapis.com/subscription/dead_letter_message_count",
+        "run.googleapis.com/request_latencies",
+    ):
+        assert metric in row, metric
+    pipeline = str(monitoring_module.locals["pipeline_row"])
+    assert "bp.episodes.collected" in pipeline and "bp.quality.evaluated" in pipeline
+    assert monitoring_module.default("otel_metric_prefix") == "custom.googleapis.com/opentelemetry"
+
+    policies = monitoring_module.of_type("google_monitoring_alert_policy")
+    assert set(policies) == {"dead_letters", "error_rate", "stuck_runs"}
+    assert "local.dead_letter_subscriptions" in str(policies["dead_letters"])
+    assert "denominator_filter" in block(
+        block(policies["error_rate"], "conditions"), "condition_threshold"
+    )
+    stuck = next(d["conditions"] for d in policies["stuck_runs"]["dynamic"] if "conditions" in d)
+    assert expression(stuck["for_each"]) == "var.stages"
+    for policy in policies.values():
+        assert block(policy, "documentation")["content"], "every alert says what to do"
+
+    stages_arg = expression(env.modules["monitoring"]["stages"])
+    assert (
+        "for name, s in local.stages" in stages_arg
+        and "module.stage[name].dead_letter_subscription" in stages_arg
+    )
+    assert set(env.default("stuck_after_seconds")) == set(STAGE_NAMES)
+
+
+def test_the_collector_runs_on_a_private_gpu_vm(collector_module: Folder) -> None:
+    template = collector_module.resource("google_compute_instance_template", "collector")
+    accelerator = block(template, "guest_accelerator")
+    assert expression(accelerator["type"]) == "var.accelerator_type"
+    assert collector_module.default("accelerator_type").startswith("nvidia-")
+    assert collector_module.default("accelerator_count") >= 1
+    assert block(template, "scheduling")["on_host_maintenance"] == "TERMINATE"
+    assert "access_config" not in block(template, "network_interface"), "no public address"
+    assert block(template, "shielded_instance_config")["enable_secure_boot"] is True
+    assert template["metadata"]["block-project-ssh-keys"] == "true"
+
+    rules = collector_module.of_type("google_compute_firewall")
+    for name, rule in rules.items():
+        assert rule["direction"] == "INGRESS"
+        assert [expression(p) for p in block(rule, "allow")["ports"]] == ["tostring(var.port)"], (
+            name
+        )
+        assert rule.get("source_tags") or rule.get("source_ranges") != ["0.0.0.0/0"], name
+    forwarding = collector_module.resource("google_compute_forwarding_rule", "collector")
+    assert forwarding["load_balancing_scheme"] == "INTERNAL"
+
+
+def test_the_example_tfvars_sets_every_required_variable(env: Folder) -> None:
+    values = tfvars()
+    required = {name for name, body in env.variables.items() if "default" not in body}
+    assert required <= set(values), sorted(required - set(values))
+    assert set(values) <= set(env.variables), sorted(set(values) - set(env.variables))
+
+
+@pytest.mark.parametrize("relative", folders())
+def test_every_variable_and_output_is_described(relative: str) -> None:
+    tf = folder(relative)
+    undescribed = [f"var.{n}" for n, b in tf.variables.items() if not b.get("description")]
+    undescribed += [f"output.{n}" for n, b in tf.outputs.items() if not b.get("description")]
+    assert not undescribed
+
+
+def _render_cloud_init(template: str, variables: dict[str, Any]) -> str:
+    """Terraform's templatefile for the two constructs the collector's cloud-init uses."""
+    loop = re.compile(r"%\{ for (\w+), (\w+) in (\w+) ~\}\n(.*?)%\{ endfor ~\}\n", re.DOTALL)
+
+    def expand(match: re.Match[str]) -> str:
+        key, value, mapping, body = match.groups()
+        return "".join(
+            render(body, {key: k, value: str(v)}) for k, v in sorted(variables[mapping].items())
+        )
+
+    return render(loop.sub(expand, template), {k: str(v) for k, v in variables.items()})
+
+
+def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
+    collector_module: Folder,
+) -> None:
+    template = collector_module.resource("google_compute_instance_template", "collector")
+    call = template["metadata"]["user-data"]
+    assert "cloud-init.yaml.tftpl" in call
+    passed = set(re.findall(r"(\w+)\s*=", call.split("{", 2)[-1]))
+    source = (collector_module.path / "cloud-init.yaml.tftpl").read_text()
+    used = {name for name in re.findall(r"\$\{(\w+)\}", source)} | {"env"}
+    used -= {"name", "value"}
+    assert used <= passed, sorted(used - passed)
+
+    rendered = _render_cloud_init(
+        source,
+        {
+            "port": 50061,
+            "env": {"PIPELINE_ENV": "production", "BP_PROJECT_ID": PROJECT},
+            "registry_host": "us-central1-docker.pkg.dev",
+            "genie_sim_image": "registry/genie-sim@sha256:abc",
+            "collector_image": "registry/bp-collector:1",
+            "collector_command": "bp collector serve --host 0.0.0.0 --port 50061",
+        },
+    )
+    assert rendered.startswith("#cloud-config\n")
+    config = yaml.safe_load(rendered)
+    files = {f["path"]: f["content"] for f in config["write_files"]}
+    assert files["/etc/bp/collector.env"].split() == [
+        f"BP_PROJECT_ID={PROJECT}",
+        "PIPELINE_ENV=production",
+    ]
+    assert "cos-extensions install gpu" in files["/etc/systemd/system/bp-gpu-driver.service"]
+    genie = files["/etc/systemd/system/genie-sim.service"]
+    assert "registry/genie-sim@sha256:abc" in genie and "/dev/nvidia0" in genie
+    collector = files["/etc/systemd/system/bp-collector.service"]
+    assert "Requires=genie-sim.service" in collector
+    assert "--env-file /etc/bp/collector.env" in collector
+    assert "registry/bp-collector:1 bp collector serve" in collector
+    assert any("bp-collector.service" in step for step in config["runcmd"])
