@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from bp_common import dlq
 from bp_common.bus import DeadLetterQueue, Message, Publisher
 from bp_common.bus.local import LocalBus, LocalDeadLetterQueue
@@ -40,9 +39,8 @@ def local_bus(tmp_path: Path) -> Iterator[Bus]:
 
 
 def pubsub_bus(emulators: EmulatorStack) -> Iterator[Bus]:
-    from google.cloud import pubsub_v1
-
     from bp_common.bus.pubsub import PubSubDeadLetterQueue, PubSubPublisher, ensure_topology
+    from google.cloud import pubsub_v1
 
     project = f"bus-{uuid.uuid4().hex[:8]}"
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
@@ -52,16 +50,31 @@ def pubsub_bus(emulators: EmulatorStack) -> Iterator[Bus]:
         path = subscriber.subscription_path(project, f"bp-{stage}")
         got: list[Message] = []
         while True:
-            response = subscriber.pull(request={"subscription": path, "max_messages": 10,
-                                                "return_immediately": True}, timeout=10)
+            response = subscriber.pull(
+                request={"subscription": path, "max_messages": 10, "return_immediately": True},
+                timeout=10,
+            )
             if not response.received_messages:
                 return got
-            subscriber.acknowledge(request={"subscription": path,
-                                            "ack_ids": [m.ack_id for m in response.received_messages]})
-            got += [Message(id=m.message.message_id, topic="", data=m.message.data,
-                            attributes=dict(m.message.attributes)) for m in response.received_messages]
+            subscriber.acknowledge(
+                request={
+                    "subscription": path,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
+            )
+            got += [
+                Message(
+                    id=m.message.message_id,
+                    topic="",
+                    data=m.message.data,
+                    attributes=dict(m.message.attributes),
+                )
+                for m in response.received_messages
+            ]
 
-    yield Bus(PubSubPublisher(publisher, project), PubSubDeadLetterQueue(subscriber, project), receive)
+    yield Bus(
+        PubSubPublisher(publisher, project), PubSubDeadLetterQueue(subscriber, project), receive
+    )
 
 
 @pytest.fixture(params=["local", pytest.param("pubsub", marks=pytest.mark.emulators)])
@@ -73,10 +86,15 @@ def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
 
 
 def dead_letter(bus: Bus, scene: str, body: bytes = b"{}") -> None:
-    message = Message(id=uuid.uuid4().hex, topic="scenes-exported", data=body,
-                      attributes={"scene_id": scene, "run_id": "run-" + "0" * 20})
+    message = Message(
+        id=uuid.uuid4().hex,
+        topic="scenes-exported",
+        data=body,
+        attributes={"scene_id": scene, "run_id": "run-" + "0" * 20},
+    )
     TopicDeadLetterSink(bus.publisher, "bp-submit-dead-letter").send(
-        message, InvalidInput("bad input", scene_id=scene))
+        message, InvalidInput("bad input", scene_id=scene)
+    )
 
 
 def test_published_events_reach_the_consuming_stage(bus: Bus) -> None:
@@ -96,7 +114,9 @@ def test_dead_letters_are_listed_with_their_error_and_peeking_keeps_them(bus: Bu
     assert bus.queue.peek("export", 10) == []
 
 
-def test_replay_goes_to_the_source_topic_with_a_count_and_refuses_past_the_maximum(bus: Bus) -> None:
+def test_replay_goes_to_the_source_topic_with_a_count_and_refuses_past_the_maximum(
+    bus: Bus,
+) -> None:
     dead_letter(bus, "a", b'{"scene": "a"}')
     dead_letter(bus, "b")
     dry = dlq.replay(bus.queue, bus.publisher, scene="a", dry_run=True)
@@ -110,7 +130,8 @@ def test_replay_goes_to_the_source_topic_with_a_count_and_refuses_past_the_maxim
 
     TopicDeadLetterSink(bus.publisher, "bp-submit-dead-letter").send(
         Message(id="again", topic="scenes-exported", data=back.data, attributes=back.attributes),
-        InvalidInput("still bad"))
+        InvalidInput("still bad"),
+    )
     refused = dlq.replay(bus.queue, bus.publisher, scene="a", max_replays=1)
     assert refused.replayed == [] and len(refused.refused) == 1
     assert len(bus.queue.peek("submit", 10)) == 2

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.cloud import pubsub_v1
-
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
 from bp_common.contracts import SceneExported, decode
 from bp_common.stack import BUCKET, LocalStack
+from google.cloud import pubsub_v1
 
 pytestmark = pytest.mark.emulators
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kitchen_table"
@@ -33,10 +32,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def test_uploaded_scene_is_exported_and_announced(stack: LocalStack) -> None:
     subscriber = pubsub_v1.SubscriberClient()
     watch = subscriber.subscription_path(stack.project, "test-watch-exported")
-    subscriber.create_subscription(request={
-        "name": watch, "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "scenes-exported")})
+    subscriber.create_subscription(
+        request={
+            "name": watch,
+            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "scenes-exported"),
+        }
+    )
     bucket = make_storage_client(stack.project).bucket(BUCKET)
-    bucket.blob("scenes/kitchen_table/scene_manifest.json").upload_from_filename(EXAMPLE / "scene_manifest.json")
+    bucket.blob("scenes/kitchen_table/scene_manifest.json").upload_from_filename(
+        EXAMPLE / "scene_manifest.json"
+    )
     bucket.blob("scenes/kitchen_table/scene.usda").upload_from_filename(EXAMPLE / "scene.usda")
 
     received = []
@@ -54,7 +59,10 @@ def test_uploaded_scene_is_exported_and_announced(stack: LocalStack) -> None:
     manifest = json.loads(blobs.read_bytes(event.manifest))
     assert hashlib.sha256(blobs.read_bytes(event.manifest)).hexdigest() == event.manifest_sha256
     for name, entry in manifest["files"].items():
-        assert hashlib.sha256(blobs.read_bytes(event.export_prefix + name)).hexdigest() == entry["sha256"]
+        assert (
+            hashlib.sha256(blobs.read_bytes(event.export_prefix + name)).hexdigest()
+            == entry["sha256"]
+        )
     assert manifest["source"]["object"] == "scenes/kitchen_table/scene.usda"
     tasks = json.loads(blobs.read_bytes(event.export_prefix + "task_config.json"))
     kept = {task for robot in tasks["robots"] for task in robot["tasks"]}

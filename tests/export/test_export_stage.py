@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts import decode
 from bp_common.embedded import EmbeddedPipeline
 from bp_common.ledger import StageState
 from bp_export.stage import EXPORT
+from typer.testing import CliRunner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -25,7 +24,9 @@ def pipeline(root: Path) -> EmbeddedPipeline:
 
 
 def committed_files(p: EmbeddedPipeline, prefix: str) -> dict[str, bytes]:
-    return {b.key[len(prefix):]: p.ports.blobs.read_bytes(b.key) for b in p.ports.blobs.list(prefix)}
+    return {
+        b.key[len(prefix) :]: p.ports.blobs.read_bytes(b.key) for b in p.ports.blobs.list(prefix)
+    }
 
 
 def test_kitchen_table_exports_verified_outputs_and_emits_the_event(tmp_path: Path) -> None:
@@ -35,8 +36,11 @@ def test_kitchen_table_exports_verified_outputs_and_emits_the_event(tmp_path: Pa
     event = decode("scenes-exported", envelope.data, envelope.attributes)
     files = committed_files(p, event.export_prefix)  # type: ignore[attr-defined]
     manifest = json.loads(files.pop("export_manifest.json"))
-    assert set(files) == set(manifest["files"]) >= {"scene_graph.json", "asset_index.json",
-                                                     "task_config.json", "asset_embeddings.json"}
+    assert (
+        set(files)
+        == set(manifest["files"])
+        >= {"scene_graph.json", "asset_index.json", "task_config.json", "asset_embeddings.json"}
+    )
     for name, data in files.items():
         assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
     graph = json.loads(files["scene_graph.json"])
@@ -56,7 +60,9 @@ def test_a_redelivered_upload_of_a_committed_export_does_no_work(tmp_path: Path)
     run = p.drain(p.drop_scene(EXAMPLES / "cabinet" / "scene.usda"))
     prefix = f"runs/cabinet/{run.run_id}/export/"
     before = {b.key: b.generation for b in p.ports.blobs.list(prefix)}
-    p.ports.ledger.store.transact(run.run_id, lambda d: {**(d or {}), "stages": {}})  # forget the ledger
+    p.ports.ledger.store.transact(
+        run.run_id, lambda d: {**(d or {}), "stages": {}}
+    )  # forget the ledger
     p.bus.publish(p.bus.published("scene-uploads")[0])
     p.drain(run)
     assert {b.key: b.generation for b in p.ports.blobs.list(prefix)} == before  # nothing rewritten
@@ -66,9 +72,15 @@ def test_a_redelivered_upload_of_a_committed_export_does_no_work(tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("content", "error"),
-    [("#usda 1.0\n(\n  this is not usd", "SceneUnparsable"),
-     ('#usda 1.0\n(\n    defaultPrim = "World"\n)\ndef Xform "World" {\n  def Xform "Objects" {\n'
-      '    def Cube "box" {\n      double size = 0\n    }\n  }\n}\n', "ZeroSizeObject")],
+    [
+        ("#usda 1.0\n(\n  this is not usd", "SceneUnparsable"),
+        (
+            '#usda 1.0\n(\n    defaultPrim = "World"\n)\n'
+            'def Xform "World" {\n  def Xform "Objects" {\n'
+            '    def Cube "box" {\n      double size = 0\n    }\n  }\n}\n',
+            "ZeroSizeObject",
+        ),
+    ],
 )
 def test_bad_scenes_are_dead_lettered_with_a_typed_error_and_nothing_committed(
     tmp_path: Path, content: str, error: str
@@ -103,10 +115,14 @@ def test_a_superseded_generation_is_skipped(tmp_path: Path) -> None:
 def test_bp_export_runs_the_stage_logic_on_local_files_once(tmp_path: Path) -> None:
     cli = CliRunner()
     out = tmp_path / "out"
-    first = cli.invoke(app, ["export", str(EXAMPLES / "kitchen_table" / "scene.usda"), "--out", str(out)])
+    first = cli.invoke(
+        app, ["export", str(EXAMPLES / "kitchen_table" / "scene.usda"), "--out", str(out)]
+    )
     assert first.exit_code == 0, first.output
     assert (out / "export_manifest.json").exists() and (out / "task_config.json").exists()
-    again = cli.invoke(app, ["export", str(EXAMPLES / "kitchen_table" / "scene.usda"), "--out", str(out)])
+    again = cli.invoke(
+        app, ["export", str(EXAMPLES / "kitchen_table" / "scene.usda"), "--out", str(out)]
+    )
     assert "already exported" in again.output
     bad = tmp_path / "bad" / "scene.usda"
     bad.parent.mkdir()

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-
 from bp_common import __version__
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
+
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
 from bp_export.stage import scene_sha256
 
@@ -18,7 +18,9 @@ def export(
     scene_path: Path = typer.Argument(..., help="A scene.usda, .usd, .usdc or .usdz file."),
     out: Path = typer.Option(..., "--out", help="Folder for the export outputs."),
     scene_id: str | None = typer.Option(None, help="Scene id (default: the scene folder's name)."),
-    robots: str | None = typer.Option(None, help="Comma-separated robots (default: the scene's, else all)."),
+    robots: str | None = typer.Option(
+        None, help="Comma-separated robots (default: the scene's, else all)."
+    ),
 ) -> None:
     """Export one scene: scene graph, asset index, task config, embeddings, manifest last."""
     settings = Settings()
@@ -30,17 +32,24 @@ def export(
         return
     try:
         typer.echo(f"exporting {scene_path} as scene {scene_id}...")
-        result = export_scene(scene_path, scene_id, environment=settings.env.value,
-                              require_embeddings=settings.embeddings_required,
-                              robots=robots.split(",") if robots else settings.robot_list)
+        result = export_scene(
+            scene_path,
+            scene_id,
+            environment=settings.env.value,
+            require_embeddings=settings.embeddings_required,
+            robots=robots.split(",") if robots else settings.robot_list,
+        )
     except PipelineError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     out.mkdir(parents=True, exist_ok=True)
     for name, data in result.files.items():
         (out / name).write_bytes(data)
-    manifest = export_manifest(result, pipeline_version=__version__,
-                               source={"path": str(scene_path.resolve()), "sha256": digest})
+    manifest = export_manifest(
+        result,
+        pipeline_version=__version__,
+        source={"path": str(scene_path.resolve()), "sha256": digest},
+    )
     tmp = out / f".{MANIFEST_NAME}.partial"
     tmp.write_bytes(manifest)
     tmp.replace(commit)

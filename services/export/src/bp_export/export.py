@@ -9,9 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bp_export.asset_index import asset_index_json, block_noncommercial_for, build_asset_index, enforce_licence_policy
-from bp_export.graph_model import parse_scene_graph
+from bp_export.asset_index import (
+    asset_index_json,
+    block_noncommercial_for,
+    build_asset_index,
+    enforce_licence_policy,
+)
 from bp_export.embeddings import EmbeddingProvider, embed_assets, local_provider
+from bp_export.graph_model import parse_scene_graph
 from bp_export.manifest_reconciliation import reconcile_scene
 from bp_export.scene_graph import build_scene_graph, scene_graph_json
 from bp_export.tasks import build_task_config, select_robots
@@ -37,20 +42,29 @@ def _json(data: Any) -> bytes:
 
 
 def export_scene(
-    scene_path: Path, scene_id: str, *, environment: str, require_embeddings: bool,
-    robots: Sequence[str] | None = None, provider: EmbeddingProvider | None = None,
+    scene_path: Path,
+    scene_id: str,
+    *,
+    environment: str,
+    require_embeddings: bool,
+    robots: Sequence[str] | None = None,
+    provider: EmbeddingProvider | None = None,
 ) -> ExportResult:
     """Everything the export stage writes, from a scene file (and what lies beside it)."""
     scene = load_scene(scene_path, scene_id)
     reconciled = reconcile_scene(scene, scene_path)
     graph = build_scene_graph(scene, reconciled)
     index = build_asset_index(reconciled)
-    licences = enforce_licence_policy(index, block_noncommercial=block_noncommercial_for(environment))
+    licences = enforce_licence_policy(
+        index, block_noncommercial=block_noncommercial_for(environment)
+    )
     names = select_robots(reconciled.manifest.robots, robots)
     graph_text = scene_graph_json(graph)
     contract = parse_scene_graph(json.loads(graph_text))  # what downstream stages will read
     tasks = build_task_config(contract, names).model_dump(mode="json")
-    embeddings = embed_assets(contract, provider or local_provider(), require_embeddings=require_embeddings)
+    embeddings = embed_assets(
+        contract, provider or local_provider(), require_embeddings=require_embeddings
+    )
     files = {
         "scene_graph.json": graph_text.encode(),
         "asset_index.json": asset_index_json(index).encode(),
@@ -60,8 +74,13 @@ def export_scene(
     }
     kept = {t for r in tasks["robots"] for t in r["tasks"]}
     return ExportResult(
-        scene_id=scene_id, files=files, objects=len(graph.nodes), tasks=len(kept), robots=names,
-        warnings=list(reconciled.warnings), licence_rejected=dict(licences.rejected),
+        scene_id=scene_id,
+        files=files,
+        objects=len(graph.nodes),
+        tasks=len(kept),
+        robots=names,
+        warnings=list(reconciled.warnings),
+        licence_rejected=dict(licences.rejected),
     )
 
 
@@ -69,14 +88,18 @@ def export_manifest(
     result: ExportResult, *, source: dict[str, Any], pipeline_version: str
 ) -> bytes:
     """The commit record: sha256 and size of every output, written last."""
-    return _json({
-        "format_version": EXPORT_FORMAT_VERSION,
-        "scene_id": result.scene_id,
-        "source": source,
-        "pipeline_version": pipeline_version,
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-                  for name, data in sorted(result.files.items())},
-        "summary": {"objects": result.objects, "tasks": result.tasks, "robots": result.robots},
-        "warnings": result.warnings,
-        "licence_rejected": result.licence_rejected,
-    })
+    return _json(
+        {
+            "format_version": EXPORT_FORMAT_VERSION,
+            "scene_id": result.scene_id,
+            "source": source,
+            "pipeline_version": pipeline_version,
+            "files": {
+                name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                for name, data in sorted(result.files.items())
+            },
+            "summary": {"objects": result.objects, "tasks": result.tasks, "robots": result.robots},
+            "warnings": result.warnings,
+            "licence_rejected": result.licence_rejected,
+        }
+    )

@@ -13,9 +13,10 @@ from bp_common.errors import AlreadyExists
 from bp_common.ledger import StageState
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 from bp_common.runtime.uploads import scene_upload_ref
+
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
-from bp_export.usd_stage import DEFAULT_MAX_SCENE_BYTES
 from bp_export.scene_errors import SceneTooLarge
+from bp_export.usd_stage import DEFAULT_MAX_SCENE_BYTES
 
 
 def scene_sha256(path: Path) -> str:
@@ -31,23 +32,32 @@ def _event(ctx: StageContext, upload: SceneUpload, manifest: bytes) -> StageOutp
     prefix = f"{ctx.run_prefix}export/"
     summary = record["summary"]
     event = SceneExported(
-        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=upload.object.bucket,
-        source_object=upload.object.name, source_generation=int(upload.object.generation),
-        export_prefix=prefix, manifest=prefix + MANIFEST_NAME,
+        scene_id=ctx.scene_id,
+        run_id=ctx.run_id,
+        bucket=upload.object.bucket,
+        source_object=upload.object.name,
+        source_generation=int(upload.object.generation),
+        export_prefix=prefix,
+        manifest=prefix + MANIFEST_NAME,
         manifest_sha256=hashlib.sha256(manifest).hexdigest(),
         summary=ExportSummary(**summary),
     )
     note = None if summary["tasks"] else "no task this scene affords: nothing to collect"
-    return StageOutput(event, counts={"objects": summary["objects"], "tasks": summary["tasks"]}, note=note)
+    return StageOutput(
+        event, counts={"objects": summary["objects"], "tasks": summary["tasks"]}, note=note
+    )
 
 
 def _download(ctx: StageContext, upload: SceneUpload, folder: Path) -> Path:
     """The scene, its manifest and its assets, as files usd-core can open and resolve."""
     scene_dir = f"scenes/{ctx.scene_id}/"
     for info in ctx.blobs.list(scene_dir):
-        relative = info.key[len(scene_dir):]
-        if relative != upload.object.name.rsplit("/", 1)[-1] and relative != "scene_manifest.json" \
-                and not relative.startswith("assets/"):
+        relative = info.key[len(scene_dir) :]
+        if (
+            relative != upload.object.name.rsplit("/", 1)[-1]
+            and relative != "scene_manifest.json"
+            and not relative.startswith("assets/")
+        ):
             continue
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,18 +75,31 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
     if current is None or str(current.generation) != upload.object.generation:
         return StageStop(StageState.SKIPPED, "superseded: the scene object has a newer generation")
     if current.size > DEFAULT_MAX_SCENE_BYTES:
-        raise SceneTooLarge(f"scene is {current.size} bytes, over {DEFAULT_MAX_SCENE_BYTES}",
-                            scene_id=ctx.scene_id)
+        raise SceneTooLarge(
+            f"scene is {current.size} bytes, over {DEFAULT_MAX_SCENE_BYTES}", scene_id=ctx.scene_id
+        )
     with tempfile.TemporaryDirectory(prefix="bp-export-") as tmp:
         scene_path = _download(ctx, upload, Path(tmp))
-        result = export_scene(scene_path, ctx.scene_id, environment=ctx.settings.env.value,
-                              require_embeddings=ctx.settings.embeddings_required,
-                              robots=ctx.settings.robot_list)
+        result = export_scene(
+            scene_path,
+            ctx.scene_id,
+            environment=ctx.settings.env.value,
+            require_embeddings=ctx.settings.embeddings_required,
+            robots=ctx.settings.robot_list,
+        )
     for name, data in result.files.items():
-        ctx.blobs.write_bytes(f"{ctx.run_prefix}export/{name}", data, content_type="application/json")
-    manifest = export_manifest(result, pipeline_version=__version__, source={
-        "bucket": upload.object.bucket, "object": upload.object.name,
-        "generation": upload.object.generation})
+        ctx.blobs.write_bytes(
+            f"{ctx.run_prefix}export/{name}", data, content_type="application/json"
+        )
+    manifest = export_manifest(
+        result,
+        pipeline_version=__version__,
+        source={
+            "bucket": upload.object.bucket,
+            "object": upload.object.name,
+            "generation": upload.object.generation,
+        },
+    )
     try:
         ctx.blobs.create_only(commit, manifest, content_type="application/json")
     except AlreadyExists:
