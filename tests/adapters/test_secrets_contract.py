@@ -178,3 +178,18 @@ def test_tls_is_verified_against_the_given_ca(tls: TlsMaterial) -> None:
         with pytest.raises(Unavailable):
             SecretManagerStore(client, PROJECT, retry=NO_RETRY, timeout=2.0).get("api-token")
         assert server.requests == []
+
+
+def test_services_read_secrets_from_secret_manager_through_their_settings() -> None:
+    from bp_common.config import Settings
+    from bp_common.wiring import cloud_secrets
+
+    with SecretManagerServer("bp-wired") as server:
+        server.add_version("firebase-service-account", b'{"type": "service_account"}')
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, project_id="bp-wired", secrets_backend="secret-manager",
+            secret_manager_endpoint=server.endpoint,
+        )
+        store = cloud_secrets(settings)
+        assert store.get("firebase-service-account") == b'{"type": "service_account"}'
+        assert "service_account" not in repr(store)

@@ -35,24 +35,11 @@ def local_ports(root: Path, settings: Settings) -> tuple[Ports, LocalBus]:
 def cloud_secrets(settings: Settings) -> SecretStore:
     if settings.secrets_backend == "files":
         return FileSecretStore(settings.secrets_dir)
-    import grpc
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import secretmanager_v1
-    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
-        SecretManagerServiceGrpcTransport,
-    )
+    from bp_common.secrets.secretmanager import SecretManagerStore, make_secret_manager_client
 
-    from bp_common.secrets.secretmanager import SecretManagerStore
-
-    if settings.secret_manager_endpoint:  # a loopback test server; production refuses this
-        channel = grpc.insecure_channel(settings.secret_manager_endpoint)
-        client = secretmanager_v1.SecretManagerServiceClient(
-            transport=SecretManagerServiceGrpcTransport(
-                channel=channel, credentials=AnonymousCredentials()
-            )
-        )
-    else:
-        client = secretmanager_v1.SecretManagerServiceClient()
+    # An endpoint override is a loopback test server (production refuses it): plaintext.
+    endpoint = settings.secret_manager_endpoint
+    client = make_secret_manager_client(endpoint, insecure=endpoint is not None)
     return SecretManagerStore(client, settings.project_id)
 
 
