@@ -91,3 +91,14 @@ def test_metrics_count_messages_per_stage_and_outcome_and_time_stages(tmp_path: 
     assert failed == [1]
     [latency] = [v for k, v in points.items() if k[0] == "bp.stage.duration"]
     assert latency.count == 2
+
+
+@pytest.mark.parametrize(
+    ("choice", "exporter"),
+    [("console", "ConsoleSpanExporter"), ("otlp", "OTLPSpanExporter"), ("none", None)],
+)
+def test_the_trace_exporter_is_chosen_by_configuration(choice: str, exporter: str | None) -> None:
+    from bp_common.telemetry import _span_exporter
+
+    chosen = _span_exporter(Settings(_env_file=None, telemetry_exporter=choice))  # type: ignore[call-arg]
+    assert (type(chosen).__name__ if chosen else None) == exporter
