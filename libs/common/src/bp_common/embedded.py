@@ -57,12 +57,13 @@ class EmbeddedPipeline:
 
     def _put(self, source: Path, key: str) -> int:
         """Copy a file into the bucket unless identical content is there (keeps its generation)."""
+        digest = _sha256(source)
         info = self.ports.blobs.stat(key)
-        if info is not None and info.metadata.get("sha256") == _sha256(source):
+        if info is not None and info.metadata.get("sha256") == digest:
             return info.generation
         with (
             source.open("rb") as reader,
-            self.ports.blobs.open_write(key, metadata={"sha256": _sha256(source)}) as writer,
+            self.ports.blobs.open_write(key, metadata={"sha256": digest}) as writer,
         ):
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
