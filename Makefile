@@ -6,9 +6,11 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 SAMPLE ?= examples/kitchen_table/scene.usda
 OUT ?= bp-out
 
-.PHONY: run test venv schemas lint clean
+.PHONY: run test venv browser schemas lint clean
 
-$(VENV)/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+# The .proto files too: syncing regenerates the collector's gRPC code (libs/collector-api).
+$(VENV)/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
+		$(wildcard proto/*/*/*/*.proto libs/*/hatch_build.py)
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8; }
 	$(UV) sync --frozen --all-packages
 	touch $@
@@ -18,7 +20,12 @@ venv: $(VENV)/.synced
 run: venv
 	$(VENV)/bin/bp run $(SAMPLE) --out $(OUT)
 
-test: venv
+# The status page's browser test drives Debian's Chromium through chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: venv browser
 	MUJOCO_GL=egl $(VENV)/bin/python -m pytest
 
 schemas: venv

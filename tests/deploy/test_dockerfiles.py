@@ -99,3 +99,13 @@ def test_servers_have_a_healthcheck(name: str) -> None:
         assert "50061" in checks[0]
     else:
         assert "/healthz" in checks[0] and "PORT" in checks[0]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_the_build_sees_every_workspace_member(name: str) -> None:
+    import tomllib
+
+    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    copies = [args for keyword, args in instructions(name) if keyword == "COPY"]
+    for member in members["members"]:
+        assert f"{member}/pyproject.toml {member}/" in copies, f"uv cannot read {member} in the image"

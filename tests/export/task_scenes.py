@@ -113,9 +113,18 @@ def kitchen_table() -> dict[str, Any]:
     )
 
 
-def cabinet_with_door() -> dict[str, Any]:
-    """A 0.9 m cabinet whose front (-x) door swings open about a vertical hinge at y = -0.3."""
-    door = {"min": [0.98, -0.3, 0.05], "max": [1.0, 0.3, 0.85]}
+def cabinet(*, door_open: bool = False, upper: float = 1.57) -> dict[str, Any]:
+    """A 0.9 m cabinet whose 0.6 m front (-x) door turns about a vertical hinge at y = -0.3.
+
+    The door opens towards -x through `upper` radians. With `door_open` the scene shows it
+    swung a quarter turn out, standing along the hinge side; the cabinet's box then takes it in.
+    """
+    if door_open:
+        door = {"min": [0.39, -0.31, 0.05], "max": [0.99, -0.29, 0.85]}
+        lo: tuple[float, ...] = (0.39, -0.31, 0.0)
+    else:
+        door = {"min": [0.98, -0.3, 0.05], "max": [1.0, 0.3, 0.85]}
+        lo = (0.98, -0.3, 0.0)
     articulation = {
         "joints": [
             {
@@ -124,17 +133,40 @@ def cabinet_with_door() -> dict[str, Any]:
                 "axis": [0.0, 0.0, 1.0],
                 "anchor": [0.99, -0.3, 0.0],
                 "lower": 0.0,
-                "upper": 1.57,
+                "upper": upper,
                 "moving_part_bbox": door,
             }
         ]
     }
-    cabinet = node(
-        "cabinet_01", "kitchen_cabinet", (0.98, -0.3, 0.0), (1.5, 0.3, 0.9),
+    return node(
+        "cabinet_01", "kitchen_cabinet", lo, (1.5, 0.3, 0.9),
         role="articulated_furniture", affordances=("Openable",), static=True,
         articulation=articulation,
     )  # fmt: skip
-    return scene("cabinet_door", [floor(), cabinet], [])
+
+
+def cabinet_with_door() -> dict[str, Any]:
+    """The cabinet, closed, alone on the floor."""
+    return scene("cabinet_door", [floor(), cabinet()], [])
+
+
+def cabinet_with_contents(*, door_open: bool = False) -> dict[str, Any]:
+    """A can and a small bowl on the cabinet's middle shelf, and a mug on a table 1.5 m away.
+
+    The door is closed across the shelf unless `door_open`.
+    """
+    shelf = 0.45
+    can = item_on("can_01", "soda_can", (1.2, -0.1), shelf, (0.066, 0.066, 0.12), mass=0.35)
+    bowl = item_on(
+        "bowl_01", "bowl", (1.3, 0.15), shelf, (0.12, 0.12, 0.05),
+        affordances=("Graspable", "Containable"),
+    )  # fmt: skip
+    mug = item_on("mug_01", "mug", (0.0, 1.5), TABLE_TOP, (0.07, 0.07, 0.08))
+    return scene(
+        "cabinet_contents",
+        [floor(), cabinet(door_open=door_open), can, bowl, table(centre=(0.0, 1.5)), mug],
+        [on("can_01", "cabinet_01"), on("bowl_01", "cabinet_01"), on("mug_01", "table_01")],
+    )
 
 
 def bare_table() -> dict[str, Any]:
@@ -149,7 +181,7 @@ def bare_table() -> dict[str, Any]:
 def far_side_table() -> dict[str, Any]:
     """A mug and an apple on the main table, and a cube on a side table 4 m away."""
     items = [
-        item_on("mug_01", "coffee_mug", (-0.1, 0.0), TABLE_TOP, (0.08, 0.08, 0.10)),
+        item_on("mug_01", "coffee_mug", (-0.1, 0.0), TABLE_TOP, (0.07, 0.07, 0.10)),
         item_on("apple_01", "apple", (0.15, -0.1), TABLE_TOP, (0.07, 0.07, 0.07)),
     ]
     far_cube = item_on("cube_01", "red_cube", (4.0, 0.0), TABLE_TOP, (0.06, 0.06, 0.06))

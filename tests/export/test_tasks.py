@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from typing import Any
 
+import numpy as np
 import pytest
 from bp_common.errors import InvalidInput
-from bp_export.graph_model import Aabb
+from bp_export.graph_model import Aabb, parse_scene_graph
+from bp_export.kinematics import joint_frames
+from bp_export.reach import BASE_CLEARANCE
+from bp_export.robots import get_robot
+from bp_export.scene_layout import build_layout
 from bp_export.task_config import ObjectState, Observation, TaskConfig, predicate_holds
-from bp_export.tasks import generate_tasks, select_robots
+from bp_export.tasks import PlannedTask, generate_tasks, plan_tasks, select_robots
 
 from tests.export import task_scenes as scenes
 
@@ -26,7 +33,7 @@ def kitchen_config(kitchen: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cabinet_config() -> dict[str, Any]:
-    return generate_tasks(scenes.cabinet_with_door(), ["franka_panda"])
+    return generate_tasks(scenes.cabinet_with_door(), ["franka_panda", "ur5e"])
 
 
 def _nodes(scene: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -72,14 +79,21 @@ def test_pick_place_goal_is_free_table_top_that_the_predicate_accepts(
     table = _box(nodes["table_01"]["bbox"])
     for task in _tasks(kitchen_config, "pick_place"):
         region = _box(task["goal_region"])
-        assert region.min[2] == pytest.approx(table.max[2], abs=0.011)
-        assert table.min[0] <= region.min[0] and region.max[0] <= table.max[0]
-        assert table.min[1] <= region.min[1] and region.max[1] <= table.max[1]
-        for other_id, other in nodes.items():
-            if other_id in ("table_01", "floor"):
-                continue
-            assert not region.overlaps(_box(other["bbox"])), (task["target"], other_id)
         item = nodes[task["target"]]
+        assert region.min[2] == pytest.approx(table.max[2], abs=0.011)
+        # Wherever in the region the object's centre comes to rest, all of the object stands
+        # on the table top and touches nothing else.
+        half_x, half_y, _ = (v / 2 for v in item["size"])
+        landed = Aabb(
+            min=(region.min[0] - half_x, region.min[1] - half_y, table.max[2] + 0.001),
+            max=(region.max[0] + half_x, region.max[1] + half_y, table.max[2] + item["size"][2]),
+        )
+        assert table.min[0] <= landed.min[0] and landed.max[0] <= table.max[0]
+        assert table.min[1] <= landed.min[1] and landed.max[1] <= table.max[1]
+        for other_id, other in nodes.items():
+            if other_id in ("table_01", "floor", task["target"]):
+                continue
+            assert not landed.overlaps(_box(other["bbox"])), (task["target"], other_id)
         placed = Observation(objects={task["target"]: ObjectState(bbox=_moved_to(item, region))})
         untouched = Observation(objects={task["target"]: ObjectState(bbox=_box(item["bbox"]))})
         assert task["success"]["predicate"] == "object_in_region"
@@ -157,10 +171,12 @@ def test_cabinet_door_gets_open_and_close_tasks(cabinet_config: dict[str, Any]) 
     assert not predicate_holds(opening["success"], Observation())
 
 
-def test_the_cabinet_robot_keeps_both_door_tasks(cabinet_config: dict[str, Any]) -> None:
-    (panda,) = cabinet_config["robots"]
-    assert sorted(panda["tasks"]) == sorted(t["task_id"] for t in cabinet_config["tasks"])
-    assert panda["base_pose"] is not None
+def test_a_robot_standing_clear_of_the_door_keeps_both_door_tasks(
+    cabinet_config: dict[str, Any],
+) -> None:
+    ur5e = next(r for r in cabinet_config["robots"] if r["robot"] == "ur5e")
+    assert sorted(ur5e["tasks"]) == sorted(t["task_id"] for t in cabinet_config["tasks"])
+    assert ur5e["base_pose"] is not None
 
 
 @pytest.mark.parametrize(
@@ -240,3 +256,262 @@ def test_an_edge_to_a_missing_node_is_invalid_input() -> None:
     with pytest.raises(InvalidInput) as caught:
         generate_tasks(scene)
     assert caught.value.context["object"] == "ghost_table"
+
+
+def _kept(config: dict[str, Any]) -> set[str]:
+    return {task_id for robot in config["robots"] for task_id in robot["tasks"]}
+
+
+def _reasons(config: dict[str, Any], task_id: str) -> dict[str, str]:
+    return {d["robot"]: d["reason"] for d in config["dropped"] if d["task_id"] == task_id}
+
+
+def _planned(scene: dict[str, Any]) -> list[PlannedTask]:
+    return plan_tasks(build_layout(parse_scene_graph(scene)))
+
+
+def _find(planned: list[PlannedTask], kind: str, target: str, destination: str) -> PlannedTask:
+    (match,) = [
+        p
+        for p in planned
+        if (p.spec.kind, p.spec.target, p.spec.destination) == (kind, target, destination)
+    ]
+    return match
+
+
+@pytest.fixture(scope="module")
+def closed_cabinet_config() -> dict[str, Any]:
+    return generate_tasks(scenes.cabinet_with_contents(), ["franka_panda", "ur5e"])
+
+
+def test_an_object_behind_a_closed_door_is_dropped_for_every_robot(
+    closed_cabinet_config: dict[str, Any],
+) -> None:
+    config = closed_cabinet_config
+    can_moves = [t for t in config["tasks"] if t["target"] == "can_01"]
+    assert "table_01" in {t["destination"] for t in can_moves}
+    for task in can_moves:
+        assert task["task_id"] not in _kept(config)
+        reasons = _reasons(config, task["task_id"])
+        assert set(reasons) == {"franka_panda", "ur5e"}
+        assert all("enclosed behind a closed door" in r for r in reasons.values()), reasons
+
+
+def test_nothing_is_put_into_a_container_behind_a_closed_door(
+    closed_cabinet_config: dict[str, Any],
+) -> None:
+    config = closed_cabinet_config
+    (into_bowl,) = [
+        t
+        for t in _tasks(config, "place_in")
+        if (t["target"], t["destination"]) == ("mug_01", "bowl_01")
+    ]
+    assert into_bowl["task_id"] not in _kept(config)
+    for reason in _reasons(config, into_bowl["task_id"]).values():
+        assert "enclosed behind a closed door" in reason
+
+
+def test_an_object_behind_an_open_door_is_not_enclosed() -> None:
+    planned = _planned(scenes.cabinet_with_contents(door_open=True))
+    can_move = _find(planned, "pick_place", "can_01", "table_01")
+    assert can_move.infeasible is not None
+    assert "enclosed" not in can_move.infeasible
+    # The door is out of the way, but the cabinet's top still hangs over the can: a top-down
+    # grasp, the only kind the tasks' gripper poses describe, cannot reach it.
+    assert "no room above the soda can" in can_move.infeasible
+    assert "cabinet_01" in can_move.infeasible
+
+
+def _containers_scene() -> dict[str, Any]:
+    top = scenes.TABLE_TOP
+    items = [
+        scenes.item_on("bottle_01", "bottle", (-0.4, 0.2), top, (0.06, 0.06, 0.28)),
+        scenes.item_on("cube_01", "red_cube", (-0.2, 0.25), top, (0.05, 0.05, 0.05)),
+        scenes.item_on("jar_01", "jar", (0.0, 0.25), top, (0.09, 0.09, 0.10)),
+        scenes.item_on(
+            "dish_01", "dish", (-0.3, -0.15), top, (0.20, 0.20, 0.045),
+            affordances=("Graspable", "Containable"),
+        ),
+        scenes.item_on(
+            "pot_01", "pot", (0.3, -0.15), top, (0.10, 0.10, 0.12),
+            affordances=("Graspable", "Containable"),
+        ),
+    ]  # fmt: skip
+    return scenes.scene(
+        "containers",
+        [scenes.floor(), scenes.table(), *items],
+        [scenes.on(i["asset_id"], "table_01") for i in items],
+    )
+
+
+def test_a_tall_object_is_not_put_into_a_shallow_dish() -> None:
+    planned = _planned(_containers_scene())
+    bottle_in_dish = _find(planned, "place_in", "bottle_01", "dish_01")
+    assert bottle_in_dish.infeasible is not None
+    assert "topple" in bottle_in_dish.infeasible
+    assert "footprint" not in bottle_in_dish.infeasible
+    assert _find(planned, "place_in", "cube_01", "dish_01").infeasible is None
+
+
+def test_an_object_wider_than_a_container_inside_is_not_put_into_it() -> None:
+    planned = _planned(_containers_scene())
+    jar_in_pot = _find(planned, "place_in", "jar_01", "pot_01")
+    assert jar_in_pot.infeasible is not None
+    assert "9.0 cm x 9.0 cm footprint does not fit the 8.0 cm x 8.0 cm inside" in (
+        jar_in_pot.infeasible
+    )
+    assert "topple" not in jar_in_pot.infeasible
+    assert _find(planned, "place_in", "cube_01", "pot_01").infeasible is None
+
+
+def test_an_object_that_does_not_fit_is_listed_but_kept_by_no_robot() -> None:
+    config = generate_tasks(_containers_scene(), ["ur5e"])
+    (bottle_in_dish,) = [
+        t
+        for t in _tasks(config, "place_in")
+        if (t["target"], t["destination"]) == ("bottle_01", "dish_01")
+    ]
+    assert bottle_in_dish["task_id"] not in _kept(config)
+    assert "does not fit in the dish" in _reasons(config, bottle_in_dish["task_id"])["ur5e"]
+    cube_in_dish = next(
+        t
+        for t in _tasks(config, "place_in")
+        if (t["target"], t["destination"]) == ("cube_01", "dish_01")
+    )
+    assert cube_in_dish["task_id"] in _kept(config)
+
+
+def test_a_goal_already_occupied_is_not_used() -> None:
+    kitchen = scenes.kitchen_table()
+    bowl = _box(_nodes(kitchen)["bowl_01"]["bbox"])
+    inside = scenes.item_on(
+        "plum_01", "plum", (bowl.centre[0], bowl.centre[1]), bowl.min[2] + 0.007,
+        (0.05, 0.05, 0.05),
+    )  # fmt: skip
+    kitchen["nodes"].append(inside)
+    kitchen["edges"].append({**scenes.on("plum_01", "bowl_01"), "relation": "in"})
+    cube_in_bowl = _find(_planned(kitchen), "place_in", "cube_01", "bowl_01")
+    assert cube_in_bowl.infeasible is not None
+    assert "not free" in cube_in_bowl.infeasible and "plum_01" in cube_in_bowl.infeasible
+
+
+def test_a_door_that_would_hit_a_chair_gets_no_open_or_close_task() -> None:
+    chair = scenes.node(
+        "chair_01", "chair", (0.55, -0.05, 0.0), (0.85, 0.25, 0.9),
+        role="static", affordances=(), static=True,
+    )  # fmt: skip
+    scene = scenes.cabinet_with_door()
+    scene["nodes"].append(chair)
+    door_tasks = [p for p in _planned(scene) if p.spec.kind == "open_close"]
+    assert {p.spec.action for p in door_tasks} == {"open", "close"}
+    for task in door_tasks:
+        assert task.infeasible is not None and "chair_01" in task.infeasible
+
+
+def _door_swing_points(scene: dict[str, Any]) -> np.ndarray:
+    """Points of the cabinet door (0.6 m wide, hinge at (0.99, -0.3)) over its whole swing."""
+    joint = _nodes(scene)["cabinet_01"]["articulation"]["joints"][0]
+    hinge = np.array(joint["anchor"][:2])
+    angles = np.linspace(joint["lower"], joint["upper"], 91)
+    along = np.linspace(0.0, 0.6, 61)
+    return np.array(
+        [hinge + r * np.array([-math.sin(a), math.cos(a)]) for a in angles for r in along]
+    )
+
+
+def _home_posture_world(name: str, pose: dict[str, Any]) -> np.ndarray:
+    robot = get_robot(name)
+    frames, tcp = joint_frames(robot.chain, robot.home)
+    points = np.array([np.zeros(3), *(f[:3, 3] for f in frames), tcp[:3, 3]])
+    dense = np.vstack([a + (b - a) * t for a, b in itertools.pairwise(points)
+                       for t in np.linspace(0.0, 1.0, 20)])  # fmt: skip
+    w, _, _, z = pose["orientation"]
+    yaw = 2 * math.atan2(z, w) + robot.chain_yaw
+    turn = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0],
+                     [0, 0, 1]])  # fmt: skip
+    return np.asarray(dense @ turn.T + np.array(pose["position"]))
+
+
+def test_robots_stand_clear_of_the_cabinet_and_its_door_swing(
+    cabinet_config: dict[str, Any],
+) -> None:
+    scene = scenes.cabinet_with_door()
+    cabinet_box = _box(_nodes(scene)["cabinet_01"]["bbox"])
+    swing = _door_swing_points(scene)
+    placed = [r for r in cabinet_config["robots"] if r["base_pose"] is not None]
+    assert placed
+    for entry in placed:
+        robot = get_robot(entry["robot"])
+        x, y, _ = entry["base_pose"]["position"]
+        keep_off = robot.footprint_radius + BASE_CLEARANCE
+        assert cabinet_box.distance_xy_to_point(x, y) >= keep_off - 1e-6
+        # The door is 2 cm thick and sampled every centimetre: allow for both.
+        assert np.min(np.hypot(*(swing - [x, y]).T)) >= keep_off - 0.02
+        arm = _home_posture_world(entry["robot"], entry["base_pose"])
+        gaps = np.maximum(np.maximum(np.array(cabinet_box.min) - arm, arm - cabinet_box.max), 0)
+        assert np.min(np.linalg.norm(gaps, axis=1)) >= robot.link_radius
+
+
+def test_a_door_task_out_of_reach_from_clear_floor_is_dropped_with_where_and_why(
+    cabinet_config: dict[str, Any],
+) -> None:
+    panda = next(r for r in cabinet_config["robots"] if r["robot"] == "franka_panda")
+    (close,) = [t for t in _tasks(cabinet_config, "open_close") if t["action"] == "close"]
+    assert close["task_id"] not in panda["tasks"]
+    reason = _reasons(cabinet_config, close["task_id"])["franka_panda"]
+    assert reason.startswith("franka_panda from base at (")
+    assert "handle" in reason
+
+
+def _grip_scene() -> dict[str, Any]:
+    top = scenes.TABLE_TOP
+    items = [
+        scenes.item_on(
+            "small_bowl", "small_bowl", (-0.3, 0.2), top, (0.08, 0.08, 0.045),
+            affordances=("Graspable", "Containable"),
+        ),
+        scenes.item_on(
+            "salad_bowl", "salad_bowl", (0.25, -0.15), top, (0.18, 0.18, 0.07),
+            affordances=("Graspable", "Containable"),
+        ),
+        scenes.item_on("block_01", "wooden_block", (-0.1, -0.2), top, (0.075, 0.075, 0.05)),
+    ]  # fmt: skip
+    return scenes.scene(
+        "grips", [scenes.floor(), scenes.table(), *items],
+        [scenes.on(i["asset_id"], "table_01") for i in items],
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def grip_config() -> dict[str, Any]:
+    return generate_tasks(_grip_scene(), ["franka_panda", "ur5e", "fetch"])
+
+
+def _grip_reason(config: dict[str, Any], target: str, robot: str) -> str | None:
+    (move,) = [t for t in _tasks(config, "pick_place") if t["target"] == target]
+    reason = _reasons(config, move["task_id"]).get(robot)
+    return reason if reason is not None and "gripper opening" in reason else None
+
+
+def test_an_object_as_wide_as_the_gripper_opening_is_not_grasped(
+    grip_config: dict[str, Any],
+) -> None:
+    panda_bowl = _grip_reason(grip_config, "small_bowl", "franka_panda")
+    assert panda_bowl is not None
+    assert "8.0 cm across" in panda_bowl and "8.0 cm gripper opening less a 1 cm margin" in (
+        panda_bowl
+    )
+    assert _grip_reason(grip_config, "small_bowl", "ur5e") is not None
+    assert _grip_reason(grip_config, "small_bowl", "fetch") is None
+
+
+def test_the_margin_decides_between_grippers_a_few_millimetres_apart(
+    grip_config: dict[str, Any],
+) -> None:
+    assert _grip_reason(grip_config, "block_01", "franka_panda") is not None
+    assert _grip_reason(grip_config, "block_01", "ur5e") is None
+
+
+def test_a_wide_container_is_taken_by_its_wall(grip_config: dict[str, Any]) -> None:
+    for robot in ("franka_panda", "ur5e", "fetch"):
+        assert _grip_reason(grip_config, "salad_bowl", robot) is None

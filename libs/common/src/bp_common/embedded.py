@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -16,16 +15,14 @@ from bp_common.bus.local import LocalBus
 from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope
 from bp_common.contracts.events import SceneUpload
-from bp_common.errors import InvalidInput
-from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_scene_id
+from bp_common.ids import run_id_for
 from bp_common.runtime.delivery import Deliverer, Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
+from bp_common.scene_drop import SceneFile, plan_drop
 from bp_common.wiring import LOCAL_BUCKET, local_ports
 
 log = logging.getLogger("bp.embedded")
 Progress = Callable[[str, Verdict, float], None]
-# Files beside the scene that travel with it into the bucket.
-_COMPANIONS = ("scene_manifest.json",)
 
 
 @dataclass
@@ -33,14 +30,6 @@ class EmbeddedRun:
     scene_id: str
     run_id: str
     deliveries: list[tuple[str, Verdict]] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class EmbeddedPipeline:
@@ -55,51 +44,31 @@ class EmbeddedPipeline:
             name: Deliverer(stage, self.ports, settings) for name, stage in stages.items()
         }
 
-    def _put(self, source: Path, key: str) -> int:
+    def _put(self, item: SceneFile) -> int:
         """Copy a file into the bucket unless identical content is there (keeps its generation)."""
-        digest = _sha256(source)
-        info = self.ports.blobs.stat(key)
-        if info is not None and info.metadata.get("sha256") == digest:
+        info = self.ports.blobs.stat(item.key)
+        if info is not None and info.metadata.get("sha256") == item.sha256:
             return info.generation
         with (
-            source.open("rb") as reader,
-            self.ports.blobs.open_write(key, metadata={"sha256": digest}) as writer,
+            item.path.open("rb") as reader,
+            self.ports.blobs.open_write(item.key, metadata={"sha256": item.sha256}) as writer,
         ):
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
-        stat = self.ports.blobs.stat(key)
+        stat = self.ports.blobs.stat(item.key)
         assert stat is not None
         return stat.generation
 
     def drop_scene(self, scene_path: Path, scene_id: str | None = None) -> EmbeddedRun:
         """Put the scene into the local bucket and announce it as Cloud Storage would."""
-        scene_path = Path(scene_path)
-        if scene_path.is_dir():
-            candidates = [scene_path / n for n in SCENE_FILE_NAMES if (scene_path / n).exists()]
-            if not candidates:
-                raise InvalidInput("no scene.usd[a|c|z] in folder", path=str(scene_path))
-            scene_path = candidates[0]
-        if not scene_path.is_file():
-            raise InvalidInput("scene file does not exist", path=str(scene_path))
-        if scene_path.name not in SCENE_FILE_NAMES:
-            raise InvalidInput(
-                "scene file must be named scene.usda, .usd, .usdc or .usdz", path=str(scene_path)
-            )
-        scene_id = validate_scene_id(scene_id or scene_path.parent.name.lower().replace(" ", "_"))
-        for name in _COMPANIONS:
-            companion = scene_path.parent / name
-            if companion.is_file():
-                self._put(companion, f"scenes/{scene_id}/{name}")
-        assets = scene_path.parent / "assets"
-        if assets.is_dir():
-            for path in sorted(p for p in assets.rglob("*") if p.is_file()):
-                self._put(path, f"scenes/{scene_id}/assets/{path.relative_to(assets).as_posix()}")
-        key = f"scenes/{scene_id}/{scene_path.name}"
-        generation = self._put(scene_path, key)
-        run_id = run_id_for(LOCAL_BUCKET, key, generation)
+        drop = plan_drop(scene_path, scene_id)
+        for companion in drop.companions:
+            self._put(companion)
+        generation = self._put(drop.scene)
+        run_id = run_id_for(LOCAL_BUCKET, drop.scene.key, generation)
         if self.ports.ledger.get(run_id) is None:
-            self.bus.publish(self._notification(key, generation))
-        return EmbeddedRun(scene_id=scene_id, run_id=run_id)
+            self.bus.publish(self._notification(drop.scene.key, generation))
+        return EmbeddedRun(scene_id=drop.scene_id, run_id=run_id)
 
     def _notification(self, key: str, generation: int) -> Envelope:
         info = self.ports.blobs.stat(key)

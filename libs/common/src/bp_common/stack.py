@@ -63,6 +63,7 @@ class LocalStack:
         min_backoff_s: float = 1.0,
         max_backoff_s: float = 10.0,
         extra_env: dict[str, str] | None = None,
+        status_page: bool = True,
     ) -> None:
         self.root = Path(root).resolve()
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
@@ -74,6 +75,8 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.emulators = EmulatorStack(self.root / "logs", project=project)
         self.services: dict[str, ServiceProcess] = {}
+        self.status_page = status_page
+        self.status: ServiceProcess | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -126,6 +129,8 @@ class LocalStack:
         )
         for stage in self.stages:
             self.start_service(stage, ports.get(stage))
+        if self.status_page:
+            self.start_status_page()
 
     def start_service(self, stage: str, port: int | None = None) -> ServiceProcess:
         route = ROUTE_BY_STAGE[stage]
@@ -160,6 +165,24 @@ class LocalStack:
             self._wait_healthy(service)
         return service
 
+    def start_status_page(self) -> ServiceProcess:
+        """`bp status serve` on a free port, reading this stack's ledger, queues and bucket."""
+        port = free_port()
+        log = self.root / "logs" / "status.log"
+        command = [sys.executable, "-m", "bp_common.cli", "status", "serve", "--port", str(port)]
+        with log.open("ab") as handle:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.client_env()},
+                start_new_session=True,
+            )
+        self.status = ServiceProcess("status", "status page", process, log, port)
+        self._wait_healthy(self.status)
+        return self.status
+
     def _wait_healthy(self, service: ServiceProcess, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         url = f"http://{LOOPBACK}:{service.port}/healthz"
@@ -192,19 +215,24 @@ class LocalStack:
                 else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
             )
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
+        if self.status is not None:
+            lines.append(
+                f"  status page: http://{LOOPBACK}:{self.status.port}/,"
+                f" pid {self.status.process.pid}, log {self.status.log}"
+            )
         env_file = self.root / "stack.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in self.client_env().items()))
         lines.append(f"for bp runs / bp dlq against this stack: source {env_file}")
         lines.append(
-            f"drop a scene: gcloud storage cp scene.usda "
-            f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda (see README)"
+            f"drop a scene: bp drop SCENE_FOLDER (or gcloud storage cp scene.usda "
+            f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda, see README)"
         )
         return lines
 
     def wait(self) -> None:
         """Block until a service dies (and say which) or the caller is interrupted."""
         while True:
-            for s in self.services.values():
+            for s in [*self.services.values(), *([self.status] if self.status else [])]:
                 if s.process.poll() is not None:
                     raise EmulatorError(
                         f"service {s.stage} exited with {s.process.returncode}; log {s.log}"
@@ -212,6 +240,8 @@ class LocalStack:
             time.sleep(1.0)
 
     def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
         for service in self.services.values():
             service.stop()
         self.emulators.stop()

@@ -47,7 +47,7 @@ def episode_id_for(scene_id: str, task_id: str, robot: str, seed: int) -> str:
 class _StateLog:
     """Preallocated per-frame arrays, trimmed to the frames actually recorded."""
 
-    def __init__(self, world: World, n_max: int) -> None:
+    def __init__(self, world: World, n_max: int, cameras: tuple[str, ...] = ()) -> None:
         model = world.model
         robot = world.robot
         self.world = world
@@ -62,7 +62,15 @@ class _StateLog:
         self.part_keys = sorted(world.parts)
         self.part_adr = np.array([model.joint(world.parts[k].mj_joint).qposadr[0]
                                   for k in self.part_keys], dtype=int)
+        # Unlimited joints (continuous rotation) have no limits: null.
+        ranges = [model.jnt_range[model.joint(j).id] if model.jnt_limited[model.joint(j).id]
+                  else (None, None) for j in self.joint_names]
+        self.joint_limits = {"lower": [None if lo is None else float(lo) for lo, _ in ranges],
+                             "upper": [None if hi is None else float(hi) for _, hi in ranges]}
+        self.camera_ids = np.array([model.camera(world.camera_name(c)).id for c in cameras],
+                                   dtype=int)
         n_j, n_o, n_p = len(self.joint_names), len(self.object_ids), len(self.part_keys)
+        n_c = len(self.camera_ids)
         n_a = len(robot.arm_actuators) + 1
         self.a: dict[str, np.ndarray] = {
             "frame_index": np.arange(n_max, dtype=np.int64),
@@ -79,6 +87,9 @@ class _StateLog:
             "collisions_started": np.zeros(n_max, dtype=np.int32),
             "collision_peak_force_n": np.zeros(n_max, dtype=np.float32),
         }
+        if n_c:
+            self.a["camera_position"] = np.zeros((n_max, n_c, 3))
+            self.a["camera_quaternion"] = np.zeros((n_max, n_c, 4))
         self.contacts: list[tuple[int, Any]] = []
 
     def observe(self, i: int, fps: int, data: mujoco.MjData) -> None:
@@ -95,6 +106,9 @@ class _StateLog:
             a["object_quaternion"][i] = data.xquat[self.object_bodies]
         if len(self.part_adr):
             a["articulation_position"][i] = data.qpos[self.part_adr]
+        for k, cam in enumerate(self.camera_ids):
+            a["camera_position"][i, k] = data.cam_xpos[cam]
+            mujoco.mju_mat2Quat(a["camera_quaternion"][i, k], data.cam_xmat[cam])
 
     def arrays(self, n: int) -> dict[str, np.ndarray]:
         out = {k: v[:n] for k, v in self.a.items()}
@@ -158,7 +172,7 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
     mujoco.mj_forward(model, data)
 
     n_max = max(1, math.floor(max_seconds * fps + 1e-9))
-    log = _StateLog(world, n_max)
+    log = _StateLog(world, n_max, cams)
     monitor = ContactMonitor(world, _exempt_bodies(world, task.target))
     rig = CameraRig(world, width, height) if cams else None
     writer = EpisodeWriter(out_dir, cams, width, height, fps)
@@ -227,6 +241,7 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
         "scene_id": graph.scene_id,
         "task_id": task.task_id,
         "task_kind": task.kind,
+        "target": task.target,
         "instructions": list(task.instructions),
         "robot": robot,
         "seed": seed,
@@ -256,6 +271,7 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
         "state": {
             "file": STATES,
             "joint_names": log.joint_names,
+            "joint_limits": log.joint_limits,
             "action_names": [*world.robot.arm_joints, "gripper"],
             "object_ids": log.object_ids,
             "articulation_joints": [f"{a}/{j}" for a, j in log.part_keys],

@@ -1,6 +1,8 @@
-"""Raw episode format (version 1): write an episode directory, and read it back verified.
+"""Raw episode format (version 1): write an episode directory; the manifest commits it.
 
-Layout (see docs/raw-episode-format.md):
+The format's names and its verifying reader live in `bp_episode_format` (the import stage reads
+episodes with it); they are re-exported here for the collector's callers. Layout (see
+docs/raw-episode-format.md):
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays
     cameras/<name>/rgb.mp4               H.264, yuv420p
@@ -10,28 +12,42 @@ Layout (see docs/raw-episode-format.md):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
 from bp_common.errors import InvalidInput
+from bp_episode_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    STATES,
+    STREAM_FILES,
+    STREAMS,
+    EpisodeIntegrityError,
+    RawEpisode,
+    read_episode,
+    sha256_file,
+)
 
-FORMAT_NAME = "bp-raw-episode"
-FORMAT_VERSION = 1
-MANIFEST = "episode.json"
-STATES = "states.npz"
-STREAMS = ("rgb", "depth", "segmentation")
-STREAM_FILES = {"rgb": "rgb.mp4", "depth": "depth.mkv", "segmentation": "segmentation.mkv"}
-
-
-class EpisodeIntegrityError(InvalidInput):
-    """An episode directory whose files are missing, altered or of an unknown format."""
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "STATES",
+    "STREAMS",
+    "STREAM_FILES",
+    "EpisodeIntegrityError",
+    "EpisodeWriter",
+    "RawEpisode",
+    "read_episode",
+    "sha256_file",
+    "stream_spec",
+]
 
 
 class _VideoStream:
@@ -129,81 +145,3 @@ class EpisodeWriter:
         tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, target)
         return target
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class RawEpisode:
-    """A verified episode directory; arrays are decoded on demand."""
-
-    path: Path
-    manifest: dict[str, Any]
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.manifest["n_frames"])
-
-    @property
-    def cameras(self) -> list[str]:
-        return [c["name"] for c in self.manifest["cameras"]]
-
-    def states(self) -> dict[str, np.ndarray]:
-        with np.load(self.path / STATES) as npz:
-            return {k: npz[k] for k in npz.files}
-
-    def _decode(self, camera: str, stream: str) -> np.ndarray:
-        if camera not in self.cameras:
-            raise KeyError(f"no camera {camera!r} in episode {self.manifest['episode_id']}")
-        fmt = "rgb24" if stream == "rgb" else "gray16le"
-        path = self.path / "cameras" / camera / STREAM_FILES[stream]
-        with av.open(str(path)) as container:
-            frames = [f.to_ndarray(format=fmt) for f in container.decode(video=0)]
-        return np.stack(frames)
-
-    def rgb(self, camera: str) -> np.ndarray:
-        """(n_frames, height, width, 3) uint8."""
-        return self._decode(camera, "rgb")
-
-    def depth_mm(self, camera: str) -> np.ndarray:
-        """(n_frames, height, width) uint16 millimetres; 0 where nothing was seen."""
-        return self._decode(camera, "depth")
-
-    def segmentation(self, camera: str) -> np.ndarray:
-        """(n_frames, height, width) uint16 ids, named by the manifest's segmentation_ids."""
-        return self._decode(camera, "segmentation")
-
-
-def read_episode(path: Path, verify: bool = True) -> RawEpisode:
-    """Open an episode directory; with `verify`, every listed file's size and sha256 must match."""
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise EpisodeIntegrityError("episode has no manifest (never committed)", path=path)
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise EpisodeIntegrityError(f"unreadable manifest: {exc}", path=path) from exc
-    if manifest.get("format") != FORMAT_NAME:
-        raise EpisodeIntegrityError("not a raw episode manifest", path=path)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise EpisodeIntegrityError(
-            f"unsupported raw episode format_version {manifest.get('format_version')}", path=path)
-    if verify:
-        for entry in manifest["files"]:
-            file = path / entry["path"]
-            if not file.is_file():
-                raise EpisodeIntegrityError("file listed in the manifest is missing", path=path,
-                                            file=entry["path"])
-            if file.stat().st_size != entry["size"]:
-                raise EpisodeIntegrityError("file size differs from the manifest", path=path,
-                                            file=entry["path"])
-            if sha256_file(file) != entry["sha256"]:
-                raise EpisodeIntegrityError("file checksum differs from the manifest", path=path,
-                                            file=entry["path"])
-    return RawEpisode(path=path, manifest=manifest)

@@ -1,10 +1,18 @@
 """Places each robot in the scene so that its tasks are reachable, and says why others are not.
 
 For one robot and the scene's candidate tasks, `place_robot` tries base poses around the
-furniture the tasks happen at (on the floor, clear of every object's box, yawed to face the
-task targets) and checks every target of every task with the robot's inverse kinematics. The
-pose that reaches the most tasks wins (ties go to the pose nearest the targets); tasks the
-winner cannot reach, or that the robot's gripper or payload rules out, are dropped with a reason.
+furniture the tasks happen at and checks every target of every task with the robot's inverse
+kinematics. A base pose is only a candidate when the robot fits there: its footprint keeps
+`BASE_CLEARANCE` from every object's box and from every articulated part's swept region (the
+space a door or drawer passes through over its joint range), and its arm, in the home posture
+it starts every episode in, keeps `ARM_CLEARANCE` beyond its link radius from both. The pose
+that reaches the most tasks wins (ties go to the pose nearest the targets); tasks the winner
+cannot reach, or that the robot's gripper or payload rules out, are dropped with a reason.
+
+A grasp needs a jaw that opens `GRIP_MARGIN` wider than the object's narrower horizontal
+extent. A container too wide for that can be taken by its wall instead, when its inside is
+wide enough for the whole open jaw plus the margin: a jaw that spans the inside pushes the far
+wall as it opens, which is what tipped an 8 cm bowl out of a Panda's goal region.
 
 Fixed-base arms (Panda, UR5e) stand on a pedestal whose top is 5 cm below the lowest task
 target, never below the floor; Fetch stands on the floor.
@@ -13,7 +21,7 @@ target, never below the floor; Fetch stands on the floor.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,16 +29,24 @@ import numpy as np
 from bp_export.graph_model import Aabb, SceneNode, Vec3
 from bp_export.kinematics import IkTarget, rot_z, solve_ik, translation
 from bp_export.robots import RobotModel, reach_upper_bound
-from bp_export.scene_layout import SceneLayout
+from bp_export.scene_layout import SceneLayout, SweptRegion
 
 DOWN: Vec3 = (0.0, 0.0, -1.0)
 """Approach of a top-down grasp: the gripper points straight down."""
 
-BASE_CLEARANCE = 0.03
-STANDOFFS = (0.05, 0.20, 0.35)
-"""Gaps (m) tried between a robot's footprint and the furniture it faces."""
-LATERAL_FRACTIONS = (0.5, 0.3, 0.7, 0.1, 0.9)
-MAX_CANDIDATES_CHECKED = 16
+BASE_CLEARANCE = 0.05
+"""Gap (m) kept between a robot's footprint and any object's box or part's swept region."""
+ARM_CLEARANCE = 0.03
+"""Gap (m) kept between the home-posture arm's link capsules and any object or swept region."""
+GRIP_MARGIN = 0.01
+"""How much wider (m) than the part it closes on a parallel jaw must open."""
+STANDOFFS = (0.005, 0.10, 0.20, 0.35, 0.50)
+"""Gaps (m) tried beyond `BASE_CLEARANCE` between a robot's footprint and the furniture."""
+LATERAL_FRACTIONS = tuple(i / 10 for i in range(11))
+SECTORS = 8
+"""Candidates are checked best first, taking turns between this many directions around the
+work, so that one blocked side does not use up every check."""
+MAX_CANDIDATES_CHECKED = 24
 IK_RANDOM_RESTARTS = 3
 """Restarts per target after the warm start and home seeds; failures cost the full budget."""
 
@@ -42,17 +58,32 @@ class ReachTarget:
     label: str
     position: Vec3
     approach: Vec3 = DOWN
+    facing: bool = False
+    """The arm must stand on the side the gripper comes from, as for a handle on a door's
+    outer face: reaching it from behind would mean reaching round the door."""
+
+
+@dataclass(frozen=True)
+class GraspNeed:
+    """What taking an object top-down asks of a parallel jaw."""
+
+    width: float
+    """The narrower horizontal extent (m): what the jaw closes on when it takes the object whole."""
+    rim_inside: float | None = None
+    """For a container, its narrower inside width (m): it can be taken by its wall instead when
+    the whole open jaw fits in there."""
 
 
 @dataclass(frozen=True)
 class TaskRequirements:
-    """What a task asks of a robot: TCP poses to reach, a width to grip, a mass to lift."""
+    """What a task asks of a robot: TCP poses to reach, an object to grip, a mass to lift."""
 
     task_id: str
     targets: tuple[ReachTarget, ...]
     workplace: Aabb
-    """The furniture the task happens at; base poses are sought around it."""
-    grip_width: float | None = None
+    """The furniture the task happens at, with the space its moving parts sweep; base poses
+    are sought around it."""
+    grasp: GraspNeed | None = None
     mass_kg: float | None = None
 
 
@@ -92,11 +123,48 @@ def _footprint_clear(
     radius: float,
     top: float,
 ) -> bool:
+    """True when a robot body of `radius` standing at (x, y), up to `top`, clears the scene."""
     for node in obstacles:
         box = node.bbox
         if box.max[2] <= layout.floor_z + 0.02 or box.min[2] >= top:
             continue
         if box.distance_xy_to_point(x, y) < radius + BASE_CLEARANCE:
+            return False
+    for sweep in layout.sweeps:
+        if sweep.z_max <= layout.floor_z + 0.02 or sweep.z_min >= top:
+            continue
+        if sweep.distance_xy(x, y) < radius + BASE_CLEARANCE:
+            return False
+    return True
+
+
+def _point_to_box(box: Aabb, points: np.ndarray) -> np.ndarray:
+    gap = np.maximum(np.maximum(np.asarray(box.min) - points, points - np.asarray(box.max)), 0.0)
+    return np.asarray(np.linalg.norm(gap, axis=1))
+
+
+def _home_posture_clear(
+    robot: RobotModel,
+    pose: BasePose,
+    obstacles: Sequence[SceneNode],
+    sweeps: Sequence[SweptRegion],
+) -> bool:
+    """True when the arm, in the home posture at `pose`, keeps clear of objects and sweeps."""
+    local = robot.home_posture()
+    world = (pose.transform() @ np.hstack((local, np.ones((len(local), 1)))).T).T[:, :3]
+    reach = robot.link_radius + ARM_CLEARANCE
+    lo, hi = world.min(axis=0) - reach, world.max(axis=0) + reach
+    for node in obstacles:
+        box = node.bbox
+        if any(box.max[i] < lo[i] or box.min[i] > hi[i] for i in range(3)):
+            continue
+        if float(_point_to_box(box, world).min()) < reach:
+            return False
+    for sweep in sweeps:
+        box = sweep.bbox
+        if any(box.max[i] < lo[i] or box.min[i] > hi[i] for i in range(3)):
+            continue
+        if float(sweep.distances(world).min()) < reach:
             return False
     return True
 
@@ -104,35 +172,47 @@ def _footprint_clear(
 def _candidate_poses(
     robot: RobotModel, layout: SceneLayout, tasks: Sequence[TaskRequirements], base_z: float
 ) -> list[BasePose]:
-    """Collision-free base poses around each task's furniture, facing the targets' centroid."""
+    """Base poses around each task's furniture where the robot fits, facing the targets'
+    centroid (of those within reach of the spot, if any are)."""
     points = np.array([t.position for task in tasks for t in task.targets])
-    centroid = points.mean(axis=0)
+    bound = reach_upper_bound(robot.name)
     places = sorted({task.workplace for task in tasks}, key=lambda b: (b.min, b.max))
     radius = robot.footprint_radius
     obstacles = layout.obstacles()
+    top = base_z + robot.body_height
     seen: set[tuple[float, float]] = set()
     poses: list[BasePose] = []
     for box in places:
         for gap in STANDOFFS:
-            offset = radius + gap
+            offset = radius + BASE_CLEARANCE + gap
+            diagonal = offset / math.sqrt(2.0)
+            spots = [
+                (box.min[0] - diagonal, box.min[1] - diagonal),
+                (box.max[0] + diagonal, box.min[1] - diagonal),
+                (box.min[0] - diagonal, box.max[1] + diagonal),
+                (box.max[0] + diagonal, box.max[1] + diagonal),
+            ]
             for fraction in LATERAL_FRACTIONS:
                 along_x = box.min[0] + fraction * box.size[0]
                 along_y = box.min[1] + fraction * box.size[1]
-                for x, y in (
+                spots += [
                     (box.min[0] - offset, along_y),
                     (box.max[0] + offset, along_y),
                     (along_x, box.min[1] - offset),
                     (along_x, box.max[1] + offset),
-                ):
-                    key = (round(x, 3), round(y, 3))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    top = base_z + robot.body_height
-                    if not _footprint_clear(layout, obstacles, x, y, radius, top):
-                        continue
-                    yaw = math.atan2(centroid[1] - y, centroid[0] - x)
-                    poses.append(BasePose((x, y, base_z), yaw))
+                ]
+            for x, y in spots:
+                key = (round(x, 3), round(y, 3))
+                if key in seen:
+                    continue
+                seen.add(key)
+                if not _footprint_clear(layout, obstacles, x, y, radius, top):
+                    continue
+                near = points[np.hypot(points[:, 0] - x, points[:, 1] - y) <= bound]
+                cx, cy = (near if len(near) else points)[:, :2].mean(axis=0)
+                pose = BasePose((x, y, base_z), math.atan2(cy - y, cx - x))
+                if _home_posture_clear(robot, pose, obstacles, layout.sweeps):
+                    poses.append(pose)
     return poses
 
 
@@ -143,6 +223,25 @@ def _base_height(
         return layout.floor_z
     lowest = min(t.position[2] for task in tasks for t in task.targets)
     return round(max(layout.floor_z, lowest - 0.05), 3)
+
+
+def _best_first_by_direction(
+    poses: Sequence[BasePose], promise: Callable[[BasePose], tuple[int, int, float]]
+) -> list[BasePose]:
+    """`poses` ranked by `promise`, each direction around their centre taking its turn."""
+    scores = {id(p): promise(p) for p in poses}
+    ranked = sorted(poses, key=lambda p: scores[id(p)])
+    centre = np.mean([p.position[:2] for p in ranked], axis=0)
+    queues: dict[int, list[BasePose]] = {}
+    for pose in ranked:
+        angle = math.atan2(pose.position[1] - centre[1], pose.position[0] - centre[0])
+        sector = int((angle + math.pi) / (2 * math.pi) * SECTORS) % SECTORS
+        queues.setdefault(sector, []).append(pose)
+    order = sorted(queues, key=lambda k: scores[id(queues[k][0])])
+    out: list[BasePose] = []
+    for rank in range(max(len(q) for q in queues.values())):
+        out += [queues[k][rank] for k in order if rank < len(queues[k])]
+    return out
 
 
 @dataclass
@@ -160,19 +259,38 @@ def target_in_base_frame(pose: BasePose, target: ReachTarget) -> IkTarget:
     return IkTarget((float(p[0]), float(p[1]), float(p[2])), approach=(a[0], a[1], a[2]))
 
 
+def _reach_centre(robot: RobotModel, pose: BasePose) -> np.ndarray:
+    return np.asarray(pose.transform() @ np.array([*robot.reach_centre(), 1.0]))[:3]
+
+
+def _out_of_reach(robot: RobotModel, centre: np.ndarray, target: ReachTarget) -> str | None:
+    """Why `target` is plainly out of reach of an arm whose reach centre is at `centre` (too far,
+    or facing away), or None; cheap, and necessary for an IK solution to exist."""
+    bound = reach_upper_bound(robot.name)
+    offset = centre - np.asarray(target.position)
+    distance = float(np.linalg.norm(offset))
+    if distance > bound:
+        return (
+            f"{target.label} at {_fmt(target.position)} is {distance:.2f} m from the arm, "
+            f"beyond its {bound:.2f} m reach"
+        )
+    if target.facing and float(offset @ np.asarray(target.approach)) >= 0.0:
+        return (
+            f"{target.label} at {_fmt(target.position)} faces away from the arm, which "
+            f"would have to reach round the part to take it"
+        )
+    return None
+
+
 def _check_task(
     robot: RobotModel, pose: BasePose, task: TaskRequirements, warm: list[tuple[float, ...]]
 ) -> str | None:
     """None when every target of `task` is reachable from `pose`, else the reason it is not."""
-    bound = reach_upper_bound(robot.name)
-    centre_world = pose.transform() @ np.array([*robot.reach_centre(), 1.0])
+    centre = _reach_centre(robot, pose)
     for target in task.targets:
-        distance = float(np.linalg.norm(np.asarray(target.position) - centre_world[:3]))
-        if distance > bound:
-            return (
-                f"{target.label} at {_fmt(target.position)} is {distance:.2f} m from the arm, "
-                f"beyond its {bound:.2f} m reach"
-            )
+        plainly = _out_of_reach(robot, centre, target)
+        if plainly is not None:
+            return plainly
         solution = solve_ik(
             robot.chain,
             target_in_base_frame(pose, target),
@@ -189,12 +307,29 @@ def _check_task(
     return None
 
 
-def _capability_reason(robot: RobotModel, task: TaskRequirements) -> str | None:
-    if task.grip_width is not None and task.grip_width > robot.gripper_max_opening + 1e-6:
-        return (
-            f"object is {task.grip_width * 100:.1f} cm across at its narrowest, wider than the "
-            f"{robot.gripper_max_opening * 100:.1f} cm gripper opening"
+def _grasp_reason(robot: RobotModel, grasp: GraspNeed) -> str | None:
+    opening = robot.gripper_max_opening
+    if grasp.width <= opening - GRIP_MARGIN + 1e-9:
+        return None
+    if grasp.rim_inside is not None and grasp.rim_inside >= opening + GRIP_MARGIN - 1e-9:
+        return None
+    reason = (
+        f"object is {grasp.width * 100:.1f} cm across at its narrowest, wider than the "
+        f"{opening * 100:.1f} cm gripper opening less a {GRIP_MARGIN * 100:.0f} cm margin"
+    )
+    if grasp.rim_inside is not None:
+        reason += (
+            f", and its {grasp.rim_inside * 100:.1f} cm inside is too narrow for the open jaw "
+            f"to take it by the wall"
         )
+    return reason
+
+
+def _capability_reason(robot: RobotModel, task: TaskRequirements) -> str | None:
+    if task.grasp is not None:
+        reason = _grasp_reason(robot, task.grasp)
+        if reason is not None:
+            return reason
     if task.mass_kg is not None and task.mass_kg > robot.payload_kg:
         return f"object weighs {task.mass_kg:.1f} kg, over the {robot.payload_kg:.1f} kg payload"
     return None
@@ -218,23 +353,33 @@ def place_robot(
     base_z = _base_height(robot, layout, feasible)
     candidates = _candidate_poses(robot, layout, feasible, base_z)
     if not candidates:
-        reason = f"{robot.name}: no floor position near the task furniture is clear of objects"
+        reason = (
+            f"{robot.name}: no floor position near the task furniture keeps the robot and its "
+            "home posture clear of objects and of the space doors and drawers sweep"
+        )
         dropped.extend((task.task_id, reason) for task in feasible)
         return RobotPlacement(robot.name, None, (), tuple(dropped))
 
-    centre = robot.reach_centre()
-
-    def closeness(pose: BasePose) -> tuple[int, float]:
-        world = pose.transform() @ np.array([*centre, 1.0])
+    def promise(pose: BasePose) -> tuple[int, int, float]:
+        """Tasks and targets not plainly out of reach (more first), then the distance to the
+        targets of the tasks that are not."""
+        centre = _reach_centre(robot, pose)
+        plausible = [
+            [_out_of_reach(robot, centre, t) is None for t in task.targets] for task in feasible
+        ]
         dists = [
-            float(np.linalg.norm(np.asarray(t.position) - world[:3]))
-            for task in feasible
+            float(np.linalg.norm(np.asarray(t.position) - centre))
+            for task, flags in zip(feasible, plausible, strict=True)
+            if all(flags)
             for t in task.targets
         ]
-        bound = reach_upper_bound(robot.name)
-        return (-sum(d <= bound for d in dists), round(sum(dists), 6))
+        return (
+            -sum(all(flags) for flags in plausible),
+            -sum(sum(flags) for flags in plausible),
+            round(sum(dists), 6),
+        )
 
-    candidates.sort(key=closeness)
+    candidates = _best_first_by_direction(candidates, promise)
     best: _Attempt | None = None
     for pose in candidates[:MAX_CANDIDATES_CHECKED]:
         attempt = _Attempt(pose, [], {})

@@ -20,7 +20,13 @@ file is loaded at run time.
 
 Base frames: the Panda and UR5e stand on a pedestal (their base frame is the pedestal top);
 Fetch's base frame is base_link on the floor. In each, x points forward and z up, so a base
-yaw that faces a work surface points x at it.
+yaw that faces a work surface points x at it. The UR5e's DH base frame faces backwards from
+its mounting frame (ROS's `base` versus `base_link`); its first joint turns through a full
+circle either way, so reachability does not see the difference, but where its home posture
+stands does, and `chain_yaw` records it.
+
+Home postures are the ones the MuJoCo collector resets each robot to, and Fetch's torso is
+held where the collector holds it, so that what is checked here is what gets simulated.
 """
 
 from __future__ import annotations
@@ -47,9 +53,9 @@ from bp_export.kinematics import (
     translation,
 )
 
-FETCH_TORSO_HEIGHT = 0.20
-"""Fetch torso lift held at 0.20 m (of 0 to 0.386 m): its shoulder is then 0.99 m above the
-floor, above a 0.75 m table yet low enough to reach a cabinet door's lower half."""
+FETCH_TORSO_HEIGHT = 0.35
+"""Fetch torso lift held at 0.35 m (of 0 to 0.386 m), as the collector's Fetch holds it: its
+shoulder is then 1.14 m above the floor."""
 
 Mount = Literal["pedestal", "mobile_base"]
 
@@ -68,11 +74,27 @@ class RobotModel:
     gripper_max_opening: float
     payload_kg: float
     published_reach: float | None
+    link_radius: float
+    """Radius (m) of a capsule around the arm's links, for keeping its home posture clear."""
+    chain_yaw: float = 0.0
+    """Yaw (rad) of the kinematic chain's base frame in the robot's forward-facing base frame."""
     sources: tuple[str, ...] = field(default=())
 
     @property
     def dof(self) -> int:
         return self.chain.dof
+
+    def home_posture(self, spacing: float = 0.02) -> np.ndarray:
+        """Points (n x 3, base frame) along the arm in its home posture, from the base frame
+        origin through every joint to the TCP, at most `spacing` apart."""
+        frames, tcp = joint_frames(self.chain, self.home)
+        corners = [np.zeros(3), *(frames[i, :3, 3] for i in range(self.dof)), tcp[:3, 3]]
+        points = [corners[0]]
+        for a, b in itertools.pairwise(corners):
+            steps = max(1, math.ceil(float(np.linalg.norm(b - a)) / spacing))
+            points += [a + (b - a) * (i / steps) for i in range(1, steps + 1)]
+        turn = rot_z(self.chain_yaw)[:3, :3]
+        return np.asarray(points) @ turn.T
 
     def reach_centre(self) -> np.ndarray:
         """The first joint's origin in the base frame: fixed whatever the joint values, so reach
@@ -108,6 +130,7 @@ def _franka_panda() -> RobotModel:
         gripper_max_opening=0.08,
         payload_kg=3.0,
         published_reach=0.855,
+        link_radius=0.06,
         sources=("Franka FCI documentation: modified DH table, joint limits, hand TCP",),
     )
 
@@ -139,6 +162,8 @@ def _ur5e() -> RobotModel:
         gripper_max_opening=0.085,
         payload_kg=5.0,
         published_reach=0.85,
+        link_radius=0.065,
+        chain_yaw=math.pi,
         sources=(
             "Universal Robots: DH parameters for calculations of kinematics and dynamics (UR5e)",
             "UR5e datasheet: reach, payload, joint ranges",
@@ -164,13 +189,14 @@ def _fetch() -> RobotModel:
         name="fetch",
         display_name="Fetch mobile manipulator",
         chain=chain,
-        home=(0.0, 0.0, 0.0, 1.2, 0.0, 1.0, 0.0),
+        home=(0.0, -0.926, 0.0, 1.388, 0.0, 1.108, 0.0),
         mount="mobile_base",
         footprint_radius=0.28,
         body_height=1.1,
         gripper_max_opening=0.10,
         payload_kg=6.0,
         published_reach=None,
+        link_radius=0.07,
         sources=(
             "Fetch Robotics fetch_description URDF: arm joint origins, axes, limits, torso range",
             "Fetch hardware specification: payload, base diameter",

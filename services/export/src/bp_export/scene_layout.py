@@ -1,13 +1,21 @@
-"""Reads a scene graph as a robot workspace: floor, support surfaces, free spots, handles.
+"""Reads a scene graph as a robot workspace: floor, supports, free spots, handles, door sweeps.
 
 Everything here is geometry on world axis-aligned boxes (Z up, metres). A support surface is
 the top face of its box; a free spot is a footprint on that face that no other object covers;
 an articulated part's handle is a point on the outer face of its moving part, away from the
-hinge.
+hinge. A part's swept region is the space it passes through between two joint values, and an
+object is enclosed when it lies inside an articulated object's box behind one of its closed
+parts.
+
+The scene shows every articulated part at its closed value (see `closed_and_open`). Whether a
+part is really shut over something is read from the geometry: a door or lid is closed across
+an object when the part lies flush with its owner's outer face and covers the object from
+outside; a part swung or pulled out in the scene does not.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +32,11 @@ SUPPORT_WORDS = (
 )  # fmt: skip
 RESTING_TOLERANCE = 0.03
 """How far (m) an object's bottom may sit from a surface top and still rest on it."""
+FLUSH_TOLERANCE = 0.02
+"""How far (m) a closed part's outer face may sit from its owner's box face."""
+SWEEP_STEP = math.radians(5.0)
+"""Angle between the sampled poses of a swinging part; the arc between two samples bulges
+past their hull by under a millimetre for a 1 m door."""
 
 
 def is_graspable(node: SceneNode) -> bool:
@@ -47,6 +60,60 @@ def _looks_like_support(node: SceneNode) -> bool:
 
 
 @dataclass(frozen=True)
+class SweptRegion:
+    """The space a moving part passes through between two joint values.
+
+    Seen from above it is a union of convex footprints (each the hull of two neighbouring
+    sampled poses of the part), spanning `z_min` to `z_max`. Treating it as a prism over that
+    height range is exact for a door on a vertical hinge and errs on the safe side otherwise.
+    """
+
+    owner: str
+    joint: str
+    footprints: tuple[np.ndarray, ...]
+    """Convex polygons, counter-clockwise, each an (n, 2) array of x, y vertices."""
+    z_min: float
+    z_max: float
+
+    @property
+    def bbox(self) -> Aabb:
+        points = np.vstack(self.footprints)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        return Aabb(
+            min=(float(lo[0]), float(lo[1]), self.z_min),
+            max=(float(hi[0]), float(hi[1]), self.z_max),
+        )
+
+    def distance_xy(self, x: float, y: float) -> float:
+        """Horizontal distance from (x, y) to the region's footprint (0 inside it)."""
+        return float(self.distances_xy(np.array([[x, y]]))[0])
+
+    def distances_xy(self, points: np.ndarray) -> np.ndarray:
+        """`distance_xy` of each row of an (n, 2) array."""
+        each = [_polygon_distances(poly, points) for poly in self.footprints]
+        return np.asarray(np.min(each, axis=0))
+
+    def distances(self, points: np.ndarray) -> np.ndarray:
+        """Distance from each row of an (n, 3) array to the region."""
+        dz = np.maximum(np.maximum(self.z_min - points[:, 2], points[:, 2] - self.z_max), 0.0)
+        return np.asarray(np.hypot(self.distances_xy(points[:, :2]), dz))
+
+    def overlaps(self, box: Aabb, margin: float = 0.0) -> bool:
+        """True when `box`, grown by `margin`, shares volume with the region."""
+        if box.max[2] + margin <= self.z_min or box.min[2] - margin >= self.z_max:
+            return False
+        rect = np.array(
+            [
+                (box.min[0] - margin, box.min[1] - margin),
+                (box.max[0] + margin, box.min[1] - margin),
+                (box.max[0] + margin, box.max[1] + margin),
+                (box.min[0] - margin, box.max[1] + margin),
+            ]
+        )
+        return any(_convex_polygons_overlap(poly, rect) for poly in self.footprints)
+
+
+@dataclass(frozen=True)
 class SceneLayout:
     """The scene's workspace facts, computed once per scene graph."""
 
@@ -55,6 +122,8 @@ class SceneLayout:
     supports: tuple[SceneNode, ...]
     resting_on: dict[str, str]
     """asset_id of a loose object -> asset_id of what it rests on."""
+    sweeps: tuple[SweptRegion, ...] = ()
+    """Every articulated part's sweep over its whole joint range: where a robot must not stand."""
 
     def node(self, asset_id: str) -> SceneNode:
         return self.graph.node(asset_id)
@@ -130,7 +199,25 @@ def build_layout(graph: SceneGraph) -> SceneLayout:
         if node.asset_id in carrying or _looks_like_support(node):
             supports.append(node)
     supports.sort(key=lambda n: n.asset_id)
-    return SceneLayout(graph, floor, tuple(supports), {k: resting[k] for k in sorted(resting)})
+    sweeps = tuple(
+        swept_region(node, joint, joint.lower, joint.upper)
+        for node in sorted(graph.nodes, key=lambda n: n.asset_id)
+        for joint in articulated_joints(node)
+    )
+    return SceneLayout(
+        graph, floor, tuple(supports), {k: resting[k] for k in sorted(resting)}, sweeps
+    )
+
+
+def occupants(layout: SceneLayout, box: Aabb, exclude: Sequence[str] = ()) -> list[SceneNode]:
+    """Objects (not floor slabs or room shells) whose boxes reach more than 2 mm into `box`."""
+    return [
+        node
+        for node in layout.graph.nodes
+        if node.asset_id not in exclude
+        and node.sim_role not in SHELL_ROLES
+        and node.bbox.overlaps(box, margin=-0.002)
+    ]
 
 
 def neighbours_within(
@@ -235,6 +322,17 @@ def _rotate_about(point: Vec3, anchor: Vec3, axis: Vec3, angle: float) -> Vec3:
     return (float(out[0]), float(out[1]), float(out[2]))
 
 
+def face_axis(joint: ArticulationJoint) -> int:
+    """The world axis the part's outer face looks along: a drawer's slide axis, or the thinnest
+    extent of a door across its hinge."""
+    axis = np.asarray(joint.axis)
+    if joint.type == "prismatic":
+        return int(np.argmax(np.abs(axis)))
+    size = joint.moving_part_bbox.size
+    candidates = [i for i in range(3) if abs(axis[i]) < 0.7]
+    return min(candidates, key=lambda i: size[i])
+
+
 def handle_pose(
     owner: SceneNode, joint: ArticulationJoint, value: float, closed_value: float
 ) -> tuple[Vec3, Vec3]:
@@ -249,11 +347,7 @@ def handle_pose(
     body = np.asarray(owner.bbox.centre)
     centre = np.asarray(part.centre)
     size = np.asarray(part.size)
-    if joint.type == "prismatic":
-        k = int(np.argmax(np.abs(axis)))
-    else:
-        candidates = [i for i in range(3) if abs(axis[i]) < 0.7]
-        k = min(candidates, key=lambda i: size[i])
+    k = face_axis(joint)
     normal = np.zeros(3)
     normal[k] = 1.0 if centre[k] >= body[k] else -1.0
     handle = centre + normal * (size[k] / 2 + 0.03)
@@ -288,3 +382,148 @@ def closed_and_open(joint: ArticulationJoint) -> tuple[float, float]:
     if abs(joint.lower) <= abs(joint.upper):
         return joint.lower, joint.upper
     return joint.upper, joint.lower
+
+
+def part_corners(joint: ArticulationJoint, value: float) -> np.ndarray:
+    """The eight corners (8 x 3) of the moving part's box with the joint at `value`."""
+    closed, _ = closed_and_open(joint)
+    part = joint.moving_part_bbox
+    corners = np.array(
+        [(x, y, z) for x in (part.min[0], part.max[0]) for y in (part.min[1], part.max[1])
+         for z in (part.min[2], part.max[2])]
+    )  # fmt: skip
+    axis = np.asarray(joint.axis)
+    if joint.type == "prismatic":
+        return corners + axis * (value - closed)
+    angle = value - closed
+    p = corners - np.asarray(joint.anchor)
+    rotated = (
+        p * math.cos(angle)
+        + np.cross(axis, p) * math.sin(angle)
+        + np.outer(p @ axis, axis) * (1 - math.cos(angle))
+    )
+    return np.asarray(rotated + np.asarray(joint.anchor))
+
+
+def swept_region(
+    owner: SceneNode, joint: ArticulationJoint, start: float, end: float
+) -> SweptRegion:
+    """Where `joint`'s part passes between joint values `start` and `end`."""
+    if joint.type == "prismatic":
+        values = [start, end]
+    else:
+        steps = max(1, math.ceil(abs(end - start) / SWEEP_STEP))
+        values = [start + (end - start) * i / steps for i in range(steps + 1)]
+    poses = [part_corners(joint, v) for v in values]
+    if len(poses) == 1:
+        poses.append(poses[0])
+    footprints = tuple(
+        _convex_hull(np.vstack((a[:, :2], b[:, :2]))) for a, b in itertools.pairwise(poses)
+    )
+    z = np.vstack(poses)[:, 2]
+    return SweptRegion(owner.asset_id, joint.name, footprints, float(z.min()), float(z.max()))
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """An articulated object shutting something in with one of its closed parts."""
+
+    owner: SceneNode
+    joint: ArticulationJoint
+
+    def describe(self) -> str:
+        part = "drawer" if self.joint.type == "prismatic" else "door"
+        return f"{part} {self.joint.name} of {self.owner.asset_id}"
+
+
+def enclosure(layout: SceneLayout, box: Aabb, exclude: Sequence[str] = ()) -> Enclosure | None:
+    """The closed part that shuts `box` inside an articulated object, or None if nothing does.
+
+    `box` is enclosed when its centre lies inside the owner's box, it does not stand on the
+    owner's top, and a part of the owner is closed across it: the part's box holds the centre (a
+    closed drawer, or a part whose geometry the scene does not give), or the part lies flush
+    with the owner's outer face and covers the centre from outside (a closed door or lid).
+    """
+    centre = box.centre
+    for owner in sorted(layout.graph.nodes, key=lambda n: n.asset_id):
+        joints = articulated_joints(owner)
+        if owner.asset_id in exclude or not joints or not owner.bbox.contains_point(centre):
+            continue
+        if box.min[2] >= owner.bbox.max[2] - RESTING_TOLERANCE:
+            continue
+        for joint in joints:
+            if _closed_across(owner, joint, centre):
+                return Enclosure(owner, joint)
+    return None
+
+
+def _closed_across(owner: SceneNode, joint: ArticulationJoint, point: Vec3) -> bool:
+    part = joint.moving_part_bbox
+    if part.contains_point(point):
+        return True
+    k = face_axis(joint)
+    outward = 1.0 if part.centre[k] >= owner.bbox.centre[k] else -1.0
+    part_face = part.max[k] if outward > 0 else part.min[k]
+    owner_face = owner.bbox.max[k] if outward > 0 else owner.bbox.min[k]
+    flush = abs(part_face - owner_face) <= FLUSH_TOLERANCE
+    behind = (point[k] - part.centre[k]) * outward < 0
+    across = all(
+        part.min[i] - FLUSH_TOLERANCE <= point[i] <= part.max[i] + FLUSH_TOLERANCE
+        for i in range(3)
+        if i != k
+    )
+    return flush and behind and across
+
+
+def _convex_hull(points: np.ndarray) -> np.ndarray:
+    """Counter-clockwise convex hull of 2-D points (Andrew's monotone chain)."""
+    pts = sorted({(round(float(x), 9), round(float(y), 9)) for x, y in points})
+    if len(pts) <= 2:
+        return np.array(pts, dtype=float)
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return np.array(lower[:-1] + upper[:-1], dtype=float)
+
+
+def _polygon_distances(poly: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Distance from each row of an (n, 2) array to a counter-clockwise convex polygon (0 inside
+    or on it)."""
+    edge = np.roll(poly, -1, axis=0) - poly
+    to_p = points[:, None, :] - poly[None, :, :]
+    t = np.clip(
+        np.einsum("nmk,mk->nm", to_p, edge) / np.maximum(np.einsum("mk,mk->m", edge, edge), 1e-18),
+        0.0,
+        1.0,
+    )
+    gap = to_p - edge[None, :, :] * t[:, :, None]
+    outside = np.linalg.norm(gap, axis=2).min(axis=1)
+    if len(poly) < 3:
+        return np.asarray(outside)
+    cross = edge[None, :, 0] * to_p[:, :, 1] - edge[None, :, 1] * to_p[:, :, 0]
+    return np.asarray(np.where(np.all(cross >= -1e-12, axis=1), 0.0, outside))
+
+
+def _convex_polygons_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Separating-axis test of two convex polygons; touching edges do not overlap."""
+    for poly in (a, b):
+        if len(poly) < 2:
+            continue
+        edges = np.roll(poly, -1, axis=0) - poly
+        for ex, ey in edges:
+            normal = np.array([-ey, ex])
+            pa, pb = a @ normal, b @ normal
+            if pa.max() <= pb.min() + 1e-12 or pb.max() <= pa.min() + 1e-12:
+                return False
+    return True

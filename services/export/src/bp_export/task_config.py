@@ -7,9 +7,16 @@
      "tasks": [TaskSpec, ...],
      "dropped": [{"task_id", "robot", "reason"}]}
 
-`tasks` lists every task the scene affords; each robot entry lists the ones that robot keeps,
-all reachable from its `base_pose` (null when it keeps none). `dropped` says, per robot, why a
-task is not on its list. Coordinates are world (Z up, metres); quaternions are (w, x, y, z).
+`tasks` lists every task the scene's objects suggest; each robot entry lists the ones that
+robot keeps, all reachable from its `base_pose` (null when it keeps none). `dropped` says, per
+robot, why a task is not on its list: the robot's reach, gripper or payload, or the scene itself
+(an object enclosed behind a closed door, one that does not fit its container, a goal that is
+not free), in which case no robot keeps it. Only the robots' lists are work to do. Coordinates
+are world (Z up, metres); quaternions are (w, x, y, z).
+
+A `pick_place` task's `goal_region` holds the positions its object's centre may come to rest
+at; wherever in it the object lands, all of it stands on the destination's top, clear of
+everything else.
 
 Success predicates are data, checked against an observation of the final state (see
 `predicate_holds`):

@@ -3,14 +3,30 @@
 Task kinds (the output shape is documented in `bp_export.task_config`):
 
 - `pick_place`: a graspable object onto a free spot of a support surface (its own or another).
-- `place_in`: a graspable object into a container (`Containable`) it fits in.
+- `place_in`: a graspable object into a container (`Containable`) no smaller than it outside.
 - `stack`: a graspable object onto a flat-topped graspable object (block, box, book...).
 - `open_close`: each joint of an articulated object, opened from closed and closed from open.
 
-Every task is then checked per robot by `bp_export.reach`: a robot keeps a task only when all
-its gripper poses (above the object, at the grasp, at the goal and above it, or at the handle
-before and after the motion) are reachable from the robot's one base pose. A scene with nothing
-graspable and nothing articulated has no tasks, which is not an error.
+A task the scene itself rules out is still listed, with the reason recorded for every robot,
+and no robot gets it:
+
+- its object, or its goal, is enclosed behind a closed door or drawer (nothing here opens it
+  first), or something sits right above the object, in the way of a top-down grasp;
+- its goal is not free: something occupies the goal or the column the gripper comes down;
+- a `place_in` whose object does not fit: its footprint must fit the container's inside with
+  `FIT_MARGIN` to spare on every side, and standing on the container's floor its centre must be
+  no higher than the rim (so it does not topple out, and `object_inside` can hold);
+- an `open_close` whose part would hit another object on its way.
+
+A `pick_place` goal region holds the places the object's centre may come to rest: within
+`PLACE_TOLERANCE` of the chosen spot's centre, which keeps the whole object on the support's
+top, clear of its edges and of every other object, wherever in the region it lands.
+
+Every other task is then checked per robot by `bp_export.reach`: a robot keeps a task only
+when its gripper can take the object and all its gripper poses (above the object, at the
+grasp, at the goal and above it, or at the handle before and after the motion) are reachable
+from the robot's one base pose, which keeps clear of every object and every door's sweep. A
+scene with nothing graspable and nothing articulated has no tasks, which is not an error.
 """
 
 from __future__ import annotations
@@ -33,7 +49,7 @@ from bp_export.graph_model import (
     Vec3,
     parse_scene_graph,
 )
-from bp_export.reach import DOWN, ReachTarget, TaskRequirements, place_robot
+from bp_export.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements, place_robot
 from bp_export.robots import ROBOT_NAMES, get_robot
 from bp_export.scene_layout import (
     SceneLayout,
@@ -41,11 +57,14 @@ from bp_export.scene_layout import (
     build_layout,
     closed_and_open,
     container_interior,
+    enclosure,
     free_spot,
     handle_pose,
     is_container,
     is_graspable,
     neighbours_within,
+    occupants,
+    swept_region,
 )
 from bp_export.task_config import (
     BasePoseSpec,
@@ -70,6 +89,14 @@ APPROACH_HEIGHT = 0.10
 OPEN_FRACTION = 0.6
 """An open task succeeds once the joint has travelled this share of its range."""
 CLOSED_FRACTION = 0.05
+PLACE_TOLERANCE = 0.04
+"""How far (m) from its goal spot's centre a placed object's centre may come to rest."""
+SPOT_CLEARANCE = 0.01
+"""Gap (m) a placed object keeps from its neighbours even at the edge of its goal region."""
+FIT_MARGIN = 0.005
+"""Room (m) an object needs on every side inside a container it goes into."""
+HANDLE_PATH_STEP = math.radians(20.0)
+"""Largest swing (rad) between the door-handle poses checked for reach along an opening."""
 KIND_ORDER: dict[TaskKind, int] = {"pick_place": 0, "place_in": 1, "stack": 2, "open_close": 3}
 KIND_EFFORT: dict[TaskKind, float] = {
     "pick_place": 0.0,
@@ -99,6 +126,8 @@ def select_robots(
 class PlannedTask:
     spec: TaskSpec
     requirements: TaskRequirements
+    infeasible: str | None = None
+    """Why the scene itself rules the task out, whatever the robot; None when it does not."""
 
 
 def _task_id(scene_id: str, kind: str, *parts: str) -> str:
@@ -184,6 +213,64 @@ def _grasp_targets(item: SceneNode) -> tuple[list[ReachTarget], float]:
     return targets, grasp_z - item.bbox.min[2]
 
 
+def _grasp_need(item: SceneNode) -> GraspNeed:
+    width = min(item.bbox.size[0], item.bbox.size[1])
+    if not is_container(item):
+        return GraspNeed(width)
+    inside = container_interior(item).size
+    return GraspNeed(width, rim_inside=min(inside[0], inside[1]))
+
+
+def _cm(metres: float) -> str:
+    return f"{metres * 100:.1f} cm"
+
+
+def _access_problem(layout: SceneLayout, item: SceneNode) -> str | None:
+    """Why `item` cannot be taken top-down where it stands, or None."""
+    shut = enclosure(layout, item.bbox, exclude=[item.asset_id])
+    if shut is not None:
+        return (
+            f"the {item.name} is enclosed behind a closed door ({shut.describe()}) and no task "
+            f"opens it first"
+        )
+    above = _box(
+        (item.bbox.min[0], item.bbox.min[1], item.bbox.max[2] + 0.005),
+        (item.bbox.max[0], item.bbox.max[1], item.bbox.max[2] + APPROACH_HEIGHT),
+    )
+    holder = layout.resting_on.get(item.asset_id)
+    # A bowl the object sits in is open above it; a cabinet shelf it stands on is not.
+    open_top = [holder] if holder is not None and is_container(layout.node(holder)) else []
+    blocking = occupants(layout, above, [item.asset_id, *open_top])
+    if blocking:
+        names = ", ".join(sorted(n.asset_id for n in blocking))
+        return f"no room above the {item.name} for a top-down grasp: {names} in the way"
+    return None
+
+
+def _goal_problem(
+    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Aabb
+) -> str | None:
+    """Why the goal `space` (where the object goes, with the gripper's way down) is not
+    usable, or None."""
+    shut = enclosure(layout, space, exclude=[item.asset_id])
+    if shut is not None:
+        return (
+            f"the goal on the {destination.name} is enclosed behind a closed door "
+            f"({shut.describe()}) and no task opens it first"
+        )
+    blocking = occupants(layout, space, [item.asset_id, destination.asset_id])
+    if blocking:
+        names = ", ".join(sorted(n.asset_id for n in blocking))
+        return f"the goal on the {destination.name} is not free: {names} in the way"
+    return None
+
+
+def _move_problem(
+    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Aabb
+) -> str | None:
+    return _access_problem(layout, item) or _goal_problem(layout, item, destination, space)
+
+
 def _release_targets(
     item: SceneNode, x: float, y: float, bottom_z: float, lift: float
 ) -> list[ReachTarget]:
@@ -220,14 +307,19 @@ def _pick_place_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]
     for support in layout.supports:
         if support.asset_id == item.asset_id:
             continue
-        spot = free_spot(layout, support, item)
+        spot = free_spot(layout, support, item, margin=PLACE_TOLERANCE + SPOT_CLEARANCE)
         if spot is None:
             continue
         top = support.bbox.max[2]
-        region = _box(
-            (spot.min[0], spot.min[1], top - 0.01), (spot.max[0], spot.max[1], spot.max[2] + 0.02)
-        )
         gx, gy, _ = spot.centre
+        region = _box(
+            (gx - PLACE_TOLERANCE, gy - PLACE_TOLERANCE, top - 0.01),
+            (gx + PLACE_TOLERANCE, gy + PLACE_TOLERANCE, spot.max[2] + 0.02),
+        )
+        way_down = _box(
+            (spot.min[0], spot.min[1], top + 0.005),
+            (spot.max[0], spot.max[1], spot.max[2] + APPROACH_HEIGHT),
+        )
         what, where = _describe(layout, item), _describe(layout, support)
         if support.asset_id == current:
             instructions: tuple[str, ...] = (
@@ -263,17 +355,41 @@ def _pick_place_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]
             task_id,
             tuple(targets),
             workplace=support.bbox,
-            grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+            grasp=_grasp_need(item),
             mass_kg=item.properties.mass,
         )
-        out.append(PlannedTask(spec, requirements))
+        problem = _move_problem(layout, item, support, way_down)
+        out.append(PlannedTask(spec, requirements, problem))
     return out
 
 
-def _fits(inner: Sequence[float], outer: Sequence[float]) -> bool:
+def _fits(inner: Sequence[float], outer: Sequence[float], margin: float = 0.0) -> bool:
     a, b = sorted(inner[:2])
     c, d = sorted(outer[:2])
-    return a <= c and b <= d
+    return a + 2 * margin <= c and b + 2 * margin <= d
+
+
+def _misfit(item: SceneNode, container: SceneNode) -> str | None:
+    """Why `item` cannot go into `container` and stay there, or None when it can."""
+    inside = container_interior(container)
+    problems = []
+    if not _fits(item.bbox.size, inside.size, FIT_MARGIN):
+        a, b = sorted(item.bbox.size[:2])
+        c, d = sorted(inside.size[:2])
+        problems.append(
+            f"its {_cm(a)} x {_cm(b)} footprint does not fit the {_cm(c)} x {_cm(d)} inside "
+            f"with {_cm(FIT_MARGIN)} to spare on each side"
+        )
+    depth = inside.size[2]
+    rise = item.bbox.size[2] / 2
+    if rise > depth:
+        problems.append(
+            f"at {_cm(item.bbox.size[2])} tall its centre would stand {_cm(rise)} above the "
+            f"floor of a {_cm(depth)} deep inside, above the rim, so it would topple out"
+        )
+    if not problems:
+        return None
+    return f"the {item.name} does not fit in the {container.name}: " + "; ".join(problems)
 
 
 def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
@@ -286,10 +402,15 @@ def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
             continue
         if layout.resting_on.get(container.asset_id) == item.asset_id:
             continue
-        interior = container_interior(container)
-        if not _fits(item.bbox.size, interior.size):
+        if not _fits(item.bbox.size, container.bbox.size):
             continue
+        interior = container_interior(container)
         region = _box(interior.min, (interior.max[0], interior.max[1], interior.max[2] + 0.02))
+        above_rim = interior.max[2] + item.bbox.size[2] + APPROACH_HEIGHT
+        way_down = _box(
+            (interior.min[0], interior.min[1], interior.min[2] + 0.005),
+            (interior.max[0], interior.max[1], above_rim),
+        )
         cx, cy, _ = container.bbox.centre
         what, where = _describe(layout, item), _describe(layout, container)
         task_id = _task_id(layout.graph.scene_id, "place_in", item.asset_id, container.asset_id)
@@ -314,6 +435,11 @@ def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
         )
         targets = grasp + _release_targets(item, cx, cy, container.bbox.max[2], lift)
         support = layout.resting_on.get(container.asset_id)
+        problem = (
+            _access_problem(layout, item)
+            or _misfit(item, container)
+            or _goal_problem(layout, item, container, way_down)
+        )
         out.append(
             PlannedTask(
                 spec,
@@ -321,9 +447,10 @@ def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
                     task_id,
                     tuple(targets),
                     workplace=_workplace(layout, support, container),
-                    grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+                    grasp=_grasp_need(item),
                     mass_kg=item.properties.mass,
                 ),
+                problem,
             )
         )
     return out
@@ -360,6 +487,10 @@ def _stack_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
             (base.bbox.min[0], base.bbox.min[1], top - 0.01),
             (base.bbox.max[0], base.bbox.max[1], top + item.bbox.size[2] + 0.02),
         )
+        way_down = _box(
+            (base.bbox.min[0], base.bbox.min[1], top + 0.005),
+            (base.bbox.max[0], base.bbox.max[1], top + item.bbox.size[2] + APPROACH_HEIGHT),
+        )
         cx, cy, _ = base.bbox.centre
         what, where = _describe(layout, item), _describe(layout, base)
         task_id = _task_id(layout.graph.scene_id, "stack", item.asset_id, base.asset_id)
@@ -391,9 +522,10 @@ def _stack_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
                     task_id,
                     tuple(targets),
                     workplace=_workplace(layout, support, base),
-                    grip_width=min(item.bbox.size[0], item.bbox.size[1]),
+                    grasp=_grasp_need(item),
                     mass_kg=item.properties.mass,
                 ),
+                _move_problem(layout, item, base, way_down),
             )
         )
     return out
@@ -411,6 +543,47 @@ def _part_name(joint: ArticulationJoint) -> str:
     return "door" if joint.type == "revolute" else "drawer"
 
 
+def _union(a: Aabb, b: Aabb) -> Aabb:
+    return Aabb(
+        min=(min(a.min[0], b.min[0]), min(a.min[1], b.min[1]), min(a.min[2], b.min[2])),
+        max=(max(a.max[0], b.max[0]), max(a.max[1], b.max[1]), max(a.max[2], b.max[2])),
+    )
+
+
+def _swing_problem(
+    layout: SceneLayout, owner: SceneNode, joint: ArticulationJoint, start: float, goal: float
+) -> str | None:
+    """Why the part cannot travel from `start` to `goal` (something in its way), or None."""
+    sweep = swept_region(owner, joint, start, goal)
+    blocking = [
+        node
+        for node in occupants(layout, sweep.bbox, [owner.asset_id])
+        if not owner.bbox.contains_point(node.bbox.centre) and sweep.overlaps(node.bbox)
+    ]
+    if not blocking:
+        return None
+    names = ", ".join(sorted(n.asset_id for n in blocking))
+    return f"the {_part_name(joint)} of the {owner.name} would hit {names} on its way"
+
+
+def _handle_path(
+    owner: SceneNode, joint: ArticulationJoint, start: float, goal: float, label: str
+) -> list[ReachTarget]:
+    """The handle's poses between `start` and `goal`, HANDLE_PATH_STEP apart: a door's handle
+    swings on an arc the gripper has to follow, not only reach at its ends."""
+    if joint.type == "prismatic":
+        return []
+    closed, _ = closed_and_open(joint)
+    steps = math.ceil(abs(goal - start) / HANDLE_PATH_STEP)
+    out = []
+    for i in range(1, steps):
+        value = start + (goal - start) * i / steps
+        position, approach = handle_pose(owner, joint, value, closed)
+        share = round(100 * i / steps)
+        out.append(ReachTarget(f"{label}, {share}% of the way)", position, approach, True))
+    return out
+
+
 def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask]:
     out: list[PlannedTask] = []
     for joint in articulated_joints(owner):
@@ -418,6 +591,7 @@ def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask
         span = fully_open - closed
         if abs(span) < 1e-6:
             continue
+        workplace = _union(owner.bbox, swept_region(owner, joint, closed, fully_open).bbox)
         part = _part_name(joint)
         owner_name = _describe(layout, owner)
         for action in ("open", "close"):
@@ -443,9 +617,14 @@ def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask
             handle_goal, approach_goal = handle_pose(owner, joint, goal, closed)
             back = np.asarray(handle_start) - np.asarray(approach_start) * APPROACH_HEIGHT
             targets = (
-                ReachTarget(f"approach to the {part} handle", _rounded(back), approach_start),
-                ReachTarget(f"{part} handle ({action} start)", handle_start, approach_start),
-                ReachTarget(f"{part} handle ({action} end)", handle_goal, approach_goal),
+                ReachTarget(
+                    f"approach to the {part} handle", _rounded(back), approach_start, facing=True
+                ),
+                ReachTarget(
+                    f"{part} handle ({action} start)", handle_start, approach_start, facing=True
+                ),
+                *_handle_path(owner, joint, start, goal, f"{part} handle ({action}"),
+                ReachTarget(f"{part} handle ({action} end)", handle_goal, approach_goal, True),
             )
             task_id = _task_id(
                 layout.graph.scene_id, "open_close", owner.asset_id, joint.name, action
@@ -467,7 +646,13 @@ def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask
                     min(joint.moving_part_bbox.size),
                 ),
             )
-            out.append(PlannedTask(spec, TaskRequirements(task_id, targets, owner.bbox)))
+            out.append(
+                PlannedTask(
+                    spec,
+                    TaskRequirements(task_id, targets, workplace),
+                    _swing_problem(layout, owner, joint, start, goal),
+                )
+            )
     return out
 
 
@@ -496,10 +681,15 @@ def build_task_config(graph: SceneGraph, robots: Sequence[str]) -> TaskConfig:
     """Plan the scene's tasks and place each robot; the typed form of `generate_tasks`."""
     layout = build_layout(graph)
     planned = plan_tasks(layout)
-    requirements = [p.requirements for p in planned]
+    requirements = [p.requirements for p in planned if p.infeasible is None]
     assignments: list[RobotAssignment] = []
     dropped: list[DroppedTask] = []
     for name in robots:
+        dropped += [
+            DroppedTask(task_id=p.spec.task_id, robot=name, reason=f"{name}: {p.infeasible}")
+            for p in planned
+            if p.infeasible is not None
+        ]
         placement = place_robot(get_robot(name), layout, requirements)
         pose = placement.base_pose if placement.kept else None
         assignments.append(

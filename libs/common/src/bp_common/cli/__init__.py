@@ -6,7 +6,8 @@ from importlib.metadata import entry_points
 
 import typer
 
-from bp_common.cli import dlq, runs, services
+from bp_common.cli import dlq, runs, services, status
+from bp_common.cli.drop import drop
 from bp_common.cli.run import run
 
 app = typer.Typer(
@@ -20,8 +21,10 @@ app.command("up")(services.up)
 app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("check-config")(services.check_config)
+app.command("drop")(drop)
 app.add_typer(runs.app, name="runs")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(status.app, name="status")
 
 # Each service may add its own commands (`bp export`, `bp collect`...) through this group.
 for ep in entry_points(group="blueprint.commands"):

@@ -1,0 +1,89 @@
+"""`bp status serve`: the status page over the run ledger, the dead letters and the bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bp_common import dlq
+from bp_common.cli.context import OutOption, dead_letters, ledger
+from bp_common.cli.context import settings as load_settings
+from bp_common.config import PipelineEnv, Settings
+
+app = typer.Typer(
+    help="The status page: runs, dead letters, quality reports.", no_args_is_help=True
+)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Bind address (Cloud Run: 0.0.0.0)."),
+    port: int = typer.Option(8080, envvar="PORT"),
+    out: Path | None = OutOption,
+    oidc_audience: str | None = typer.Option(
+        None,
+        envvar="BP_STATUS_OIDC_AUDIENCE",
+        help="Require a Google-signed ID token for this audience on every route but /healthz.",
+    ),
+    oidc_account: str | None = typer.Option(
+        None,
+        envvar="BP_STATUS_OIDC_ACCOUNT",
+        help="The one service account whose ID tokens are accepted (with --oidc-audience).",
+    ),
+    platform_auth: bool = typer.Option(
+        False,
+        "--platform-auth",
+        envvar="BP_STATUS_PLATFORM_AUTH",
+        help="IAP or Cloud Run IAM authenticates every caller before the app does.",
+    ),
+    max_replays: int = typer.Option(
+        dlq.DEFAULT_MAX_REPLAYS, help="Refuse to replay a message past this many replays."
+    ),
+) -> None:
+    """Serve the status page (FastAPI): runs, dead letters with replay, quality reports, /api."""
+    import uvicorn
+
+    from bp_common.runtime.oidc import PushTokenVerifier
+    from bp_common.status import StatusSources, create_app
+
+    if bool(oidc_audience) != bool(oidc_account):
+        typer.secho("--oidc-audience and --oidc-account go together", fg="red", err=True)
+        raise typer.Exit(2)
+    if Settings().env is PipelineEnv.PRODUCTION and not (oidc_audience or platform_auth):
+        typer.secho(
+            "production: the status page replays dead letters, so callers must be authenticated:"
+            " put it behind IAP or Cloud Run IAM (--platform-auth) or set --oidc-audience and"
+            " --oidc-account",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = load_settings()
+    verifier = (
+        PushTokenVerifier(
+            audience=oidc_audience,
+            service_account=oidc_account,
+            certs_url=settings.oidc_certs_url,
+        )
+        if oidc_audience and oidc_account
+        else None
+    )
+    queue, publisher = dead_letters(out)
+    if settings.uses_cloud:
+        from bp_common.wiring import cloud_ports
+
+        ports = cloud_ports(settings)
+        sources = StatusSources(ports.ledger, queue, publisher, ports.blobs)
+    else:
+        from bp_common.blobstore.local import LocalBlobStore
+
+        root = out or settings.data_dir
+        sources = StatusSources(ledger(out), queue, publisher, LocalBlobStore(root / "bucket"))
+    typer.echo(f"status page on http://{host}:{port}/")
+    uvicorn.run(
+        create_app(sources, verifier=verifier, max_replays=max_replays),
+        host=host,
+        port=port,
+        log_level="warning",
+    )

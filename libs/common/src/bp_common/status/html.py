@@ -1,0 +1,299 @@
+"""The status page's HTML: rendered on the server, every value escaped, one confirm() of script."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from urllib.parse import quote, urlencode
+
+from bp_common.bus.base import DeadLetter
+from bp_common.ledger import RunRecord, StageRecord
+from bp_common.status.overview import DeadLetterDepth, letter_reason, letter_run_id
+from bp_common.topology import STAGE_NAMES
+
+_CSS = """
+:root { --ink:#1d2330; --muted:#5f6b7a; --line:#dde3ea; --bg:#f6f8fa; --accent:#1f5fbf; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+       color:var(--ink); background:var(--bg); }
+header { display:flex; align-items:center; gap:1.5rem; padding:.7rem 1.5rem;
+         background:#17202e; color:#fff; }
+header .brand { font-weight:600; letter-spacing:.02em; }
+header nav a { color:#c9d6ea; text-decoration:none; margin-right:1rem; }
+header nav a.active { color:#fff; border-bottom:2px solid #6ea8fe; padding-bottom:2px; }
+main { padding:1.2rem 1.5rem 3rem; max-width:1400px; }
+h1 { font-size:1.3rem; margin:.2rem 0 1rem; }
+h2 { font-size:1.05rem; margin:1.6rem 0 .6rem; }
+a { color:var(--accent); }
+table { border-collapse:collapse; width:100%; background:#fff; border:1px solid var(--line); }
+th, td { text-align:left; padding:.45rem .6rem; border-bottom:1px solid var(--line);
+         vertical-align:top; }
+th { background:#eef2f6; font-weight:600; font-size:.8rem; text-transform:uppercase;
+     letter-spacing:.03em; color:var(--muted); }
+td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size:.85em; }
+.muted { color:var(--muted); }
+.badge { display:inline-block; padding:.05rem .5rem; border-radius:1rem; font-size:.78rem;
+         font-weight:600; white-space:nowrap; }
+.s-succeeded { background:#d9f2e1; color:#166534; }
+.s-running { background:#dbe9ff; color:#1e4fa3; }
+.s-retrying { background:#fff1c9; color:#8a5a00; }
+.s-failed { background:#fde0df; color:#a11d1a; }
+.s-quality_failed { background:#ffe4cc; color:#9a3d00; }
+.s-skipped, .s-pending { background:#eceff3; color:#4b5563; }
+.stage .meta { display:block; color:var(--muted); font-size:.78rem; }
+.stage .err { display:block; color:#a11d1a; font-size:.78rem; max-width:22rem; }
+.notice { background:#e8f1ff; border:1px solid #b7d0f7; padding:.6rem .8rem; margin-bottom:1rem; }
+.notice.warn { background:#fff6db; border-color:#f0d58a; }
+form.inline { display:inline; margin:0; }
+button { font:inherit; padding:.3rem .8rem; border-radius:4px; border:1px solid #a11d1a;
+         background:#c62828; color:#fff; cursor:pointer; }
+button:disabled { background:#ccc; border-color:#bbb; cursor:default; }
+.filter { margin-bottom:1rem; }
+.filter input { font:inherit; padding:.25rem .4rem; }
+.filter button { background:var(--accent); border-color:var(--accent); }
+dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.25rem 1rem; margin:0; }
+dl.facts dt { color:var(--muted); }
+dl.facts dd { margin:0; }
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(value, 60)
+    return f"{int(minutes)} min {seconds:.0f} s"
+
+
+def badge(state: str) -> str:
+    return f'<span class="badge s-{_e(state)}">{_e(state.replace("_", " "))}</span>'
+
+
+def page(title: str, body: str, *, active: str = "") -> str:
+    links = [("runs", "/", "Runs"), ("dead-letters", "/dead-letters", "Dead letters")]
+    nav = "".join(
+        f'<a href="{href}" class="{"active" if key == active else ""}">{label}</a>'
+        for key, href, label in links
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)} · BlueprintPipeline</title><style>{_CSS}</style></head><body>"
+        f"<header><span class='brand'>BlueprintPipeline status</span><nav>{nav}</nav></header>"
+        f"<main>{body}</main></body></html>"
+    )
+
+
+def _run_link(run_id: str) -> str:
+    return f'<a class="mono" href="/runs/{quote(run_id)}">{_e(run_id)}</a>'
+
+
+def _report_links(run: RunRecord, robots: list[str]) -> str:
+    if not robots:
+        return '<span class="muted">-</span>'
+    return " ".join(
+        f'<a href="/runs/{quote(run.run_id)}/reports/{quote(robot)}">{_e(robot)}</a>'
+        for robot in robots
+    )
+
+
+def stage_cell(record: StageRecord | None) -> str:
+    if record is None:
+        return '<td class="stage"><span class="muted">-</span></td>'
+    meta = _seconds(record.duration_s)
+    if record.duration_s is None and record.started_at is not None:
+        meta = f"since {record.started_at:%H:%M:%S}"
+    if record.attempts > 1:
+        meta += f" · {record.attempts} attempts"
+    error = ""
+    if record.error is not None:
+        message = record.error.message
+        short = message if len(message) <= 90 else message[:87] + "..."
+        error = (
+            f'<span class="err" title="{_e(message)}">{_e(record.error.type)}: {_e(short)}</span>'
+        )
+    meta_span = f'<span class="meta">{meta}</span>'
+    return f'<td class="stage">{badge(record.state.value)}{meta_span}{error}</td>'
+
+
+def _stage_names(runs: list[RunRecord]) -> list[str]:
+    extra = sorted({name for r in runs for name in r.stages} - set(STAGE_NAMES))
+    return [*STAGE_NAMES, *extra]
+
+
+def runs_page(
+    runs: list[RunRecord], reports: dict[str, list[str]], *, scene: str | None, limit: int
+) -> str:
+    stages = _stage_names(runs)
+    head = "".join(f"<th>{_e(s)}</th>" for s in stages)
+    rows = []
+    for run in runs:
+        cells = "".join(stage_cell(run.stages.get(s)) for s in stages)
+        rows.append(
+            f'<tr data-run="{_e(run.run_id)}"><td>{_run_link(run.run_id)}</td>'
+            f"<td>{_e(run.scene_id)}</td><td>{badge(run.state)}</td>{cells}"
+            f"<td class='muted'>{_when(run.updated_at)}</td>"
+            f"<td>{_report_links(run, reports.get(run.run_id, []))}</td></tr>"
+        )
+    table = (
+        f"<table id='runs'><thead><tr><th>Run</th><th>Scene</th><th>State</th>{head}"
+        f"<th>Updated (UTC)</th><th>Quality report</th></tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table>"
+        if rows
+        else "<p class='muted'>No runs recorded yet.</p>"
+    )
+    shown = f"{len(runs)} most recently updated run(s)"
+    if scene:
+        shown += f" of scene {_e(scene)}"
+    body = (
+        "<h1>Runs</h1>"
+        "<form class='filter' method='get' action='/'>"
+        f"<label>Scene <input name='scene' value='{_e(scene or '')}' size='24'></label> "
+        f"<label>Show <input name='limit' value='{limit}' size='4'></label> "
+        f"<button type='submit'>Filter</button> <span class='muted'>{shown}</span></form>"
+        f"{table}"
+    )
+    return page("Runs", body, active="runs")
+
+
+def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> str:
+    facts = [
+        ("Run", f"<span class='mono'>{_e(run.run_id)}</span>"),
+        ("Scene", f'<a href="/?{urlencode({"scene": run.scene_id})}">{_e(run.scene_id)}</a>'),
+        ("State", badge(run.state)),
+        ("Created", f"{_when(run.created_at)} UTC"),
+        ("Updated", f"{_when(run.updated_at)} UTC"),
+    ]
+    if run.source is not None:
+        source = f"gs://{run.source.bucket}/{run.source.object}#{run.source.generation}"
+        facts.append(("Source", f"<span class='mono'>{_e(source)}</span>"))
+    facts.append(("Quality report", _report_links(run, reports)))
+    rows = []
+    for name in _stage_names([run]):
+        record = run.stages.get(name)
+        if record is None:
+            continue
+        counts = ", ".join(f"{_e(k)}={v:g}" for k, v in record.counts.items()) or "-"
+        detail = []
+        if record.note:
+            detail.append(f"<div>note: {_e(record.note)}</div>")
+        if record.error is not None:
+            kind = "permanent" if record.error.permanent else "transient"
+            context = ", ".join(f"{_e(k)}={_e(v)}" for k, v in record.error.context.items())
+            detail.append(
+                f"<div class='err'><strong>{_e(record.error.type)}</strong> ({kind}): "
+                f"{_e(record.error.message)}</div>"
+                + (f"<div class='muted mono'>{context}</div>" if context else "")
+            )
+        rows.append(
+            f"<tr id='stage-{_e(name)}'><td>{_e(name)}</td><td>{badge(record.state.value)}</td>"
+            f"<td class='num'>{record.attempts}</td><td>{_when(record.started_at)}</td>"
+            f"<td>{_when(record.finished_at)}</td>"
+            f"<td class='num'>{_seconds(record.duration_s)}</td>"
+            f"<td>{counts}</td><td>{''.join(detail) or '-'}</td></tr>"
+        )
+    stages = (
+        "<table id='stages'><thead><tr><th>Stage</th><th>State</th><th class='num'>Attempts</th>"
+        "<th>Started (UTC)</th><th>Finished (UTC)</th><th class='num'>Took</th><th>Counts</th>"
+        f"<th>Note / error</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else "<p class='muted'>No stage has started.</p>"
+    )
+    waiting = ""
+    if letters:
+        items = "".join(
+            f"<tr><td>{_e(x.stage)}</td><td class='mono'>{_e(x.id)}</td>"
+            f"<td class='num'>{x.replay_count}</td><td>{_e(letter_reason(x))}</td></tr>"
+            for x in letters
+        )
+        waiting = (
+            "<h2>Dead letters of this run</h2><table id='run-dead-letters'><thead><tr>"
+            "<th>Stage</th><th>Message</th><th class='num'>Replays</th><th>Why</th></tr></thead>"
+            f"<tbody>{items}</tbody></table>"
+            "<p><a href='/dead-letters'>Replay from the dead letters page</a></p>"
+        )
+    body = (
+        f"<h1>Run <span class='mono'>{_e(run.run_id)}</span></h1>"
+        f"<dl class='facts'>{''.join(f'<dt>{k}</dt><dd>{v}</dd>' for k, v in facts)}</dl>"
+        f"<h2>Stages</h2>{stages}{waiting}"
+    )
+    return page(f"Run {run.run_id}", body, active="runs")
+
+
+def _letter_row(letter: DeadLetter) -> str:
+    run_id = letter_run_id(letter)
+    return (
+        f"<tr><td class='mono'>{_e(letter.id)}</td><td>{_e(letter.scene_id or '-')}</td>"
+        f"<td>{_run_link(run_id) if run_id else '-'}</td>"
+        f"<td class='num'>{letter.replay_count}</td><td>{_e(letter_reason(letter))}</td>"
+        f"<td class='muted'>{_when(letter.publish_time)}</td></tr>"
+    )
+
+
+def dead_letters_page(
+    depths: list[DeadLetterDepth], *, max_replays: int, notice: str | None, warn: bool = False
+) -> str:
+    rows = []
+    for d in depths:
+        count = f"{d.waiting}+" if d.capped else str(d.waiting)
+        replayable = sum(1 for x in d.letters if x.replay_count < max_replays)
+        question = (
+            f"Replay {count} dead letter(s) of stage {d.stage} to {d.source_topic}? "
+            f"Messages replayed {max_replays} times already stay."
+        )
+        action = (
+            f"<form class='inline' method='post' action='/dead-letters/replay' "
+            f'onsubmit="return confirm({_e(_js_string(question))})">'
+            f"<input type='hidden' name='stage' value='{_e(d.stage)}'>"
+            f"<button type='submit' id='replay-{_e(d.stage)}'>Replay {replayable}</button></form>"
+            if replayable
+            else "<span class='muted'>-</span>"
+        )
+        rows.append(
+            f"<tr id='dlq-{_e(d.stage)}'><td>{_e(d.stage)}</td>"
+            f"<td class='mono'>{_e(d.subscription)}</td><td class='mono'>{_e(d.source_topic)}</td>"
+            f"<td class='num waiting'>{count}</td><td>{action}</td></tr>"
+        )
+    sections = []
+    for d in depths:
+        if not d.letters:
+            continue
+        sections.append(
+            f"<h2>{_e(d.stage)}: {d.waiting}{'+' if d.capped else ''} waiting on "
+            f"<span class='mono'>{_e(d.subscription)}</span></h2>"
+            "<table><thead><tr><th>Message</th><th>Scene</th><th>Run</th>"
+            f"<th class='num'>Replays</th><th>Why</th><th>Published (UTC)</th></tr></thead>"
+            f"<tbody>{''.join(_letter_row(x) for x in d.letters)}</tbody></table>"
+        )
+    banner = ""
+    if notice:
+        banner = f"<div class='notice{' warn' if warn else ''}' id='notice'>{_e(notice)}</div>"
+    body = (
+        f"<h1>Dead letters</h1>{banner}"
+        "<p class='muted'>Replay re-publishes each message to the topic its stage consumes, "
+        f"with its replay count raised (<code>bp dlq replay</code>); a message replayed "
+        f"{max_replays} times already is refused and stays.</p>"
+        "<table id='dead-letters'><thead><tr><th>Stage</th><th>Subscription</th>"
+        "<th>Replays to</th><th class='num'>Waiting</th><th></th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}"
+    )
+    return page("Dead letters", body, active="dead-letters")
+
+
+def _js_string(text: str) -> str:
+    """A JavaScript string literal for an attribute (the caller HTML-escapes it)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def not_found_page(message: str) -> str:
+    return page("Not found", f"<h1>Not found</h1><p>{_e(message)}</p><p><a href='/'>Runs</a></p>")

@@ -1,0 +1,54 @@
+"""The raw episode format (version 1): its names and layout, and a reader that verifies it.
+
+The collector writes episodes (`bp_collector.recording`); the import stage reads them. Both take
+the format's names from here, so writer and reader cannot drift apart. The format itself is
+described in docs/raw-episode-format.md:
+
+    episode.json                         manifest, written last; lists every file with sha256
+    states.npz                           per-frame state, action and contact arrays
+    cameras/<name>/rgb.mp4               H.264, yuv420p
+    cameras/<name>/depth.mkv             FFV1 gray16le, millimetres, 0 = no return (lossless)
+    cameras/<name>/segmentation.mkv      FFV1 gray16le, entity ids (lossless)
+"""
+
+from __future__ import annotations
+
+from bp_episode_format.names import (
+    CAMERA_POSE_ARRAYS,
+    CONTACT_ARRAYS,
+    DECODE_FORMATS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    STATE_ARRAYS,
+    STATES,
+    STREAM_FILES,
+    STREAMS,
+)
+from bp_episode_format.reader import (
+    EpisodeIntegrityError,
+    IntegrityProblem,
+    RawEpisode,
+    StreamProbe,
+    read_episode,
+    sha256_file,
+)
+
+__all__ = [
+    "CAMERA_POSE_ARRAYS",
+    "CONTACT_ARRAYS",
+    "DECODE_FORMATS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "STATES",
+    "STATE_ARRAYS",
+    "STREAMS",
+    "STREAM_FILES",
+    "EpisodeIntegrityError",
+    "IntegrityProblem",
+    "RawEpisode",
+    "StreamProbe",
+    "read_episode",
+    "sha256_file",
+]

@@ -1,0 +1,43 @@
+"""The names the raw episode format fixes: format id, file names, streams and state arrays."""
+
+from __future__ import annotations
+
+FORMAT_NAME = "bp-raw-episode"
+FORMAT_VERSION = 1
+MANIFEST = "episode.json"
+STATES = "states.npz"
+STREAMS = ("rgb", "depth", "segmentation")
+STREAM_FILES = {"rgb": "rgb.mp4", "depth": "depth.mkv", "segmentation": "segmentation.mkv"}
+# What each stream decodes to: (H, W, 3) uint8 for RGB, (H, W) uint16 for the others.
+DECODE_FORMATS = {"rgb": "rgb24", "depth": "gray16le", "segmentation": "gray16le"}
+
+# Per-frame arrays of states.npz, first axis n_frames (docs/raw-episode-format.md).
+STATE_ARRAYS = (
+    "frame_index",
+    "timestamp",
+    "joint_position",
+    "joint_velocity",
+    "ee_position",
+    "ee_quaternion",
+    "gripper_opening",
+    "action",
+    "object_position",
+    "object_quaternion",
+    "articulation_position",
+    "collisions_started",
+    "collision_peak_force_n",
+)
+# One row per contact, first axis M (all contacts at each observation instant).
+CONTACT_ARRAYS = (
+    "contact_frame",
+    "contact_geom_a",
+    "contact_geom_b",
+    "contact_entity_a",
+    "contact_entity_b",
+    "contact_force_n",
+    "contact_is_collision",
+)
+# Optional (recorded since the collector knows them; older episodes lack them): each camera's
+# pose per frame, (N, C, 3) and (N, C, 4) w,x,y,z, cameras in the manifest's order, in
+# MuJoCo's camera axes (x right, y up, looking along -z).
+CAMERA_POSE_ARRAYS = ("camera_position", "camera_quaternion")

@@ -1,0 +1,565 @@
+"""Write one robot's episodes as a LeRobot dataset (codebase v3.0, or v2.1 on request).
+
+Episodes are written as they come: each camera's frames stream through its encoder on a worker
+thread while the per-frame table and statistics are computed, so memory holds one frame per
+camera plus the numeric columns. Statistics are exact (see `feature_stats`). A ground-truth
+pack (depth, segmentation, boxes, cameras) is written beside the dataset when episodes carry it.
+
+An episode that turns out to be bad while streaming (a camera short of frames, a wrong shape)
+is dropped: nothing of it is referenced by the dataset and the writer carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bp_common.errors import AlreadyExists, InvalidInput
+from numpy.typing import NDArray
+
+from bp_import.dataset_card import dataset_card
+from bp_import.episode_frames import (
+    CameraSpec,
+    CheckedEpisode,
+    CodebaseVersion,
+    DatasetSpec,
+    EpisodeFrames,
+    EpisodeFramesError,
+    check_episode,
+)
+from bp_import.feature_stats import (
+    FeatureStats,
+    NumericAccumulator,
+    PixelHistogram,
+    numeric_stats,
+    stats_to_json,
+)
+from bp_import.ground_truth import BoxRows, GroundTruthPackWriter
+from bp_import.lerobot_metadata import (
+    ACTION,
+    DATA_PATH,
+    EPISODES_PATH,
+    INDEX_COLUMNS,
+    STATE,
+    VIDEO_PATH,
+    episodes_schema,
+    flatten_episode_stats,
+    frame_schema,
+    frame_table,
+    info_json,
+    stats_feature_names,
+    tasks_table,
+)
+from bp_import.video_encoding import Mp4Encoder, VideoSettings
+
+MB = 1024 * 1024
+
+
+class DatasetWriterError(InvalidInput):
+    """The writer was used out of order (after finalize, with no episodes, ...)."""
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """Where one written episode lives in the dataset."""
+
+    episode_index: int
+    length: int
+    task_index: int
+    source_id: str | None
+    data_file: str
+    video_files: dict[str, str]
+    from_timestamp: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What `finalize` wrote."""
+
+    root: Path
+    codebase_version: CodebaseVersion
+    total_episodes: int
+    total_frames: int
+    tasks: list[str]
+    episodes: list[EpisodeRecord]
+    ground_truth_root: Path | None
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Placement:
+    """Where the current episode's rows and frames go, chosen before it is encoded."""
+
+    data_file: str
+    data_location: tuple[int, int]
+    encoders: dict[str, Mp4Encoder]
+    video_files: dict[str, str]
+    video_locations: dict[str, tuple[int, int]]
+    from_timestamp: dict[str, float]
+    start_bytes: dict[str, int] = field(default_factory=dict)
+    close_after_episode: bool = False
+
+
+class _Storage(Protocol):
+    def place(self, episode_index: int, table: pa.Table) -> _Placement: ...
+    def commit(self, placement: _Placement, table: pa.Table) -> None: ...
+    def drop(self, placement: _Placement) -> None: ...
+    def close(self, pool: ThreadPoolExecutor) -> None: ...
+    def abort(self) -> None: ...
+
+
+def _next_location(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
+    return (chunk + 1, 0) if file + 1 >= chunks_size else (chunk, file + 1)
+
+
+class _ConcatenatedStorage:
+    """v3.0: episodes appended to shared parquet and per-camera MP4 files, rotated by size."""
+
+    def __init__(self, root: Path, spec: DatasetSpec, video: VideoSettings, chunks_size: int,
+                 data_mb: float, video_mb: float) -> None:
+        self.root, self.spec, self.video = root, spec, video
+        self.chunks_size = chunks_size
+        self.data_limit, self.video_limit = data_mb * MB, video_mb * MB
+        self._data_location = (0, 0)
+        self._data_writer: pq.ParquetWriter | None = None
+        self._data_bytes = 0
+        self._video_location: dict[str, tuple[int, int]] = {c.name: (0, 0) for c in spec.cameras}
+        self._encoders: dict[str, Mp4Encoder] = {}
+        self._last_episode_bytes: dict[str, int] = {}
+
+    def _data_path(self) -> str:
+        chunk, file = self._data_location
+        return DATA_PATH["v3.0"].format(chunk_index=chunk, file_index=file)
+
+    def _video_path(self, camera: CameraSpec) -> str:
+        chunk, file = self._video_location[camera.name]
+        return VIDEO_PATH["v3.0"].format(video_key=camera.video_key, chunk_index=chunk,
+                                         file_index=file)
+
+    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+        if self._data_writer is not None and self._data_bytes + table.nbytes > self.data_limit:
+            self._data_writer.close()
+            self._data_writer = None
+            self._data_location = _next_location(*self._data_location, self.chunks_size)
+        for camera in self.spec.cameras:
+            encoder = self._encoders.get(camera.name)
+            expected = self._last_episode_bytes.get(camera.name, 0)
+            if encoder is not None and encoder.payload_bytes + expected > self.video_limit:
+                self._rotate_video(camera)
+            if camera.name not in self._encoders:
+                self._encoders[camera.name] = Mp4Encoder(
+                    self.root / self._video_path(camera), camera.width, camera.height,
+                    self.spec.fps, self.video)
+        return _Placement(
+            data_file=self._data_path(), data_location=self._data_location,
+            encoders=dict(self._encoders),
+            video_files={c.name: self._video_path(c) for c in self.spec.cameras},
+            video_locations=dict(self._video_location),
+            from_timestamp={name: e.seconds for name, e in self._encoders.items()},
+            start_bytes={name: e.payload_bytes for name, e in self._encoders.items()},
+        )
+
+    def _rotate_video(self, camera: CameraSpec) -> None:
+        self._encoders.pop(camera.name).close()
+        self._video_location[camera.name] = _next_location(*self._video_location[camera.name],
+                                                           self.chunks_size)
+
+    def commit(self, placement: _Placement, table: pa.Table) -> None:
+        if self._data_writer is None:
+            path = self.root / placement.data_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._data_writer = pq.ParquetWriter(path, frame_schema(self.spec))
+            self._data_bytes = 0
+        self._data_writer.write_table(table)
+        self._data_bytes += table.nbytes
+        for name, encoder in placement.encoders.items():
+            self._last_episode_bytes[name] = encoder.payload_bytes - placement.start_bytes[name]
+
+    def drop(self, placement: _Placement) -> None:
+        # A failed episode's frames cannot be cut out of an MP4: they stay at the end of the
+        # current file, referenced by no episode, and later episodes start a new file. A file
+        # holding nothing else is deleted and its name reused.
+        for camera in self.spec.cameras:
+            encoder = self._encoders.pop(camera.name, None)
+            if encoder is None:
+                continue
+            # The encoder itself may be what failed; its file is abandoned either way.
+            with suppress(av.error.FFmpegError, ValueError):
+                encoder.close()
+            if placement.from_timestamp[camera.name] == 0.0:
+                encoder.path.unlink(missing_ok=True)
+            else:
+                self._video_location[camera.name] = _next_location(
+                    *self._video_location[camera.name], self.chunks_size)
+
+    def close(self, pool: ThreadPoolExecutor) -> None:
+        if self._data_writer is not None:
+            self._data_writer.close()
+            self._data_writer = None
+        # Flushing an encoder's lookahead is real encoding work: one camera per worker.
+        list(pool.map(Mp4Encoder.close, self._encoders.values()))
+        self._encoders.clear()
+
+    def abort(self) -> None:
+        if self._data_writer is not None:
+            self._data_writer.close()
+            self._data_writer = None
+        for encoder in self._encoders.values():
+            encoder.close()
+        self._encoders.clear()
+
+
+class _PerEpisodeStorage:
+    """v2.1: one parquet and one MP4 per camera for each episode."""
+
+    def __init__(self, root: Path, spec: DatasetSpec, video: VideoSettings,
+                 chunks_size: int) -> None:
+        self.root, self.spec, self.video, self.chunks_size = root, spec, video, chunks_size
+        self._open: list[Mp4Encoder] = []
+
+    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+        chunk = episode_index // self.chunks_size
+        videos = {c.name: VIDEO_PATH["v2.1"].format(episode_chunk=chunk, video_key=c.video_key,
+                                                    episode_index=episode_index)
+                  for c in self.spec.cameras}
+        encoders = {c.name: Mp4Encoder(self.root / videos[c.name], c.width, c.height,
+                                       self.spec.fps, self.video) for c in self.spec.cameras}
+        self._open = list(encoders.values())
+        return _Placement(
+            data_file=DATA_PATH["v2.1"].format(episode_chunk=chunk, episode_index=episode_index),
+            data_location=(chunk, episode_index), encoders=encoders, video_files=videos,
+            video_locations={name: (chunk, episode_index) for name in videos},
+            from_timestamp=dict.fromkeys(videos, 0.0), close_after_episode=True,
+        )
+
+    def commit(self, placement: _Placement, table: pa.Table) -> None:
+        for encoder in placement.encoders.values():
+            encoder.close()
+        self._open = []
+        path = self.root / placement.data_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+
+    def drop(self, placement: _Placement) -> None:
+        for encoder in placement.encoders.values():
+            encoder.close()
+            encoder.path.unlink(missing_ok=True)
+        self._open = []
+
+    def close(self, pool: ThreadPoolExecutor) -> None:
+        self.abort()
+
+    def abort(self) -> None:
+        for encoder in self._open:
+            encoder.close()
+        self._open = []
+
+
+def _encode_camera(encoder: Mp4Encoder, camera: CameraSpec,
+                   frames: Iterable[NDArray[np.uint8]], length: int,
+                   close_after: bool) -> PixelHistogram:
+    """Encode one camera's episode frames and count their pixel values."""
+    histogram = PixelHistogram()
+    written = 0
+    for frame in frames:
+        if written == length:
+            raise EpisodeFramesError("camera has more frames than the state", camera=camera.name,
+                                     expected=length)
+        array = np.asarray(frame)
+        if array.shape != (camera.height, camera.width, 3) or array.dtype != np.uint8:
+            raise EpisodeFramesError(f"rgb frames must be ({camera.height}, {camera.width}, 3) "
+                                     "uint8", camera=camera.name, frame=written,
+                                     shape=array.shape, dtype=str(array.dtype))
+        histogram.add(array)
+        encoder.encode(array)
+        written += 1
+    if written != length:
+        raise EpisodeFramesError("camera has fewer frames than the state", camera=camera.name,
+                                 frames=written, expected=length)
+    if close_after:
+        encoder.close()
+    return histogram
+
+
+class LeRobotDatasetWriter:
+    """Writes one robot's dataset episode by episode; `finalize` commits the metadata.
+
+    Files of a v3.0 dataset are closed and the next one started when they would pass
+    `data_files_size_in_mb` / `video_files_size_in_mb`; an episode is never split across files.
+    `root` must be absent or empty. `ground_truth_root` defaults to
+    `<root's parent>/ground_truth/<root's name>`; it is only created if an episode carries
+    depth, segmentation, intrinsics or poses.
+    """
+
+    def __init__(self, root: Path, spec: DatasetSpec, *, codebase: CodebaseVersion = "v3.0",
+                 video: VideoSettings | None = None, ground_truth_root: Path | None = None,
+                 chunks_size: int = 1000, data_files_size_in_mb: float = 100,
+                 video_files_size_in_mb: float = 200, workers: int | None = None,
+                 license_id: str = "other", provenance: Mapping[str, str] | None = None) -> None:
+        if codebase not in ("v3.0", "v2.1"):
+            raise DatasetWriterError("codebase must be v3.0 or v2.1", codebase=codebase)
+        if root.exists() and any(root.iterdir()):
+            raise AlreadyExists("dataset directory is not empty", path=str(root))
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.spec = spec
+        self.codebase: CodebaseVersion = codebase
+        self.video = video or VideoSettings()
+        self.chunks_size = chunks_size
+        self.data_files_size_in_mb = data_files_size_in_mb
+        self.video_files_size_in_mb = video_files_size_in_mb
+        self.license_id = license_id
+        self.provenance = dict(provenance or {})
+        self.ground_truth_root = ground_truth_root or root.parent / "ground_truth" / root.name
+        self._ground_truth: GroundTruthPackWriter | None = None
+        self._storage: _Storage = (
+            _ConcatenatedStorage(root, spec, self.video, chunks_size, data_files_size_in_mb,
+                                 video_files_size_in_mb)
+            if codebase == "v3.0" else _PerEpisodeStorage(root, spec, self.video, chunks_size)
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                        thread_name_prefix="lerobot-encode")
+        self._tasks: dict[str, int] = {}
+        self._episodes: list[EpisodeRecord] = []
+        self._episode_rows: list[dict[str, Any]] = []
+        self._episode_stats: list[dict[str, FeatureStats]] = []
+        self._numeric = {key: NumericAccumulator() for key in (STATE, ACTION, *INDEX_COLUMNS)}
+        self._histograms = {c.name: PixelHistogram() for c in spec.cameras}
+        self._frames = 0
+        self._finished = False
+
+    def __enter__(self) -> LeRobotDatasetWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            if not self._finished:
+                self.finalize()
+        else:
+            self.abort()
+
+    def add_episode(self, episode: EpisodeFrames) -> EpisodeRecord:
+        """Validate, encode and write one episode; raises EpisodeFramesError and skips it if bad."""
+        if self._finished:
+            raise DatasetWriterError("writer already finalized or aborted", path=str(self.root))
+        checked = check_episode(self.spec, episode)
+        index = len(self._episodes)
+        task_index = self._tasks.get(episode.task, len(self._tasks))
+        table = frame_table(self.spec, state=checked.state, action=checked.action,
+                            timestamps=checked.timestamps, episode_index=index,
+                            first_index=self._frames, task_index=task_index)
+        placement = self._storage.place(index, table)
+        jobs: list[Future[Any]] = [
+            self._pool.submit(_encode_camera, placement.encoders[c.name], c,
+                              episode.cameras[c.name].rgb, checked.length,
+                              placement.close_after_episode)
+            for c in self.spec.cameras
+        ]
+        truth = self._ground_truth_for(episode)
+        if truth is not None:
+            jobs += [self._pool.submit(job)
+                     for job in truth.stream_jobs(index, checked.length, episode.cameras)]
+        numeric = self._numeric_columns(checked, index, task_index)
+        stats: dict[str, FeatureStats] = {key: numeric_stats(v) for key, v in numeric.items()}
+        failure = self._wait(jobs)
+        if failure is not None:
+            self._storage.drop(placement)
+            if truth is not None:
+                truth.discard_episode(index)
+            if isinstance(failure, EpisodeFramesError):
+                raise failure
+            raise EpisodeFramesError(f"episode could not be encoded: {failure}",
+                                     robot=self.spec.robot_type,
+                                     episode=episode.source_id) from failure
+        histograms: list[PixelHistogram] = [job.result() for job in jobs[:len(self.spec.cameras)]]
+        for camera, histogram in zip(self.spec.cameras, histograms, strict=True):
+            stats[camera.video_key] = histogram.stats()
+            self._histograms[camera.name].merge(histogram)
+        self._storage.commit(placement, table)
+        if truth is not None:
+            box_rows: list[BoxRows] = [r for r in (job.result() for job in
+                                                   jobs[len(self.spec.cameras):]) if r]
+            truth.commit_episode(index, checked.length, episode.source_id, episode.cameras,
+                                 episode.segmentation_labels, box_rows)
+        for key, values in numeric.items():
+            self._numeric[key].add(values)
+        self._tasks.setdefault(episode.task, task_index)
+        record = EpisodeRecord(
+            episode_index=index, length=checked.length, task_index=task_index,
+            source_id=episode.source_id, data_file=placement.data_file,
+            video_files={self.spec.camera(n).video_key: p
+                         for n, p in placement.video_files.items()},
+            from_timestamp={self.spec.camera(n).video_key: t
+                            for n, t in placement.from_timestamp.items()})
+        ordered = {key: stats[key] for key in stats_feature_names(self.spec)}
+        self._episode_rows.append(self._episode_row(record, placement, episode.task, ordered))
+        self._episode_stats.append(ordered)
+        self._episodes.append(record)
+        self._frames += checked.length
+        return record
+
+    def _ground_truth_for(self, episode: EpisodeFrames) -> GroundTruthPackWriter | None:
+        wanted = episode.segmentation_labels or any(c.has_ground_truth
+                                                    for c in episode.cameras.values())
+        if wanted and self._ground_truth is None:
+            self._ground_truth = GroundTruthPackWriter(self.ground_truth_root, self.spec,
+                                                       self.chunks_size)
+        return self._ground_truth if wanted else None
+
+    def _numeric_columns(self, checked: CheckedEpisode, episode_index: int,
+                         task_index: int) -> dict[str, NDArray[Any]]:
+        n = checked.length
+        return {
+            STATE: checked.state,
+            ACTION: checked.action,
+            "timestamp": checked.timestamps,
+            "frame_index": np.arange(n, dtype=np.int64),
+            "episode_index": np.full(n, episode_index, dtype=np.int64),
+            "index": np.arange(self._frames, self._frames + n, dtype=np.int64),
+            "task_index": np.full(n, task_index, dtype=np.int64),
+        }
+
+    @staticmethod
+    def _wait(jobs: list[Future[Any]]) -> BaseException | None:
+        failure: BaseException | None = None
+        for job in jobs:
+            error = job.exception()
+            if error is not None and failure is None:
+                failure = error
+        return failure
+
+    def _episode_row(self, record: EpisodeRecord, placement: _Placement, task: str,
+                     stats: Mapping[str, FeatureStats]) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "episode_index": record.episode_index,
+            "tasks": [task],
+            "length": record.length,
+            "data/chunk_index": placement.data_location[0],
+            "data/file_index": placement.data_location[1],
+            "dataset_from_index": self._frames,
+            "dataset_to_index": self._frames + record.length,
+        }
+        for camera in self.spec.cameras:
+            prefix = f"videos/{camera.video_key}"
+            start = placement.from_timestamp[camera.name]
+            row[f"{prefix}/chunk_index"] = placement.video_locations[camera.name][0]
+            row[f"{prefix}/file_index"] = placement.video_locations[camera.name][1]
+            row[f"{prefix}/from_timestamp"] = start
+            row[f"{prefix}/to_timestamp"] = start + record.length / self.spec.fps
+        row.update(flatten_episode_stats(stats))
+        row["meta/episodes/chunk_index"] = 0
+        row["meta/episodes/file_index"] = 0
+        return row
+
+    def dataset_stats(self) -> dict[str, FeatureStats]:
+        """Exact statistics over every frame written so far, in info.json feature order."""
+        stats: dict[str, FeatureStats] = {key: acc.stats() for key, acc in self._numeric.items()}
+        for camera in self.spec.cameras:
+            stats[camera.video_key] = self._histograms[camera.name].stats()
+        return {key: stats[key] for key in stats_feature_names(self.spec)}
+
+    def finalize(self) -> DatasetSummary:
+        """Close the files and write metadata, card, ground-truth index; info.json goes last."""
+        if self._finished:
+            raise DatasetWriterError("writer already finalized or aborted", path=str(self.root))
+        self._finished = True
+        self._storage.close(self._pool)
+        self._pool.shutdown(wait=True)
+        if not self._episodes:
+            raise DatasetWriterError("no episodes were written", path=str(self.root),
+                                     robot=self.spec.robot_type)
+        tasks = sorted(self._tasks, key=self._tasks.__getitem__)
+        meta = self.root / "meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        if self.codebase == "v3.0":
+            path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(self._episode_rows,
+                                                schema=episodes_schema(self.spec)), path)
+            pq.write_table(tasks_table(tasks), meta / "tasks.parquet")
+        else:
+            _write_jsonl(meta / "tasks.jsonl",
+                         [{"task_index": i, "task": t} for i, t in enumerate(tasks)])
+            _write_jsonl(meta / "episodes.jsonl",
+                         [{"episode_index": e.episode_index, "tasks": [tasks[e.task_index]],
+                           "length": e.length} for e in self._episodes])
+            _write_jsonl(meta / "episodes_stats.jsonl",
+                         [{"episode_index": e.episode_index, "stats": stats_to_json(s)}
+                          for e, s in zip(self._episodes, self._episode_stats, strict=True)])
+        (meta / "stats.json").write_text(json.dumps(stats_to_json(self.dataset_stats()),
+                                                    indent=2) + "\n")
+        info = info_json(
+            self.spec, self.video, self.codebase, total_episodes=len(self._episodes),
+            total_frames=self._frames, total_tasks=len(tasks), chunks_size=self.chunks_size,
+            data_files_size_in_mb=self.data_files_size_in_mb,
+            video_files_size_in_mb=self.video_files_size_in_mb,
+            total_chunks=(len(self._episodes) - 1) // self.chunks_size + 1)
+        ground_truth = None
+        if self._ground_truth is not None:
+            self._ground_truth.finalize(self.root)
+            ground_truth = self.ground_truth_root
+        (self.root / "README.md").write_text(dataset_card(
+            info, tasks, license_id=self.license_id,
+            ground_truth_path=(os.path.relpath(ground_truth, self.root)
+                               if ground_truth else None),
+            provenance=self.provenance))
+        (meta / "info.json").write_text(json.dumps(info, indent=4) + "\n")
+        return DatasetSummary(
+            root=self.root, codebase_version=self.codebase, total_episodes=len(self._episodes),
+            total_frames=self._frames, tasks=tasks, episodes=list(self._episodes),
+            ground_truth_root=ground_truth,
+            files=sorted(p for p in self.root.rglob("*") if p.is_file()))
+
+    def abort(self) -> None:
+        """Stop without committing: the directory has no info.json and is not a dataset."""
+        if self._finished:
+            return
+        self._finished = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._storage.abort()
+
+
+def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    with path.open("w") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+
+
+def write_lerobot_dataset(root: Path, spec: DatasetSpec, episodes: Iterable[EpisodeFrames],
+                          *, on_rejected: Callable[[EpisodeFrames, EpisodeFramesError], None]
+                          | None = None, **options: Any) -> DatasetSummary:
+    """Write every episode (one at a time) and finalize; bad episodes go to `on_rejected`.
+
+    Without `on_rejected` the first bad episode aborts the dataset (nothing is committed).
+    """
+    writer = LeRobotDatasetWriter(root, spec, **options)
+    try:
+        for episode in episodes:
+            try:
+                writer.add_episode(episode)
+            except EpisodeFramesError as error:
+                if on_rejected is None:
+                    raise
+                on_rejected(episode, error)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finalize()
+
+
+def remove_dataset(root: Path) -> None:
+    """Delete a dataset directory (e.g. after a failed quality gate)."""
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,53 @@
+"""Submit's own settings (`BP_*` variables beside bp_common's Settings): what to collect, how
+long to follow a job in one delivery, and how to treat an unreachable collector."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The streaming-pull worker extends a message's lease for at most this long (PullWorker's
+# max_lease_s); a delivery must give the message back before that, or Pub/Sub hands it to
+# another worker while this one still follows the job.
+PULL_MAX_LEASE_S = 3600
+
+
+class SubmitConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BP_", extra="ignore", frozen=True)
+
+    # Episodes per (robot, task): default 1 in `local` (a quick `bp run`), 10 elsewhere.
+    episodes_per_task: int | None = Field(default=None, ge=1, le=10_000)
+    episode_seconds: float = Field(default=10.0, gt=0, le=600)
+    # 0: the collector's default (224x224 at 30 fps, wrist and overhead cameras).
+    episode_width: int = Field(default=0, ge=0)
+    episode_height: int = Field(default=0, ge=0)
+    episode_fps: int = Field(default=0, ge=0)
+    episode_cameras: str = ""
+
+    # `auto`: in `local`, when nothing listens at BP_COLLECTOR_ADDRESS (a loopback address),
+    # start a plaintext collector on loopback beside this process. `never`: use the address.
+    embedded_collector: Literal["auto", "always", "never"] = "auto"
+
+    # One delivery follows the jobs at most this long, then gives the message back (a
+    # transient CollectionInProgress) so it returns and re-attaches. Must stay below the pull
+    # worker's maximum lease (PULL_MAX_LEASE_S); a run may take up to
+    # BP_MAX_DELIVERY_ATTEMPTS times this before it is dead-lettered.
+    follow_budget_s: float = Field(default=3000.0, gt=0, lt=PULL_MAX_LEASE_S)
+
+    # Calls retry transient failures with exponential backoff (from 0.2 s, doubling, at most
+    # 5 s apart) for up to this long; consecutive failures open the breaker.
+    collector_retry_budget_s: float = Field(default=20.0, ge=0)
+    collector_breaker_failures: int = Field(default=3, ge=1)
+    collector_breaker_reset_s: float = Field(default=15.0, gt=0)
+    collector_call_timeout_s: float = Field(default=30.0, gt=0)
+
+    def episodes_for(self, local: bool) -> int:
+        if self.episodes_per_task is not None:
+            return self.episodes_per_task
+        return 1 if local else 10
+
+    @property
+    def camera_list(self) -> list[str]:
+        return [c.strip() for c in self.episode_cameras.split(",") if c.strip()]

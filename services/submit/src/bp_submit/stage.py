@@ -1,0 +1,185 @@
+"""The submit stage: `scenes-exported` in, every robot's episodes stored, `episodes-collected` out.
+
+Submit is a pull stage. One delivery reads the export, shakes hands with the collector, starts
+(or re-attaches to) one job per robot, and follows them for at most the follow budget, copying
+and verifying episodes as they are recorded. If the jobs outlast the budget the delivery ends
+with a transient CollectionInProgress: the message comes back and re-attaches to the same jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from bp_collector_api import collector_pb2 as pb
+from bp_common.blobstore.local import LocalBlobStore
+from bp_common.contracts.events import EpisodesCollected, RobotEpisodes, SceneExported
+from bp_common.errors import InvalidInput, NotFound
+from bp_common.ledger import StageState
+from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
+
+from bp_submit.collection import (
+    COLLECTION_MANIFEST,
+    Collection,
+    CollectionPlan,
+    Progress,
+    RobotSummary,
+    assigned_tasks,
+)
+from bp_submit.config import SubmitConfig
+from bp_submit.connection import collector_client
+
+
+class ExportMismatch(InvalidInput):
+    """The export named by the event is missing or differs from its manifest."""
+
+
+def _read_export(ctx: StageContext, event: SceneExported) -> tuple[bytes, bytes]:
+    """scene_graph.json and task_config.json, checked against the export manifest."""
+    try:
+        manifest_bytes = ctx.blobs.read_bytes(event.manifest)
+    except NotFound as exc:
+        raise ExportMismatch("export manifest is missing", key=event.manifest) from exc
+    if hashlib.sha256(manifest_bytes).hexdigest() != event.manifest_sha256:
+        raise ExportMismatch("export manifest differs from the event's sha256", key=event.manifest)
+    listed = json.loads(manifest_bytes).get("files", {})
+    documents = []
+    for name in ("scene_graph.json", "task_config.json"):
+        key = event.export_prefix + name
+        try:
+            data = ctx.blobs.read_bytes(key)
+        except NotFound as exc:
+            raise ExportMismatch("export file is missing", key=key) from exc
+        expected = listed.get(name, {}).get("sha256")
+        if expected != hashlib.sha256(data).hexdigest():
+            raise ExportMismatch("export file differs from its manifest", key=key)
+        documents.append(data)
+    return documents[0], documents[1]
+
+
+def run_seed(run_id: str) -> int:
+    """Each run draws its own randomisation, the same on every redelivery."""
+    return int(hashlib.sha256(run_id.encode()).hexdigest()[:7], 16)
+
+
+def _camera(config: SubmitConfig) -> pb.CameraSpec:
+    return pb.CameraSpec(
+        cameras=config.camera_list,
+        width=config.episode_width,
+        height=config.episode_height,
+        fps=config.episode_fps,
+    )
+
+
+def _collector_dir(ctx: StageContext) -> Path:
+    """Beside the embedded bucket when there is one, else under BP_DATA_DIR."""
+    if isinstance(ctx.blobs, LocalBlobStore):
+        return ctx.blobs.root.parent / "collector"
+    return ctx.settings.data_dir / "collector"
+
+
+def _output(event: SceneExported, prefix: str, manifest: bytes) -> StageOutput:
+    document = json.loads(manifest)
+    robots = [
+        RobotEpisodes(
+            robot=r["robot"],
+            prefix=r["prefix"],
+            manifest=r["manifest"],
+            episodes=r["episodes"],
+            succeeded=r["succeeded"],
+            collision_free=r["collision_free"],
+        )
+        for r in document["robots"]
+    ]
+    counts: dict[str, float] = {}
+    for r in document["robots"]:
+        for name in ("episodes", "succeeded", "collision_free", "success_rate",
+                     "collision_free_rate"):
+            counts[f"{r['robot']}.{name}"] = r[name]
+    summaries = [
+        RobotSummary(r["robot"], r["job_id"], r["prefix"], r["manifest"], r["manifest_sha256"],
+                     r["episodes"], r["succeeded"], r["collision_free"])
+        for r in document["robots"]
+    ]
+    total = sum(s.episodes for s in summaries)
+    ok = sum(s.succeeded for s in summaries)
+    clean = sum(s.collision_free for s in summaries)
+    counts.update(
+        episodes=total,
+        succeeded=ok,
+        collision_free=clean,
+        success_rate=round(ok / total, 4) if total else 0.0,
+        collision_free_rate=round(clean / total, 4) if total else 0.0,
+    )
+    note = "jobs: " + ", ".join(f"{s.robot}={s.job_id}" for s in summaries)
+    return StageOutput(
+        EpisodesCollected(
+            scene_id=event.scene_id,
+            run_id=event.run_id,
+            bucket=event.bucket,
+            episodes_prefix=prefix,
+            robots=robots,
+        ),
+        counts=counts,
+        note=note,
+    )
+
+
+def _progress_log(ctx: StageContext) -> Progress:
+    """One log line per recorded episode, per robot."""
+    seen: dict[str, int] = {}
+
+    def report(robot: str, job: pb.Job) -> None:
+        p = job.progress
+        if seen.get(robot) != p.episodes_recorded:
+            seen[robot] = p.episodes_recorded
+            ctx.log.info(
+                "%s: %d/%d episodes recorded, %d succeeded (job %s)",
+                robot, p.episodes_recorded, p.episodes_total, p.episodes_succeeded, job.job_id,
+            )
+
+    return report
+
+
+def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported]:
+    """The stage; `config` defaults to the BP_* environment, read at each delivery."""
+
+    def handle(ctx: StageContext, event: SceneExported) -> StageOutput | StageStop:
+        cfg = config or SubmitConfig()
+        prefix = f"{ctx.run_prefix}episodes/"
+        commit = prefix + COLLECTION_MANIFEST
+        if ctx.blobs.exists(commit):
+            return _output(event, prefix, ctx.blobs.read_bytes(commit))
+        if event.summary.tasks == 0:
+            return StageStop(StageState.SKIPPED, "nothing to collect: the export kept no task")
+        scene_graph, task_config = _read_export(ctx, event)
+        robots, left_out = assigned_tasks(json.loads(task_config))
+        if not robots:
+            return StageStop(StageState.SKIPPED, "nothing to collect: no robot has a task")
+        if left_out:
+            ctx.log.info("robots without tasks or base pose, not collected: %s", left_out)
+        started = time.monotonic()
+        client = collector_client(ctx.settings, cfg, ctx.ports.secrets, _collector_dir(ctx))
+        info = client.handshake()
+        plan = CollectionPlan(
+            scene_id=event.scene_id,
+            key_prefix=event.run_id,
+            robots=robots,
+            scene_graph_json=scene_graph,
+            task_config_json=task_config,
+            episodes_per_task=cfg.episodes_for(ctx.settings.is_local),
+            seed=run_seed(event.run_id),
+            camera=_camera(cfg),
+            max_episode_seconds=cfg.episode_seconds,
+            labels={"scene_id": event.scene_id, "run_id": event.run_id, "stage": "submit"},
+        )
+        collection = Collection(client, info, ctx.blobs, prefix, plan, _progress_log(ctx))
+        summaries = collection.run(until=started + cfg.follow_budget_s)
+        return _output(event, prefix, collection.commit(summaries))
+
+    return Stage(name="submit", handle=handle)
+
+
+SUBMIT = make_submit_stage()

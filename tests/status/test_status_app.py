@@ -1,0 +1,186 @@
+"""The status page over the embedded backends: runs, reports, dead letters and replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from bp_common.bus.base import ATTR_REPLAY_COUNT
+from bp_common.embedded import EmbeddedRun
+from bp_common.runtime.oidc import PushTokenVerifier
+from bp_common.status import create_app
+from fastapi.testclient import TestClient
+
+from tests.backbone.oidc_issuer import Issuer
+from tests.status.conftest import REPORT_HTML, RecordedRuns
+
+SAME_ORIGIN = {"sec-fetch-site": "same-origin", "origin": "http://testserver"}
+
+
+def client(recorded: RecordedRuns, **options: object) -> TestClient:
+    return TestClient(create_app(recorded.sources(), **options), follow_redirects=False)  # type: ignore[arg-type]
+
+
+def test_health_answers_without_touching_the_backends(recorded: RecordedRuns) -> None:
+    assert client(recorded).get("/healthz").json() == {"status": "ok"}
+
+
+def test_runs_list_shows_each_run_with_stage_states_timings_and_errors(
+    recorded: RecordedRuns,
+) -> None:
+    page = client(recorded).get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    ok_row = text[text.index(f'data-run="{recorded.succeeded}"') :].split("</tr>")[0]
+    bad_row = text[text.index(f'data-run="{recorded.dead_lettered}"') :].split("</tr>")[0]
+    assert ok_row.count("s-succeeded") == 3  # the run, export and submit
+    assert " s</span>" in ok_row  # a duration
+    assert f"/runs/{recorded.succeeded}/reports/probe" in ok_row
+    assert "s-failed" in bad_row and "InvalidInput: probe refuses this scene" in bad_row
+    assert "/reports/" not in bad_row  # no report, no link
+
+
+def test_runs_list_filters_by_scene(recorded: RecordedRuns) -> None:
+    text = client(recorded).get("/", params={"scene": "broken"}).text
+    assert recorded.dead_lettered in text and recorded.succeeded not in text
+
+
+def test_run_detail_shows_stages_source_error_and_its_dead_letter(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    bad = http.get(f"/runs/{recorded.dead_lettered}").text
+    assert "gs://local/scenes/broken/scene.usda#" in bad
+    assert "<strong>InvalidInput</strong> (permanent): probe refuses this scene" in bad
+    assert "Dead letters of this run" in bad
+    ok = http.get(f"/runs/{recorded.succeeded}").text
+    assert "id='stage-export'" in ok and "id='stage-submit'" in ok
+    assert "objects=0" in ok  # the stage's counts
+    assert "Dead letters of this run" not in ok
+    assert http.get("/runs/run-00000000000000000000").status_code == 404
+
+
+def test_quality_report_is_served_from_the_bucket_as_sandboxed_html(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    report = http.get(f"/runs/{recorded.succeeded}/reports/probe")
+    assert report.status_code == 200
+    assert report.headers["content-type"] == "text/html; charset=utf-8"
+    assert report.headers["content-security-policy"].startswith("sandbox")
+    assert report.content == REPORT_HTML
+    assert http.get(f"/runs/{recorded.succeeded}/reports/franka").status_code == 404
+    assert http.get(f"/runs/{recorded.dead_lettered}/reports/probe").status_code == 404
+    assert http.get(f"/runs/{recorded.succeeded}/reports/..%2F..%2Fexport").status_code == 404
+
+
+def test_json_api_lists_runs_with_their_reports(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    runs = {r["run_id"]: r for r in http.get("/api/runs").json()}
+    assert runs[recorded.succeeded]["state"] == "succeeded"
+    assert runs[recorded.succeeded]["quality_reports"] == [
+        {"robot": "probe", "url": f"/runs/{recorded.succeeded}/reports/probe"}
+    ]
+    failed = runs[recorded.dead_lettered]
+    assert failed["state"] == "failed" and failed["quality_reports"] == []
+    assert failed["stages"]["export"]["error"]["type"] == "InvalidInput"
+    one = http.get(f"/api/runs/{recorded.dead_lettered}").json()
+    assert one["run_id"] == recorded.dead_lettered
+    assert http.get("/api/runs/run-00000000000000000000").status_code == 404
+
+
+def test_dead_letter_depth_per_subscription(recorded: RecordedRuns) -> None:
+    depths = {d["stage"]: d for d in client(recorded).get("/api/dead-letters").json()}
+    assert set(depths) == {"export", "submit", "import", "upload"}
+    export = depths["export"]
+    assert export["subscription"] == "bp-export-dead-letter" and export["waiting"] == 1
+    (letter,) = export["letters"]
+    assert letter["run_id"] == recorded.dead_lettered and letter["scene_id"] == "broken"
+    assert letter["reason"].startswith("probe refuses this scene")
+    assert [d["waiting"] for s, d in depths.items() if s != "export"] == [0, 0, 0]
+    assert recorded.waiting() == 1  # looking leaves them in the queue
+
+
+def test_replay_button_republishes_with_a_replay_count_like_bp_dlq_replay(
+    recorded: RecordedRuns,
+) -> None:
+    http = client(recorded)
+    page = http.get("/dead-letters").text
+    assert "id='replay-export'" in page and "confirm(" in page
+
+    answer = http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dead-letters?replayed=1&refused=0&stage=export"
+    assert recorded.waiting() == 0
+    after = http.get(answer.headers["location"]).text
+    assert "Replayed 1 dead letter(s) of stage export" in after
+
+    bus = recorded.pipeline.bus
+    redelivered = bus.receive(["export"])
+    assert redelivered is not None and redelivered.topic == "scene-uploads"
+    assert redelivered.attributes[ATTR_REPLAY_COUNT] == "1"
+    assert "bp_error" not in redelivered.attributes
+
+
+def test_replay_refuses_a_message_replayed_too_often(recorded: RecordedRuns) -> None:
+    http = client(recorded, max_replays=1)
+    http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
+    recorded.pipeline.drain(EmbeddedRun(scene_id="broken", run_id=recorded.dead_lettered))
+    assert recorded.waiting() == 1  # the scene is still bad: dead-lettered again
+
+    answer = http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
+    assert answer.headers["location"] == "/dead-letters?replayed=0&refused=1&stage=export"
+    assert recorded.waiting() == 1
+    assert "refused 1 already replayed 1 times" in http.get(answer.headers["location"]).text
+    assert "id='replay-export'" not in http.get("/dead-letters").text
+
+
+def test_api_replay_dry_run_changes_nothing(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    report = http.post("/api/dead-letters/replay", json={"stage": "export", "dry_run": True})
+    assert report.status_code == 200
+    body = report.json()
+    assert body["dry_run"] is True and [x["run_id"] for x in body["replayed"]] == [
+        recorded.dead_lettered
+    ]
+    assert recorded.waiting() == 1
+    unknown = http.post("/api/dead-letters/replay", json={"stage": "nope"})
+    assert unknown.status_code == 404
+
+
+def test_a_replay_posted_from_another_site_is_refused(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    forged = http.post(
+        "/dead-letters/replay",
+        data={"stage": "export"},
+        headers={"sec-fetch-site": "cross-site", "origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    from_report = http.post(
+        "/dead-letters/replay", data={"stage": "export"}, headers={"origin": "null"}
+    )
+    assert from_report.status_code == 403
+    assert recorded.waiting() == 1
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    issuer = Issuer()
+    yield issuer
+    issuer.close()
+
+
+def test_with_oidc_every_route_but_health_needs_a_token_of_the_allowed_account(
+    recorded: RecordedRuns, issuer: Issuer
+) -> None:
+    audience, account = "https://status.example", "ops@bp-prod.iam.gserviceaccount.com"
+    verifier = PushTokenVerifier(
+        audience=audience, service_account=account, certs_url=issuer.certs_url
+    )
+    http = client(recorded, verifier=verifier)
+    assert http.get("/healthz").status_code == 200
+    assert http.get("/").status_code == 401
+    assert http.get("/api/dead-letters").status_code == 401
+    stranger = issuer.token(audience=audience, email="someone@example.com")
+    assert http.get("/", headers={"authorization": f"Bearer {stranger}"}).status_code == 403
+    token = issuer.token(audience=audience, email=account)
+    runs = http.get("/api/runs", headers={"authorization": f"Bearer {token}"})
+    assert runs.status_code == 200 and len(runs.json()) == 2
+    assert json.loads(runs.text)[0]["run_id"].startswith("run-")

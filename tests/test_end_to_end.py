@@ -1,0 +1,103 @@
+"""The whole chain as four services on the emulators: a scene uploaded with google-cloud-storage
+comes out as a verified dataset in the Firebase bucket, passing lerobot's own conformance check,
+with one trace across all four services."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bp_common.blobstore.gcs import make_storage_client
+from bp_common.contracts import DatasetsPublished, decode
+from bp_common.stack import BUCKET, FIREBASE_BUCKET, LocalStack
+from google.cloud import pubsub_v1
+
+pytestmark = [pytest.mark.emulators, pytest.mark.conformance]
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "kitchen_table"
+CONFORMANCE = REPO.parent / "shared" / "tools" / "lerobot-conformance" / "check"
+STAGES = ("export", "submit", "import", "upload")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    saved = dict(os.environ)
+    env = {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
+    with LocalStack(tmp_path_factory.mktemp("e2e"), {s: s for s in STAGES}, extra_env=env) as stack:
+        yield stack
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def trace_ids_of_run(stack: LocalStack, run_id: str) -> dict[str, set[str]]:
+    """Trace ids each service logged while handling this run."""
+    found: dict[str, set[str]] = {}
+    for stage in STAGES:
+        for line in (stack.root / "logs" / f"{stage}.log").read_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            entry = json.loads(line)
+            if entry.get("run_id") == run_id and "trace_id" in entry:
+                found.setdefault(stage, set()).add(entry["trace_id"])
+    return found
+
+
+def test_a_dropped_scene_is_published_verified_and_conformant(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    subscriber = pubsub_v1.SubscriberClient()
+    watch = subscriber.subscription_path(stack.project, "test-watch-published")
+    subscriber.create_subscription(
+        request={
+            "name": watch,
+            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "datasets-published"),
+        }
+    )
+    storage = make_storage_client(stack.project)
+    scenes = storage.bucket(BUCKET)
+    scenes.blob("scenes/kitchen_table/scene_manifest.json").upload_from_filename(
+        EXAMPLE / "scene_manifest.json"
+    )
+    scenes.blob("scenes/kitchen_table/scene.usda").upload_from_filename(EXAMPLE / "scene.usda")
+
+    received = []
+    deadline = time.monotonic() + 900
+    while not received and time.monotonic() < deadline:
+        response = subscriber.pull(request={"subscription": watch, "max_messages": 5}, timeout=60)
+        received += response.received_messages
+    assert received, "no datasets-published within 15 minutes; see the service logs in " + str(
+        stack.root
+    )
+    message = received[0].message
+    event = decode("datasets-published", message.data, dict(message.attributes))
+    assert isinstance(event, DatasetsPublished) and event.scene_id == "kitchen_table"
+    [published] = event.published
+    assert published.robot == "franka_panda" and published.storage_bucket == FIREBASE_BUCKET
+    assert published.prefix == f"datasets/kitchen_table/franka_panda/{event.run_id}/"
+    assert published.uploaded == published.verified > 0
+
+    firebase = storage.bucket(FIREBASE_BUCKET)
+    latest = json.loads(
+        firebase.blob("datasets/kitchen_table/franka_panda/LATEST").download_as_bytes()
+    )
+    assert event.run_id in json.dumps(latest)
+    local = tmp_path / "dataset"
+    for blob in storage.list_blobs(FIREBASE_BUCKET, prefix=published.prefix):
+        target = local / blob.name[len(published.prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(target)
+    dataset = next(p.parent.parent for p in local.rglob("meta/info.json"))
+    check = subprocess.run(
+        [str(CONFORMANCE), str(dataset)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert check.returncode == 0 and "VALID" in check.stdout, check.stdout + check.stderr
+
+    traces = trace_ids_of_run(stack, event.run_id)
+    assert set(traces) == set(STAGES), traces
+    assert len(set().union(*traces.values())) == 1, traces
+    assert message.attributes["traceparent"].split("-")[1] in traces["upload"]
