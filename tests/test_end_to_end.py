@@ -1,20 +1,23 @@
-"""The whole chain as four services on the emulators: a scene uploaded with google-cloud-storage
-comes out as a verified dataset in the Firebase bucket, passing lerobot's own conformance check,
-with one trace across all four services."""
+"""The whole chain as four services started by `bp up` on the emulators: a scene uploaded with
+google-cloud-storage comes out as a verified dataset in the Firebase bucket, passing lerobot's
+own conformance check, with one trace across all four services."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from bp_common.blobstore.gcs import make_storage_client
 from bp_common.contracts import DatasetsPublished, decode
-from bp_common.stack import BUCKET, FIREBASE_BUCKET, LocalStack
+from bp_common.stack import BUCKET, FIREBASE_BUCKET
 from google.cloud import pubsub_v1
 
 pytestmark = [pytest.mark.emulators, pytest.mark.conformance]
@@ -24,17 +27,46 @@ CONFORMANCE = REPO.parent / "shared" / "tools" / "lerobot-conformance" / "check"
 STAGES = ("export", "submit", "import", "upload")
 
 
+@dataclass
+class Stack:
+    """`bp up` running in its own process, and what its stack.env says about it."""
+
+    root: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    saved = dict(os.environ)
-    env = {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
-    with LocalStack(tmp_path_factory.mktemp("e2e"), {s: s for s in STAGES}, extra_env=env) as stack:
-        yield stack
-    os.environ.clear()
-    os.environ.update(saved)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("e2e")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
+    env |= {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "bp_common.cli", "up", "--out", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert up.stdout is not None
+    lines = []
+    for line in up.stdout:
+        lines.append(line)
+        if "stack is up" in line:
+            break
+    assert "stack is up" in "".join(lines), "".join(lines)
+    stack_env = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in (root / "stack.env").read_text().splitlines()
+    )
+    try:
+        yield Stack(root, stack_env, up)
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(60)
 
 
-def trace_ids_of_run(stack: LocalStack, run_id: str) -> dict[str, set[str]]:
+def trace_ids_of_run(stack: Stack, run_id: str) -> dict[str, set[str]]:
     """Trace ids each service logged while handling this run."""
     found: dict[str, set[str]] = {}
     for stage in STAGES:
@@ -48,17 +80,20 @@ def trace_ids_of_run(stack: LocalStack, run_id: str) -> dict[str, set[str]]:
 
 
 def test_a_dropped_scene_is_published_verified_and_conformant(
-    stack: LocalStack, tmp_path: Path
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    project = stack.env["BP_PROJECT_ID"]
     subscriber = pubsub_v1.SubscriberClient()
-    watch = subscriber.subscription_path(stack.project, "test-watch-published")
+    watch = subscriber.subscription_path(project, "test-watch-published")
     subscriber.create_subscription(
         request={
             "name": watch,
-            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "datasets-published"),
+            "topic": pubsub_v1.PublisherClient.topic_path(project, "datasets-published"),
         }
     )
-    storage = make_storage_client(stack.project)
+    storage = make_storage_client(project)
     scenes = storage.bucket(BUCKET)
     scenes.blob("scenes/kitchen_table/scene_manifest.json").upload_from_filename(
         EXAMPLE / "scene_manifest.json"
