@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
+
+from bp_common.sqlite_files import ThreadLocalSqlite
 
 from bp_upload.catalogue import CatalogueEntry, DatasetCatalogue, entry_id
 
@@ -13,8 +14,7 @@ from bp_upload.catalogue import CatalogueEntry, DatasetCatalogue, entry_id
 class SqliteCatalogue(DatasetCatalogue):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._db = ThreadLocalSqlite(self.path)
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS datasets (entry_id TEXT PRIMARY KEY,"
             " scene_id TEXT NOT NULL, robot TEXT NOT NULL, published_at TEXT NOT NULL,"
@@ -25,12 +25,7 @@ class SqliteCatalogue(DatasetCatalogue):
         return f"SqliteCatalogue(path={str(self.path)!r})"
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._db.connection()
 
     def record(self, entry: CatalogueEntry) -> None:
         self._conn().execute(

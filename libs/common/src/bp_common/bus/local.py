@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from bp_common.bus.base import (
 )
 from bp_common.contracts.envelope import Envelope
 from bp_common.errors import NotFound, PipelineError
+from bp_common.sqlite_files import ThreadLocalSqlite
 from bp_common.topology import ROUTE_BY_STAGE, ROUTES, routes_consuming
 
 _SCHEMA = """
@@ -56,16 +56,11 @@ class LocalBus(Publisher):
         self.ack_deadline_s = ack_deadline_s
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
-        self._local = threading.local()
+        self._db = ThreadLocalSqlite(self.path)
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._db.connection()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

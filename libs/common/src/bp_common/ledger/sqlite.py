@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from bp_common.ledger.migrations import Document
 from bp_common.ledger.service import LedgerStore
+from bp_common.sqlite_files import ThreadLocalSqlite
 
 
 class SqliteLedgerStore(LedgerStore):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._db = ThreadLocalSqlite(self.path)
         with self._conn() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, scene_id TEXT NOT NULL,"
@@ -24,12 +23,7 @@ class SqliteLedgerStore(LedgerStore):
             )
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._db.connection()
 
     def read(self, run_id: str) -> Document | None:
         row = self._conn().execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
