@@ -13,6 +13,8 @@ from bp_common.runtime.stage import Ports
 from bp_common.secrets import FileSecretStore, SecretStore
 
 LOCAL_BUCKET = "local"
+# Where the embedded default keeps what it publishes (Firebase Storage in the cloud).
+LOCAL_PUBLISHED_DIR = "firebase"
 
 
 def local_ports(root: Path, settings: Settings) -> tuple[Ports, LocalBus]:

@@ -14,6 +14,7 @@ from bp_common.contracts.events import (
 )
 from bp_common.errors import PipelineError
 from bp_common.runtime.stage import Stage, StageContext, StageOutput
+from bp_common.wiring import LOCAL_PUBLISHED_DIR
 
 from bp_upload.catalogue import DatasetCatalogue
 from bp_upload.destination import Destination
@@ -50,7 +51,7 @@ def adapters(ctx: StageContext, options: UploadOptions) -> tuple[Destination, Da
         ctx.settings,
         ctx.ports.secrets,
         options,
-        local_root=None if root is None else root / "firebase",
+        local_root=None if root is None else root / LOCAL_PUBLISHED_DIR,
     )
     catalogue_root = root or ctx.settings.data_dir
     catalogue = catalogue_for(ctx.settings, local_path=catalogue_root / "catalogue.sqlite")

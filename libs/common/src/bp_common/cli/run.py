@@ -8,10 +8,12 @@ import typer
 
 from bp_common import stages as stage_registry
 from bp_common.config import Settings
+from bp_common.contracts.events import DatasetsPublished
 from bp_common.embedded import EmbeddedPipeline
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.telemetry import setup_logging, setup_telemetry
+from bp_common.wiring import LOCAL_PUBLISHED_DIR
 
 
 def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
@@ -72,7 +74,12 @@ def run(
         elif st.note:
             line += f"  {st.note}"
         typer.echo(line)
-    typer.echo(f"results: {(out / 'bucket' / 'runs' / run.scene_id / run.run_id).resolve()}")
+    typer.echo(f"run artefacts: {(out / 'bucket' / 'runs' / run.scene_id / run.run_id).resolve()}")
+    upload = record.stages.get("upload")
+    if upload is not None and upload.emitted is not None:
+        event = DatasetsPublished.model_validate_json(upload.emitted.data)
+        for dataset in event.published:
+            typer.echo(f"published: {(out / LOCAL_PUBLISHED_DIR / dataset.prefix).resolve()}")
     typer.echo(f"ledger:  bp runs show {run.run_id} --out {out}")
     if record.state in ("failed", "quality_failed"):
         raise typer.Exit(1)
