@@ -5,8 +5,11 @@
   cube, a bowl and a bottle on it, sized for a Franka Panda (table top at 0.75 m, objects 5-8 cm
   across, within its 8 cm gripper opening), each a rigid body with mass, collider, friction,
   semantic label and a licence in customData; plus `scene_manifest.json` beside it.
-- `examples/cabinet/scene.usda`: Z up, metres: a cabinet whose door turns on a revolute joint
-  limited to 0..110 degrees, a can standing on its middle shelf, and a floor.
+- `examples/cabinet/scene.usda`: Z up, metres: a low sideboard (0.58 m wide, 0.4 m deep,
+  0.75 m tall) with a 0.325 m door on a revolute joint that opens 90 degrees (limits -90..0
+  about +Z), an open shelf niche beside it, a can standing on its top, and a floor. A robot
+  standing in front of the niche, clear of the door's swing, can open and close the door and
+  move the can.
 
 Run from the repository root: `.venv/bin/python examples/make_scenes.py [--out DIR]`. The
 output is deterministic, so re-running it leaves the files unchanged.
@@ -418,7 +421,32 @@ def write_manifest(
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def cabinet(out: Path = EXAMPLES / "cabinet") -> None:
+@dataclass(frozen=True)
+class CabinetLayout:
+    """The cabinet sample's geometry (Z up, metres): a low sideboard with one door and a can on top.
+
+    The front faces -X and `x` is the floor point under the cabinet's centre. A divider splits
+    the inside into a closed compartment on the -Y side, behind the door, and an open niche on
+    the +Y side. The door hangs on a vertical hinge at its +Y edge, next to the niche, and swings
+    out a quarter turn towards -X, so a robot standing in front of the niche or beyond it keeps
+    clear of the swing and still meets the handle's outer face all the way round. The can
+    stands on the top above the niche, near the front, within reach of such a robot.
+    """
+
+    x: float = 0.8
+    width: float = 0.58
+    depth: float = 0.4
+    height: float = 0.75
+    panel: float = 0.02
+    door_width: float = 0.325
+    door_open_deg: float = 90.0
+    can_xy: tuple[float, float] = (0.65, 0.16)
+
+
+CABINET = CabinetLayout()
+
+
+def cabinet(out: Path = EXAMPLES / "cabinet", layout: CabinetLayout = CABINET) -> None:
     axes = Axes("Z")
     stage = new_stage(out / "scene.usda", "Z")
     wood = physics_material(stage, "Wood", friction=0.5, restitution=0.1)
@@ -441,48 +469,53 @@ def cabinet(out: Path = EXAMPLES / "cabinet") -> None:
         concrete,
     )
 
-    # The cabinet's front faces -X (towards a robot standing near the origin); its origin is
-    # the floor point under its centre.
-    width, depth, height, panel = 0.6, 0.4, 0.9, 0.02
+    # The cabinet's origin is the floor point under its centre; its front faces -X (towards a
+    # robot standing near the origin).
+    width, depth, height, panel = layout.width, layout.depth, layout.height, layout.panel
+    door_width = layout.door_width
     cabinet_spec = ObjectSpec(
         "cabinet",
         "cabinet",
-        "A two-shelf cabinet with a hinged door.",
+        "A low sideboard with one hinged door and an open shelf niche beside it.",
         "articulated_furniture",
         ["Openable"],
-        (0.8, 0.0, 0.0),
+        (layout.x, 0.0, 0.0),
         (depth, width, height),
     )
     cab = object_root(stage, axes, cabinet_spec, rigid=False)
     UsdPhysics.ArticulationRootAPI.Apply(cab)
     carcass = UsdGeom.Xform.Define(stage, f"{cab.GetPath()}/Carcass").GetPrim()
     colour = (0.7, 0.6, 0.45)
+    hinge_y = -width / 2 + door_width
+    inner_depth, inner_width = depth - panel, width - 2 * panel
     boards = {
         "Bottom": ((0.0, 0.0, panel / 2), (depth, width, panel)),
         "Top": ((0.0, 0.0, height - panel / 2), (depth, width, panel)),
         "Left": ((0.0, -width / 2 + panel / 2, height / 2), (depth, panel, height)),
         "Right": ((0.0, width / 2 - panel / 2, height / 2), (depth, panel, height)),
         "Back": ((depth / 2 - panel / 2, 0.0, height / 2), (panel, width, height)),
-        "Shelf": ((0.0, 0.0, 0.45), (depth - panel, width - 2 * panel, panel)),
+        "Divider": ((-panel / 2, hinge_y - panel / 2, height / 2), (inner_depth, panel, height)),
+        "Shelf": ((-panel / 2, 0.0, height / 2), (inner_depth, inner_width, panel)),
     }
     for name, (centre, dims) in boards.items():
         collider(box(stage, f"{carcass.GetPath()}/{name}", axes, centre, dims, colour), wood)
 
-    # The door hangs on a vertical hinge at the front-left edge and swings out towards -X.
-    hinge = (-depth / 2 - panel / 2, -width / 2, height / 2)
+    # The door hangs on a vertical hinge at its +Y edge, in front of the divider, and opening
+    # turns its free (-Y) edge out towards -X: a negative angle about +Z. Its handle is a
+    # vertical bar at mid-height near the free edge.
+    hinge = (-depth / 2 - panel / 2, hinge_y, height / 2)
     door = UsdGeom.Xform.Define(stage, f"{cab.GetPath()}/Door")
     door.AddTranslateOp().Set(axes.point(*hinge))
     door_prim = door.GetPrim()
     UsdPhysics.RigidBodyAPI.Apply(door_prim)
-    UsdPhysics.MassAPI.Apply(door_prim).CreateMassAttr(3.0)
-    door_height = height - 2 * panel
+    UsdPhysics.MassAPI.Apply(door_prim).CreateMassAttr(1.5)
     collider(
         box(
             stage,
             f"{door.GetPath()}/Panel",
             axes,
-            (0.0, width / 2, 0.0),
-            (panel, width, door_height),
+            (0.0, -door_width / 2, 0.0),
+            (panel, door_width, height - 2 * panel),
             (0.75, 0.65, 0.5),
         ),
         wood,
@@ -492,7 +525,7 @@ def cabinet(out: Path = EXAMPLES / "cabinet") -> None:
             stage,
             f"{door.GetPath()}/Handle",
             axes,
-            (-0.02, width - 0.05, 0.0),
+            (-0.02, -(door_width - 0.05), 0.0),
             (0.02, 0.02, 0.12),
             (0.3, 0.3, 0.3),
         ),
@@ -507,16 +540,16 @@ def cabinet(out: Path = EXAMPLES / "cabinet") -> None:
     joint.CreateLocalPos1Attr(Gf.Vec3f(0.0))
     joint.CreateLocalRot1Attr(Gf.Quatf(1.0))
     joint.CreateAxisAttr(UsdPhysics.Tokens.z)
-    joint.CreateLowerLimitAttr(0.0)
-    joint.CreateUpperLimitAttr(110.0)
+    joint.CreateLowerLimitAttr(-layout.door_open_deg)
+    joint.CreateUpperLimitAttr(0.0)
 
     can_spec = ObjectSpec(
         "can",
         "can",
-        "A soda can on the middle shelf.",
+        "A soda can standing on top of the cabinet.",
         "manipulable_object",
         ["Graspable"],
-        (0.8, 0.0, 0.46),
+        (*layout.can_xy, height),
         (0.066, 0.066, 0.12),
         mass=0.35,
     )
@@ -528,7 +561,7 @@ def cabinet(out: Path = EXAMPLES / "cabinet") -> None:
         metal,
     )
 
-    camera_and_light(stage, axes, eye=(-0.6, -0.6, 1.4), target=(0.8, 0.0, 0.5))
+    camera_and_light(stage, axes, eye=(-0.6, -0.8, 1.4), target=(layout.x - 0.2, 0.0, 0.45))
     stage.GetRootLayer().Save()
 
 

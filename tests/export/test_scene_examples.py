@@ -58,17 +58,20 @@ def test_kitchen_table_has_four_graspable_objects_on_the_table() -> None:
         assert node.properties.mass is not None and node.properties.friction is not None
 
 
-def test_cabinet_door_and_the_can_on_its_shelf() -> None:
+def test_cabinet_door_and_the_can_on_its_top() -> None:
     graph = _graph("cabinet")
     cabinet = graph.node("cabinet")
     assert cabinet.sim_role == "articulated_furniture" and "Openable" in cabinet.affordances
+    assert cabinet.bbox.max[2] == pytest.approx(0.75)
     assert cabinet.articulation is not None
     (door,) = cabinet.articulation.joints
-    assert (door.type, door.lower, door.upper) == pytest.approx(
-        ("revolute", 0.0, math.radians(110))
-    )
+    assert (door.type, door.lower, door.upper) == pytest.approx(("revolute", -math.pi / 2, 0.0))
     assert door.axis == pytest.approx((0.0, 0.0, 1.0))
-    assert door.anchor == pytest.approx((0.59, -0.3, 0.45))
+    assert door.anchor == pytest.approx((0.59, 0.035, 0.375))
+    part = door.moving_part_bbox
+    assert part.max[1] - part.min[1] == pytest.approx(0.325)
+    # The can stands on the cabinet's top, not shut inside it.
     assert graph.relations("on") == {("can", "cabinet"), ("cabinet", "floor")}
-    assert graph.relations("in") == {("can", "cabinet")}
+    assert graph.relations("in") == set()
+    assert graph.node("can").bbox.min[2] == pytest.approx(cabinet.bbox.max[2])
     assert graph.node("floor").sim_role == "scene_shell"
