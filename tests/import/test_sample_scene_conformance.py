@@ -1,5 +1,5 @@
 """Datasets the import stage writes from the sample scenes load and decode in the real lerobot
-0.6.1: the kitchen table exported, short episodes simulated for every robot by the collector,
+0.6.1: each sample scene exported, short episodes simulated for every robot by the collector,
 imported with `bp import` as v3.0 and as v2.1, and checked."""
 
 from __future__ import annotations
@@ -22,68 +22,101 @@ pytestmark = pytest.mark.conformance
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EPISODES_PER_ROBOT = 2
 # Two-second episodes end before their task does: let failed attempts in, to test the format.
-PERMISSIVE_ENV = {"BP_QUALITY_REQUIRE_SUCCESS": "false", "BP_QUALITY_MIN_SCORE": "0",
-                  "BP_QUALITY_MIN_SUCCESS_RATE": "0", "BP_QUALITY_MIN_PASS_RATE": "0",
-                  "BP_QUALITY_MIN_COLLISION_FREE_RATE": "0"}
+PERMISSIVE_ENV = {
+    "BP_QUALITY_REQUIRE_SUCCESS": "false",
+    "BP_QUALITY_MIN_SCORE": "0",
+    "BP_QUALITY_MIN_SUCCESS_RATE": "0",
+    "BP_QUALITY_MIN_PASS_RATE": "0",
+    "BP_QUALITY_MIN_COLLISION_FREE_RATE": "0",
+}
 
 
-@pytest.fixture(scope="module")
-def kitchen_episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """EPISODES_DIR/<robot>/<episode_id>/ as `bp collect` lays it out."""
-    export = export_scene(EXAMPLES / "kitchen_table" / "scene.usda", "kitchen_table",
-                          environment="local", require_embeddings=False)
+@pytest.fixture(scope="module", params=["kitchen_table", "cabinet"])
+def scene_episodes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, int]]:
+    """EPISODES_DIR/<robot>/<episode_id>/ as `bp collect` lays it out, and episodes per robot."""
+    scene: str = request.param
+    export = export_scene(
+        EXAMPLES / scene / "scene.usda", scene, environment="local", require_embeddings=False
+    )
     graph = json.loads(export.files["scene_graph.json"])
     config = json.loads(export.files["task_config.json"])
-    root = tmp_path_factory.mktemp("kitchen-episodes")
+    root = tmp_path_factory.mktemp(f"{scene}-episodes")
+    counts = {}
     for entry in config["robots"]:
-        for seed, task in enumerate(entry["tasks"][:EPISODES_PER_ROBOT]):
-            out = root / entry["robot"] / episode_id_for("kitchen_table", task, entry["robot"],
-                                                         seed)
-            simulate_episode(graph, config, entry["robot"], task, seed, out, width=64,
-                             height=64, max_seconds=2.0)
-    return root
+        tasks = entry["tasks"][:EPISODES_PER_ROBOT]
+        for seed, task in enumerate(tasks):
+            out = root / entry["robot"] / episode_id_for(scene, task, entry["robot"], seed)
+            simulate_episode(
+                graph, config, entry["robot"], task, seed, out, width=64, height=64, max_seconds=2.0
+            )
+        if tasks:
+            counts[entry["robot"]] = len(tasks)
+    return root, counts
 
 
 @pytest.fixture(scope="module")
-def imported(kitchen_episodes: Path, tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, Path]:
-    """`bp import` of the kitchen episodes, once per codebase version."""
+def imported(
+    scene_episodes: tuple[Path, dict[str, int]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """`bp import` of the scene's episodes, once per codebase version."""
     outs = {}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in PERMISSIVE_ENV.items():
             patch.setenv(name, value)
         for codebase in ("v3.0", "v2.1"):
-            out = tmp_path_factory.mktemp(f"kitchen-{codebase}")
-            result = CliRunner().invoke(app, ["import", str(kitchen_episodes), "--out",
-                                              str(out), "--format", codebase])
+            out = tmp_path_factory.mktemp(f"import-{codebase}")
+            result = CliRunner().invoke(
+                app, ["import", str(scene_episodes[0]), "--out", str(out), "--format", codebase]
+            )
             assert result.exit_code == 0, result.output
             outs[codebase] = out
     return outs
 
 
 def check(root: Path) -> str:
-    done = subprocess.run([str(CONFORMANCE_CHECK), str(root)], capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        [str(CONFORMANCE_CHECK), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0 and done.stdout.strip().endswith("VALID"), (
-        f"{root}: exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
+        f"{root}: exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 
-def test_the_kitchen_table_datasets_are_valid_in_lerobot(imported: dict[str, Path]) -> None:
+def test_the_sample_scene_datasets_are_valid_in_lerobot(
+    imported: dict[str, Path], scene_episodes: tuple[Path, dict[str, int]]
+) -> None:
     """Every robot's v3.0 dataset; v2.1 (written by the same code for every robot, but slow to
     check: lerobot converts it first) for one robot."""
+    simulated = scene_episodes[1]
     if not CONFORMANCE_CHECK.is_file():
         pytest.skip(f"conformance tool not found at {CONFORMANCE_CHECK}")
     for codebase, out in imported.items():
         roots = sorted(p for p in out.iterdir() if p.is_dir())
-        assert [p.name for p in roots] == ["fetch", "franka_panda", "ur5e"]
+        assert [p.name for p in roots] == sorted(simulated)
+        counts = {}
         for root in roots:
             manifest = json.loads((root / "import_manifest.json").read_text())
             assert manifest["codebase_version"] == codebase
-            assert manifest["counts"]["dataset_episodes"] == EPISODES_PER_ROBOT
-    checked = [imported["v2.1"] / "franka_panda",
-               *(imported["v3.0"] / robot for robot in ("fetch", "franka_panda", "ur5e"))]
+            # Validation may exclude an episode (a short run can cross a joint limit): every
+            # simulated episode is either in the dataset or excluded with its reason.
+            tally = manifest["counts"]
+            assert (
+                tally["dataset_episodes"] + sum(tally["excluded"].values()) == simulated[root.name]
+            )
+            assert tally["dataset_episodes"] >= 1
+            counts[root.name] = tally["dataset_episodes"]
+    checked = [
+        (imported["v2.1"] / "franka_panda", counts["franka_panda"]),
+        *((imported["v3.0"] / robot, n) for robot, n in sorted(counts.items())),
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:  # the check is mostly one core each
-        outputs = list(pool.map(check, checked))
-    for output in outputs:
-        assert f"episodes {EPISODES_PER_ROBOT}, frames" in output
+        outputs = list(pool.map(check, [root for root, _ in checked]))
+    for output, (_, episodes) in zip(outputs, checked, strict=True):
+        assert f"episodes {episodes}, frames" in output
