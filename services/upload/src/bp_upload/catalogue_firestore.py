@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bp_common.errors import Unavailable
-from google.api_core import exceptions as gexc
-from google.api_core.retry import Retry, if_exception_type
+from bp_common.ledger.firestore import DEFAULT_RETRY, TRANSIENT_ERRORS
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -20,28 +19,6 @@ from bp_upload.catalogue import (
     CatalogueEntry,
     DatasetCatalogue,
     entry_id,
-)
-
-_RETRY = Retry(
-    predicate=if_exception_type(
-        gexc.ServiceUnavailable,
-        gexc.DeadlineExceeded,
-        gexc.InternalServerError,
-        gexc.ResourceExhausted,
-    ),
-    initial=0.1,
-    maximum=5.0,
-    multiplier=2.0,
-    timeout=30.0,
-)
-_TRANSIENT = (
-    gexc.ServiceUnavailable,
-    gexc.DeadlineExceeded,
-    gexc.Aborted,
-    gexc.ResourceExhausted,
-    gexc.InternalServerError,
-    gexc.Unknown,
-    gexc.RetryError,
 )
 
 
@@ -62,9 +39,9 @@ class FirestoreCatalogue(DatasetCatalogue):
     def record(self, entry: CatalogueEntry) -> None:
         try:
             self.collection.document(entry.entry_id).set(
-                entry.to_document(), retry=_RETRY, timeout=self.timeout
+                entry.to_document(), retry=DEFAULT_RETRY, timeout=self.timeout
             )
-        except _TRANSIENT as exc:
+        except TRANSIENT_ERRORS as exc:
             raise Unavailable(
                 f"Firestore catalogue: {type(exc).__name__}", entry=entry.entry_id
             ) from exc
@@ -72,8 +49,8 @@ class FirestoreCatalogue(DatasetCatalogue):
     def get(self, scene_id: str, robot: str, run_id: str) -> CatalogueEntry | None:
         key = entry_id(scene_id, robot, run_id)
         try:
-            snapshot = self.collection.document(key).get(retry=_RETRY, timeout=self.timeout)
-        except _TRANSIENT as exc:
+            snapshot = self.collection.document(key).get(retry=DEFAULT_RETRY, timeout=self.timeout)
+        except TRANSIENT_ERRORS as exc:
             raise Unavailable(f"Firestore catalogue: {type(exc).__name__}", entry=key) from exc
         document = snapshot.to_dict() if snapshot.exists else None
         return None if document is None else CatalogueEntry.from_document(document)
@@ -88,7 +65,9 @@ class FirestoreCatalogue(DatasetCatalogue):
             query = query.where(filter=FieldFilter("robot", "==", robot))
         query = query.order_by("published_at", direction=firestore.Query.DESCENDING).limit(limit)
         try:
-            documents = [s.to_dict() for s in query.stream(retry=_RETRY, timeout=self.timeout)]
-        except _TRANSIENT as exc:
+            documents = [
+                s.to_dict() for s in query.stream(retry=DEFAULT_RETRY, timeout=self.timeout)
+            ]
+        except TRANSIENT_ERRORS as exc:
             raise Unavailable(f"Firestore catalogue: {type(exc).__name__}") from exc
         return [CatalogueEntry.from_document(d) for d in documents if d]

@@ -56,21 +56,25 @@ def make_firestore_client(
     return firestore.Client(project=project, database=database)
 
 
+# What Firestore raises for a passing fault: the bus retries the message later.
+TRANSIENT_ERRORS = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.InternalServerError,
+    gexc.Unknown,
+    gexc.RetryError,
+)
+
+
 @contextmanager
 def _translated(**context: Any) -> Iterator[None]:
     try:
         yield
     except gexc.NotFound as exc:
         raise NotFound(f"Firestore: {exc.message}", **context) from exc
-    except (
-        gexc.ServiceUnavailable,
-        gexc.DeadlineExceeded,
-        gexc.Aborted,
-        gexc.ResourceExhausted,
-        gexc.InternalServerError,
-        gexc.Unknown,
-        gexc.RetryError,
-    ) as exc:
+    except TRANSIENT_ERRORS as exc:
         raise Unavailable(f"Firestore: {type(exc).__name__}: {exc}", **context) from exc
 
 
