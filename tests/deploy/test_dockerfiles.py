@@ -108,4 +108,4 @@ def test_the_build_sees_every_workspace_member(name: str) -> None:
     members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
     copies = [args for keyword, args in instructions(name) if keyword == "COPY"]
     for member in members["members"]:
-        assert f"{member}/pyproject.toml {member}/" in copies, f"uv cannot read {member} in the image"
+        assert f"{member}/pyproject.toml {member}/" in copies, f"the image lacks {member}"
