@@ -77,6 +77,7 @@ from bp_export.task_config import (
     ObjectInside,
     ObjectOn,
     RobotAssignment,
+    SuccessPredicate,
     TaskConfig,
     TaskKind,
     TaskSpec,
@@ -300,10 +301,51 @@ def _workplace(layout: SceneLayout, asset_id: str | None, fallback: SceneNode) -
     return layout.node(asset_id).bbox
 
 
+def _move_task(
+    layout: SceneLayout,
+    item: SceneNode,
+    destination: SceneNode,
+    *,
+    kind: TaskKind,
+    goal_region: Aabb,
+    success: SuccessPredicate,
+    instructions: tuple[str, ...],
+    clutter: int,
+    goal_centre: Vec3,
+    release_at: tuple[float, float, float],
+    workplace: Aabb,
+    problem: str | None,
+) -> PlannedTask:
+    """A task that carries `item` to `destination`: pick, carry, release at `release_at`
+    (x, y and the height the item's bottom comes to rest at)."""
+    grasp, lift = _grasp_targets(item)
+    task_id = _task_id(layout.graph.scene_id, kind, item.asset_id, destination.asset_id)
+    spec = TaskSpec(
+        task_id=task_id,
+        kind=kind,
+        target=item.asset_id,
+        destination=destination.asset_id,
+        goal_region=goal_region,
+        success=success,
+        instructions=instructions,
+        difficulty=_difficulty(
+            kind, clutter, _horizontal_distance(item.bbox.centre, goal_centre), min(item.bbox.size)
+        ),
+    )
+    x, y, bottom = release_at
+    requirements = TaskRequirements(
+        task_id,
+        tuple(grasp + _release_targets(item, x, y, bottom, lift)),
+        workplace=workplace,
+        grasp=_grasp_need(item),
+        mass_kg=item.properties.mass,
+    )
+    return PlannedTask(spec, requirements, problem)
+
+
 def _pick_place_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
     out: list[PlannedTask] = []
     current = layout.resting_on.get(item.asset_id)
-    grasp, lift = _grasp_targets(item)
     for support in layout.supports:
         if support.asset_id == item.asset_id:
             continue
@@ -334,32 +376,22 @@ def _pick_place_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]
                 f"Move {what} onto {where}.",
                 f"Set {what} down on {where}.",
             )
-        task_id = _task_id(layout.graph.scene_id, "pick_place", item.asset_id, support.asset_id)
-        spec = TaskSpec(
-            task_id=task_id,
-            kind="pick_place",
-            target=item.asset_id,
-            destination=support.asset_id,
-            goal_region=region,
-            success=ObjectInRegion(object=item.asset_id, region=region),
-            instructions=instructions,
-            difficulty=_difficulty(
-                "pick_place",
-                _clutter(layout, [item.bbox, spot], [item.asset_id]),
-                _horizontal_distance(item.bbox.centre, spot.centre),
-                min(item.bbox.size),
-            ),
+        out.append(
+            _move_task(
+                layout,
+                item,
+                support,
+                kind="pick_place",
+                goal_region=region,
+                success=ObjectInRegion(object=item.asset_id, region=region),
+                instructions=instructions,
+                clutter=_clutter(layout, [item.bbox, spot], [item.asset_id]),
+                goal_centre=spot.centre,
+                release_at=(gx, gy, top),
+                workplace=support.bbox,
+                problem=_move_problem(layout, item, support, way_down),
+            )
         )
-        targets = grasp + _release_targets(item, gx, gy, top, lift)
-        requirements = TaskRequirements(
-            task_id,
-            tuple(targets),
-            workplace=support.bbox,
-            grasp=_grasp_need(item),
-            mass_kg=item.properties.mass,
-        )
-        problem = _move_problem(layout, item, support, way_down)
-        out.append(PlannedTask(spec, requirements, problem))
     return out
 
 
@@ -394,7 +426,6 @@ def _misfit(item: SceneNode, container: SceneNode) -> str | None:
 
 def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
     out: list[PlannedTask] = []
-    grasp, lift = _grasp_targets(item)
     for container in layout.graph.nodes:
         if container.asset_id == item.asset_id or not is_container(container):
             continue
@@ -413,44 +444,30 @@ def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
         )
         cx, cy, _ = container.bbox.centre
         what, where = _describe(layout, item), _describe(layout, container)
-        task_id = _task_id(layout.graph.scene_id, "place_in", item.asset_id, container.asset_id)
-        spec = TaskSpec(
-            task_id=task_id,
-            kind="place_in",
-            target=item.asset_id,
-            destination=container.asset_id,
-            goal_region=region,
-            success=ObjectInside(object=item.asset_id, container=container.asset_id),
-            instructions=(
-                f"Put {what} in {where}.",
-                f"Place {what} inside {where}.",
-                f"Pick up {what} and drop it into {where}.",
-            ),
-            difficulty=_difficulty(
-                "place_in",
-                _clutter(layout, [item.bbox, container.bbox], [item.asset_id, container.asset_id]),
-                _horizontal_distance(item.bbox.centre, container.bbox.centre),
-                min(item.bbox.size),
-            ),
-        )
-        targets = grasp + _release_targets(item, cx, cy, container.bbox.max[2], lift)
-        support = layout.resting_on.get(container.asset_id)
-        problem = (
-            _access_problem(layout, item)
-            or _misfit(item, container)
-            or _goal_problem(layout, item, container, way_down)
-        )
         out.append(
-            PlannedTask(
-                spec,
-                TaskRequirements(
-                    task_id,
-                    tuple(targets),
-                    workplace=_workplace(layout, support, container),
-                    grasp=_grasp_need(item),
-                    mass_kg=item.properties.mass,
+            _move_task(
+                layout,
+                item,
+                container,
+                kind="place_in",
+                goal_region=region,
+                success=ObjectInside(object=item.asset_id, container=container.asset_id),
+                instructions=(
+                    f"Put {what} in {where}.",
+                    f"Place {what} inside {where}.",
+                    f"Pick up {what} and drop it into {where}.",
                 ),
-                problem,
+                clutter=_clutter(
+                    layout, [item.bbox, container.bbox], [item.asset_id, container.asset_id]
+                ),
+                goal_centre=container.bbox.centre,
+                release_at=(cx, cy, container.bbox.max[2]),
+                workplace=_workplace(layout, layout.resting_on.get(container.asset_id), container),
+                problem=(
+                    _access_problem(layout, item)
+                    or _misfit(item, container)
+                    or _goal_problem(layout, item, container, way_down)
+                ),
             )
         )
     return out
@@ -472,7 +489,6 @@ def _stack_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
     out: list[PlannedTask] = []
     if not _stackable(layout, item):
         return out
-    grasp, lift = _grasp_targets(item)
     for base in layout.graph.nodes:
         if not _stackable(layout, base):
             continue
@@ -493,39 +509,24 @@ def _stack_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:
         )
         cx, cy, _ = base.bbox.centre
         what, where = _describe(layout, item), _describe(layout, base)
-        task_id = _task_id(layout.graph.scene_id, "stack", item.asset_id, base.asset_id)
-        spec = TaskSpec(
-            task_id=task_id,
-            kind="stack",
-            target=item.asset_id,
-            destination=base.asset_id,
-            goal_region=region,
-            success=ObjectOn(object=item.asset_id, support=base.asset_id),
-            instructions=(
-                f"Stack {what} on {where}.",
-                f"Put {what} on top of {where}.",
-                f"Place {what} onto {where}.",
-            ),
-            difficulty=_difficulty(
-                "stack",
-                _clutter(layout, [item.bbox, base.bbox], [item.asset_id, base.asset_id]),
-                _horizontal_distance(item.bbox.centre, base.bbox.centre),
-                min(item.bbox.size),
-            ),
-        )
-        targets = grasp + _release_targets(item, cx, cy, top, lift)
-        support = layout.resting_on.get(base.asset_id)
         out.append(
-            PlannedTask(
-                spec,
-                TaskRequirements(
-                    task_id,
-                    tuple(targets),
-                    workplace=_workplace(layout, support, base),
-                    grasp=_grasp_need(item),
-                    mass_kg=item.properties.mass,
+            _move_task(
+                layout,
+                item,
+                base,
+                kind="stack",
+                goal_region=region,
+                success=ObjectOn(object=item.asset_id, support=base.asset_id),
+                instructions=(
+                    f"Stack {what} on {where}.",
+                    f"Put {what} on top of {where}.",
+                    f"Place {what} onto {where}.",
                 ),
-                _move_problem(layout, item, base, way_down),
+                clutter=_clutter(layout, [item.bbox, base.bbox], [item.asset_id, base.asset_id]),
+                goal_centre=base.bbox.centre,
+                release_at=(cx, cy, top),
+                workplace=_workplace(layout, layout.resting_on.get(base.asset_id), base),
+                problem=_move_problem(layout, item, base, way_down),
             )
         )
     return out
