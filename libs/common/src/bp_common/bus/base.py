@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,7 +91,3 @@ class DeadLetterQueue(abc.ABC):
     def peek(self, stage: str, max_messages: int) -> list[DeadLetter]:
         with self.claim(stage, max_messages) as letters:
             return list(letters)
-
-    def iter_all(self, max_messages: int) -> Iterator[DeadLetter]:
-        for stage in self.stages():
-            yield from self.peek(stage, max_messages)

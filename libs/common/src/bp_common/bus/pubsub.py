@@ -137,12 +137,9 @@ class PullWorker:
 
 
 class PubSubDeadLetterQueue(DeadLetterQueue):
-    def __init__(
-        self, subscriber: pubsub_v1.SubscriberClient, project: str, lease_s: int = 60
-    ) -> None:
+    def __init__(self, subscriber: pubsub_v1.SubscriberClient, project: str) -> None:
         self.subscriber = subscriber
         self.project = project
-        self.lease_s = lease_s
         self._ack_ids: dict[tuple[str, str], str] = {}
 
     def stages(self) -> list[str]:

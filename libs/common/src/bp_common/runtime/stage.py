@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -94,7 +94,6 @@ class Stage(Generic[In]):
     name: str
     handle: Callable[[StageContext, In], StageOutput | StageStop]
     identify: Callable[[In], RunRef | Skip] = _ref_from_event
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def route(self) -> Route:
