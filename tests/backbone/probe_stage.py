@@ -2,7 +2,8 @@
 
 `ok` commits a marker and emits scenes-exported; `permanent` raises InvalidInput; `transient`
 raises TransientError; `down-while PATH` raises TransientError while PATH exists (a dependency
-that is down); `slow-submit PATH` makes the second probe stage wait for PATH (kill tests)."""
+that is down); `slow-export PATH` waits for PATH before committing, and `slow-submit PATH`
+makes the second probe stage wait for it (kill tests)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput:
         raise InvalidInput("probe refuses this scene", scene_id=ctx.scene_id)
     if command == "transient" or (command == "down-while" and Path(arg).exists()):
         raise TransientError("probe's dependency is down", scene_id=ctx.scene_id)
+    if command == "slow-export":
+        while not Path(arg).exists():
+            time.sleep(0.05)
     marker = f"{ctx.run_prefix}export/export_manifest.json"
     content = f'{{"scene": "{ctx.scene_id}", "attempt": {ctx.attempt}}}'.encode()
     try:

@@ -88,8 +88,12 @@ def test_safe_production_settings_start_and_local_never_refuses() -> None:
 
 def test_pull_workers_need_no_push_settings_and_own_variables_are_not_secrets() -> None:
     worker = Settings(  # type: ignore[call-arg]
-        _env_file=None, env="production", stage="submit", dead_letter_topic="bp-submit-dead-letter",
-        ledger_backend="firestore", secrets_backend="secret-manager",
+        _env_file=None,
+        env="production",
+        stage="submit",
+        dead_letter_topic="bp-submit-dead-letter",
+        ledger_backend="firestore",
+        secrets_backend="secret-manager",
     )
     environ = {"BP_SECRETS_BACKEND": "secret-manager", "BP_SECRETS_DIR": "/secrets"}
     assert worker.problems(environ) == []

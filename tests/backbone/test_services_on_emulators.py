@@ -135,35 +135,57 @@ def test_permanent_failure_dead_letters_at_once_and_transient_after_the_attempts
     assert "1 dead letter(s)" in remaining and "scene=bad" in remaining
 
 
-def test_a_worker_killed_mid_message_is_redelivered_and_commits_exactly_once(
-    stack: LocalStack, ledger: RunLedger, tmp_path: Path
+@pytest.fixture(scope="module")
+def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack whose subscriptions keep retrying long enough for a killed service to restart."""
+    saved = dict(os.environ)
+    with LocalStack(
+        tmp_path_factory.mktemp("patient-stack"),
+        {"export": STAGES["export"]},
+        max_delivery_attempts=30,
+        min_backoff_s=1.0,
+        max_backoff_s=2.0,
+    ) as stack:
+        yield stack
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# Killed mid-message: the push service. A SIGKILLed streaming-pull subscriber can leave a stream
+# the Pub/Sub emulator keeps dispatching redeliveries to (its stream-close handler fails with a
+# NoSuchMethodError), so on the emulator the pull worker's crash-redelivery cannot be tested
+# reliably; the local bus's lease recovery is tested by tests/export/test_bp_run_resume.py.
+def test_a_service_killed_mid_message_is_redelivered_and_commits_exactly_once(
+    patient_stack: LocalStack, tmp_path: Path
 ) -> None:
+    from google.cloud import firestore
+
+    stack = patient_stack
+    ledger = RunLedger(FirestoreLedgerStore(firestore.Client(project=stack.project)))
     subscriber = pubsub_v1.SubscriberClient()
-    watch = subscriber.subscription_path(stack.project, "test-watch-episodes")
+    watch = subscriber.subscription_path(stack.project, "test-watch-exported")
     subscriber.create_subscription(
         request={
             "name": watch,
-            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "episodes-collected"),
+            "topic": pubsub_v1.PublisherClient.topic_path(stack.project, "scenes-exported"),
         }
     )
     go = tmp_path / "go"
-    run_id = upload(stack, "killed", f"slow-submit {go}")
-    wait_for("submit to start", lambda: stage_state(ledger, run_id, "submit", StageState.RUNNING))
-    stack.services["submit"].kill()
+    run_id = upload(stack, "killed", f"slow-export {go}")
+    wait_for("export to start", lambda: stage_state(ledger, run_id, "export", StageState.RUNNING))
+    stack.services["export"].kill()
     go.touch()
-    stack.start_service("submit")
+    stack.start_service("export")
     record = wait_for(
-        "submit to finish after redelivery",
-        lambda: stage_state(ledger, run_id, "submit", StageState.SUCCEEDED),
-        # The killed worker's lease has to lapse first. The emulator sometimes holds a dead
-        # stream's messages for its 60 s stream deadline, once more under load.
-        timeout=240,
+        "export to finish after redelivery",
+        lambda: stage_state(ledger, run_id, "export", StageState.SUCCEEDED),
+        timeout=120,
     )
-    assert record.stages["submit"].attempts >= 2
+    assert record.stages["export"].attempts >= 2
 
     blobs = GcsBlobStore(make_storage_client(stack.project), BUCKET)
-    committed = [b.key for b in blobs.list(f"runs/killed/{run_id}/episodes/")]
-    assert committed == [f"runs/killed/{run_id}/episodes/COMMITTED"]
+    committed = [b.key for b in blobs.list(f"runs/killed/{run_id}/export/")]
+    assert committed == [f"runs/killed/{run_id}/export/export_manifest.json"]
     events = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
