@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bp_common.errors import UnsafeConfiguration
+from bp_common.errors import UnknownSetting, UnsafeConfiguration
+
+# Every package declares the BP_* variables it reads here: a pydantic-settings class, or an
+# iterable of variable names (options of CLI commands that read the environment).
+SETTINGS_ENTRY_POINT_GROUP = "blueprint.settings"
+VARIABLE_PREFIX = "BP_"
 
 
 class PipelineEnv(StrEnum):
@@ -75,6 +84,15 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
+    @model_validator(mode="after")
+    def _no_unknown_variables(self) -> Settings:
+        """Outside `local` a BP_* variable that no code declares is a typo or a dead setting."""
+        if self.env is not PipelineEnv.LOCAL:
+            unknown = unknown_variables(os.environ)
+            if unknown:
+                raise UnknownSetting(self.env.value, unknown)
+        return self
+
     @property
     def is_local(self) -> bool:
         return self.env is PipelineEnv.LOCAL
@@ -111,7 +129,7 @@ class Settings(BaseSettings):
     def problems(self, environ: dict[str, str] | None = None) -> list[str]:
         """Every setting that is unsafe outside `local`, all at once."""
         environ = dict(os.environ if environ is None else environ)
-        found: list[str] = []
+        found: list[str] = unknown_variables(environ)
         if self.collector_insecure:
             found.append("BP_COLLECTOR_INSECURE is set: the collector channel must use mTLS")
         if self.serves_push and not self.push_auth_enabled:
@@ -137,7 +155,7 @@ class Settings(BaseSettings):
             f"{name} holds a secret in a plain environment variable: mount it or use Secret Manager"
             for name in sorted(environ)
             if _SECRET_LIKE.search(name)
-            and name not in _OWN_VARIABLES
+            and name not in declared_variables()
             and environ[name]
             and not name.endswith(("_FILE", "_PATH"))
         )
@@ -152,5 +170,47 @@ class Settings(BaseSettings):
         return self
 
 
-# Settings' own variables name where secrets live, never a secret value.
-_OWN_VARIABLES = frozenset(f"BP_{name.upper()}" for name in Settings.model_fields)
+def variables_of(settings: type[BaseSettings]) -> frozenset[str]:
+    """The environment variables a settings class reads (its prefix, or a field's own alias)."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for field_name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(c for c in alias.choices if isinstance(c, str))
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(f"{prefix}{field_name}".upper())
+    return frozenset(names)
+
+
+@cache
+def declared_variables() -> frozenset[str]:
+    """Every BP_* variable some installed code reads, from the `blueprint.settings` group."""
+    names = set(variables_of(Settings))
+    for ep in entry_points(group=SETTINGS_ENTRY_POINT_GROUP):
+        declared = ep.load()
+        if isinstance(declared, type) and issubclass(declared, BaseSettings):
+            names.update(variables_of(declared))
+        elif isinstance(declared, Iterable) and not isinstance(declared, str):
+            names.update(str(name) for name in declared)
+        else:
+            raise TypeError(
+                f"entry point {ep.name} = {ep.value} in {SETTINGS_ENTRY_POINT_GROUP} is neither "
+                "a settings class nor a list of variable names"
+            )
+    return frozenset(n for n in names if n.startswith(VARIABLE_PREFIX))
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per BP_* variable that nothing declares, naming the nearest known one."""
+    known = declared_variables()
+    found = []
+    for name in sorted(environ):
+        if not name.startswith(VARIABLE_PREFIX) or name in known:
+            continue
+        nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {nearest[0]}?" if nearest else ""
+        found.append(f"{name} is not a setting any installed service reads{hint}")
+    return found

@@ -70,6 +70,15 @@ class UnsafeConfiguration(PermanentError):
         return self.message
 
 
+class UnknownSetting(UnsafeConfiguration):
+    """BP_* variables that no installed code reads: a typo, or a setting that does nothing."""
+
+    def __init__(self, env: str, problems: list[str]) -> None:
+        super().__init__(env, problems)
+        listing = "\n".join(f"  - {p}" for p in problems)
+        self.message = f"refusing to start in {env}: {len(problems)} unknown setting(s)\n{listing}"
+
+
 class AlreadyExists(PipelineError):
     """A create-only write found the object already there (someone committed first)."""
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from bp_common import stages as stage_registry
 from bp_common.cli.context import settings as load_settings
 from bp_common.config import Settings
+from bp_common.errors import UnsafeConfiguration
 from bp_common.runtime.delivery import Deliverer
 from bp_common.runtime.sinks import TopicDeadLetterSink
 from bp_common.telemetry import setup_telemetry
@@ -96,8 +99,21 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
 
 
 def check_config() -> None:
-    """List every unsafe setting for the current PIPELINE_ENV (production refuses them)."""
-    settings = Settings()
+    """List every unsafe or unknown setting for the current PIPELINE_ENV.
+
+    Production refuses to start on any of them; every other non-local environment refuses
+    unknown BP_* variables (typos, settings nothing reads).
+    """
+    try:
+        settings = Settings()
+    except UnsafeConfiguration as exc:
+        typer.echo(f"PIPELINE_ENV={os.environ.get('PIPELINE_ENV', 'local')}")
+        for p in exc.problems:
+            typer.echo(f"  - {p}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        typer.secho(f"invalid settings: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     problems = settings.problems()
     typer.echo(f"PIPELINE_ENV={settings.env.value}")
     if not problems:
