@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import requests
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client, storage_error
-from bp_common.emulators import free_port
 from bp_common.errors import AlreadyExists, NotFound, PipelineError, TransientError, Unavailable
 from bp_common.secrets import FileSecretStore
+from bp_ops.emulators import free_port
 from bp_upload.options import UploadOptions
 from bp_upload.wiring import firebase_destination
 from google.api_core import exceptions as gexc

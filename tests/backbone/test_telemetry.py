@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.runtime.delivery import Deliverer
 from bp_common.telemetry import JsonLogFormatter
+from bp_ops.embedded import EmbeddedPipeline
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -19,11 +19,11 @@ from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts import decode, encode
 from bp_common.contracts.events import DatasetsPublished, DatasetsReady, RobotDataset
-from bp_common.emulators import EmulatorStack, free_port
 from bp_common.ledger import RunLedger, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore
 from bp_common.runtime import Deliverer, Outcome, Ports
 from bp_common.secrets import FileSecretStore
+from bp_ops.emulators import EmulatorStack, free_port
 from bp_upload.catalogue_firestore import FirestoreCatalogue
 from bp_upload.catalogue_sqlite import SqliteCatalogue
 from bp_upload.stage import UPLOAD

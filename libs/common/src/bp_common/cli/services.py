@@ -1,19 +1,26 @@
-"""`bp serve`, `bp worker`, `bp up` and `bp check-config`: the services as processes."""
+"""`bp serve`, `bp worker` and `bp check-config`: a stage as a process, and its settings."""
 
 from __future__ import annotations
 
 import signal
-import sys
-from pathlib import Path
 
 import typer
 
 from bp_common import stages as stage_registry
-from bp_common.cli.context import settings as load_settings
 from bp_common.config import Settings
+from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Deliverer
 from bp_common.runtime.sinks import TopicDeadLetterSink
 from bp_common.telemetry import setup_telemetry
+
+
+def load_settings() -> Settings:
+    """The settings, or exit 2 naming what production refuses."""
+    try:
+        return Settings().ensure_safe()
+    except PipelineError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _deliverer(spec: str) -> tuple[Settings, Deliverer, TopicDeadLetterSink]:
@@ -107,24 +114,3 @@ def check_config() -> None:
         typer.echo(f"  - {p}")
     if settings.env.value == "production":
         raise typer.Exit(2)
-
-
-def up(
-    out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
-) -> None:
-    """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
-    from bp_common.stack import LocalStack
-
-    installed = stage_registry.available()
-    missing = stage_registry.missing()
-    if missing:
-        typer.echo(f"not built yet, not started: {', '.join(missing)}")
-    with LocalStack(out, list(installed)) as stack:
-        for line in stack.describe():
-            typer.echo(line)
-        typer.echo("stack is up; Ctrl-C stops everything it started")
-        try:
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            stack.wait()
-        except (KeyboardInterrupt, SystemExit):
-            typer.echo("stopping...")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bp_common.cli.context import OutOption, ledger
+from bp_ops.cli.context import OutOption, ledger
 
 app = typer.Typer(help="Runs recorded in the ledger.", no_args_is_help=True)
 

@@ -18,8 +18,9 @@ from bp_common.contracts.events import SceneUpload
 from bp_common.ids import run_id_for
 from bp_common.runtime.delivery import Deliverer, Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
-from bp_common.scene_drop import SceneFile, plan_drop
 from bp_common.wiring import LOCAL_BUCKET, local_ports
+
+from bp_ops.scene_drop import SceneFile, plan_drop
 
 log = logging.getLogger("bp.embedded")
 Progress = Callable[[str, Verdict, float], None]

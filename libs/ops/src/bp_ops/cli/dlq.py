@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from bp_common import dlq as ops
 from bp_common.bus.base import ATTR_PUBSUB_DL_COUNT, DeadLetter
-from bp_common.cli.context import OutOption, dead_letters
+
+from bp_ops import dlq as ops
+from bp_ops.cli.context import OutOption, dead_letters
 
 app = typer.Typer(help="Dead-lettered messages of every stage.", no_args_is_help=True)
 StageOpt = typer.Option(None, "--stage", help="Only this stage's queue.")

@@ -11,12 +11,11 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bp_common.errors import AlreadyExists, InvalidInput
+from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_object_name, validate_scene_id
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
-
-from bp_common.errors import AlreadyExists, InvalidInput
-from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_object_name, validate_scene_id
 
 # Files beside the scene that travel with it (as in the embedded default).
 COMPANION_FILES = ("scene_manifest.json",)

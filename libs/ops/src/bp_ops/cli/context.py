@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from bp_common.bus.base import DeadLetterQueue, Publisher
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
@@ -42,9 +41,8 @@ def ledger(out: Path | None) -> RunLedger:
 def dead_letters(out: Path | None) -> tuple[DeadLetterQueue, Publisher]:
     s = settings()
     if s.uses_cloud:
-        from google.cloud import pubsub_v1
-
         from bp_common.bus.pubsub import PubSubDeadLetterQueue, PubSubPublisher
+        from google.cloud import pubsub_v1
 
         return (
             PubSubDeadLetterQueue(pubsub_v1.SubscriberClient(), s.project_id),

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from bp_common import stages as stage_registry
 from bp_common.config import Settings
 from bp_common.contracts.events import DatasetsPublished
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.telemetry import setup_logging, setup_telemetry
 from bp_common.wiring import LOCAL_PUBLISHED_DIR
+
+from bp_ops.embedded import EmbeddedPipeline
 
 
 def _progress(stage: str, verdict: Verdict, seconds: float) -> None:

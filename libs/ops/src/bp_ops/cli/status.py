@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from bp_common import dlq
-from bp_common.cli.context import OutOption, dead_letters, ledger
-from bp_common.cli.context import settings as load_settings
 from bp_common.config import PipelineEnv, Settings
+
+from bp_ops import dlq
+from bp_ops.cli.context import OutOption, dead_letters, ledger
+from bp_ops.cli.context import settings as load_settings
 
 app = typer.Typer(
     help="The status page: runs, dead letters, quality reports.", no_args_is_help=True
@@ -43,9 +43,9 @@ def serve(
 ) -> None:
     """Serve the status page (FastAPI): runs, dead letters with replay, quality reports, /api."""
     import uvicorn
-
     from bp_common.runtime.oidc import PushTokenVerifier
-    from bp_common.status import StatusSources, create_app
+
+    from bp_ops.status import StatusSources, create_app
 
     if bool(oidc_audience) != bool(oidc_account):
         typer.secho("--oidc-audience and --oidc-account go together", fg="red", err=True)
