@@ -7,6 +7,7 @@ import signal
 import typer
 
 from bp_common import stages as stage_registry
+from bp_common import wiring
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Deliverer
@@ -23,17 +24,21 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _deliverer(spec: str) -> tuple[Settings, Deliverer, TopicDeadLetterSink]:
+def _service(spec: str) -> tuple[Settings, wiring.CloudWiring, Deliverer, TopicDeadLetterSink]:
+    """The stage with every adapter it runs on, or exit naming what could not be built."""
     settings = load_settings()
     stage = stage_registry.load(spec)
-    from bp_common.wiring import cloud_ports
-
     setup_telemetry(settings, stage.name)
-    ports = cloud_ports(settings)
+    adapters = wiring.cloud(settings)
+    try:
+        deliverer = wiring.deliverer(stage, adapters.ports, settings)
+    except PipelineError as exc:
+        typer.secho(f"{stage.name}: {exc}", fg="red", err=True)
+        raise typer.Exit(2 if exc.permanent else 1) from exc
     sink = TopicDeadLetterSink(
-        ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic
+        adapters.ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic
     )
-    return settings, Deliverer(stage, ports, settings), sink
+    return settings, adapters, deliverer, sink
 
 
 def serve(
@@ -49,7 +54,7 @@ def serve(
     from bp_common.runtime.oidc import PushTokenVerifier
     from bp_common.runtime.push import create_app
 
-    settings, deliverer, sink = _deliverer(stage)
+    settings, _, deliverer, sink = _service(stage)
     verifier = None
     if settings.push_auth_enabled:
         if not (settings.push_audience and settings.push_service_account):
@@ -83,13 +88,11 @@ def serve(
 
 def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE.")) -> None:
     """Run a stage as a streaming-pull worker (flow control, lease extension) until SIGTERM."""
-    from google.cloud import pubsub_v1
-
     from bp_common.bus.pubsub import PullWorker
 
-    settings, deliverer, sink = _deliverer(stage)
+    settings, adapters, deliverer, sink = _service(stage)
     pull = PullWorker(
-        pubsub_v1.SubscriberClient(),
+        adapters.subscriber,
         settings.project_id,
         deliverer.stage.route.subscription,
         deliverer,

@@ -1,14 +1,14 @@
-"""What CLI commands share: settings, and the ports of the embedded store or the cloud."""
+"""What the operator commands share: settings, and the adapters of the embedded run or the cloud,
+from the composition root (bp_common.wiring)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-from bp_common.bus.base import DeadLetterQueue, Publisher
+from bp_common import wiring
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
-from bp_common.ledger import RunLedger
 
 
 def settings() -> Settings:
@@ -19,14 +19,11 @@ def settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def ledger(out: Path | None) -> RunLedger:
+def adapters(out: Path | None) -> wiring.Wiring:
+    """The cloud's adapters, or those of an existing embedded run folder (never a new one)."""
     s = settings()
     if s.uses_cloud:
-        from bp_common.wiring import cloud_ports
-
-        return cloud_ports(s).ledger
-    from bp_common.ledger.sqlite import SqliteLedgerStore
-
+        return wiring.cloud(s)
     root = out or s.data_dir
     if not (root / "ledger.sqlite").exists():
         typer.secho(
@@ -35,27 +32,7 @@ def ledger(out: Path | None) -> RunLedger:
             err=True,
         )
         raise typer.Exit(1)
-    return RunLedger(SqliteLedgerStore(root / "ledger.sqlite"))
-
-
-def dead_letters(out: Path | None) -> tuple[DeadLetterQueue, Publisher]:
-    s = settings()
-    if s.uses_cloud:
-        from bp_common.bus.pubsub import PubSubDeadLetterQueue, PubSubPublisher
-        from google.cloud import pubsub_v1
-
-        return (
-            PubSubDeadLetterQueue(pubsub_v1.SubscriberClient(), s.project_id),
-            PubSubPublisher(pubsub_v1.PublisherClient(), s.project_id),
-        )
-    from bp_common.bus.local import LocalBus, LocalDeadLetterQueue
-
-    root = out or s.data_dir
-    if not (root / "bus.sqlite").exists():
-        typer.secho(f"no local bus at {root / 'bus.sqlite'}", fg="red", err=True)
-        raise typer.Exit(1)
-    bus = LocalBus(root / "bus.sqlite")
-    return LocalDeadLetterQueue(bus), bus
+    return wiring.embedded(root, s)
 
 
 OutOption = typer.Option(

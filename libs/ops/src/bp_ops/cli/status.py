@@ -8,7 +8,7 @@ import typer
 from bp_common.config import PipelineEnv, Settings
 
 from bp_ops import dlq
-from bp_ops.cli.context import OutOption, dead_letters, ledger
+from bp_ops.cli.context import OutOption, adapters
 from bp_ops.cli.context import settings as load_settings
 
 app = typer.Typer(
@@ -69,17 +69,9 @@ def serve(
         if oidc_audience and oidc_account
         else None
     )
-    queue, publisher = dead_letters(out)
-    if settings.uses_cloud:
-        from bp_common.wiring import cloud_ports
-
-        ports = cloud_ports(settings)
-        sources = StatusSources(ports.ledger, queue, publisher, ports.blobs)
-    else:
-        from bp_common.blobstore.local import LocalBlobStore
-
-        root = out or settings.data_dir
-        sources = StatusSources(ledger(out), queue, publisher, LocalBlobStore(root / "bucket"))
+    found = adapters(out)
+    ports = found.ports
+    sources = StatusSources(ports.ledger, found.dead_letters, ports.publisher, ports.blobs)
     typer.echo(f"status page on http://{host}:{port}/")
     uvicorn.run(
         create_app(sources, verifier=verifier, max_replays=max_replays),
