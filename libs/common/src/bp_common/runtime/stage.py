@@ -112,7 +112,8 @@ class Stage(Generic[In, A]):
 
     `adapters`, when given, builds what the handler needs beyond the ports; the composition root
     (bp_common.wiring) calls it once per process and hands the result to every delivery as
-    `ctx.adapters`, typed as the handler expects.
+    `ctx.adapters`, typed as the handler expects. The two constructors keep hook and handler in
+    step: a handler that expects adapters without a hook to build them does not type-check.
     """
 
     name: str
