@@ -1,6 +1,6 @@
 """Benchmark the upload stage against the Google Cloud CLI on fake-gcs-server, with a hash floor.
 
-One run, one fake-gcs-server (in memory, started with bp_common.emulators), one dataset of
+One run, one fake-gcs-server (in memory, started with bp_ops.emulators), one dataset of
 random files (~500 MB in ~200 files by default, a third of them larger than one 8 MiB chunk
 so that resumable uploads are exercised). Three variants move or read the same files:
 
@@ -148,7 +148,7 @@ def main() -> None:
         raise SystemExit("the Google Cloud CLI (gcloud) is needed for the baseline")
 
     from bp_common.blobstore.gcs import ensure_bucket, make_storage_client
-    from bp_common.emulators import start_fake_gcs
+    from bp_ops.emulators import start_fake_gcs
 
     work = Path(tempfile.mkdtemp(prefix="bp-upload-bench-"))
     server = start_fake_gcs(work / "logs")

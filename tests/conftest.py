@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from bp_common.blobstore.gcs import ensure_bucket, make_storage_client
-from bp_common.emulators import EmulatorStack
 from bp_common.ledger.firestore import make_firestore_client
+from bp_ops.emulators import EmulatorStack
 from google.cloud import firestore, storage
 
 

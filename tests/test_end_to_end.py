@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from bp_common.blobstore.gcs import make_storage_client
 from bp_common.contracts import DatasetsPublished, decode
-from bp_common.stack import BUCKET, FIREBASE_BUCKET
+from bp_ops.stack import BUCKET, FIREBASE_BUCKET
 from google.cloud import pubsub_v1
 
 pytestmark = [pytest.mark.emulators, pytest.mark.conformance]

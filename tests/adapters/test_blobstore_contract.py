@@ -14,8 +14,8 @@ import pytest
 from bp_common.blobstore.base import BlobStore
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
 from bp_common.blobstore.local import LocalBlobStore
-from bp_common.emulators import free_port
 from bp_common.errors import AlreadyExists, InvalidName, NotFound, Unavailable
+from bp_ops.emulators import free_port
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bp_common import dlq
 from bp_common.bus import DeadLetterQueue, Message, Publisher
 from bp_common.bus.local import LocalBus, LocalDeadLetterQueue
 from bp_common.contracts.envelope import Envelope
-from bp_common.emulators import EmulatorStack
 from bp_common.errors import InvalidInput
 from bp_common.runtime.sinks import TopicDeadLetterSink
+from bp_ops import dlq
+from bp_ops.emulators import EmulatorStack
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bp_common.emulators import (
+from bp_ops.emulators import (
     FIRESTORE,
     PUBSUB,
     STORAGE,

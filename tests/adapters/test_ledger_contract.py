@@ -247,7 +247,7 @@ def test_firestore_keeps_each_run_as_a_document_named_by_its_run_id(
 
 
 def test_firestore_unreachable_is_a_transient_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bp_common.emulators import free_port
+    from bp_ops.emulators import free_port
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
     client: firestore.Client = make_firestore_client("p")

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from bp_common.contracts import decode
 from bp_common.contracts.events import SceneUpload
-from bp_common.emulators import SCENE_UPLOADS_TOPIC, EmulatorStack
+from bp_ops.emulators import SCENE_UPLOADS_TOPIC, EmulatorStack
 from google.cloud import pubsub_v1, storage
 
 pytestmark = pytest.mark.emulators

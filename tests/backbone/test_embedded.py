@@ -9,8 +9,8 @@ import pytest
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.cli import app
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.ledger import StageState
+from bp_ops.embedded import EmbeddedPipeline
 from typer.testing import CliRunner
 
 from tests.backbone.probe_stage import PROBE

@@ -1,4 +1,4 @@
-"""The workspace shape: one package per service plus the shared library; services stay apart."""
+"""The workspace shape: one package per service, the runtime and the operator tools apart."""
 
 from __future__ import annotations
 
@@ -30,10 +30,17 @@ def test_a_service_never_imports_another_service() -> None:
     assert not imported_packages(ROOT / "libs" / "common" / "src") & packages
 
 
+def test_the_runtime_and_the_services_never_import_the_operator_tools() -> None:
+    for folder in [ROOT / "libs" / "common" / "src"] + [
+        ROOT / "services" / s / "src" for s in (*SERVICES, "collector")
+    ]:
+        assert "bp_ops" not in imported_packages(folder), f"{folder} imports bp_ops"
+
+
 def test_one_workspace_one_lock_and_the_expected_layout() -> None:
     root = tomllib.loads((ROOT / "pyproject.toml").read_text())
     members = root["tool"]["uv"]["workspace"]["members"]
-    assert {"libs/common", *(f"services/{s}" for s in SERVICES)} <= set(members)
+    assert {"libs/common", "libs/ops", *(f"services/{s}" for s in SERVICES)} <= set(members)
     assert (ROOT / "uv.lock").is_file() and not list(ROOT.glob("*/**/uv.lock"))
     for path in (
         "proto",

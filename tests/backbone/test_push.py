@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from bp_common.config import Settings
-from bp_common.runtime.delivery import Deliverer
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_common.runtime.push import create_app
 from bp_common.runtime.sinks import TopicDeadLetterSink
-from bp_common.wiring import local_ports
+from bp_common.wiring import deliverer, embedded
 from fastapi.testclient import TestClient
 
 from tests.backbone.oidc_issuer import Issuer
@@ -33,13 +32,14 @@ def issuer() -> Iterator[Issuer]:
 class Service:
     def __init__(self, root: Path, issuer: Issuer | None) -> None:
         settings = Settings(_env_file=None, env="dev" if issuer else "local")  # type: ignore[call-arg]
-        self.ports, self.bus = local_ports(root, settings)
+        wiring = embedded(root, settings)
+        self.ports, self.bus = wiring.ports, wiring.bus
         verifier = issuer and PushTokenVerifier(
             audience=AUDIENCE, service_account=PUSHER, certs_url=issuer.certs_url
         )
         sink = TopicDeadLetterSink(self.bus, "bp-export-dead-letter")
         self.client = TestClient(
-            create_app(Deliverer(PROBE, self.ports, settings), sink, verifier=verifier)
+            create_app(deliverer(PROBE, self.ports, settings), sink, verifier=verifier)
         )
 
     def push(self, body: bytes, token: str | None = None, attempt: int = 1) -> int:

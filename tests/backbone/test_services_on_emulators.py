@@ -16,7 +16,7 @@ from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
 from bp_common.ids import run_id_for
 from bp_common.ledger import RunLedger, RunRecord, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore
-from bp_common.stack import BUCKET, LocalStack
+from bp_ops.stack import BUCKET, LocalStack
 from google.cloud import pubsub_v1
 
 pytestmark = pytest.mark.emulators

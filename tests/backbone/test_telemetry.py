@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
-from bp_common.runtime.delivery import Deliverer
 from bp_common.telemetry import JsonLogFormatter
+from bp_common.wiring import deliverer
+from bp_ops.embedded import EmbeddedPipeline
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -72,7 +72,7 @@ def test_metrics_count_messages_per_stage_and_outcome_and_time_stages(tmp_path: 
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     p = EmbeddedPipeline(tmp_path, settings, {"export": PROBE})
-    p.deliverers["export"] = Deliverer(PROBE, p.ports, settings, meter=meter)
+    p.deliverers["export"] = deliverer(PROBE, p.ports, settings, meter=meter)
     for name, body in (("good", "ok"), ("bad", "permanent")):
         scene = tmp_path / name / "scene.usda"
         scene.parent.mkdir()

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from bp_common.config import _SECRET_LIKE, Settings
 from bp_common.contracts.events import SceneUpload
-from bp_common.stack import BUCKET, FIREBASE_BUCKET, PROJECT, LocalStack
 from bp_common.topology import ROUTE_BY_STAGE, STAGE_NAMES
+from bp_ops.stack import BUCKET, FIREBASE_BUCKET, PROJECT, LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATORS = ("pubsub", "firestore", "gcs")

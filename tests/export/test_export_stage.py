@@ -11,9 +11,9 @@ import pytest
 from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts import decode
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.ledger import StageState
 from bp_export.stage import EXPORT
+from bp_ops.embedded import EmbeddedPipeline
 from typer.testing import CliRunner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -14,10 +14,10 @@ from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts import decode, encode
 from bp_common.contracts.events import DatasetsReady
-from bp_common.embedded import EmbeddedPipeline, EmbeddedRun
 from bp_common.ledger import StageState
 from bp_import.import_config import QualitySettings
 from bp_import.stage import IMPORT, make_import_stage
+from bp_ops.embedded import EmbeddedPipeline, EmbeddedRun
 from typer.testing import CliRunner
 
 from .raw_episodes import (

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
-from bp_common.status import StatusSources
+from bp_ops.embedded import EmbeddedPipeline
+from bp_ops.status import StatusSources
 
 from tests.backbone.probe_stage import FOLLOW, PROBE
 

@@ -11,10 +11,10 @@ import pytest
 from bp_common.cli import app
 from bp_common.contracts import decode
 from bp_common.contracts.events import SceneUpload
-from bp_common.emulators import SCENE_UPLOADS_TOPIC, EmulatorStack
 from bp_common.ids import run_id_for
 from bp_common.runtime.stage import RunRef
 from bp_common.runtime.uploads import scene_upload_ref
+from bp_ops.emulators import SCENE_UPLOADS_TOPIC, EmulatorStack
 from google.cloud import pubsub_v1, storage
 from typer.testing import CliRunner, Result
 

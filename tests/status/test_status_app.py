@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from bp_common.bus.base import ATTR_REPLAY_COUNT
-from bp_common.embedded import EmbeddedRun
 from bp_common.runtime.oidc import PushTokenVerifier
-from bp_common.status import create_app
+from bp_ops.embedded import EmbeddedRun
+from bp_ops.status import create_app
 from fastapi.testclient import TestClient
 
 from tests.backbone.oidc_issuer import Issuer

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from bp_common.emulators import LOOPBACK, free_port
-from bp_common.status import create_app
+from bp_ops.emulators import LOOPBACK, free_port
+from bp_ops.status import create_app
 
 from tests.status.conftest import RecordedRuns
 

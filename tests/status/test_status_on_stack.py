@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 from bp_common.cli import app
-from bp_common.stack import LocalStack
+from bp_ops.stack import LocalStack
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.emulators

@@ -12,9 +12,9 @@ import pytest
 from bp_collector.server import CollectorServer
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_export.stage import EXPORT
+from bp_ops.embedded import EmbeddedPipeline
 from bp_submit.config import SubmitConfig
 from bp_submit.connection import forget_clients
 from bp_submit.local_collector import stop_local_collectors

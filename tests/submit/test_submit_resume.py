@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from bp_collector.server import CollectorServer
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.ledger import StageState
 from bp_export.stage import EXPORT
+from bp_ops.embedded import EmbeddedPipeline
 
 from tests.submit.conftest import KITCHEN, TINY_ENV, pipeline, settings, tiny
 
@@ -23,7 +23,7 @@ SUBMIT_PROCESS = """
 import sys
 from pathlib import Path
 from bp_common.config import Settings
-from bp_common.embedded import EmbeddedPipeline, EmbeddedRun
+from bp_ops.embedded import EmbeddedPipeline, EmbeddedRun
 from bp_submit.stage import SUBMIT
 p = EmbeddedPipeline(Path(sys.argv[1]), Settings(), {"submit": SUBMIT})
 p.drain(EmbeddedRun(sys.argv[2], sys.argv[3]))

@@ -83,7 +83,7 @@ def test_export_and_submit_end_with_verified_episodes_for_every_robot(tmp_path: 
 
 def _exported_event(p: object, root: Path, config: dict[str, object]) -> SceneExported:
     """An export with the given task config, committed into the bucket as export writes it."""
-    from bp_common.embedded import EmbeddedPipeline
+    from bp_ops.embedded import EmbeddedPipeline
 
     assert isinstance(p, EmbeddedPipeline)
     prefix = "runs/kitchen_table/run-00000000000000000001/export/"

@@ -7,7 +7,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from bp_common.emulators import LOOPBACK, EmulatorProcess, fake_gcs_server_binary, free_port
+from bp_ops.emulators import LOOPBACK, EmulatorProcess, fake_gcs_server_binary, free_port
 
 
 class OwnFakeGcs:

@@ -13,7 +13,7 @@ from bp_common.blobstore.local import LocalBlobStore
 from bp_common.config import Settings
 from bp_common.contracts import decode, encode
 from bp_common.contracts.events import DatasetsPublished, DatasetsReady, RobotDataset
-from bp_common.embedded import EmbeddedPipeline, EmbeddedRun
+from bp_ops.embedded import EmbeddedPipeline, EmbeddedRun
 from bp_upload.catalogue_sqlite import SqliteCatalogue
 from bp_upload.errors import DatasetRejected, SourceCorrupt
 from bp_upload.folder_destination import FolderDestination

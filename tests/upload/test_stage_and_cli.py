@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bp_common import wiring
 from bp_common.blobstore.gcs import GcsBlobStore, ensure_bucket
 from bp_common.bus import Message
 from bp_common.bus.local import LocalBus
@@ -19,11 +20,11 @@ from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts import decode, encode
 from bp_common.contracts.events import DatasetsPublished, DatasetsReady, RobotDataset
-from bp_common.emulators import EmulatorStack, free_port
 from bp_common.ledger import RunLedger, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore
 from bp_common.runtime import Deliverer, Outcome, Ports
 from bp_common.secrets import FileSecretStore
+from bp_ops.emulators import EmulatorStack, free_port
 from bp_upload.catalogue_firestore import FirestoreCatalogue
 from bp_upload.catalogue_sqlite import SqliteCatalogue
 from bp_upload.stage import UPLOAD
@@ -59,16 +60,12 @@ def ready_event(store: GcsBlobStore, tmp_path: Path, robots: tuple[str, ...]) ->
     )
 
 
-def deliverer(
-    emulators: EmulatorStack,
-    storage_client: storage.Client,
-    firestore_client: firestore.Client,
-    tmp_path: Path,
-) -> tuple[Deliverer, GcsBlobStore, Settings]:
+def pipeline_bucket(
+    emulators: EmulatorStack, storage_client: storage.Client
+) -> tuple[GcsBlobStore, Settings]:
     pipeline_bucket, firebase_bucket = unique_name("bp-scenes"), unique_name("bp-datasets")
     for bucket in (pipeline_bucket, firebase_bucket):
         ensure_bucket(storage_client, bucket)
-    store = GcsBlobStore(storage_client, pipeline_bucket)
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         project_id=emulators.project,
@@ -77,6 +74,13 @@ def deliverer(
         backend="cloud",
         ledger_backend="firestore",
     )
+    return GcsBlobStore(storage_client, pipeline_bucket), settings
+
+
+def upload_service(
+    store: GcsBlobStore, settings: Settings, firestore_client: firestore.Client, tmp_path: Path
+) -> Deliverer:
+    """The upload stage as a service process gets it: adapters built once, from the environment."""
     ports = Ports(
         blobs=store,
         ledger=RunLedger(
@@ -84,8 +88,9 @@ def deliverer(
         ),
         publisher=LocalBus(tmp_path / "bus.sqlite"),
         secrets=FileSecretStore(tmp_path / "secrets"),
+        workdir=tmp_path,
     )
-    return Deliverer(UPLOAD, ports, settings), store, settings
+    return wiring.deliverer(UPLOAD, ports, settings)
 
 
 @pytest.mark.emulators
@@ -95,7 +100,8 @@ def test_datasets_ready_becomes_published_datasets_with_a_catalogue_entry_each(
     firestore_client: firestore.Client,
     tmp_path: Path,
 ) -> None:
-    runtime, store, settings = deliverer(emulators, storage_client, firestore_client, tmp_path)
+    store, settings = pipeline_bucket(emulators, storage_client)
+    runtime = upload_service(store, settings, firestore_client, tmp_path)
     envelope = encode(ready_event(store, tmp_path, ("franka_panda", "ur5e")))
     message = Message("m-1", envelope.topic, envelope.data, envelope.attributes)
     verdict = runtime.deliver(message)
@@ -127,13 +133,14 @@ def test_a_final_attempt_cleans_up_and_a_failed_cleanup_reaches_the_ledger_and_t
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    runtime, store, settings = deliverer(emulators, storage_client, firestore_client, tmp_path)
+    store, settings = pipeline_bucket(emulators, storage_client)
     envelope = encode(ready_event(store, tmp_path, ("franka_panda",)))
     # The Firebase bucket is unreachable (nothing listens there), on the last delivery attempt.
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("BP_UPLOAD_DEADLINE_S", "3")
     monkeypatch.setenv("BP_UPLOAD_REQUEST_TIMEOUT_S", "1")
     monkeypatch.setenv("BP_UPLOAD_CLEANUP_TIMEOUT_S", "1")
+    runtime = upload_service(store, settings, firestore_client, tmp_path)
     message = Message(
         "m-2",
         envelope.topic,

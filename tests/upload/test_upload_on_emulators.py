@@ -20,7 +20,7 @@ from pathlib import Path
 import google_crc32c
 import pytest
 from bp_common.blobstore.gcs import GcsBlobStore, ensure_bucket, make_storage_client
-from bp_common.emulators import EmulatorStack
+from bp_ops.emulators import EmulatorStack
 from bp_upload.errors import (
     CleanupFailed,
     DatasetRejected,

@@ -1,3 +1,3 @@
-"""BlueprintPipeline's shared platform: contracts, adapters, service runtime and CLI."""
+"""BlueprintPipeline's runtime: contracts, ports, adapters, delivery, ledger, config, telemetry."""
 
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ from bp_common.topology import STAGE_NAMES
 ENTRY_POINT_GROUP = "blueprint.stages"
 
 
-def available() -> dict[str, Stage[Any]]:
+def available() -> dict[str, Stage[Any, Any]]:
     """Stage name -> Stage, in pipeline order, for every service that ships its stage."""
     found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     return {name: _check(found[name].load(), name) for name in STAGE_NAMES if name in found}
@@ -24,7 +24,7 @@ def missing() -> list[str]:
     return [name for name in STAGE_NAMES if name not in have]
 
 
-def load(spec: str) -> Stage[Any]:
+def load(spec: str) -> Stage[Any, Any]:
     """A stage by name (`export`) or by import path (`package.module:ATTRIBUTE`)."""
     if ":" in spec:
         module, _, attr = spec.partition(":")
@@ -35,7 +35,7 @@ def load(spec: str) -> Stage[Any]:
     return stages[spec]
 
 
-def _check(obj: object, spec: str) -> Stage[Any]:
+def _check(obj: object, spec: str) -> Stage[Any, Any]:
     if not isinstance(obj, Stage):
         raise NotFound("entry point is not a Stage", stage=spec)
     return obj

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from bp_collector_api import collector_pb2 as pb
-from bp_common.blobstore.local import LocalBlobStore
 from bp_common.contracts.events import EpisodesCollected, RobotEpisodes, SceneExported
 from bp_common.errors import InvalidInput, NotFound
 from bp_common.ledger import StageState
@@ -74,10 +73,8 @@ def _camera(config: SubmitConfig) -> pb.CameraSpec:
 
 
 def _collector_dir(ctx: StageContext) -> Path:
-    """Beside the embedded bucket when there is one, else under BP_DATA_DIR."""
-    if isinstance(ctx.blobs, LocalBlobStore):
-        return ctx.blobs.root.parent / "collector"
-    return ctx.settings.data_dir / "collector"
+    """Where a collector started beside submit keeps its jobs: in this process's own folder."""
+    return ctx.ports.workdir / "collector"
 
 
 def _output(event: SceneExported, prefix: str, manifest: bytes) -> StageOutput:

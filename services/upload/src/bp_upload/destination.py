@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import BinaryIO
 
+from bp_common.blobstore import BlobInfo
+
 from bp_upload.checksums import Digests
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """An object as the destination reports it: its own md5/crc32c of the bytes it holds."""
-
-    key: str
-    size: int
-    generation: int
-    md5_b64: str | None
-    crc32c_b64: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-    updated: datetime | None = None
 
 
 class Destination(abc.ABC):
@@ -50,7 +37,7 @@ class Destination(abc.ABC):
         content_type: str,
         metadata: dict[str, str],
         timeout: float | None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         """Stream exactly `size` bytes to key; returns what the destination stored.
 
         Raises EOFError, leaving no object, when the stream ends before `size` bytes.
@@ -61,7 +48,7 @@ class Destination(abc.ABC):
         """Download one generation again, streaming, and hash what came back."""
 
     @abc.abstractmethod
-    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, StoredObject] | None:
+    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, BlobInfo] | None:
         """A small object's bytes and properties (manifests, LATEST), or None when absent."""
 
     @abc.abstractmethod
@@ -74,11 +61,11 @@ class Destination(abc.ABC):
         content_type: str,
         metadata: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         """Write a small object; `if_generation_match=0` is create-only. Raises AlreadyExists."""
 
     @abc.abstractmethod
-    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[StoredObject]:
+    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[BlobInfo]:
         """Every object under prefix, in key order."""
 
     @abc.abstractmethod

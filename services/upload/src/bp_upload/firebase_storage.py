@@ -11,80 +11,28 @@ one, and a failed resumable upload is abandoned, never finalized short.
 from __future__ import annotations
 
 import contextlib
-import http.client
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import requests
-from bp_common.errors import AlreadyExists, NotFound, PipelineError, Unavailable
+from bp_common.blobstore import BlobInfo
+from bp_common.blobstore.gcs import blob_info, storage_errors
+from bp_common.errors import NotFound
 from bp_common.ids import validate_object_name
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
-from google.auth.exceptions import TransportError
 from google.cloud import storage
-from google.cloud.storage.exceptions import InvalidResponse
 from google.cloud.storage.fileio import BlobWriter
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from bp_upload.checksums import Digests, StreamHasher
-from bp_upload.destination import Destination, StoredObject
+from bp_upload.destination import Destination
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 CHUNK_MULTIPLE = 256 * 1024
 # Above this the library itself would switch to a resumable upload.
 MULTIPART_MAX = 8 * 1024 * 1024
-_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _CONNECT_TIMEOUT_S = 10.0
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a client-library failure may pass on retry (network, throttling, 5xx)."""
-    if isinstance(exc, gexc.RetryError):
-        return True
-    if isinstance(exc, gexc.GoogleAPICallError):
-        return exc.code in _TRANSIENT_STATUS or isinstance(exc, gexc.ServerError)
-    if isinstance(exc, InvalidResponse):
-        return getattr(exc.response, "status_code", None) in _TRANSIENT_STATUS
-    return isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.Timeout
-        | requests.exceptions.ChunkedEncodingError
-        | TransportError
-        | ConnectionError
-        | TimeoutError
-        | http.client.HTTPException,
-    )
-
-
-def _status(exc: BaseException) -> int | None:
-    if isinstance(exc, gexc.GoogleAPICallError):
-        return exc.code if isinstance(exc.code, int) else None
-    if isinstance(exc, InvalidResponse):
-        status = getattr(exc.response, "status_code", None)
-        return status if isinstance(status, int) else None
-    return None
-
-
-@contextmanager
-def translated(**context: Any) -> Iterator[None]:
-    """Client-library failures as the pipeline's errors; unexpected ones pass unchanged."""
-    try:
-        yield
-    except PipelineError:
-        raise
-    except Exception as exc:
-        status = _status(exc)
-        if isinstance(exc, gexc.NotFound) or status == 404:
-            raise NotFound("no such object or bucket", **context) from exc
-        if isinstance(exc, gexc.PreconditionFailed) or status == 412:
-            raise AlreadyExists("generation precondition failed", **context) from exc
-        if is_transient(exc):
-            raise Unavailable(
-                f"Firebase Storage: {type(exc).__name__}: {str(exc)[:300]}", **context
-            ) from exc
-        raise
 
 
 def request_timeout(seconds: float | None) -> float | tuple[float, float]:
@@ -126,18 +74,6 @@ class _HashSink:
 
     def flush(self) -> None:
         return None
-
-
-def _stored(blob: storage.Blob) -> StoredObject:
-    return StoredObject(
-        key=blob.name,
-        size=int(blob.size or 0),
-        generation=int(blob.generation or 0),
-        md5_b64=blob.md5_hash,
-        crc32c_b64=blob.crc32c,
-        metadata=dict(blob.metadata or {}),
-        updated=blob.updated,
-    )
 
 
 class FirebaseDestination(Destination):
@@ -182,9 +118,9 @@ class FirebaseDestination(Destination):
         content_type: str,
         metadata: dict[str, str],
         timeout: float | None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         validate_object_name(key)
-        with translated(object=self.uri(key)):
+        with storage_errors(object=self.uri(key)):
             if size <= min(self.chunk_size, MULTIPART_MAX):
                 return self._put_in_one_request(key, stream, size, content_type, metadata, timeout)
             return self._put_resumable(key, stream, size, content_type, metadata, timeout)
@@ -197,7 +133,7 @@ class FirebaseDestination(Destination):
         content_type: str,
         metadata: dict[str, str],
         timeout: float | None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         data = stream.read(size)  # at most one chunk
         if len(data) != size:
             raise EOFError(f"the source ended after {len(data)} of {size} bytes")
@@ -210,7 +146,7 @@ class FirebaseDestination(Destination):
             retry=None,
             timeout=request_timeout(timeout),
         )
-        return _stored(blob)  # the response's object resource: the server's md5 and crc32c
+        return blob_info(blob)  # the response's object resource: the server's md5 and crc32c
 
     def _put_resumable(
         self,
@@ -220,7 +156,7 @@ class FirebaseDestination(Destination):
         content_type: str,
         metadata: dict[str, str],
         timeout: float | None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         blob = self.bucket.blob(key, chunk_size=self.chunk_size)
         blob.metadata = dict(metadata)
         writer = _AbandonableWriter(
@@ -244,21 +180,21 @@ class FirebaseDestination(Destination):
             writer.abandon()
             raise
         blob.reload(timeout=request_timeout(timeout), retry=None)
-        return _stored(blob)
+        return blob_info(blob)
 
     def read_back(self, key: str, *, generation: int, timeout: float | None) -> Digests:
         blob = self.bucket.blob(key, generation=generation)
         sink = _HashSink()
-        with translated(object=self.uri(key), generation=generation):
+        with storage_errors(object=self.uri(key), generation=generation):
             blob.download_to_file(
                 sink, raw_download=True, checksum=None, retry=None, timeout=request_timeout(timeout)
             )
         return sink.hasher.digests()
 
-    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, StoredObject] | None:
+    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, BlobInfo] | None:
         validate_object_name(key)
         call = self._small_call(timeout)
-        with translated(object=self.uri(key)):
+        with storage_errors(object=self.uri(key)):
             blob = self.bucket.get_blob(key, **call)
             if blob is None:
                 return None
@@ -267,7 +203,7 @@ class FirebaseDestination(Destination):
                 data = pinned.download_as_bytes(**call)
             except gexc.NotFound:  # replaced or deleted between the two calls
                 return None
-        return data, _stored(blob)
+        return data, blob_info(blob)
 
     def write_small(
         self,
@@ -278,29 +214,29 @@ class FirebaseDestination(Destination):
         content_type: str,
         metadata: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         validate_object_name(key)
         blob = self.bucket.blob(key)
         blob.metadata = dict(metadata) if metadata else None
         call = self._small_call(timeout)
         if if_generation_match is None:
             call["retry"] = None  # an unconditional write is not idempotent to retry blindly
-        with translated(object=self.uri(key)):
+        with storage_errors(object=self.uri(key)):
             blob.upload_from_string(
                 data, content_type=content_type, if_generation_match=if_generation_match, **call
             )
-        return _stored(blob)
+        return blob_info(blob)
 
-    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[StoredObject]:
+    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[BlobInfo]:
         call = self._small_call(timeout)
-        with translated(prefix=self.uri(prefix)):
+        with storage_errors(prefix=self.uri(prefix)):
             for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix, **call):
-                yield _stored(blob)
+                yield blob_info(blob)
 
     def delete(self, key: str, *, timeout: float | None = None) -> bool:
         validate_object_name(key)
         try:
-            with translated(object=self.uri(key)):
+            with storage_errors(object=self.uri(key)):
                 self.bucket.blob(key).delete(**self._small_call(timeout))
         except NotFound:
             return False

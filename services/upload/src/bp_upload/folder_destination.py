@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +18,7 @@ from bp_common.blobstore.local import LocalBlobStore
 from bp_common.errors import AlreadyExists, NotFound
 
 from bp_upload.checksums import READ_SIZE, Digests, hash_stream
-from bp_upload.destination import Destination, StoredObject
+from bp_upload.destination import Destination
 
 _LOCK_DIR = ".bp-meta"
 
@@ -39,20 +38,19 @@ class FolderDestination(Destination):
     def uri(self, key: str = "") -> str:
         return self.store.uri(key)
 
-    def _stored(self, info: BlobInfo) -> StoredObject:
+    def _stored(self, info: BlobInfo) -> BlobInfo:
         with self.store.open_read(info.key) as reader:
             digests = hash_stream(reader)
-        return StoredObject(
+        return BlobInfo(
             key=info.key,
             size=digests.size,
             generation=info.generation,
             md5_b64=digests.md5_b64,
             crc32c_b64=digests.crc32c_b64,
             metadata=dict(info.metadata),
-            updated=datetime.fromtimestamp(info.generation / 1e9, UTC),
         )
 
-    def _stat(self, key: str) -> StoredObject:
+    def _stat(self, key: str) -> BlobInfo:
         info = self.store.stat(key)
         if info is None:
             raise NotFound("object vanished right after it was written", object=self.uri(key))
@@ -67,7 +65,7 @@ class FolderDestination(Destination):
         content_type: str,
         metadata: dict[str, str],
         timeout: float | None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         left = size
         with self.store.open_write(key, content_type=content_type, metadata=metadata) as writer:
             while left > 0:
@@ -82,7 +80,7 @@ class FolderDestination(Destination):
         with self.store.open_read(key) as reader:
             return hash_stream(reader)
 
-    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, StoredObject] | None:
+    def fetch(self, key: str, *, timeout: float | None = None) -> tuple[bytes, BlobInfo] | None:
         info = self.store.stat(key)
         if info is None:
             return None
@@ -112,7 +110,7 @@ class FolderDestination(Destination):
         content_type: str,
         metadata: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> StoredObject:
+    ) -> BlobInfo:
         with self._locked():
             current = self.store.stat(key)
             if if_generation_match is not None:
@@ -127,7 +125,7 @@ class FolderDestination(Destination):
             self.store.write_bytes(key, data, content_type=content_type, metadata=metadata)
             return self._stat(key)
 
-    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[StoredObject]:
+    def list(self, prefix: str, *, timeout: float | None = None) -> Iterator[BlobInfo]:
         for info in self.store.list(prefix):
             yield self._stored(info)
 

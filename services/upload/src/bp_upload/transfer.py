@@ -21,11 +21,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bp_common.blobstore import BlobStore
+from bp_common.blobstore import BlobInfo, BlobStore
 from bp_common.errors import NotFound, PipelineError, TransientError, Unavailable
 
 from bp_upload.checksums import Digests, HashingReader, hash_stream
-from bp_upload.destination import Destination, StoredObject
+from bp_upload.destination import Destination
 from bp_upload.errors import (
     ChecksumMismatch,
     DeadlineExceeded,
@@ -63,7 +63,7 @@ class FileJob:
     file: SourceFile
     source_key: str
     dest_key: str
-    existing: StoredObject | None = None
+    existing: BlobInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class FileOutcome:
     path: str
     key: str
     action: Literal["uploaded", "skipped"]
-    stored: StoredObject
+    stored: BlobInfo
     digests: Digests
     attempts: int
 
@@ -95,7 +95,7 @@ class TransferReport:
         return self.errors[0] if self.errors else self.stopped
 
 
-def matches(stored: StoredObject, digests: Digests) -> bool:
+def matches(stored: BlobInfo, digests: Digests) -> bool:
     """The destination's own size, md5 and crc32c equal the digests of the bytes sent."""
     return (
         stored.size == digests.size
@@ -106,7 +106,7 @@ def matches(stored: StoredObject, digests: Digests) -> bool:
     )
 
 
-def claims(stored: StoredObject, file: SourceFile) -> bool:
+def claims(stored: BlobInfo, file: SourceFile) -> bool:
     """The object says it holds this file (size and sha256 metadata); it is checked before use."""
     return stored.size == file.size and stored.metadata.get(SHA256_METADATA) == file.sha256
 
@@ -261,7 +261,7 @@ class Transfer:
             self.cancel.sleep(delay if left is None else min(delay, left))
 
     def _verify_existing(
-        self, job: FileJob, existing: StoredObject, file_deadline: Deadline
+        self, job: FileJob, existing: BlobInfo, file_deadline: Deadline
     ) -> FileOutcome | None:
         """A present object counts as done only if the source hashes to what it holds."""
         path = job.file.path

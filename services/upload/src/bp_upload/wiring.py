@@ -1,14 +1,20 @@
-"""Builds the upload adapters from settings: Firebase Storage or a folder, Firestore or SQLite."""
+"""Builds the upload adapters from settings: Firebase Storage or a folder, Firestore or SQLite.
+
+The stage gets them from `stage_adapters`, which the composition root (bp_common.wiring) calls
+once per process; `bp upload` builds the same ones for its one dataset.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bp_common.config import Settings
+from bp_common.runtime.stage import Ports
 from bp_common.secrets import SecretStore
 
 from bp_upload.catalogue import DatasetCatalogue
@@ -17,14 +23,35 @@ from bp_upload.credentials import EMULATOR_VARIABLE, FirebaseCredential, firebas
 from bp_upload.destination import Destination
 from bp_upload.firebase_storage import FirebaseDestination
 from bp_upload.folder_destination import FolderDestination
-from bp_upload.options import UploadOptions
+from bp_upload.options import UploadOptions, UploadSettings
 
 _LOCK = threading.Lock()
-_FIRESTORE_CLIENTS: dict[str, Any] = {}
+# A push request must be answered before the subscription's ack deadline, or Pub/Sub redelivers
+# while this delivery still runs; what is verified by then is skipped by the next attempt.
+_PUSH_MARGIN_S = 15.0
+_MIN_DEADLINE_S = 10.0
+_UNBOUNDED_DEADLINE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class UploadAdapters:
+    """What the upload stage runs on beyond the ports, and the options they were built for."""
+
+    destination: Destination
+    catalogue: DatasetCatalogue
+    options: UploadOptions
+
+
+def stage_deadline(settings: Settings) -> float:
+    """How long one delivery may upload: under the ack deadline for push, else an hour."""
+    if settings.serves_push:
+        return max(_MIN_DEADLINE_S, settings.ack_deadline_s - _PUSH_MARGIN_S)
+    return _UNBOUNDED_DEADLINE_S
 
 
 def firebase_app(settings: Settings, credential: FirebaseCredential) -> Any:
-    """One firebase_admin app per bucket, credential and endpoint, reused across messages."""
+    """One firebase_admin app per bucket, credential and endpoint (firebase_admin keeps apps by
+    name, so a second build in the same process reuses the first)."""
     import firebase_admin
 
     endpoint = os.environ.get(EMULATOR_VARIABLE, "")
@@ -73,9 +100,15 @@ def catalogue_for(settings: Settings, *, local_path: Path) -> DatasetCatalogue:
 
     from bp_upload.catalogue_firestore import FirestoreCatalogue
 
-    key = f"{settings.project_id}|{os.environ.get('FIRESTORE_EMULATOR_HOST', '')}"
-    with _LOCK:
-        client = _FIRESTORE_CLIENTS.get(key)
-        if client is None:
-            client = _FIRESTORE_CLIENTS[key] = make_firestore_client(settings.project_id)
-    return FirestoreCatalogue(client)
+    return FirestoreCatalogue(make_firestore_client(settings.project_id))
+
+
+def stage_adapters(settings: Settings, ports: Ports) -> UploadAdapters:
+    """The stage's destination and catalogue: a folder and SQLite in this process's own folder
+    when the ports offer a publication folder (the embedded default), else Firebase Storage."""
+    options = UploadSettings().options(deadline_s=stage_deadline(settings))
+    destination = destination_for(
+        settings, ports.secrets, options, local_root=ports.publication_folder
+    )
+    catalogue = catalogue_for(settings, local_path=ports.workdir / "catalogue.sqlite")
+    return UploadAdapters(destination, catalogue, options)

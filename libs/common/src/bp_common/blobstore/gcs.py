@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,15 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 _CHUNK_MULTIPLE = 256 * 1024
 _DEFAULT_EMULATOR_PROJECT = "bp-local"
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_NETWORK_FAILURES = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    TransportError,
+    ConnectionError,
+    TimeoutError,
+    http.client.HTTPException,
+)
 
 
 def make_storage_client(
@@ -56,50 +66,75 @@ def make_storage_client(
 
 def ensure_bucket(client: storage.Client, name: str) -> None:
     """Create a bucket unless it exists (for emulators and `bp up`; Terraform owns real buckets)."""
-    with _translated(bucket=name), contextlib.suppress(gexc.Conflict):  # Conflict: a racing peer
+    with storage_errors(bucket=name), contextlib.suppress(gexc.Conflict):  # Conflict: a racing peer
         if client.lookup_bucket(name) is None:
             client.create_bucket(name)
 
 
-def _translate(exc: BaseException, **context: Any) -> PipelineError | BaseException:
-    """The pipeline's error for a client-library failure (or the failure itself if unexpected)."""
-    if isinstance(exc, PipelineError):
-        return exc
-    if isinstance(exc, gexc.NotFound):
-        return NotFound("no such object or bucket", **context)
-    if isinstance(exc, gexc.PreconditionFailed):
-        return AlreadyExists("object already exists", **context)
-    if isinstance(exc, gexc.RetryError):  # retries ran out on transient failures
-        return Unavailable(f"Cloud Storage: {exc.message}", **context)
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status a client-library failure carries, when it carries one."""
     if isinstance(exc, gexc.GoogleAPICallError):
-        code = exc.code if isinstance(exc.code, int) else None
-        if code in _TRANSIENT_STATUS or isinstance(exc, gexc.ServerError):
-            return Unavailable(f"Cloud Storage answered {code}: {exc.message}", **context)
-        return exc  # type: ignore[no-any-return]
+        return exc.code if isinstance(exc.code, int) else None
     if isinstance(exc, InvalidResponse):
         status = getattr(exc.response, "status_code", None)
-        if status == 404:
-            return NotFound("no such object or bucket", **context)
-        if status == 412:
-            return AlreadyExists("object already exists", **context)
-        if status in _TRANSIENT_STATUS:
-            return Unavailable(f"Cloud Storage answered {status} during a transfer", **context)
+        return status if isinstance(status, int) else None
+    return None
+
+
+def _may_pass(exc: BaseException, status: int | None) -> bool:
+    """Whether retrying may help: exhausted library retries, throttling, 5xx, the network."""
+    if isinstance(exc, gexc.RetryError | gexc.ServerError):
+        return True
+    if status is not None:
+        return status in _TRANSIENT_STATUS
+    return isinstance(exc, _NETWORK_FAILURES)
+
+
+def storage_error(exc: BaseException, **context: Any) -> BaseException:
+    """The pipeline's error for a google-cloud-storage failure, or the failure itself when it is
+    a fault retrying will not fix (a bad request, a forbidden bucket, a bug).
+
+    The one translation of the client library's errors: the blob store and upload's Firebase
+    Storage destination both raise what this returns.
+    """
+    if isinstance(exc, PipelineError):
+        return exc
+    status = _status(exc)
+    if isinstance(exc, gexc.NotFound) or status == 404:
+        return NotFound("no such object or bucket", **context)
+    if isinstance(exc, gexc.PreconditionFailed) or status == 412:
+        return AlreadyExists(
+            "generation precondition failed (the object exists or changed)", **context
+        )
     if isinstance(exc, DataCorruption):
         return Unavailable(f"checksum mismatch in transfer: {exc}", **context)
-    if isinstance(exc, requests.exceptions.RequestException | TransportError | ConnectionError):
-        return Unavailable(f"Cloud Storage unreachable: {type(exc).__name__}", **context)
+    if _may_pass(exc, status):
+        return Unavailable(f"Cloud Storage: {type(exc).__name__}: {str(exc)[:300]}", **context)
     return exc
 
 
 @contextmanager
-def _translated(**context: Any) -> Iterator[None]:
+def storage_errors(**context: Any) -> Iterator[None]:
+    """Raise google-cloud-storage failures inside the block as `storage_error` translates them."""
     try:
         yield
     except Exception as exc:
-        translated = _translate(exc, **context)
+        translated = storage_error(exc, **context)
         if translated is exc:
             raise
         raise translated from exc
+
+
+def blob_info(blob: storage.Blob) -> BlobInfo:
+    """A Cloud Storage object's properties as the server reported them (hashes, generation)."""
+    return BlobInfo(
+        key=blob.name,
+        size=int(blob.size or 0),
+        generation=int(blob.generation or 0),
+        md5_b64=blob.md5_hash,
+        crc32c_b64=blob.crc32c,
+        metadata=dict(blob.metadata or {}),
+    )
 
 
 class _VerifiedReader(BlobReader):  # type: ignore[misc]
@@ -117,7 +152,7 @@ class _VerifiedReader(BlobReader):  # type: ignore[misc]
 
     def read(self, size: int | None = -1) -> bytes:
         try:
-            with _translated(object=self._uri):
+            with storage_errors(object=self._uri):
                 data = cast(bytes, super().read(-1 if size is None else size))
         except NotFound as exc:
             raise NotFound(
@@ -147,7 +182,7 @@ class _VerifiedReader(BlobReader):  # type: ignore[misc]
 
     def seek(self, pos: int, whence: int = 0) -> int:
         self._crc = None  # a non-sequential read cannot be checked against the whole object
-        with _translated(object=self._uri):
+        with storage_errors(object=self._uri):
             return cast(int, super().seek(pos, whence))
 
 
@@ -160,14 +195,14 @@ class _AbortableWriter(BlobWriter):  # type: ignore[misc]
         self._aborted = False
 
     def write(self, b: Any) -> int:
-        with _translated(object=self._uri):
+        with storage_errors(object=self._uri):
             return cast(int, super().write(b))
 
     def close(self) -> None:
         # io.IOBase.__del__ calls close(): an abandoned writer must not finalize on collection.
         if self._aborted:
             return
-        with _translated(object=self._uri):
+        with storage_errors(object=self._uri):
             super().close()
 
     def abort(self) -> None:
@@ -211,7 +246,7 @@ class GcsBlobStore(BlobStore):
 
     def _get(self, key: str) -> storage.Blob | None:
         validate_object_name(key)
-        with _translated(object=self.uri(key)):
+        with storage_errors(object=self.uri(key)):
             return self.bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
 
     @contextmanager
@@ -258,7 +293,7 @@ class GcsBlobStore(BlobStore):
 
     def create_only(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
         blob = self._blob(key)
-        with _translated(object=self.uri(key)):
+        with storage_errors(object=self.uri(key)):
             # The generation-0 precondition makes a retry safe: a second attempt cannot overwrite.
             blob.upload_from_string(
                 data,
@@ -267,36 +302,25 @@ class GcsBlobStore(BlobStore):
                 retry=self.retry,
                 timeout=self.timeout,
             )
-        return _info(blob)
+        return blob_info(blob)
 
     def stat(self, key: str) -> BlobInfo | None:
         blob = self._get(key)
-        return None if blob is None else _info(blob)
+        return None if blob is None else blob_info(blob)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         # Cloud Storage lists in lexicographic name order, page by page.
-        with _translated(object=self.uri(prefix)):
+        with storage_errors(object=self.uri(prefix)):
             for blob in self.client.list_blobs(
                 self.bucket_name, prefix=prefix or None, retry=self.retry, timeout=self.timeout
             ):
-                yield _info(blob)
+                yield blob_info(blob)
 
     def delete(self, key: str) -> bool:
         blob = self._blob(key)
         try:
-            with _translated(object=self.uri(key)):
+            with storage_errors(object=self.uri(key)):
                 blob.delete(retry=self.retry, timeout=self.timeout)
         except NotFound:
             return False
         return True
-
-
-def _info(blob: storage.Blob) -> BlobInfo:
-    return BlobInfo(
-        key=blob.name,
-        size=int(blob.size or 0),
-        generation=int(blob.generation or 0),
-        md5_b64=blob.md5_hash,
-        crc32c_b64=blob.crc32c,
-        metadata=dict(blob.metadata or {}),
-    )

@@ -1,4 +1,9 @@
-"""The `bp` command: the embedded run, the local stack, services, runs and dead letters."""
+"""The `bp` command: a stage as a service (`serve`, `worker`), `check-config`, and every command
+an installed package registers under the `blueprint.commands` entry-point group.
+
+A service image has its own commands (`bp export`, `bp collector serve`...) beside these; the
+operator tools (`bp run`, `bp up`, `bp runs`, `bp dlq`, `bp drop`, `bp status`) come with bp-ops.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from importlib.metadata import entry_points
 
 import typer
 
-from bp_common.cli import dlq, runs, services, status
-from bp_common.cli.drop import drop
-from bp_common.cli.run import run
+from bp_common.cli import services
+
+COMMAND_GROUP = "blueprint.commands"
 
 app = typer.Typer(
     help="BlueprintPipeline: robot scenes in, verified LeRobot datasets out.",
@@ -16,19 +21,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("run")(run)
-app.command("up")(services.up)
 app.command("serve")(services.serve)
 app.command("worker")(services.worker)
 app.command("check-config")(services.check_config)
-app.command("drop")(drop)
-app.add_typer(runs.app, name="runs")
-app.add_typer(dlq.app, name="dlq")
-app.add_typer(status.app, name="status")
 
-# Each service may add its own commands (`bp export`, `bp collect`...) through this group.
-for ep in entry_points(group="blueprint.commands"):
-    app.command(ep.name)(ep.load())
+# A command is a function (`bp upload`) or a Typer app of subcommands (`bp runs list`).
+for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
+    command = ep.load()
+    if isinstance(command, typer.Typer):
+        app.add_typer(command, name=ep.name)
+    else:
+        app.command(ep.name)(command)
 
 
 def main() -> None:

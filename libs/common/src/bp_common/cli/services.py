@@ -1,35 +1,46 @@
-"""`bp serve`, `bp worker`, `bp up` and `bp check-config`: the services as processes."""
+"""`bp serve`, `bp worker` and `bp check-config`: a stage as a process, and its settings."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
-from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
 from bp_common import stages as stage_registry
-from bp_common.cli.context import settings as load_settings
+from bp_common import wiring
 from bp_common.config import Settings
-from bp_common.errors import UnsafeConfiguration
+from bp_common.errors import PipelineError, UnsafeConfiguration
 from bp_common.runtime.delivery import Deliverer
 from bp_common.runtime.sinks import TopicDeadLetterSink
 from bp_common.telemetry import setup_telemetry
 
 
-def _deliverer(spec: str) -> tuple[Settings, Deliverer, TopicDeadLetterSink]:
+def load_settings() -> Settings:
+    """The settings, or exit 2 naming what production refuses."""
+    try:
+        return Settings().ensure_safe()
+    except PipelineError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _service(spec: str) -> tuple[Settings, wiring.CloudWiring, Deliverer, TopicDeadLetterSink]:
+    """The stage with every adapter it runs on, or exit naming what could not be built."""
     settings = load_settings()
     stage = stage_registry.load(spec)
-    from bp_common.wiring import cloud_ports
-
     setup_telemetry(settings, stage.name)
-    ports = cloud_ports(settings)
+    adapters = wiring.cloud(settings)
+    try:
+        deliverer = wiring.deliverer(stage, adapters.ports, settings)
+    except PipelineError as exc:
+        typer.secho(f"{stage.name}: {exc}", fg="red", err=True)
+        raise typer.Exit(2 if exc.permanent else 1) from exc
     sink = TopicDeadLetterSink(
-        ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic
+        adapters.ports.publisher, settings.dead_letter_topic or stage.route.dead_letter_topic
     )
-    return settings, Deliverer(stage, ports, settings), sink
+    return settings, adapters, deliverer, sink
 
 
 def serve(
@@ -45,7 +56,7 @@ def serve(
     from bp_common.runtime.oidc import PushTokenVerifier
     from bp_common.runtime.push import create_app
 
-    settings, deliverer, sink = _deliverer(stage)
+    settings, _, deliverer, sink = _service(stage)
     verifier = None
     if settings.push_auth_enabled:
         if not (settings.push_audience and settings.push_service_account):
@@ -79,13 +90,11 @@ def serve(
 
 def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE.")) -> None:
     """Run a stage as a streaming-pull worker (flow control, lease extension) until SIGTERM."""
-    from google.cloud import pubsub_v1
-
     from bp_common.bus.pubsub import PullWorker
 
-    settings, deliverer, sink = _deliverer(stage)
+    settings, adapters, deliverer, sink = _service(stage)
     pull = PullWorker(
-        pubsub_v1.SubscriberClient(),
+        adapters.subscriber,
         settings.project_id,
         deliverer.stage.route.subscription,
         deliverer,
@@ -123,24 +132,3 @@ def check_config() -> None:
         typer.echo(f"  - {p}")
     if settings.env.value == "production":
         raise typer.Exit(2)
-
-
-def up(
-    out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
-) -> None:
-    """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
-    from bp_common.stack import LocalStack
-
-    installed = stage_registry.available()
-    missing = stage_registry.missing()
-    if missing:
-        typer.echo(f"not built yet, not started: {', '.join(missing)}")
-    with LocalStack(out, list(installed)) as stack:
-        for line in stack.describe():
-            typer.echo(line)
-        typer.echo("stack is up; Ctrl-C stops everything it started")
-        try:
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            stack.wait()
-        except (KeyboardInterrupt, SystemExit):
-            typer.echo("stopping...")

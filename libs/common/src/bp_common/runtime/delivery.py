@@ -40,14 +40,24 @@ class Verdict:
 
 
 class Deliverer:
-    """The delivery rules shared by push, pull and the in-process bus."""
+    """The delivery rules shared by push, pull and the in-process bus.
+
+    Built once per stage and process by the composition root (bp_common.wiring), which also
+    hands over what the stage's `adapters` hook built.
+    """
 
     def __init__(
-        self, stage: Stage[Any], ports: Ports, settings: Settings, meter: Meter | None = None
+        self,
+        stage: Stage[Any, Any],
+        ports: Ports,
+        settings: Settings,
+        adapters: Any,
+        meter: Meter | None = None,
     ) -> None:
         self.stage = stage
         self.ports = ports
         self.settings = settings
+        self.adapters = adapters
         m = meter or telemetry.meter()
         self._handled = m.create_counter("bp.messages.handled", description="messages by outcome")
         self._failed = m.create_counter("bp.messages.failed", description="failed deliveries")
@@ -136,6 +146,7 @@ class Deliverer:
             stage=name,
             attempt=attempt,
             log=logging.LoggerAdapter(logging.getLogger(f"bp.{name}"), extra),
+            adapters=self.adapters,
         )
         try:
             result = self.stage.handle(ctx, event)

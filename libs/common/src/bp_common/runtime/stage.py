@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from bp_common.blobstore import BlobStore
 from bp_common.bus import Publisher
@@ -18,16 +20,28 @@ from bp_common.secrets import SecretStore
 from bp_common.topology import ROUTE_BY_STAGE, Route
 
 In = TypeVar("In", bound=BaseModel)
+# A stage's own adapters beyond the ports (upload: its destination and catalogue); most have none.
+A = TypeVar("A", default=None)
 
 
 @dataclass(frozen=True)
 class Ports:
-    """The adapters a stage runs on; the same stage code gets cloud or local ones."""
+    """The adapters a stage runs on; the same stage code gets cloud or local ones.
+
+    What differs between the embedded default and a service is said here, never found out by
+    asking which adapter this is.
+    """
 
     blobs: BlobStore
     ledger: RunLedger
     publisher: Publisher
     secrets: SecretStore
+    workdir: Path
+    """This process's own folder for scratch and side stores (a collector's jobs, a SQLite
+    catalogue): the embedded run's folder, or BP_DATA_DIR in a service."""
+    publication_folder: Path | None = None
+    """A folder standing in for the bucket datasets are published to (the embedded default), or
+    None to publish to BP_FIREBASE_BUCKET."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ class StageStop:
 
 
 @dataclass(frozen=True)
-class StageContext:
+class StageContext(Generic[A]):
     settings: Settings
     ports: Ports
     scene_id: str
@@ -71,6 +85,8 @@ class StageContext:
     stage: str
     attempt: int
     log: logging.LoggerAdapter[logging.Logger]
+    adapters: A
+    """What the stage's `adapters` hook built for this process (None when it has none)."""
 
     @property
     def blobs(self) -> BlobStore:
@@ -87,13 +103,57 @@ def _ref_from_event(event: BaseModel) -> RunRef | Skip:
     return RunRef(scene_id=event.scene_id, run_id=event.run_id)
 
 
-@dataclass(frozen=True)
-class Stage(Generic[In]):
-    """A named handler bound to its route (the topic it consumes and the one it produces)."""
+def _no_adapters(settings: Settings, ports: Ports) -> None:
+    return None
+
+
+class Stage(Generic[In, A]):
+    """A named handler bound to its route (the topic it consumes and the one it produces).
+
+    `adapters`, when given, builds what the handler needs beyond the ports; the composition root
+    (bp_common.wiring) calls it once per process and hands the result to every delivery as
+    `ctx.adapters`, typed as the handler expects. The two constructors keep hook and handler in
+    step: a handler that expects adapters without a hook to build them does not type-check.
+    """
 
     name: str
-    handle: Callable[[StageContext, In], StageOutput | StageStop]
-    identify: Callable[[In], RunRef | Skip] = _ref_from_event
+    handle: Callable[[StageContext[A], In], StageOutput | StageStop]
+    identify: Callable[[In], RunRef | Skip]
+    adapters: Callable[[Settings, Ports], A]
+
+    @overload
+    def __init__(
+        self: Stage[In, None],
+        name: str,
+        handle: Callable[[StageContext[None], In], StageOutput | StageStop],
+        identify: Callable[[In], RunRef | Skip] = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[[StageContext[A], In], StageOutput | StageStop],
+        identify: Callable[[In], RunRef | Skip] = ...,
+        *,
+        adapters: Callable[[Settings, Ports], A],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[[StageContext[Any], In], StageOutput | StageStop],
+        identify: Callable[[In], RunRef | Skip] = _ref_from_event,
+        *,
+        adapters: Callable[[Settings, Ports], Any] = _no_adapters,
+    ) -> None:
+        self.name = name
+        self.handle = handle
+        self.identify = identify
+        self.adapters = adapters
+
+    def __repr__(self) -> str:
+        return f"Stage({self.name!r})"
 
     @property
     def route(self) -> Route:

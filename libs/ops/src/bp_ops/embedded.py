@@ -11,17 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bp_common import wiring
 from bp_common.bus.local import LocalBus
 from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope
 from bp_common.contracts.events import SceneUpload
 from bp_common.ids import run_id_for
-from bp_common.runtime.delivery import Deliverer, Outcome, Verdict
+from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
-from bp_common.scene_drop import SceneFile, plan_drop
-from bp_common.wiring import LOCAL_BUCKET, local_ports
+
+from bp_ops.scene_drop import SceneFile, plan_drop
 
 log = logging.getLogger("bp.embedded")
+# The bucket name the embedded default's events carry (run ids derive from it).
+LOCAL_BUCKET = "local"
 Progress = Callable[[str, Verdict, float], None]
 
 
@@ -33,15 +36,15 @@ class EmbeddedRun:
 
 
 class EmbeddedPipeline:
-    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage[Any]]) -> None:
+    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage[Any, Any]]) -> None:
         self.root = Path(root)
         self.settings = settings
         self.stages = stages
-        self.ports: Ports
-        self.bus: LocalBus
-        self.ports, self.bus = local_ports(self.root, settings)
+        adapters = wiring.embedded(self.root, settings)
+        self.ports: Ports = adapters.ports
+        self.bus: LocalBus = adapters.bus
         self.deliverers = {
-            name: Deliverer(stage, self.ports, settings) for name, stage in stages.items()
+            name: wiring.deliverer(stage, self.ports, settings) for name, stage in stages.items()
         }
 
     def _put(self, item: SceneFile) -> int:

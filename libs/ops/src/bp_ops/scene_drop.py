@@ -11,12 +11,11 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.api_core import exceptions as gexc
-from google.cloud import storage
-from google.cloud.storage.retry import DEFAULT_RETRY
-
+from bp_common.blobstore.gcs import storage_errors
 from bp_common.errors import AlreadyExists, InvalidInput
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_object_name, validate_scene_id
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 # Files beside the scene that travel with it (as in the embedded default).
 COMPANION_FILES = ("scene_manifest.json",)
@@ -121,24 +120,31 @@ def _upload(bucket: storage.Bucket, item: SceneFile, if_generation_match: int) -
 
 
 def upload_drop(client: storage.Client, bucket_name: str, drop: SceneDrop) -> DropResult:
-    """Upload companions not already there with the same content, then the scene file."""
+    """Upload companions not already there with the same content, then the scene file.
+
+    Cloud Storage failures arrive as the pipeline's errors (bp_common.blobstore.gcs): NotFound,
+    AlreadyExists, Unavailable for what may pass.
+    """
     bucket = client.bucket(bucket_name)
     uploaded: list[str] = []
     unchanged: list[str] = []
-    for item in drop.companions:
-        existing = bucket.get_blob(item.key, retry=DEFAULT_RETRY)
-        if existing is not None and (existing.metadata or {}).get("sha256") == item.sha256:
-            unchanged.append(item.key)
-            continue
-        _upload(bucket, item, int(existing.generation) if existing is not None else 0)
-        uploaded.append(item.key)
-    existing = bucket.get_blob(drop.scene.key, retry=DEFAULT_RETRY)
+    with storage_errors(bucket=bucket_name):
+        for item in drop.companions:
+            existing = bucket.get_blob(item.key, retry=DEFAULT_RETRY)
+            if existing is not None and (existing.metadata or {}).get("sha256") == item.sha256:
+                unchanged.append(item.key)
+                continue
+            _upload(bucket, item, int(existing.generation) if existing is not None else 0)
+            uploaded.append(item.key)
+        existing = bucket.get_blob(drop.scene.key, retry=DEFAULT_RETRY)
     expected = int(existing.generation) if existing is not None else 0
     try:
-        generation = _upload(bucket, drop.scene, expected)
-    except gexc.PreconditionFailed as exc:
+        with storage_errors(bucket=bucket_name, object=drop.scene.key):
+            generation = _upload(bucket, drop.scene, expected)
+    except AlreadyExists as exc:
         # Either a retry of this very upload whose first attempt landed, or another writer.
-        current = bucket.get_blob(drop.scene.key)
+        with storage_errors(bucket=bucket_name, object=drop.scene.key):
+            current = bucket.get_blob(drop.scene.key)
         if current is None or (current.metadata or {}).get("sha256") != drop.scene.sha256:
             raise AlreadyExists(
                 "the scene changed while it was being dropped", object=drop.scene.key

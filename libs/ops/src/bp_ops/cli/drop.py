@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import typer
+from bp_common.errors import PipelineError
 from google.api_core.exceptions import GoogleAPIError
 from requests.exceptions import RequestException
 
-from bp_common.cli.context import settings as load_settings
-from bp_common.errors import PipelineError
+from bp_ops.cli.context import settings as load_settings
 
 
 def drop(
@@ -23,7 +23,8 @@ def drop(
 ) -> None:
     """Upload a scene to gs://$BP_BUCKET/scenes/ID/: manifest and assets first, the scene last."""
     from bp_common.blobstore.gcs import make_storage_client
-    from bp_common.scene_drop import plan_drop, upload_drop
+
+    from bp_ops.scene_drop import plan_drop, upload_drop
 
     settings = load_settings()
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")

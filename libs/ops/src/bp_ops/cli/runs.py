@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bp_common.cli.context import OutOption, ledger
+from bp_ops.cli.context import OutOption, adapters
 
 app = typer.Typer(help="Runs recorded in the ledger.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def list_runs(
     out: Path | None = OutOption,
 ) -> None:
     """List recent runs with their overall state and per-stage states."""
-    records = ledger(out).list(limit=limit, scene_id=scene)
+    records = adapters(out).ports.ledger.list(limit=limit, scene_id=scene)
     if not records:
         typer.echo("no runs")
         return
@@ -35,7 +35,7 @@ def show(
     run_id: str, as_json: bool = typer.Option(False, "--json"), out: Path | None = OutOption
 ) -> None:
     """One run in full: per stage state, attempts, timings, counts and error."""
-    record = ledger(out).get(run_id)
+    record = adapters(out).ports.ledger.get(run_id)
     if record is None:
         typer.secho(f"no run {run_id}", fg="red", err=True)
         raise typer.Exit(1)

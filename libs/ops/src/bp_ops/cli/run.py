@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from bp_common import stages as stage_registry
 from bp_common.config import Settings
 from bp_common.contracts.events import DatasetsPublished
-from bp_common.embedded import EmbeddedPipeline
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.telemetry import setup_logging, setup_telemetry
-from bp_common.wiring import LOCAL_PUBLISHED_DIR
+
+from bp_ops.embedded import EmbeddedPipeline
 
 
 def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
@@ -76,10 +75,11 @@ def run(
         typer.echo(line)
     typer.echo(f"run artefacts: {(out / 'bucket' / 'runs' / run.scene_id / run.run_id).resolve()}")
     upload = record.stages.get("upload")
-    if upload is not None and upload.emitted is not None:
+    folder = pipeline.ports.publication_folder
+    if upload is not None and upload.emitted is not None and folder is not None:
         event = DatasetsPublished.model_validate_json(upload.emitted.data)
         for dataset in event.published:
-            typer.echo(f"published: {(out / LOCAL_PUBLISHED_DIR / dataset.prefix).resolve()}")
+            typer.echo(f"published: {(folder / dataset.prefix).resolve()}")
     typer.echo(f"ledger:  bp runs show {run.run_id} --out {out}")
     if record.state in ("failed", "quality_failed"):
         raise typer.Exit(1)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bp_common.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
 from bp_common.topology import ROUTE_BY_STAGE
+
+from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
 
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
@@ -105,10 +106,9 @@ class LocalStack:
         }
 
     def start(self) -> None:
-        from google.cloud import pubsub_v1
-
         from bp_common.blobstore.gcs import ensure_bucket, make_storage_client
         from bp_common.bus.pubsub import ensure_topology
+        from google.cloud import pubsub_v1
 
         self.emulators.start()
         os.environ.update(self.emulators.env())

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from bp_common import dlq as ops
 from bp_common.bus.base import ATTR_PUBSUB_DL_COUNT, DeadLetter
-from bp_common.cli.context import OutOption, dead_letters
+
+from bp_ops import dlq as ops
+from bp_ops.cli.context import OutOption, adapters
 
 app = typer.Typer(help="Dead-lettered messages of every stage.", no_args_is_help=True)
 StageOpt = typer.Option(None, "--stage", help="Only this stage's queue.")
@@ -37,7 +37,7 @@ def list_letters(
     out: Path | None = OutOption,
 ) -> None:
     """List dead letters (they stay in their queue)."""
-    queue, _ = dead_letters(out)
+    queue = adapters(out).dead_letters
     count = 0
     for name in [stage] if stage else queue.stages():
         for letter in queue.peek(name, max_messages):
@@ -50,7 +50,7 @@ def list_letters(
 @app.command("show")
 def show(message_id: str, stage: str | None = StageOpt, out: Path | None = OutOption) -> None:
     """One dead letter with its attributes and data."""
-    queue, _ = dead_letters(out)
+    queue = adapters(out).dead_letters
     for name in [stage] if stage else queue.stages():
         for letter in queue.peek(name, 1000):
             if letter.id == message_id:
@@ -73,10 +73,10 @@ def replay(
     out: Path | None = OutOption,
 ) -> None:
     """Re-publish dead letters to their original topic with a replay count."""
-    queue, publisher = dead_letters(out)
+    found = adapters(out)
     report = ops.replay(
-        queue,
-        publisher,
+        found.dead_letters,
+        found.ports.publisher,
         stage=stage,
         scene=scene,
         max_messages=max_messages,
@@ -108,6 +108,6 @@ def purge(
     if not yes and not typer.confirm(f"Purge dead letters of {what}? This cannot be undone"):
         typer.echo("nothing purged")
         raise typer.Exit(1)
-    queue, _ = dead_letters(out)
+    queue = adapters(out).dead_letters
     purged = ops.purge(queue, stage=stage, scene=scene, max_messages=max_messages)
     typer.echo(f"{len(purged)} purged")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from bp_common import dlq
-from bp_common.cli.context import OutOption, dead_letters, ledger
-from bp_common.cli.context import settings as load_settings
 from bp_common.config import PipelineEnv, Settings
+
+from bp_ops import dlq
+from bp_ops.cli.context import OutOption, adapters
+from bp_ops.cli.context import settings as load_settings
 
 app = typer.Typer(
     help="The status page: runs, dead letters, quality reports.", no_args_is_help=True
@@ -43,9 +43,9 @@ def serve(
 ) -> None:
     """Serve the status page (FastAPI): runs, dead letters with replay, quality reports, /api."""
     import uvicorn
-
     from bp_common.runtime.oidc import PushTokenVerifier
-    from bp_common.status import StatusSources, create_app
+
+    from bp_ops.status import StatusSources, create_app
 
     if bool(oidc_audience) != bool(oidc_account):
         typer.secho("--oidc-audience and --oidc-account go together", fg="red", err=True)
@@ -69,17 +69,9 @@ def serve(
         if oidc_audience and oidc_account
         else None
     )
-    queue, publisher = dead_letters(out)
-    if settings.uses_cloud:
-        from bp_common.wiring import cloud_ports
-
-        ports = cloud_ports(settings)
-        sources = StatusSources(ports.ledger, queue, publisher, ports.blobs)
-    else:
-        from bp_common.blobstore.local import LocalBlobStore
-
-        root = out or settings.data_dir
-        sources = StatusSources(ledger(out), queue, publisher, LocalBlobStore(root / "bucket"))
+    found = adapters(out)
+    ports = found.ports
+    sources = StatusSources(ports.ledger, found.dead_letters, ports.publisher, ports.blobs)
     typer.echo(f"status page on http://{host}:{port}/")
     uvicorn.run(
         create_app(sources, verifier=verifier, max_replays=max_replays),

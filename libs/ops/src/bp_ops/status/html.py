@@ -8,8 +8,9 @@ from urllib.parse import quote, urlencode
 
 from bp_common.bus.base import DeadLetter
 from bp_common.ledger import RunRecord, StageRecord
-from bp_common.status.overview import DeadLetterDepth, letter_reason, letter_run_id
 from bp_common.topology import STAGE_NAMES
+
+from bp_ops.status.overview import DeadLetterDepth, letter_reason, letter_run_id
 
 _CSS = """
 :root { --ink:#1d2330; --muted:#5f6b7a; --line:#dde3ea; --bg:#f6f8fa; --accent:#1f5fbf; }

@@ -1,0 +1,1 @@
+"""The operator commands, registered with `bp` through the `blueprint.commands` entry points."""

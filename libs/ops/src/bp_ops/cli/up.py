@@ -1,0 +1,31 @@
+"""`bp up`: the local stack, emulators and every installed service as separate processes."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from bp_common import stages as stage_registry
+
+
+def up(
+    out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
+) -> None:
+    """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
+    from bp_ops.stack import LocalStack
+
+    installed = stage_registry.available()
+    missing = stage_registry.missing()
+    if missing:
+        typer.echo(f"not built yet, not started: {', '.join(missing)}")
+    with LocalStack(out, list(installed)) as stack:
+        for line in stack.describe():
+            typer.echo(line)
+        typer.echo("stack is up; Ctrl-C stops everything it started")
+        try:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            stack.wait()
+        except (KeyboardInterrupt, SystemExit):
+            typer.echo("stopping...")
