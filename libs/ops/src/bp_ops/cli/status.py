@@ -11,6 +11,12 @@ from bp_ops import dlq
 from bp_ops.cli.context import OutOption, adapters
 from bp_ops.cli.context import settings as load_settings
 
+# The variables `bp status serve` reads, declared like every BP_* setting (bp_common.config).
+AUDIENCE_VARIABLE = "BP_STATUS_OIDC_AUDIENCE"
+ACCOUNT_VARIABLE = "BP_STATUS_OIDC_ACCOUNT"
+PLATFORM_AUTH_VARIABLE = "BP_STATUS_PLATFORM_AUTH"
+VARIABLES = (AUDIENCE_VARIABLE, ACCOUNT_VARIABLE, PLATFORM_AUTH_VARIABLE)
+
 app = typer.Typer(
     help="The status page: runs, dead letters, quality reports.", no_args_is_help=True
 )
@@ -23,18 +29,18 @@ def serve(
     out: Path | None = OutOption,
     oidc_audience: str | None = typer.Option(
         None,
-        envvar="BP_STATUS_OIDC_AUDIENCE",
+        envvar=AUDIENCE_VARIABLE,
         help="Require a Google-signed ID token for this audience on every route but /healthz.",
     ),
     oidc_account: str | None = typer.Option(
         None,
-        envvar="BP_STATUS_OIDC_ACCOUNT",
+        envvar=ACCOUNT_VARIABLE,
         help="The one service account whose ID tokens are accepted (with --oidc-audience).",
     ),
     platform_auth: bool = typer.Option(
         False,
         "--platform-auth",
-        envvar="BP_STATUS_PLATFORM_AUTH",
+        envvar=PLATFORM_AUTH_VARIABLE,
         help="IAP or Cloud Run IAM authenticates every caller before the app does.",
     ),
     max_replays: int = typer.Option(
