@@ -24,6 +24,16 @@ def cube_episode(tmp_path_factory: pytest.TempPathFactory) -> EpisodeResult:
     """A recorded Panda pick-and-place of the cube, with the wrist and overhead cameras."""
     graph, config = tabletop_scene("franka_panda")
     out = tmp_path_factory.mktemp("episodes") / "cube"
-    return simulate_episode(graph, config, "franka_panda", "pick_place_cube", seed=3,
-                            out_dir=out, cameras=("wrist", "overhead"), width=WIDTH,
-                            height=HEIGHT, fps=FPS, max_seconds=10.0)
+    return simulate_episode(
+        graph,
+        config,
+        "franka_panda",
+        "pick_place_cube",
+        seed=3,
+        out_dir=out,
+        cameras=("wrist", "overhead"),
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        max_seconds=10.0,
+    )

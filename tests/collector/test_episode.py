@@ -18,7 +18,8 @@ from tests.collector.conftest import FPS, HEIGHT, WIDTH
 
 
 def test_pick_place_lifts_the_cube_and_leaves_it_in_the_goal_region(
-        cube_episode: EpisodeResult) -> None:
+    cube_episode: EpisodeResult,
+) -> None:
     episode = read_episode(cube_episode.out_dir)
     states = episode.states()
     ids = episode.manifest["state"]["object_ids"]
@@ -40,7 +41,8 @@ def test_pick_place_lifts_the_cube_and_leaves_it_in_the_goal_region(
 
 
 def test_state_is_finite_and_timestamps_are_exactly_frame_index_over_fps(
-        cube_episode: EpisodeResult) -> None:
+    cube_episode: EpisodeResult,
+) -> None:
     episode = read_episode(cube_episode.out_dir)
     states = episode.states()
     n = episode.n_frames
@@ -63,7 +65,8 @@ def test_state_is_finite_and_timestamps_are_exactly_frame_index_over_fps(
 
 
 def test_every_camera_has_rgb_depth_and_segmentation_of_the_requested_size(
-        cube_episode: EpisodeResult) -> None:
+    cube_episode: EpisodeResult,
+) -> None:
     episode = read_episode(cube_episode.out_dir)
     n = episode.n_frames
     assert episode.cameras == ["wrist", "overhead"]
@@ -87,7 +90,7 @@ def test_every_camera_has_rgb_depth_and_segmentation_of_the_requested_size(
     cube = overhead_seg == cube_id
     rows, cols = np.nonzero(cube)
     around = np.zeros_like(cube)
-    around[max(rows.min() - 3, 0):rows.max() + 4, max(cols.min() - 3, 0):cols.max() + 4] = True
+    around[max(rows.min() - 3, 0) : rows.max() + 4, max(cols.min() - 3, 0) : cols.max() + 4] = True
     table_near = around & (overhead_seg == table_id)
     table_depth = float(np.median(overhead_depth[table_near]))
     cube_depth = float(np.median(overhead_depth[cube]))
@@ -109,14 +112,30 @@ def test_video_frames_are_presented_at_frame_index_over_fps(cube_episode: Episod
 def test_manifest_lists_every_file_with_its_checksum(cube_episode: EpisodeResult) -> None:
     manifest = json.loads((cube_episode.out_dir / "episode.json").read_text())
     listed = {f["path"] for f in manifest["files"]}
-    on_disk = {p.relative_to(cube_episode.out_dir).as_posix()
-               for p in cube_episode.out_dir.rglob("*") if p.is_file()} - {"episode.json"}
+    on_disk = {
+        p.relative_to(cube_episode.out_dir).as_posix()
+        for p in cube_episode.out_dir.rglob("*")
+        if p.is_file()
+    } - {"episode.json"}
     assert listed == on_disk
-    assert {"states.npz", "cameras/wrist/rgb.mp4", "cameras/overhead/depth.mkv",
-            "cameras/overhead/segmentation.mkv"} <= listed
+    assert {
+        "states.npz",
+        "cameras/wrist/rgb.mp4",
+        "cameras/overhead/depth.mkv",
+        "cameras/overhead/segmentation.mkv",
+    } <= listed
     assert manifest["format"] == "bp-raw-episode" and manifest["format_version"] == 1
-    for key in ("episode_id", "task_id", "robot", "seed", "fps", "n_frames", "success",
-                "collisions", "cameras"):
+    for key in (
+        "episode_id",
+        "task_id",
+        "robot",
+        "seed",
+        "fps",
+        "n_frames",
+        "success",
+        "collisions",
+        "cameras",
+    ):
         assert key in manifest
 
 
@@ -127,8 +146,9 @@ def _corrupt(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["flip_byte", "delete", "truncate"])
-def test_a_damaged_file_is_detected(cube_episode: EpisodeResult, tmp_path: Path,
-                                    damage: str) -> None:
+def test_a_damaged_file_is_detected(
+    cube_episode: EpisodeResult, tmp_path: Path, damage: str
+) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(cube_episode.out_dir, copy)
     read_episode(copy)  # Intact copy verifies.
@@ -151,14 +171,20 @@ def test_an_uncommitted_episode_is_refused(cube_episode: EpisodeResult, tmp_path
         read_episode(copy)
 
 
-def _run(scene: tuple[dict[str, Any], dict[str, Any]], out: Path, seed: int,
-         task: str = "pick_place_cube", robot: str = "franka_panda") -> EpisodeResult:
+def _run(
+    scene: tuple[dict[str, Any], dict[str, Any]],
+    out: Path,
+    seed: int,
+    task: str = "pick_place_cube",
+    robot: str = "franka_panda",
+) -> EpisodeResult:
     graph, config = scene
     return simulate_episode(graph, config, robot, task, seed, out, render=False)
 
 
 def test_same_seed_gives_the_same_episode_and_another_seed_a_different_one(
-        table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     first = _run(table_scene, tmp_path / "a", seed=11)
     again = _run(table_scene, tmp_path / "b", seed=11)
     other = _run(table_scene, tmp_path / "c", seed=12)
@@ -174,15 +200,25 @@ def test_same_seed_gives_the_same_episode_and_another_seed_a_different_one(
 
 
 def test_an_unreachable_target_is_recorded_as_a_failed_episode(
-        table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     graph, config = table_scene
     # Move the cube onto the floor two metres behind the robot.
     cube = next(n for n in graph["nodes"] if n["asset_id"] == "cube")
     cube["bbox"] = {"min": [-2.025, -0.025, 0.0], "max": [-1.975, 0.025, 0.05]}
     cube["pose"]["position"] = [-2.0, 0.0, 0.025]
-    result = simulate_episode(graph, config, "franka_panda", "pick_place_cube", 0,
-                              tmp_path / "unreachable", width=WIDTH, height=HEIGHT, fps=FPS,
-                              max_seconds=4.0)
+    result = simulate_episode(
+        graph,
+        config,
+        "franka_panda",
+        "pick_place_cube",
+        0,
+        tmp_path / "unreachable",
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        max_seconds=4.0,
+    )
     assert result.success is False
     episode = read_episode(result.out_dir)
     assert episode.manifest["success"] is False
@@ -192,15 +228,22 @@ def test_an_unreachable_target_is_recorded_as_a_failed_episode(
 
 
 def test_an_obstacle_in_the_arms_path_is_counted_as_a_collision(
-        table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     graph, config = table_scene
     z = TABLE_TOP_Z
-    graph["nodes"].append({
-        "asset_id": "post", "semantic": "post", "size": [0.04, 0.04, 0.5],
-        "pose": {"position": [0.47, -0.04, z + 0.25], "orientation": [1, 0, 0, 0]},
-        "bbox": {"min": [0.45, -0.06, z], "max": [0.49, -0.02, z + 0.5]},
-        "sim_role": "static", "is_static": True, "properties": {"mass": 5, "friction": 0.8},
-    })
+    graph["nodes"].append(
+        {
+            "asset_id": "post",
+            "semantic": "post",
+            "size": [0.04, 0.04, 0.5],
+            "pose": {"position": [0.47, -0.04, z + 0.25], "orientation": [1, 0, 0, 0]},
+            "bbox": {"min": [0.45, -0.06, z], "max": [0.49, -0.02, z + 0.5]},
+            "sim_role": "static",
+            "is_static": True,
+            "properties": {"mass": 5, "friction": 0.8},
+        }
+    )
     result = _run((graph, config), tmp_path / "blocked", seed=0)
     manifest = read_episode(result.out_dir).manifest
     assert result.collision_count > 0
@@ -224,27 +267,58 @@ def test_grasping_the_target_is_not_a_collision(cube_episode: EpisodeResult) -> 
 
 
 def test_recording_again_into_the_same_directory_replaces_the_episode_whole(
-        table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     graph, config = table_scene
     out = tmp_path / "again"
-    simulate_episode(graph, config, "franka_panda", "pick_place_cube", 0, out,
-                     cameras=("overhead",), width=WIDTH, height=HEIGHT, fps=FPS, max_seconds=0.5)
+    simulate_episode(
+        graph,
+        config,
+        "franka_panda",
+        "pick_place_cube",
+        0,
+        out,
+        cameras=("overhead",),
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        max_seconds=0.5,
+    )
     assert (out / "cameras" / "overhead" / "rgb.mp4").is_file()
-    simulate_episode(graph, config, "franka_panda", "pick_place_cube", 0, out, fps=FPS,
-                     max_seconds=0.5, render=False)
+    simulate_episode(
+        graph,
+        config,
+        "franka_panda",
+        "pick_place_cube",
+        0,
+        out,
+        fps=FPS,
+        max_seconds=0.5,
+        render=False,
+    )
     episode = read_episode(out)
     assert [f["path"] for f in episode.manifest["files"]] == ["states.npz"]
     assert not (out / "cameras").exists()
 
 
 def test_a_task_the_expert_cannot_attempt_is_still_recorded_as_failed(
-        table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     graph, config = table_scene
     task = next(t for t in config["tasks"] if t["task_id"] == "pick_place_cube")
     task["target"] = "table"  # A static node: nothing to pick up.
-    result = simulate_episode(graph, config, "franka_panda", "pick_place_cube", 0,
-                              tmp_path / "static", width=WIDTH, height=HEIGHT, fps=FPS,
-                              max_seconds=1.0)
+    result = simulate_episode(
+        graph,
+        config,
+        "franka_panda",
+        "pick_place_cube",
+        0,
+        tmp_path / "static",
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        max_seconds=1.0,
+    )
     episode = read_episode(result.out_dir)
     assert result.success is False
     assert episode.manifest["outcome"]["reason"].startswith("expert could not plan")

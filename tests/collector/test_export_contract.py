@@ -24,28 +24,54 @@ def _with_bowl(scene: Scene) -> Scene:
     graph, config = scene
     z = TABLE_TOP_Z
     lo, hi = [0.5, 0.02, z], [0.62, 0.14, z + 0.05]
-    graph["nodes"].append({
-        "asset_id": "bowl", "semantic": "bowl", "size": [0.12, 0.12, 0.05],
-        "pose": {"position": [0.56, 0.08, z + 0.025], "orientation": [1.0, 0.0, 0.0, 0.0]},
-        "bbox": {"min": lo, "max": hi}, "sim_role": "manipulable_object",
-        "affordances": ["Graspable", "Containable"], "properties": {"mass": None, "friction": None},
-        "is_static": False, "usd_path": "/World/Objects/obj_bowl", "articulation": None,
-    })
-    config["tasks"].append({
-        "task_id": "cube_in_bowl", "kind": "place_in", "target": "cube", "destination": "bowl",
-        "action": None, "goal_region": {"min": lo, "max": hi}, "joint_goal": None,
-        "success": {"predicate": "object_inside", "object": "cube", "container": "bowl",
-                    "tolerance": 0.02, "max_speed": 0.05},
-        "instructions": ["put the cube in the bowl"],
-        "difficulty": {"level": "easy", "score": 0.2, "clutter": 1, "distance_m": 0.3,
-                       "smallest_extent_m": 0.05},
-    })
+    graph["nodes"].append(
+        {
+            "asset_id": "bowl",
+            "semantic": "bowl",
+            "size": [0.12, 0.12, 0.05],
+            "pose": {"position": [0.56, 0.08, z + 0.025], "orientation": [1.0, 0.0, 0.0, 0.0]},
+            "bbox": {"min": lo, "max": hi},
+            "sim_role": "manipulable_object",
+            "affordances": ["Graspable", "Containable"],
+            "properties": {"mass": None, "friction": None},
+            "is_static": False,
+            "usd_path": "/World/Objects/obj_bowl",
+            "articulation": None,
+        }
+    )
+    config["tasks"].append(
+        {
+            "task_id": "cube_in_bowl",
+            "kind": "place_in",
+            "target": "cube",
+            "destination": "bowl",
+            "action": None,
+            "goal_region": {"min": lo, "max": hi},
+            "joint_goal": None,
+            "success": {
+                "predicate": "object_inside",
+                "object": "cube",
+                "container": "bowl",
+                "tolerance": 0.02,
+                "max_speed": 0.05,
+            },
+            "instructions": ["put the cube in the bowl"],
+            "difficulty": {
+                "level": "easy",
+                "score": 0.2,
+                "clutter": 1,
+                "distance_m": 0.3,
+                "smallest_extent_m": 0.05,
+            },
+        }
+    )
     config["robots"].append({"robot": "ur5e", "base_pose": None, "tasks": []})
     return graph, config
 
 
 def test_export_style_documents_parse_and_a_robot_without_a_base_pose_is_refused(
-        table_scene: Scene) -> None:
+    table_scene: Scene,
+) -> None:
     graph, config = _with_bowl(table_scene)
     parsed = parse_scene_graph(json.loads(json.dumps(graph)))
     assert parsed.node("bowl").properties.mass is None
@@ -57,10 +83,12 @@ def test_export_style_documents_parse_and_a_robot_without_a_base_pose_is_refused
 
 
 def test_place_in_drops_the_cube_into_the_bowl_without_touching_the_bowl(
-        table_scene: Scene, tmp_path: Path) -> None:
+    table_scene: Scene, tmp_path: Path
+) -> None:
     graph, config = _with_bowl(table_scene)
-    result = simulate_episode(graph, config, "franka_panda", "cube_in_bowl", 2, tmp_path / "ep",
-                              render=False)
+    result = simulate_episode(
+        graph, config, "franka_panda", "cube_in_bowl", 2, tmp_path / "ep", render=False
+    )
     episode = read_episode(result.out_dir)
     states = episode.states()
     ids = episode.manifest["state"]["object_ids"]
@@ -74,16 +102,27 @@ def test_place_in_drops_the_cube_into_the_bowl_without_touching_the_bowl(
 
 def test_a_door_to_close_starts_open_and_is_closed(tmp_path: Path) -> None:
     graph, config = cabinet_scene()
-    config["tasks"].append({
-        "task_id": "close_door", "kind": "open_close", "target": "cabinet", "action": "close",
-        "joint_goal": {"joint": "door", "initial_value": 1.2, "value": 0.1},
-        "success": {"predicate": "joint_at_most", "object": "cabinet", "joint": "door",
-                    "value": 0.1},
-        "instructions": ["close the cabinet door"], "difficulty": None,
-    })
+    config["tasks"].append(
+        {
+            "task_id": "close_door",
+            "kind": "open_close",
+            "target": "cabinet",
+            "action": "close",
+            "joint_goal": {"joint": "door", "initial_value": 1.2, "value": 0.1},
+            "success": {
+                "predicate": "joint_at_most",
+                "object": "cabinet",
+                "joint": "door",
+                "value": 0.1,
+            },
+            "instructions": ["close the cabinet door"],
+            "difficulty": None,
+        }
+    )
     config["robots"][0]["tasks"].append("close_door")
-    result = simulate_episode(graph, config, "franka_panda", "close_door", 0, tmp_path / "ep",
-                              render=False)
+    result = simulate_episode(
+        graph, config, "franka_panda", "close_door", 0, tmp_path / "ep", render=False
+    )
     episode = read_episode(result.out_dir)
     column = episode.manifest["state"]["articulation_joints"].index("cabinet/door")
     door = episode.states()["articulation_position"][:, column]
@@ -94,11 +133,16 @@ def test_a_door_to_close_starts_open_and_is_closed(tmp_path: Path) -> None:
 
 def test_object_on_holds_for_a_cube_resting_on_the_table(table_scene: Scene) -> None:
     graph, config = table_scene
-    config["tasks"].append({
-        "task_id": "cube_on_table", "kind": "stack", "target": "cube", "destination": "table",
-        "goal_region": {"min": [0.3, -0.4, 0.75], "max": [1.0, 0.4, 0.9]},
-        "success": {"predicate": "object_on", "object": "cube", "support": "table"},
-    })
+    config["tasks"].append(
+        {
+            "task_id": "cube_on_table",
+            "kind": "stack",
+            "target": "cube",
+            "destination": "table",
+            "goal_region": {"min": [0.3, -0.4, 0.75], "max": [1.0, 0.4, 0.9]},
+            "success": {"predicate": "object_on", "object": "cube", "support": "table"},
+        }
+    )
     g, c = parse_scene_graph(graph), parse_task_config(config)
     task = c.task("cube_on_table")
     rand = draw_randomization(0, [], [], [], RandomizationRanges.none())

@@ -43,8 +43,9 @@ def server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colle
         0,
         tls=load_server_tls(FileSecretStore(secrets)),
         workers=2,
-        limits=Limits(max_message_bytes=MAX_MESSAGE, max_chunk_bytes=MAX_CHUNK,
-                      max_episodes_per_job=100),
+        limits=Limits(
+            max_message_bytes=MAX_MESSAGE, max_chunk_bytes=MAX_CHUNK, max_episodes_per_job=100
+        ),
         watch=WatchTiming(heartbeat_s=0.2, max_stream_s=0.5),
     )
     collector.start()
@@ -99,8 +100,9 @@ def watch_to_end(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         streams += 1
-        for update in stub.WatchJob(pb.WatchJobRequest(job_id=job_id, after_sequence=cursor),
-                                    timeout=30):
+        for update in stub.WatchJob(
+            pb.WatchJobRequest(job_id=job_id, after_sequence=cursor), timeout=30
+        ):
             if update.HasField("heartbeat"):
                 assert update.sequence == cursor
                 continue
@@ -194,8 +196,9 @@ def test_a_message_over_the_size_limit_is_refused(
 def test_watch_streams_progress_and_results_and_resumes_from_any_sequence(
     stub: collector_pb2_grpc.CollectorStub,
 ) -> None:
-    job = stub.StartCollection(request("run-watch/franka_panda", episodes_per_task=5),
-                               timeout=10).job
+    job = stub.StartCollection(
+        request("run-watch/franka_panda", episodes_per_task=5), timeout=10
+    ).job
     events, streams = watch_to_end(stub, job.job_id)
     sequences = [e.sequence for e in events]
     assert sequences == list(range(1, len(events) + 1))  # no gap, no repeat across reconnects
@@ -203,7 +206,9 @@ def test_watch_streams_progress_and_results_and_resumes_from_any_sequence(
     episodes = [e.episode for e in events if e.HasField("episode")]
     assert len(episodes) == len({e.episode_id for e in episodes}) == 10
     assert [e.state for e in events if e.WhichOneof("event") == "state"] == [
-        pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING, pb.JOB_STATE_SUCCEEDED,
+        pb.JOB_STATE_QUEUED,
+        pb.JOB_STATE_RUNNING,
+        pb.JOB_STATE_SUCCEEDED,
     ]
     final = events[-1].job
     assert final.progress.episodes_recorded == final.progress.episodes_total == 10
@@ -214,7 +219,8 @@ def test_watch_streams_progress_and_results_and_resumes_from_any_sequence(
     def what(update: pb.JobUpdate) -> tuple[int, str]:
         kind = update.WhichOneof("event") or ""
         return update.sequence, update.episode.episode_id if kind == "episode" else str(
-            update.state)
+            update.state
+        )
 
     assert [what(e) for e in replay] == [what(e) for e in events[3:]]
 
@@ -228,8 +234,7 @@ def test_episodes_are_retrieved_in_chunks_with_checksums(
     folder = tmp_path / result.episode_id
     order = []
     for chunk in stub.FetchEpisode(
-        pb.FetchEpisodeRequest(job_id=job.job_id, episode_id=result.episode_id,
-                               chunk_bytes=4096),
+        pb.FetchEpisodeRequest(job_id=job.job_id, episode_id=result.episode_id, chunk_bytes=4096),
         timeout=30,
     ):
         assert len(chunk.data) <= 4096
@@ -252,8 +257,11 @@ def test_episodes_are_retrieved_in_chunks_with_checksums(
     assert episode.manifest["episode_id"] == result.episode_id
     assert episode.cameras == ["wrist", "overhead"]
     with pytest.raises(grpc.RpcError) as caught:
-        list(stub.FetchEpisode(pb.FetchEpisodeRequest(job_id=job.job_id, episode_id="nope"),
-                               timeout=10))
+        list(
+            stub.FetchEpisode(
+                pb.FetchEpisodeRequest(job_id=job.job_id, episode_id="nope"), timeout=10
+            )
+        )
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
@@ -268,17 +276,20 @@ def test_a_file_altered_on_the_collector_is_never_served(
     data[len(data) // 2] ^= 0xFF
     states.write_bytes(bytes(data))
     with pytest.raises(grpc.RpcError) as caught:
-        list(stub.FetchEpisode(
-            pb.FetchEpisodeRequest(job_id=job.job_id, episode_id=result.episode_id), timeout=10
-        ))
+        list(
+            stub.FetchEpisode(
+                pb.FetchEpisodeRequest(job_id=job.job_id, episode_id=result.episode_id), timeout=10
+            )
+        )
     assert caught.value.code() is grpc.StatusCode.DATA_LOSS
 
 
 def test_cancel_stops_scheduling_and_ends_the_watch(
     stub: collector_pb2_grpc.CollectorStub,
 ) -> None:
-    job = stub.StartCollection(request("run-cancel/franka_panda", episodes_per_task=40),
-                               timeout=10).job
+    job = stub.StartCollection(
+        request("run-cancel/franka_panda", episodes_per_task=40), timeout=10
+    ).job
     cancelled = stub.CancelJob(pb.CancelJobRequest(job_id=job.job_id, reason="test"), timeout=5)
     assert cancelled.state == pb.JOB_STATE_CANCELLED and cancelled.error == "test"
     events, _ = watch_to_end(stub, job.job_id)

@@ -25,8 +25,12 @@ from bp_common.errors import UnsafeConfiguration
 from typer.testing import CliRunner
 
 # The command alone, as `bp collector` runs it, without loading every other service's commands.
-SERVE = [sys.executable, "-c", "import typer; from bp_collector.cli import collector;"
-         " typer.run(collector)", "serve"]
+SERVE = [
+    sys.executable,
+    "-c",
+    "import typer; from bp_collector.cli import collector; typer.run(collector)",
+    "serve",
+]
 
 
 def cli() -> typer.Typer:
@@ -52,8 +56,9 @@ def test_plaintext_only_in_local_on_loopback(
     assert wants_plaintext(env, host, requested) is plaintext
 
 
-@pytest.mark.parametrize(("env", "host"), [(PipelineEnv.LOCAL, "0.0.0.0"),
-                                           (PipelineEnv.STAGING, "127.0.0.1")])
+@pytest.mark.parametrize(
+    ("env", "host"), [(PipelineEnv.LOCAL, "0.0.0.0"), (PipelineEnv.STAGING, "127.0.0.1")]
+)
 def test_asking_for_plaintext_elsewhere_is_refused(env: PipelineEnv, host: str) -> None:
     with pytest.raises(UnsafeConfiguration, match="plaintext gRPC is refused"):
         wants_plaintext(env, host, True)
@@ -92,9 +97,22 @@ def start_collector(
     port_file.unlink(missing_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [*SERVE, "--port", "0", "--workers", "2", "--data-dir", str(data_dir),
-             "--port-file", str(port_file), "--grace", str(grace_s)],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PIPELINE_ENV": "local"},
+            [
+                *SERVE,
+                "--port",
+                "0",
+                "--workers",
+                "2",
+                "--data-dir",
+                str(data_dir),
+                "--port-file",
+                str(port_file),
+                "--grace",
+                str(grace_s),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PIPELINE_ENV": "local"},
         )
     deadline = time.monotonic() + 60
     while not port_file.exists():
@@ -129,9 +147,14 @@ def test_sigterm_finishes_or_checkpoints_running_episodes_and_a_restart_finishes
     stub = stub_on(address)
     graph, config = tabletop_scene("franka_panda")
     start = pb.StartCollectionRequest(
-        job_key="run-restart/franka_panda", scene_id=graph["scene_id"], robot="franka_panda",
-        scene_graph_json=json.dumps(graph).encode(), task_config_json=json.dumps(config).encode(),
-        episodes_per_task=6, seed=1, camera=pb.CameraSpec(width=64, height=64, fps=10),
+        job_key="run-restart/franka_panda",
+        scene_id=graph["scene_id"],
+        robot="franka_panda",
+        scene_graph_json=json.dumps(graph).encode(),
+        task_config_json=json.dumps(config).encode(),
+        episodes_per_task=6,
+        seed=1,
+        camera=pb.CameraSpec(width=64, height=64, fps=10),
         max_episode_seconds=1.5,
     )
     job = stub.StartCollection(start, timeout=10).job

@@ -18,14 +18,19 @@ def test_depth_and_segmentation_round_trip_losslessly_and_rgb_closely(tmp_path: 
     seg = rng.integers(0, 40, size=(n, h, w), dtype=np.uint16)
     rgb = np.zeros((n, h, w, 3), dtype=np.uint8)
     rgb[:, :, : w // 2] = (200, 30, 30)
-    rgb[:, :, w // 2:] = (20, 40, 220)
+    rgb[:, :, w // 2 :] = (20, 40, 220)
     writer = EpisodeWriter(tmp_path / "ep", ("front",), w, h, fps=30)
     for i in range(n):
         writer.add_images(i, "front", rgb[i], depth[i], seg[i])
     writer.close_streams()
     writer.write_states({"frame_index": np.arange(n), "timestamp": np.arange(n) / 30})
-    writer.commit({"episode_id": "roundtrip", "n_frames": n,
-                   "cameras": [{"name": "front", "width": w, "height": h}]})
+    writer.commit(
+        {
+            "episode_id": "roundtrip",
+            "n_frames": n,
+            "cameras": [{"name": "front", "width": w, "height": h}],
+        }
+    )
 
     episode = read_episode(tmp_path / "ep")
     assert np.array_equal(episode.depth_mm("front"), depth)

@@ -57,11 +57,14 @@ def test_unknown_robot_is_refused() -> None:
         add_robot(mujoco.MjSpec(), "atlas", [0, 0, 0], [1, 0, 0, 0])
 
 
-@pytest.mark.parametrize(("robot", "task"), [
-    ("ur5e", "pick_place_can"),
-    ("franka_panda", "pick_place_can"),
-    ("fetch", "pick_place_cube"),
-])
+@pytest.mark.parametrize(
+    ("robot", "task"),
+    [
+        ("ur5e", "pick_place_can"),
+        ("franka_panda", "pick_place_can"),
+        ("fetch", "pick_place_cube"),
+    ],
+)
 def test_pick_and_place_succeeds(robot: str, task: str, tmp_path: Path) -> None:
     graph, config = tabletop_scene(robot)
     result = simulate_episode(graph, config, robot, task, 4, tmp_path / "ep", render=False)
@@ -69,12 +72,12 @@ def test_pick_and_place_succeeds(robot: str, task: str, tmp_path: Path) -> None:
     assert result.collision_count == 0
 
 
-@pytest.mark.parametrize(("task", "joint", "value"), [("open_drawer", "drawer", 0.15),
-                                                      ("open_door", "door", 0.8)])
+@pytest.mark.parametrize(
+    ("task", "joint", "value"), [("open_drawer", "drawer", 0.15), ("open_door", "door", 0.8)]
+)
 def test_panda_opens_the_cabinet(task: str, joint: str, value: float, tmp_path: Path) -> None:
     graph, config = cabinet_scene("franka_panda")
-    result = simulate_episode(graph, config, "franka_panda", task, 1, tmp_path / "ep",
-                              render=False)
+    result = simulate_episode(graph, config, "franka_panda", task, 1, tmp_path / "ep", render=False)
     episode = read_episode(result.out_dir)
     states = episode.states()
     column = episode.manifest["state"]["articulation_joints"].index(f"cabinet/{joint}")

@@ -14,15 +14,22 @@ from bp_collector.scene import SceneInputError, parse_scene_graph, parse_task_co
 from bp_collector.world import World, WorldOptions, build_world
 
 
-def _build(graph: dict[str, Any], config: dict[str, Any], task_id: str,
-           robot: str = "franka_panda", seed: int = 0, **options: Any) -> World:
+def _build(
+    graph: dict[str, Any],
+    config: dict[str, Any],
+    task_id: str,
+    robot: str = "franka_panda",
+    seed: int = 0,
+    **options: Any,
+) -> World:
     g, c = parse_scene_graph(graph), parse_task_config(config)
     rand = draw_randomization(seed, [], [], [], RandomizationRanges.none())
     return build_world(g, c.assignment(robot), c.task(task_id), WorldOptions(**options), rand)
 
 
 def test_free_objects_take_size_mass_and_friction_from_the_graph(
-        table_scene: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     graph, config = table_scene
     cube = next(n for n in graph["nodes"] if n["asset_id"] == "cube")
     cube["properties"] = {"mass": 0.37, "friction": 0.55}
@@ -45,10 +52,13 @@ def test_free_objects_take_size_mass_and_friction_from_the_graph(
 
 
 def test_static_nodes_are_fixed_and_the_robot_stands_at_its_base_pose(
-        table_scene: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     graph, config = table_scene
-    config["robots"][0]["base_pose"] = {"position": [0.05, 0.1, 0.75],
-                                        "orientation": [math.cos(0.2), 0, 0, math.sin(0.2)]}
+    config["robots"][0]["base_pose"] = {
+        "position": [0.05, 0.1, 0.75],
+        "orientation": [math.cos(0.2), 0, 0, math.sin(0.2)],
+    }
     world = _build(graph, config, "pick_place_cube")
     model = world.model
     table = model.body("node/table")
@@ -60,8 +70,10 @@ def test_static_nodes_are_fixed_and_the_robot_stands_at_its_base_pose(
     assert np.allclose(data.xquat[base], [math.cos(0.2), 0, 0, math.sin(0.2)])
     assert model.site(world.robot.ee_site).name == "robot/ee"
     assert len(world.robot.arm_actuators) == 7
-    assert all(model.actuator_biastype[model.actuator(a).id] == mujoco.mjtBias.mjBIAS_AFFINE
-               for a in world.robot.arm_actuators)  # Joint position servos.
+    assert all(
+        model.actuator_biastype[model.actuator(a).id] == mujoco.mjtBias.mjBIAS_AFFINE
+        for a in world.robot.arm_actuators
+    )  # Joint position servos.
 
 
 def test_articulated_parts_get_limited_hinge_and_slide_joints_with_handles() -> None:
@@ -84,10 +96,10 @@ def test_articulated_parts_get_limited_hinge_and_slide_joints_with_handles() -> 
 
 
 def test_timestep_divides_the_frame_period_and_cameras_exist(
-        table_scene: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     graph, config = table_scene
-    world = _build(graph, config, "pick_place_cube", cameras=("wrist", "overhead", "front"),
-                   fps=30)
+    world = _build(graph, config, "pick_place_cube", cameras=("wrist", "overhead", "front"), fps=30)
     assert math.isclose(world.model.opt.timestep * world.substeps, 1 / 30, rel_tol=1e-12)
     for camera in ("wrist", "overhead", "front"):
         assert world.model.camera(world.camera_name(camera)).id >= 0
@@ -104,7 +116,8 @@ def test_randomisation_is_seeded() -> None:
 
 
 def test_bad_inputs_are_permanent_errors_that_name_the_problem(
-        table_scene: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    table_scene: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     graph, config = table_scene
     with pytest.raises(SceneInputError, match="schema_version"):
         parse_scene_graph({**graph, "schema_version": 2})

@@ -83,8 +83,9 @@ def collector(
             port,
             tls=tls,
             workers=workers or None,
-            limits=Limits(max_episodes_per_job=max_episodes_per_job,
-                          max_running_jobs=max_running_jobs),
+            limits=Limits(
+                max_episodes_per_job=max_episodes_per_job, max_running_jobs=max_running_jobs
+            ),
             watch=WatchTiming(),
         )
         bound = server.start()

@@ -108,9 +108,7 @@ def plan_episodes(
         raise InvalidRequest(f"fps must be between 1 and {limits.max_fps}")
     seconds = request.max_episode_seconds or defaults.max_seconds
     if not 0 < seconds <= limits.max_episode_seconds:
-        raise InvalidRequest(
-            f"max_episode_seconds must be in (0, {limits.max_episode_seconds}]"
-        )
+        raise InvalidRequest(f"max_episode_seconds must be in (0, {limits.max_episode_seconds}]")
     plan: list[PlannedEpisode] = []
     for k in range(request.episodes_per_task):
         seed = request.seed + k

@@ -44,9 +44,13 @@ class ContactMonitor:
         self.robot = world.robot_geoms
         exempt = set(exempt_bodies)
         floor_exempt = bool(world.robot.mobile_base_bodies)
-        self.exempt = np.array([
-            model.geom_bodyid[g] in exempt or (floor_exempt and model.geom(g).name == "floor")
-            for g in range(model.ngeom)], dtype=bool)
+        self.exempt = np.array(
+            [
+                model.geom_bodyid[g] in exempt or (floor_exempt and model.geom(g).name == "floor")
+                for g in range(model.ngeom)
+            ],
+            dtype=bool,
+        )
         self.mobile = np.zeros(model.ngeom, dtype=bool)
         for name in world.robot.mobile_base_bodies:
             self.mobile[model.geom_bodyid == model.body(name).id] = True
@@ -108,5 +112,9 @@ class ContactMonitor:
         for i in range(n):
             mujoco.mj_contactForce(self.model, data, i, self._force)
             forces[i] = abs(self._force[0])
-        return ContactRecord(geom_a=geoms[:, 0], geom_b=geoms[:, 1], force_n=forces,
-                             is_collision=self._collision_mask(geoms))
+        return ContactRecord(
+            geom_a=geoms[:, 0],
+            geom_b=geoms[:, 1],
+            force_n=forces,
+            is_collision=self._collision_mask(geoms),
+        )

@@ -11,9 +11,18 @@ from typing import Any
 TABLE_TOP_Z = 0.75
 
 
-def _node(asset_id: str, semantic: str, lo: list[float], hi: list[float], *, static: bool,
-          mass: float = 0.2, friction: float = 0.9, role: str = "manipulable_object",
-          articulation: dict[str, Any] | None = None) -> dict[str, Any]:
+def _node(
+    asset_id: str,
+    semantic: str,
+    lo: list[float],
+    hi: list[float],
+    *,
+    static: bool,
+    mass: float = 0.2,
+    friction: float = 0.9,
+    role: str = "manipulable_object",
+    articulation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     center = [(a + b) / 2 for a, b in zip(lo, hi, strict=True)]
     return {
         "asset_id": asset_id,
@@ -34,12 +43,21 @@ def tabletop_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[st
     """A table with a 5 cm cube and a 6 cm wide cylinder; place each in a region on the table."""
     z = TABLE_TOP_Z
     nodes = [
-        _node("table", "table", [0.25, -0.5, 0.0], [1.05, 0.5, z], static=True, mass=20.0,
-              role="static"),
-        _node("cube", "cube", [0.425, -0.205, z], [0.475, -0.155, z + 0.05], static=False,
-              mass=0.1),
-        _node("can", "cylinder can", [0.57, 0.17, z], [0.63, 0.23, z + 0.1], static=False,
-              mass=0.15),
+        _node(
+            "table",
+            "table",
+            [0.25, -0.5, 0.0],
+            [1.05, 0.5, z],
+            static=True,
+            mass=20.0,
+            role="static",
+        ),
+        _node(
+            "cube", "cube", [0.425, -0.205, z], [0.475, -0.155, z + 0.05], static=False, mass=0.1
+        ),
+        _node(
+            "can", "cylinder can", [0.57, 0.17, z], [0.63, 0.23, z + 0.1], static=False, mass=0.15
+        ),
     ]
     edges = [
         {"source": "cube", "target": "table", "relation": "on", "confidence": 1.0},
@@ -49,22 +67,37 @@ def tabletop_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[st
     can_goal = {"min": [0.56, -0.2, z], "max": [0.7, -0.06, z + 0.15]}
     graph = {"schema_version": 1, "scene_id": "demo_tabletop", "nodes": nodes, "edges": edges}
     tasks = [
-        {"task_id": "pick_place_cube", "kind": "pick_place", "target": "cube",
-         "goal_region": cube_goal,
-         "success": {"predicate": "object_in_region", "object": "cube", "region": cube_goal},
-         "instructions": ["put the cube in the marked area"], "difficulty": "easy"},
-        {"task_id": "pick_place_can", "kind": "pick_place", "target": "can",
-         "goal_region": can_goal,
-         "success": {"predicate": "object_in_region", "object": "can", "region": can_goal},
-         "instructions": ["move the can to the right"], "difficulty": "easy"},
+        {
+            "task_id": "pick_place_cube",
+            "kind": "pick_place",
+            "target": "cube",
+            "goal_region": cube_goal,
+            "success": {"predicate": "object_in_region", "object": "cube", "region": cube_goal},
+            "instructions": ["put the cube in the marked area"],
+            "difficulty": "easy",
+        },
+        {
+            "task_id": "pick_place_can",
+            "kind": "pick_place",
+            "target": "can",
+            "goal_region": can_goal,
+            "success": {"predicate": "object_in_region", "object": "can", "region": can_goal},
+            "instructions": ["move the can to the right"],
+            "difficulty": "easy",
+        },
     ]
     # Arms stand on a pedestal level with the table top; Fetch is a mobile base on the floor.
     base = [-0.2, 0.0, 0.0] if robot == "fetch" else [0.0, 0.0, z]
     config = {
-        "schema_version": 1, "scene_id": "demo_tabletop",
-        "robots": [{"robot": robot,
-                    "base_pose": {"position": base, "orientation": [1.0, 0.0, 0.0, 0.0]},
-                    "tasks": [t["task_id"] for t in tasks]}],
+        "schema_version": 1,
+        "scene_id": "demo_tabletop",
+        "robots": [
+            {
+                "robot": robot,
+                "base_pose": {"position": base, "orientation": [1.0, 0.0, 0.0, 0.0]},
+                "tasks": [t["task_id"] for t in tasks],
+            }
+        ],
         "tasks": tasks,
     }
     return graph, config
@@ -75,34 +108,78 @@ def cabinet_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[str
     front_x = 0.65
     lo = [front_x, -0.25, 0.0]
     hi = [front_x + 0.4, 0.25, 0.9]
-    drawer = {"name": "drawer", "type": "prismatic", "axis": [-1.0, 0.0, 0.0],
-              "anchor": [front_x, 0.0, 0.8], "lower": 0.0, "upper": 0.3,
-              "moving_part_bbox": {"min": [front_x, -0.23, 0.72],
-                                   "max": [front_x + 0.36, 0.23, 0.88]}}
-    door = {"name": "door", "type": "revolute", "axis": [0.0, 0.0, -1.0],
-            "anchor": [front_x, 0.23, 0.5], "lower": 0.0, "upper": 1.8,
-            "moving_part_bbox": {"min": [front_x, -0.23, 0.3], "max": [front_x + 0.02, 0.23, 0.7]}}
-    nodes = [_node("cabinet", "cabinet", lo, hi, static=True, mass=30.0,
-                   role="articulated_furniture",
-                   articulation={"joints": [drawer, door]})]
+    drawer = {
+        "name": "drawer",
+        "type": "prismatic",
+        "axis": [-1.0, 0.0, 0.0],
+        "anchor": [front_x, 0.0, 0.8],
+        "lower": 0.0,
+        "upper": 0.3,
+        "moving_part_bbox": {"min": [front_x, -0.23, 0.72], "max": [front_x + 0.36, 0.23, 0.88]},
+    }
+    door = {
+        "name": "door",
+        "type": "revolute",
+        "axis": [0.0, 0.0, -1.0],
+        "anchor": [front_x, 0.23, 0.5],
+        "lower": 0.0,
+        "upper": 1.8,
+        "moving_part_bbox": {"min": [front_x, -0.23, 0.3], "max": [front_x + 0.02, 0.23, 0.7]},
+    }
+    nodes = [
+        _node(
+            "cabinet",
+            "cabinet",
+            lo,
+            hi,
+            static=True,
+            mass=30.0,
+            role="articulated_furniture",
+            articulation={"joints": [drawer, door]},
+        )
+    ]
     graph = {"schema_version": 1, "scene_id": "demo_cabinet", "nodes": nodes, "edges": []}
     tasks = [
-        {"task_id": "open_drawer", "kind": "open_close", "target": "cabinet",
-         "success": {"predicate": "joint_at_least", "object": "cabinet", "joint": "drawer",
-                     "value": 0.15},
-         "instructions": ["open the drawer"], "difficulty": "medium"},
-        {"task_id": "open_door", "kind": "open_close", "target": "cabinet",
-         "success": {"predicate": "joint_at_least", "object": "cabinet", "joint": "door",
-                     "value": 0.8},
-         "instructions": ["open the cabinet door"], "difficulty": "hard"},
+        {
+            "task_id": "open_drawer",
+            "kind": "open_close",
+            "target": "cabinet",
+            "success": {
+                "predicate": "joint_at_least",
+                "object": "cabinet",
+                "joint": "drawer",
+                "value": 0.15,
+            },
+            "instructions": ["open the drawer"],
+            "difficulty": "medium",
+        },
+        {
+            "task_id": "open_door",
+            "kind": "open_close",
+            "target": "cabinet",
+            "success": {
+                "predicate": "joint_at_least",
+                "object": "cabinet",
+                "joint": "door",
+                "value": 0.8,
+            },
+            "instructions": ["open the cabinet door"],
+            "difficulty": "hard",
+        },
     ]
     config = {
-        "schema_version": 1, "scene_id": "demo_cabinet",
-        "robots": [{"robot": robot,
-                    "base_pose": {"position": [-0.2, 0.0, 0.0] if robot == "fetch"
-                                  else [0.0, 0.0, 0.45],
-                                  "orientation": [1.0, 0.0, 0.0, 0.0]},
-                    "tasks": [t["task_id"] for t in tasks]}],
+        "schema_version": 1,
+        "scene_id": "demo_cabinet",
+        "robots": [
+            {
+                "robot": robot,
+                "base_pose": {
+                    "position": [-0.2, 0.0, 0.0] if robot == "fetch" else [0.0, 0.0, 0.45],
+                    "orientation": [1.0, 0.0, 0.0, 0.0],
+                },
+                "tasks": [t["task_id"] for t in tasks],
+            }
+        ],
         "tasks": tasks,
     }
     return graph, config

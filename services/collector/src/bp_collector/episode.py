@@ -57,18 +57,27 @@ class _StateLog:
         self.finger_adr = np.array([model.joint(j).qposadr[0] for j in robot.finger_joints])
         self.site = model.site(robot.ee_site).id
         self.object_ids = sorted(world.free_objects)
-        self.object_bodies = np.array([model.body(world.free_objects[o].body).id
-                                       for o in self.object_ids], dtype=int)
+        self.object_bodies = np.array(
+            [model.body(world.free_objects[o].body).id for o in self.object_ids], dtype=int
+        )
         self.part_keys = sorted(world.parts)
-        self.part_adr = np.array([model.joint(world.parts[k].mj_joint).qposadr[0]
-                                  for k in self.part_keys], dtype=int)
+        self.part_adr = np.array(
+            [model.joint(world.parts[k].mj_joint).qposadr[0] for k in self.part_keys], dtype=int
+        )
         # Unlimited joints (continuous rotation) have no limits: null.
-        ranges = [model.jnt_range[model.joint(j).id] if model.jnt_limited[model.joint(j).id]
-                  else (None, None) for j in self.joint_names]
-        self.joint_limits = {"lower": [None if lo is None else float(lo) for lo, _ in ranges],
-                             "upper": [None if hi is None else float(hi) for _, hi in ranges]}
-        self.camera_ids = np.array([model.camera(world.camera_name(c)).id for c in cameras],
-                                   dtype=int)
+        ranges = [
+            model.jnt_range[model.joint(j).id]
+            if model.jnt_limited[model.joint(j).id]
+            else (None, None)
+            for j in self.joint_names
+        ]
+        self.joint_limits = {
+            "lower": [None if lo is None else float(lo) for lo, _ in ranges],
+            "upper": [None if hi is None else float(hi) for _, hi in ranges],
+        }
+        self.camera_ids = np.array(
+            [model.camera(world.camera_name(c)).id for c in cameras], dtype=int
+        )
         n_j, n_o, n_p = len(self.joint_names), len(self.object_ids), len(self.part_keys)
         n_c = len(self.camera_ids)
         n_a = len(robot.arm_actuators) + 1
@@ -122,10 +131,12 @@ class _StateLog:
         out["contact_geom_b"] = geom_b.astype(np.int32)
         out["contact_entity_a"] = entity[geom_a]
         out["contact_entity_b"] = entity[geom_b]
-        out["contact_force_n"] = (np.concatenate([c.force_n for c in records]) if records
-                                  else np.zeros(0, np.float32))
-        out["contact_is_collision"] = (np.concatenate([c.is_collision for c in records])
-                                       if records else np.zeros(0, bool))
+        out["contact_force_n"] = (
+            np.concatenate([c.force_n for c in records]) if records else np.zeros(0, np.float32)
+        )
+        out["contact_is_collision"] = (
+            np.concatenate([c.is_collision for c in records]) if records else np.zeros(0, bool)
+        )
         return out
 
 
@@ -145,12 +156,23 @@ def _exempt_bodies(world: World, task_target: str) -> list[int]:
     return list(world.node_bodies.get(task_target, ()))
 
 
-def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], robot: str,
-                     task_id: str, seed: int, out_dir: Path,
-                     cameras: tuple[str, ...] = ("wrist", "overhead"), width: int = 224,
-                     height: int = 224, fps: int = 30, max_seconds: float = 10.0, *,
-                     stop_when_done: bool = True, render: bool = True,
-                     ranges: RandomizationRanges | None = None) -> EpisodeResult:
+def simulate_episode(
+    scene_graph: dict[str, Any],
+    task_config: dict[str, Any],
+    robot: str,
+    task_id: str,
+    seed: int,
+    out_dir: Path,
+    cameras: tuple[str, ...] = ("wrist", "overhead"),
+    width: int = 224,
+    height: int = 224,
+    fps: int = 30,
+    max_seconds: float = 10.0,
+    *,
+    stop_when_done: bool = True,
+    render: bool = True,
+    ranges: RandomizationRanges | None = None,
+) -> EpisodeResult:
     """Simulate, record and judge one episode; the directory is committed by its manifest.
 
     `stop_when_done` ends the episode when the expert's script is over (else it runs for
@@ -193,8 +215,7 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
                     t0 = time.perf_counter()
                     images = rig.capture(data, camera)
                     t1 = time.perf_counter()
-                    writer.add_images(i, camera, images.rgb, images.depth_mm,
-                                      images.segmentation)
+                    writer.add_images(i, camera, images.rgb, images.depth_mm, images.segmentation)
                     timings["render"] += t1 - t0
                     timings["encode"] += time.perf_counter() - t1
             t0 = time.perf_counter()
@@ -202,8 +223,9 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
                 action = expert.act(data)
                 expert.apply(data, action)
             else:
-                action = np.concatenate([hold[:len(world.robot.arm_actuators)],
-                                         [world.robot.gripper_open_ctrl]])
+                action = np.concatenate(
+                    [hold[: len(world.robot.arm_actuators)], [world.robot.gripper_open_ctrl]]
+                )
             log.a["action"][i] = action
             t1 = time.perf_counter()
             monitor.start_frame()
@@ -231,8 +253,9 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
     if expert_error is not None:
         outcome = Outcome(False, f"expert could not plan: {expert_error}", outcome.details)
     elif expert is not None and not expert.done:
-        outcome = Outcome(outcome.success, outcome.reason,
-                          {**outcome.details, "expert_phase": expert.phase})
+        outcome = Outcome(
+            outcome.success, outcome.reason, {**outcome.details, "expert_phase": expert.phase}
+        )
     writer.write_states(log.arrays(n))
     episode_id = episode_id_for(graph.scene_id, task.task_id, robot, seed)
     stats = monitor.stats
@@ -250,21 +273,31 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
         "duration_s": n / fps,
         "success": outcome.success,
         "outcome": outcome.to_record(),
-        "collisions": {"count": stats.count, "peak_force_n": round(stats.peak_force_n, 4),
-                       "frames_in_collision": stats.frames_in_collision,
-                       "pairs": dict(sorted(stats.pairs.items()))},
+        "collisions": {
+            "count": stats.count,
+            "peak_force_n": round(stats.peak_force_n, 4),
+            "frames_in_collision": stats.frames_in_collision,
+            "pairs": dict(sorted(stats.pairs.items())),
+        },
         "expert": {
             "completed": bool(expert is not None and expert.done),
             "phase": expert.phase if expert is not None else "not started",
             "max_ik_residual_m": round(expert.max_residual, 5) if expert is not None else None,
         },
-        "simulator": {"name": "mujoco", "version": mujoco.__version__,
-                      "timestep_s": float(model.opt.timestep),
-                      "substeps_per_frame": world.substeps},
+        "simulator": {
+            "name": "mujoco",
+            "version": mujoco.__version__,
+            "timestep_s": float(model.opt.timestep),
+            "substeps_per_frame": world.substeps,
+        },
         "cameras": [
-            {"name": c, "width": width, "height": height,
-             "fovy_deg": float(model.cam_fovy[model.camera(world.camera_name(c)).id]),
-             "streams": {s: stream_spec(s) for s in ("rgb", "depth", "segmentation")}}
+            {
+                "name": c,
+                "width": width,
+                "height": height,
+                "fovy_deg": float(model.cam_fovy[model.camera(world.camera_name(c)).id]),
+                "streams": {s: stream_spec(s) for s in ("rgb", "depth", "segmentation")},
+            }
             for c in cams
         ],
         "segmentation_ids": {str(k): v for k, v in sorted(world.entities.items())},
@@ -275,15 +308,22 @@ def simulate_episode(scene_graph: dict[str, Any], task_config: dict[str, Any], r
             "action_names": [*world.robot.arm_joints, "gripper"],
             "object_ids": log.object_ids,
             "articulation_joints": [f"{a}/{j}" for a, j in log.part_keys],
-            "geom_names": [model.geom(g).name or model.body(model.geom_bodyid[g]).name
-                           for g in range(model.ngeom)],
+            "geom_names": [
+                model.geom(g).name or model.body(model.geom_bodyid[g]).name
+                for g in range(model.ngeom)
+            ],
         },
         "randomization": rand.to_record(),
     }
     writer.commit(manifest)
     timings["total"] = time.perf_counter() - t_start
     return EpisodeResult(
-        episode_id=episode_id, out_dir=out_dir, success=outcome.success, reason=outcome.reason,
-        n_frames=n, collision_count=stats.count,
-        peak_collision_force_n=float(stats.peak_force_n), timings_s=timings,
+        episode_id=episode_id,
+        out_dir=out_dir,
+        success=outcome.success,
+        reason=outcome.reason,
+        n_frames=n,
+        collision_count=stats.count,
+        peak_collision_force_n=float(stats.peak_force_n),
+        timings_s=timings,
     )

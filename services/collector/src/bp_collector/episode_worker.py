@@ -92,17 +92,17 @@ def run_episode(order: EpisodeOrder) -> bytes:
     return describe_episode(out_dir, order, result.reason, time.perf_counter() - started)
 
 
-def describe_episode(
-    out_dir: Path, order: EpisodeOrder, reason: str, wall_seconds: float
-) -> bytes:
+def describe_episode(out_dir: Path, order: EpisodeOrder, reason: str, wall_seconds: float) -> bytes:
     """The EpisodeResult of a committed episode folder, from its manifest."""
     manifest_bytes = (out_dir / "episode.json").read_bytes()
     manifest = json.loads(manifest_bytes)
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
-    files = [pb.FileDigest(path=f["path"], sha256=f["sha256"], size=f["size"])
-             for f in manifest["files"]]
-    files.append(pb.FileDigest(path="episode.json", sha256=manifest_sha256,
-                               size=len(manifest_bytes)))
+    files = [
+        pb.FileDigest(path=f["path"], sha256=f["sha256"], size=f["size"]) for f in manifest["files"]
+    ]
+    files.append(
+        pb.FileDigest(path="episode.json", sha256=manifest_sha256, size=len(manifest_bytes))
+    )
     collisions = manifest["collisions"]
     result = pb.EpisodeResult(
         episode_id=order.episode_id,

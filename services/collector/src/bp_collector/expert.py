@@ -76,13 +76,16 @@ def _straight(p1: np.ndarray, r1: np.ndarray) -> Callable[[np.ndarray, np.ndarra
     def plan(p0: np.ndarray, r0: np.ndarray) -> PathFn:
         def at(s: float) -> tuple[np.ndarray, np.ndarray]:
             return p0 + (p1 - p0) * s, _slerp(r0, r1, s)
+
         return at
+
     return plan
 
 
 def _hold() -> Callable[[np.ndarray, np.ndarray], PathFn]:
     def plan(p0: np.ndarray, r0: np.ndarray) -> PathFn:
         return lambda s: (p0, r0)
+
     return plan
 
 
@@ -123,8 +126,10 @@ class DifferentialIK:
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.scratch.qpos[self.qadr] = q
         mujoco.mj_kinematics(self.model, self.scratch)
-        return (self.scratch.site_xpos[self.site].copy(),
-                self.scratch.site_xmat[self.site].reshape(3, 3).copy())
+        return (
+            self.scratch.site_xpos[self.site].copy(),
+            self.scratch.site_xmat[self.site].reshape(3, 3).copy(),
+        )
 
     def solve(self, q: np.ndarray, pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
         q = q.copy()
@@ -151,9 +156,14 @@ class DifferentialIK:
             q = np.clip(q + step / scale, self.lower, self.upper)
         return q
 
-
-    def solve_from_anywhere(self, seeds: list[np.ndarray], pos: np.ndarray, rot: np.ndarray,
-                            restarts: int = 10, iterations: int = 100) -> IKSolution:
+    def solve_from_anywhere(
+        self,
+        seeds: list[np.ndarray],
+        pos: np.ndarray,
+        rot: np.ndarray,
+        restarts: int = 10,
+        iterations: int = 100,
+    ) -> IKSolution:
         """Best of several long solves from the given seeds and fixed pseudo-random ones.
 
         Local damped least squares gets stuck against joint limits when the hand must turn far
@@ -246,8 +256,9 @@ class ScriptedExpert:
         data.ctrl[self.grip_act] = action[-1]
 
     def _advance(self, data: mujoco.MjData, t: float) -> None:
-        while not self.done and (self.index < 0 or
-                                 t - self.segment_start >= self.segments[self.index].duration):
+        while not self.done and (
+            self.index < 0 or t - self.segment_start >= self.segments[self.index].duration
+        ):
             if self.index >= 0:
                 self.segment_start += self.segments[self.index].duration
             else:
@@ -354,8 +365,9 @@ class ScriptedExpert:
             return _straight(grasp_point(), memo["grasp_rot"])(p0, r0)
 
         def lift(p0: np.ndarray, r0: np.ndarray) -> PathFn:
-            support = _support_height(world, self.data, np.array(goal.center), obj.body,
-                                      goal.max[2] + 0.3)
+            support = _support_height(
+                world, self.data, np.array(goal.center), obj.body, goal.max[2] + 0.3
+            )
             memo["place_surface"] = np.array([max(goal.min[2], support)])
             obj_pos, _ = self._object_state(obj)
             memo["bottom_below_tcp"] = np.array([p0[2] - (obj_pos[2] - half_z)])
@@ -377,8 +389,9 @@ class ScriptedExpert:
                 c_pos, c_rot = self._object_state(container)
                 cx, cy = float(c_pos[0]), float(c_pos[1])
                 if obj.shape == "box":
-                    turn = _rotation(np.array([0.0, 0.0, 1.0]),
-                                     _quarter_turn_difference(obj_rot, c_rot))
+                    turn = _rotation(
+                        np.array([0.0, 0.0, 1.0]), _quarter_turn_difference(obj_rot, c_rot)
+                    )
             offset = turn @ memo["grasp_offset"]
             target = np.array([cx + offset[0], cy + offset[1], p0[2]])
             self._stretch_segment(float(np.linalg.norm(target - p0)) / CARRY_SPEED_M_S)
@@ -426,8 +439,11 @@ class ScriptedExpert:
             pos = data.geom_xpos[gid].copy()
             body_rot = data.xmat[model.body(part.body).id].reshape(3, 3)
             normal = body_rot @ outward
-            closing = body_rot @ (np.cross([0.0, 0.0, 1.0], outward) if part.handle_along_z
-                                  else np.array([0.0, 0.0, 1.0]))
+            closing = body_rot @ (
+                np.cross([0.0, 0.0, 1.0], outward)
+                if part.handle_along_z
+                else np.array([0.0, 0.0, 1.0])
+            )
             return pos, _hand_frame(closing, -normal)
 
         def pregrasp(p0: np.ndarray, r0: np.ndarray) -> PathFn:
@@ -452,6 +468,7 @@ class ScriptedExpert:
             def at(s: float) -> tuple[np.ndarray, np.ndarray]:
                 rot = _rotation(axis, delta * s)
                 return anchor + rot @ (p0 - anchor), rot @ r0
+
             return at
 
         def back_off(p0: np.ndarray, r0: np.ndarray) -> PathFn:
@@ -487,7 +504,8 @@ def _joint_target(task: TaskSpec, lower: float, upper: float) -> float:
     else:
         goal = float(getattr(task.success, "value", upper))
         opening = task.action != "close" and getattr(task.success, "predicate", "") != (
-            "joint_at_most")
+            "joint_at_most"
+        )
     past = goal + 0.1 * span if opening else goal - 0.1 * span
     return min(upper - 0.01 * span, max(lower + 0.01 * span, past))
 
@@ -497,16 +515,18 @@ def _body_pose(world: World, data: mujoco.MjData, body: str) -> tuple[np.ndarray
     return data.xpos[b].copy(), data.xmat[b].reshape(3, 3).copy()
 
 
-def _support_height(world: World, data: mujoco.MjData, point: np.ndarray, exclude_body: str,
-                    from_z: float) -> float:
+def _support_height(
+    world: World, data: mujoco.MjData, point: np.ndarray, exclude_body: str, from_z: float
+) -> float:
     """Height of the first non-robot surface below `point`, found by casting a ray down."""
     model = world.model
     start = np.array([point[0], point[1], from_z], dtype=float)
     exclude = model.body(exclude_body).id
     geomid = np.zeros(1, dtype=np.int32)
     for _ in range(8):
-        dist = mujoco.mj_ray(model, data, start, np.array([0.0, 0.0, -1.0]), None, 1, exclude,
-                             geomid)
+        dist = mujoco.mj_ray(
+            model, data, start, np.array([0.0, 0.0, -1.0]), None, 1, exclude, geomid
+        )
         if dist < 0:
             return float(point[2])
         hit = start[2] - dist

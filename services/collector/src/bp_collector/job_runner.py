@@ -177,8 +177,7 @@ class JobRunner:
             for future in not_done:
                 ticket = self._inflight.pop(future)
                 self.store.requeue(ticket)
-                log.info("episode %s checkpointed as pending for the next start",
-                         ticket.episode_id)
+                log.info("episode %s checkpointed as pending for the next start", ticket.episode_id)
         if self._pool is not None:
             self._kill_workers(self._pool)
             self._pool.shutdown(wait=True, cancel_futures=True)

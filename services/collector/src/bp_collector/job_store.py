@@ -255,9 +255,7 @@ class JobStore:
     def recover(self) -> int:
         """After a restart nothing is running: put interrupted episodes back in the queue."""
         with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE episodes SET state = 'pending' WHERE state = 'running'"
-            )
+            cur = conn.execute("UPDATE episodes SET state = 'pending' WHERE state = 'running'")
             return cur.rowcount
 
     def next_episode(self, max_running_jobs: int) -> EpisodeTicket | None:

@@ -42,9 +42,11 @@ class _ObjectState:
     angular_speed: float
 
     def record(self) -> dict[str, Any]:
-        return {"object_position": self.position.round(4).tolist(),
-                "linear_speed_m_s": round(self.linear_speed, 4),
-                "angular_speed_rad_s": round(self.angular_speed, 4)}
+        return {
+            "object_position": self.position.round(4).tolist(),
+            "linear_speed_m_s": round(self.linear_speed, 4),
+            "angular_speed_rad_s": round(self.angular_speed, 4),
+        }
 
 
 def _object_state(world: World, data: mujoco.MjData, asset_id: str) -> _ObjectState | None:
@@ -54,12 +56,17 @@ def _object_state(world: World, data: mujoco.MjData, asset_id: str) -> _ObjectSt
     body = world.model.body(obj.body).id
     vel = np.zeros(6)
     mujoco.mj_objectVelocity(world.model, data, mujoco.mjtObj.mjOBJ_BODY, body, vel, 0)
-    return _ObjectState(data.xpos[body].copy(), obj.half_extents[2],
-                        float(np.linalg.norm(vel[3:])), float(np.linalg.norm(vel[:3])))
+    return _ObjectState(
+        data.xpos[body].copy(),
+        obj.half_extents[2],
+        float(np.linalg.norm(vel[3:])),
+        float(np.linalg.norm(vel[:3])),
+    )
 
 
-def _rest_outcome(state: _ObjectState, max_speed: float, placed: bool, where: str,
-                  details: dict[str, Any]) -> Outcome:
+def _rest_outcome(
+    state: _ObjectState, max_speed: float, placed: bool, where: str, details: dict[str, Any]
+) -> Outcome:
     at_rest = state.linear_speed < max_speed and state.angular_speed < REST_ANGULAR_RAD_S
     details = {**state.record(), **details, "at_rest": at_rest}
     if not placed:
@@ -69,8 +76,9 @@ def _rest_outcome(state: _ObjectState, max_speed: float, placed: bool, where: st
     return Outcome(True, f"object at rest {where}", details)
 
 
-def _in_box(state: _ObjectState, box: Box, slack_xy: float, below: float, above: float
-            ) -> tuple[bool, bool]:
+def _in_box(
+    state: _ObjectState, box: Box, slack_xy: float, below: float, above: float
+) -> tuple[bool, bool]:
     lo, hi, pos = np.array(box.min), np.array(box.max), state.position
     inside_xy = bool(np.all(pos[:2] >= lo[:2] - slack_xy) and np.all(pos[:2] <= hi[:2] + slack_xy))
     inside_z = bool(lo[2] - below <= pos[2] <= hi[2] + above)
@@ -83,22 +91,33 @@ def _object_in_region(world: World, data: mujoco.MjData, pred: ObjectInRegion) -
         return Outcome(False, f"object {pred.object!r} is not a free body in the world")
     # The region marks where the object should stand: its centre may sit up to half its height
     # above the region's top or below its floor (a thin region on a table top), plus slack.
-    inside_xy, inside_z = _in_box(state, pred.region, 0.0, state.half_height + REGION_SLACK_M,
-                                  state.half_height)
-    return _rest_outcome(state, pred.max_speed, inside_xy and inside_z, "in goal region",
-                         {"inside_xy": inside_xy, "inside_z": inside_z})
+    inside_xy, inside_z = _in_box(
+        state, pred.region, 0.0, state.half_height + REGION_SLACK_M, state.half_height
+    )
+    return _rest_outcome(
+        state,
+        pred.max_speed,
+        inside_xy and inside_z,
+        "in goal region",
+        {"inside_xy": inside_xy, "inside_z": inside_z},
+    )
 
 
-def _object_inside(world: World, graph: SceneGraph, data: mujoco.MjData,
-                   pred: ObjectInside) -> Outcome:
+def _object_inside(
+    world: World, graph: SceneGraph, data: mujoco.MjData, pred: ObjectInside
+) -> Outcome:
     state = _object_state(world, data, pred.object)
     if state is None:
         return Outcome(False, f"object {pred.object!r} is not a free body in the world")
     box = _current_box(world, graph, data, pred.container)
     inside_xy, inside_z = _in_box(state, box, pred.tolerance, pred.tolerance, pred.tolerance)
-    return _rest_outcome(state, pred.max_speed, inside_xy and inside_z,
-                         f"inside {pred.container}",
-                         {"inside_xy": inside_xy, "inside_z": inside_z})
+    return _rest_outcome(
+        state,
+        pred.max_speed,
+        inside_xy and inside_z,
+        f"inside {pred.container}",
+        {"inside_xy": inside_xy, "inside_z": inside_z},
+    )
 
 
 def _object_on(world: World, graph: SceneGraph, data: mujoco.MjData, pred: ObjectOn) -> Outcome:
@@ -107,11 +126,18 @@ def _object_on(world: World, graph: SceneGraph, data: mujoco.MjData, pred: Objec
         return Outcome(False, f"object {pred.object!r} is not a free body in the world")
     box = _current_box(world, graph, data, pred.support)
     bottom = state.position[2] - state.half_height
-    over = bool(np.all(state.position[:2] >= np.array(box.min[:2]) - pred.tolerance)
-                and np.all(state.position[:2] <= np.array(box.max[:2]) + pred.tolerance))
+    over = bool(
+        np.all(state.position[:2] >= np.array(box.min[:2]) - pred.tolerance)
+        and np.all(state.position[:2] <= np.array(box.max[:2]) + pred.tolerance)
+    )
     resting = abs(bottom - box.max[2]) <= pred.tolerance
-    return _rest_outcome(state, pred.max_speed, over and resting, f"on {pred.support}",
-                         {"over_support": over, "bottom_gap_m": round(bottom - box.max[2], 4)})
+    return _rest_outcome(
+        state,
+        pred.max_speed,
+        over and resting,
+        f"on {pred.support}",
+        {"over_support": over, "bottom_gap_m": round(bottom - box.max[2], 4)},
+    )
 
 
 def _current_box(world: World, graph: SceneGraph, data: mujoco.MjData, asset_id: str) -> Box:
@@ -122,8 +148,10 @@ def _current_box(world: World, graph: SceneGraph, data: mujoco.MjData, asset_id:
         return box
     shift = data.xpos[world.model.body(obj.body).id] - np.array(box.center)
     lo, hi = np.array(box.min) + shift, np.array(box.max) + shift
-    return Box(min=(float(lo[0]), float(lo[1]), float(lo[2])),
-               max=(float(hi[0]), float(hi[1]), float(hi[2])))
+    return Box(
+        min=(float(lo[0]), float(lo[1]), float(lo[2])),
+        max=(float(hi[0]), float(hi[1]), float(hi[2])),
+    )
 
 
 def _joint(world: World, data: mujoco.MjData, pred: JointAtLeast | JointAtMost) -> Outcome:
@@ -132,8 +160,11 @@ def _joint(world: World, data: mujoco.MjData, pred: JointAtLeast | JointAtMost) 
         return Outcome(False, f"no articulated joint {pred.object}/{pred.joint} in the world")
     value = float(data.qpos[world.model.joint(part.mj_joint).qposadr[0]])
     at_least = isinstance(pred, JointAtLeast)
-    details = {"joint_value": round(value, 5), "required": pred.value,
-               "bound": "at least" if at_least else "at most"}
+    details = {
+        "joint_value": round(value, 5),
+        "required": pred.value,
+        "bound": "at least" if at_least else "at most",
+    }
     if (value >= pred.value) if at_least else (value <= pred.value):
         return Outcome(True, "joint reached the required value", details)
     return Outcome(False, "joint short of the required value", details)

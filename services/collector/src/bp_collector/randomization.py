@@ -75,9 +75,13 @@ def _uniform3(rng: np.random.Generator, half: float) -> tuple[float, float, floa
     return (x, y, z)
 
 
-def draw_randomization(seed: int, free_objects: Iterable[str], all_objects: Iterable[str],
-                       cameras: Iterable[str],
-                       ranges: RandomizationRanges | None = None) -> DomainRandomization:
+def draw_randomization(
+    seed: int,
+    free_objects: Iterable[str],
+    all_objects: Iterable[str],
+    cameras: Iterable[str],
+    ranges: RandomizationRanges | None = None,
+) -> DomainRandomization:
     """Draw one episode's randomisation from `seed`; the same inputs always give the same draw."""
     r = ranges or RandomizationRanges()
     rng = np.random.default_rng(seed)
@@ -101,8 +105,13 @@ def draw_randomization(seed: int, free_objects: Iterable[str], all_objects: Iter
         for name in sorted(cameras)
     }
     return DomainRandomization(
-        seed=seed, objects=objects, light_direction=(lx, ly, lz), light_intensity=intensity,
-        colour_scale=colours, floor_rgb=(grey, grey, grey * 0.95), cameras=camera_draws,
+        seed=seed,
+        objects=objects,
+        light_direction=(lx, ly, lz),
+        light_intensity=intensity,
+        colour_scale=colours,
+        floor_rgb=(grey, grey, grey * 0.95),
+        cameras=camera_draws,
     )
 
 

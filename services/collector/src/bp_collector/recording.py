@@ -51,8 +51,16 @@ __all__ = [
 
 
 class _VideoStream:
-    def __init__(self, path: Path, codec: str, pix_fmt: str, width: int, height: int, fps: int,
-                 options: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        codec: str,
+        pix_fmt: str,
+        width: int,
+        height: int,
+        fps: int,
+        options: dict[str, str],
+    ) -> None:
         self.container = av.open(str(path), mode="w")
         stream = self.container.add_stream(codec, rate=fps)
         assert isinstance(stream, av.VideoStream)
@@ -78,23 +86,42 @@ class _VideoStream:
 def stream_spec(stream: str) -> dict[str, Any]:
     """How each stream is stored; recorded in the manifest so readers need no guessing."""
     if stream == "rgb":
-        return {"file": STREAM_FILES[stream], "codec": "libx264", "pix_fmt": "yuv420p",
-                "crf": 23, "preset": "veryfast", "lossless": False}
+        return {
+            "file": STREAM_FILES[stream],
+            "codec": "libx264",
+            "pix_fmt": "yuv420p",
+            "crf": 23,
+            "preset": "veryfast",
+            "lossless": False,
+        }
     if stream == "depth":
-        return {"file": STREAM_FILES[stream], "codec": "ffv1", "pix_fmt": "gray16le",
-                "unit": "mm", "invalid_value": 0, "lossless": True}
-    return {"file": STREAM_FILES[stream], "codec": "ffv1", "pix_fmt": "gray16le",
-            "ids": "see segmentation_ids", "lossless": True}
+        return {
+            "file": STREAM_FILES[stream],
+            "codec": "ffv1",
+            "pix_fmt": "gray16le",
+            "unit": "mm",
+            "invalid_value": 0,
+            "lossless": True,
+        }
+    return {
+        "file": STREAM_FILES[stream],
+        "codec": "ffv1",
+        "pix_fmt": "gray16le",
+        "ids": "see segmentation_ids",
+        "lossless": True,
+    }
 
 
 class EpisodeWriter:
     """Streams camera frames to their encoders as they arrive; the manifest commits the episode."""
 
-    def __init__(self, out_dir: Path, cameras: tuple[str, ...], width: int, height: int,
-                 fps: int) -> None:
+    def __init__(
+        self, out_dir: Path, cameras: tuple[str, ...], width: int, height: int, fps: int
+    ) -> None:
         if width % 2 or height % 2:
-            raise InvalidInput("image width and height must be even for yuv420p video",
-                               width=width, height=height)
+            raise InvalidInput(
+                "image width and height must be even for yuv420p video", width=width, height=height
+            )
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         # An episode is rewritten whole: first un-commit any earlier one, then drop its files
@@ -108,15 +135,33 @@ class EpisodeWriter:
             folder = out_dir / "cameras" / camera
             folder.mkdir(parents=True, exist_ok=True)
             self.streams[(camera, "rgb")] = _VideoStream(
-                folder / STREAM_FILES["rgb"], "libx264", "yuv420p", width, height, fps,
-                {"crf": "23", "preset": "veryfast", "threads": "1"})
+                folder / STREAM_FILES["rgb"],
+                "libx264",
+                "yuv420p",
+                width,
+                height,
+                fps,
+                {"crf": "23", "preset": "veryfast", "threads": "1"},
+            )
             for stream in ("depth", "segmentation"):
                 self.streams[(camera, stream)] = _VideoStream(
-                    folder / STREAM_FILES[stream], "ffv1", "gray16le", width, height, fps,
-                    {"threads": "1"})
+                    folder / STREAM_FILES[stream],
+                    "ffv1",
+                    "gray16le",
+                    width,
+                    height,
+                    fps,
+                    {"threads": "1"},
+                )
 
-    def add_images(self, index: int, camera: str, rgb: np.ndarray, depth_mm: np.ndarray,
-                   segmentation: np.ndarray) -> None:
+    def add_images(
+        self,
+        index: int,
+        camera: str,
+        rgb: np.ndarray,
+        depth_mm: np.ndarray,
+        segmentation: np.ndarray,
+    ) -> None:
         self.streams[(camera, "rgb")].write(index, rgb)
         self.streams[(camera, "depth")].write(index, depth_mm)
         self.streams[(camera, "segmentation")].write(index, segmentation)
@@ -134,8 +179,13 @@ class EpisodeWriter:
         files = []
         for path in sorted(self.out_dir.rglob("*")):
             if path.is_file() and path.name != MANIFEST and not path.name.endswith(".tmp"):
-                files.append({"path": path.relative_to(self.out_dir).as_posix(),
-                              "sha256": sha256_file(path), "size": path.stat().st_size})
+                files.append(
+                    {
+                        "path": path.relative_to(self.out_dir).as_posix(),
+                        "sha256": sha256_file(path),
+                        "size": path.stat().st_size,
+                    }
+                )
         body = dict(manifest)
         body["format"] = FORMAT_NAME
         body["format_version"] = FORMAT_VERSION

@@ -29,7 +29,8 @@ def _check_gl_backend() -> None:
         raise RenderingUnavailable(
             f"MuJoCo's OpenGL backend is {backend or 'none'!r} and there is no display: set "
             "MUJOCO_GL=egl (or osmesa) before mujoco is first imported, or import bp_collector "
-            "first, which sets it")
+            "first, which sets it"
+        )
 
 
 @dataclass(frozen=True)

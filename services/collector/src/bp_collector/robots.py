@@ -124,33 +124,51 @@ def _robot_geom(body: mujoco.MjsBody, **kwargs: object) -> mujoco.MjsGeom:
     return geom
 
 
-def _add_chain(spec: mujoco.MjSpec, parent: mujoco.MjsBody, links: Sequence[_Link],
-               flange: tuple[float, float, float], rgba: Sequence[float]
-               ) -> tuple[mujoco.MjsBody, list[str], list[str]]:
+def _add_chain(
+    spec: mujoco.MjSpec,
+    parent: mujoco.MjsBody,
+    links: Sequence[_Link],
+    flange: tuple[float, float, float],
+    rgba: Sequence[float],
+) -> tuple[mujoco.MjsBody, list[str], list[str]]:
     """Serial chain of hinge joints about each body's z, capsules between joint origins."""
     joints: list[str] = []
     actuators: list[str] = []
     body = parent
     offsets = [link.pos for link in links[1:]] + [flange]
     for i, (link, child_offset) in enumerate(zip(links, offsets, strict=True)):
-        body = body.add_body(name=f"{PREFIX}link{i + 1}", pos=list(link.pos),
-                             quat=list(link.quat))
+        body = body.add_body(name=f"{PREFIX}link{i + 1}", pos=list(link.pos), quat=list(link.quat))
         body.gravcomp = 1.0
         joint_name = f"{PREFIX}joint{i + 1}"
-        body.add_joint(name=joint_name, type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1],
-                       range=[link.lower, link.upper], damping=2.0, armature=0.1)
+        body.add_joint(
+            name=joint_name,
+            type=mujoco.mjtJoint.mjJNT_HINGE,
+            axis=[0, 0, 1],
+            range=[link.lower, link.upper],
+            damping=2.0,
+            armature=0.1,
+        )
         length = float(np.linalg.norm(child_offset))
         # A short housing along the joint axis, then a capsule to the next joint.
-        _robot_geom(body, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[link.radius, 0.05, 0],
-                    mass=link.mass * 0.3, rgba=list(rgba))
+        _robot_geom(
+            body,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[link.radius, 0.05, 0],
+            mass=link.mass * 0.3,
+            rgba=list(rgba),
+        )
         if length > 1e-6:
-            _robot_geom(body, type=mujoco.mjtGeom.mjGEOM_CAPSULE,
-                        fromto=[0, 0, 0, *child_offset], size=[link.radius * 0.85, 0, 0],
-                        mass=link.mass * 0.7, rgba=list(rgba))
+            _robot_geom(
+                body,
+                type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+                fromto=[0, 0, 0, *child_offset],
+                size=[link.radius * 0.85, 0, 0],
+                mass=link.mass * 0.7,
+                rgba=list(rgba),
+            )
         joints.append(joint_name)
         act_name = f"{PREFIX}act{i + 1}"
-        act = spec.add_actuator(name=act_name, target=joint_name,
-                                trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act = spec.add_actuator(name=act_name, target=joint_name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.set_to_position(kp=link.kp, kv=link.kp / 10)
         act.ctrlrange = [link.lower, link.upper]
         act.ctrllimited = 1
@@ -169,17 +187,25 @@ class _GripperGeometry:
     force: float
 
 
-def _add_parallel_gripper(spec: mujoco.MjSpec, flange_body: mujoco.MjsBody,
-                          flange: tuple[float, float, float],
-                          yaw: float, geometry: _GripperGeometry
-                          ) -> tuple[str, str, list[str], str]:
+def _add_parallel_gripper(
+    spec: mujoco.MjSpec,
+    flange_body: mujoco.MjsBody,
+    flange: tuple[float, float, float],
+    yaw: float,
+    geometry: _GripperGeometry,
+) -> tuple[str, str, list[str], str]:
     """Palm plus two fingers sliding along the hand's y; returns hand, ee site, joints, actuator."""
     hand = flange_body.add_body(name=f"{PREFIX}hand", pos=list(flange), quat=list(_quat_rot_z(yaw)))
     hand.gravcomp = 1.0
     g = geometry
-    _robot_geom(hand, type=mujoco.mjtGeom.mjGEOM_BOX,
-                size=[0.025, g.palm_width / 2, g.palm_length / 2],
-                pos=[0, 0, g.palm_length / 2], mass=0.7, rgba=[0.9, 0.9, 0.9, 1])
+    _robot_geom(
+        hand,
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.025, g.palm_width / 2, g.palm_length / 2],
+        pos=[0, 0, g.palm_length / 2],
+        mass=0.7,
+        rgba=[0.9, 0.9, 0.9, 1],
+    )
     half_stroke = g.max_opening / 2
     pad_half = [0.011, 0.006, g.finger_length / 2]
     joints = []
@@ -187,17 +213,32 @@ def _add_parallel_gripper(spec: mujoco.MjSpec, flange_body: mujoco.MjsBody,
         finger = hand.add_body(name=f"{PREFIX}finger_{side}", pos=[0, 0, g.palm_length])
         finger.gravcomp = 1.0
         joint = f"{PREFIX}finger_{side}_joint"
-        finger.add_joint(name=joint, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, sign, 0],
-                         range=[0, half_stroke], damping=5.0, armature=0.01)
-        pad = _robot_geom(finger, type=mujoco.mjtGeom.mjGEOM_BOX, size=pad_half,
-                          pos=[0, sign * pad_half[1], g.finger_length / 2], mass=0.02,
-                          rgba=[0.2, 0.2, 0.2, 1])
+        finger.add_joint(
+            name=joint,
+            type=mujoco.mjtJoint.mjJNT_SLIDE,
+            axis=[0, sign, 0],
+            range=[0, half_stroke],
+            damping=5.0,
+            armature=0.01,
+        )
+        pad = _robot_geom(
+            finger,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=pad_half,
+            pos=[0, sign * pad_half[1], g.finger_length / 2],
+            mass=0.02,
+            rgba=[0.2, 0.2, 0.2, 1],
+        )
         pad.friction = [1.5, 0.02, 0.001]
         pad.condim = 4
         pad.priority = 1
         joints.append(joint)
-    spec.add_equality(type=mujoco.mjtEq.mjEQ_JOINT, name1=joints[1], name2=joints[0],
-                      data=[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    spec.add_equality(
+        type=mujoco.mjtEq.mjEQ_JOINT,
+        name1=joints[1],
+        name2=joints[0],
+        data=[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    )
     actuator = f"{PREFIX}gripper"
     act = spec.add_actuator(name=actuator, target=joints[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
     act.set_to_position(kp=2000.0, kv=100.0)
@@ -211,27 +252,39 @@ def _add_parallel_gripper(spec: mujoco.MjSpec, flange_body: mujoco.MjsBody,
     return hand.name, ee, joints, actuator
 
 
-def _add_arm_robot(spec: mujoco.MjSpec, name: str, base_pos: Sequence[float],
-                   base_quat: Sequence[float]) -> RobotHandle:
-    base = spec.worldbody.add_body(name=f"{PREFIX}base", pos=list(base_pos),
-                                   quat=list(base_quat))
+def _add_arm_robot(
+    spec: mujoco.MjSpec, name: str, base_pos: Sequence[float], base_quat: Sequence[float]
+) -> RobotHandle:
+    base = spec.worldbody.add_body(name=f"{PREFIX}base", pos=list(base_pos), quat=list(base_quat))
     if name == "franka_panda":
         links, flange = _panda_links()
         rgba = (0.95, 0.95, 0.95, 1.0)
-        _robot_geom(base, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.07, 0.07, 0],
-                    pos=[0, 0, 0.07], rgba=list(rgba))
-        gripper = _GripperGeometry(palm_length=0.0584, palm_width=0.2, finger_length=0.052,
-                                   max_opening=0.08, force=70.0)
+        _robot_geom(
+            base,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[0.07, 0.07, 0],
+            pos=[0, 0, 0.07],
+            rgba=list(rgba),
+        )
+        gripper = _GripperGeometry(
+            palm_length=0.0584, palm_width=0.2, finger_length=0.052, max_opening=0.08, force=70.0
+        )
         hand_yaw = -math.pi / 4
         home: tuple[float, ...] = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
     elif name == "ur5e":
         links, flange = _ur5e_links()
         rgba = (0.55, 0.6, 0.68, 1.0)
-        _robot_geom(base, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.075, 0.04, 0],
-                    pos=[0, 0, 0.04], rgba=list(rgba))
+        _robot_geom(
+            base,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[0.075, 0.04, 0],
+            pos=[0, 0, 0.04],
+            rgba=list(rgba),
+        )
         # A Robotiq 2F-85-sized jaw: 85 mm stroke, about 0.16 m from flange to fingertips.
-        gripper = _GripperGeometry(palm_length=0.11, palm_width=0.14, finger_length=0.05,
-                                   max_opening=0.085, force=120.0)
+        gripper = _GripperGeometry(
+            palm_length=0.11, palm_width=0.14, finger_length=0.05, max_opening=0.085, force=120.0
+        )
         hand_yaw = 0.0
         home = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)
     else:
@@ -242,19 +295,34 @@ def _add_arm_robot(spec: mujoco.MjSpec, name: str, base_pos: Sequence[float],
         # base_link versus base); turn it so that +x is forward for every arm.
         chain_parent = base.add_body(name=f"{PREFIX}base_dh", quat=list(_quat_rot_z(math.pi)))
     flange_body, joints, actuators = _add_chain(spec, chain_parent, links, flange, rgba)
-    hand, ee, fingers, gripper_act = _add_parallel_gripper(spec, flange_body, flange,
-                                                           hand_yaw, gripper)
+    hand, ee, fingers, gripper_act = _add_parallel_gripper(
+        spec, flange_body, flange, hand_yaw, gripper
+    )
     return RobotHandle(
-        name=name, base_body=base.name, arm_joints=tuple(joints), finger_joints=tuple(fingers),
-        arm_actuators=tuple(actuators), gripper_actuator=gripper_act, ee_site=ee,
-        hand_body=hand, home_qpos=home, gripper_open_ctrl=gripper.max_opening / 2,
-        gripper_closed_ctrl=0.0, max_opening=gripper.max_opening,
+        name=name,
+        base_body=base.name,
+        arm_joints=tuple(joints),
+        finger_joints=tuple(fingers),
+        arm_actuators=tuple(actuators),
+        gripper_actuator=gripper_act,
+        ee_site=ee,
+        hand_body=hand,
+        home_qpos=home,
+        gripper_open_ctrl=gripper.max_opening / 2,
+        gripper_closed_ctrl=0.0,
+        max_opening=gripper.max_opening,
     )
 
 
-FETCH_ARM_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "upperarm_roll_joint",
-                    "elbow_flex_joint", "forearm_roll_joint", "wrist_flex_joint",
-                    "wrist_roll_joint")
+FETCH_ARM_JOINTS = (
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "upperarm_roll_joint",
+    "elbow_flex_joint",
+    "forearm_roll_joint",
+    "wrist_flex_joint",
+    "wrist_roll_joint",
+)
 
 
 def fetch_assets_dir() -> Path:
@@ -268,8 +336,9 @@ def fetch_assets_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "envs" / "assets"
 
 
-def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
-               base_quat: Sequence[float]) -> RobotHandle:
+def _add_fetch(
+    spec: mujoco.MjSpec, base_pos: Sequence[float], base_quat: Sequence[float]
+) -> RobotHandle:
     """Fetch from gymnasium-robotics' MJCF, with its mocap weld replaced by joint actuators."""
     assets = fetch_assets_dir()
     folder = assets / "fetch"
@@ -318,8 +387,12 @@ def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
                 geom.contype = ROBOT_CONTYPE
                 geom.conaffinity = ROBOT_CONAFFINITY
     fingers = [f"{PREFIX}robot0:r_gripper_finger_joint", f"{PREFIX}robot0:l_gripper_finger_joint"]
-    spec.add_equality(type=mujoco.mjtEq.mjEQ_JOINT, name1=fingers[1], name2=fingers[0],
-                      data=[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    spec.add_equality(
+        type=mujoco.mjtEq.mjEQ_JOINT,
+        name1=fingers[1],
+        name2=fingers[0],
+        data=[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    )
     gripper = f"{PREFIX}gripper"
     act = spec.add_actuator(name=gripper, target=fingers[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
     act.set_to_position(kp=30000.0, kv=1000.0)
@@ -329,24 +402,41 @@ def _add_fetch(spec: mujoco.MjSpec, base_pos: Sequence[float],
     act.forcelimited = 1
     hand = spec.body(f"{PREFIX}robot0:gripper_link")
     # Fetch's gripper points along its link's x and closes along y; the site's z must point out.
-    hand.add_site(name=f"{PREFIX}ee", pos=[0.02, 0, 0], quat=[0.7071068, 0, 0.7071068, 0],
-                  size=[0.005, 0, 0], group=5)
-    mobile = tuple(b.name for b in spec.bodies
-                   if b.name.startswith(PREFIX) and ("base_link" in b.name or "wheel" in b.name))
+    hand.add_site(
+        name=f"{PREFIX}ee",
+        pos=[0.02, 0, 0],
+        quat=[0.7071068, 0, 0.7071068, 0],
+        size=[0.005, 0, 0],
+        group=5,
+    )
+    mobile = tuple(
+        b.name
+        for b in spec.bodies
+        if b.name.startswith(PREFIX) and ("base_link" in b.name or "wheel" in b.name)
+    )
     return RobotHandle(
-        name="fetch", base_body=f"{PREFIX}robot0:base_link", arm_joints=tuple(joints),
-        finger_joints=tuple(fingers), arm_actuators=tuple(actuators), gripper_actuator=gripper,
-        ee_site=f"{PREFIX}ee", hand_body=hand.name,
-        home_qpos=(0.0, -0.926, 0.0, 1.388, 0.0, 1.108, 0.0), gripper_open_ctrl=0.05,
-        gripper_closed_ctrl=0.0, max_opening=0.1, mobile_base_bodies=mobile,
+        name="fetch",
+        base_body=f"{PREFIX}robot0:base_link",
+        arm_joints=tuple(joints),
+        finger_joints=tuple(fingers),
+        arm_actuators=tuple(actuators),
+        gripper_actuator=gripper,
+        ee_site=f"{PREFIX}ee",
+        hand_body=hand.name,
+        home_qpos=(0.0, -0.926, 0.0, 1.388, 0.0, 1.108, 0.0),
+        gripper_open_ctrl=0.05,
+        gripper_closed_ctrl=0.0,
+        max_opening=0.1,
+        mobile_base_bodies=mobile,
     )
 
 
 SUPPORTED_ROBOTS = ("franka_panda", "ur5e", "fetch")
 
 
-def add_robot(spec: mujoco.MjSpec, name: str, base_pos: Sequence[float],
-              base_quat: Sequence[float]) -> RobotHandle:
+def add_robot(
+    spec: mujoco.MjSpec, name: str, base_pos: Sequence[float], base_quat: Sequence[float]
+) -> RobotHandle:
     """Add the named robot to `spec` with its base at the given world pose."""
     if name in ("franka_panda", "ur5e"):
         return _add_arm_robot(spec, name, base_pos, base_quat)

@@ -133,8 +133,9 @@ class SceneGraph(_Lenient):
         for n in self.nodes:
             if n.asset_id == asset_id:
                 return n
-        raise SceneInputError("no such node in the scene graph", scene=self.scene_id,
-                              object=asset_id)
+        raise SceneInputError(
+            "no such node in the scene graph", scene=self.scene_id, object=asset_id
+        )
 
 
 RobotName = Literal["franka_panda", "ur5e", "fetch"]
@@ -186,8 +187,10 @@ class JointAtMost(_Lenient):
     value: float
 
 
-SuccessPredicate = Annotated[ObjectInRegion | ObjectOn | ObjectInside | JointAtLeast | JointAtMost,
-                             Field(discriminator="predicate")]
+SuccessPredicate = Annotated[
+    ObjectInRegion | ObjectOn | ObjectInside | JointAtLeast | JointAtMost,
+    Field(discriminator="predicate"),
+]
 JointPredicate = JointAtLeast | JointAtMost
 
 
@@ -237,18 +240,21 @@ class TaskConfig(_Lenient):
         for t in self.tasks:
             if t.task_id == task_id:
                 return t
-        raise SceneInputError("no such task in the task config", scene=self.scene_id,
-                              task=task_id)
+        raise SceneInputError("no such task in the task config", scene=self.scene_id, task=task_id)
 
     def assignment(self, robot: str) -> RobotAssignment:
         for r in self.robots:
             if r.robot == robot:
                 if r.base_pose is None:
-                    raise SceneInputError("robot has no base pose in the task config",
-                                          scene=self.scene_id, robot=robot)
+                    raise SceneInputError(
+                        "robot has no base pose in the task config",
+                        scene=self.scene_id,
+                        robot=robot,
+                    )
                 return r
-        raise SceneInputError("robot not assigned in the task config", scene=self.scene_id,
-                              robot=robot)
+        raise SceneInputError(
+            "robot not assigned in the task config", scene=self.scene_id, robot=robot
+        )
 
 
 def parse_scene_graph(raw: dict[str, Any]) -> SceneGraph:
@@ -258,8 +264,9 @@ def parse_scene_graph(raw: dict[str, Any]) -> SceneGraph:
     except ValidationError as exc:
         raise SceneInputError(f"invalid scene graph: {exc}", scene=raw.get("scene_id")) from exc
     if graph.schema_version != SUPPORTED_SCHEMA_VERSION:
-        raise SceneInputError(f"unsupported scene graph schema_version {graph.schema_version}",
-                              scene=graph.scene_id)
+        raise SceneInputError(
+            f"unsupported scene graph schema_version {graph.schema_version}", scene=graph.scene_id
+        )
     return graph
 
 
@@ -270,6 +277,7 @@ def parse_task_config(raw: dict[str, Any]) -> TaskConfig:
     except ValidationError as exc:
         raise SceneInputError(f"invalid task config: {exc}", scene=raw.get("scene_id")) from exc
     if config.schema_version != SUPPORTED_SCHEMA_VERSION:
-        raise SceneInputError(f"unsupported task config schema_version {config.schema_version}",
-                              scene=config.scene_id)
+        raise SceneInputError(
+            f"unsupported task config schema_version {config.schema_version}", scene=config.scene_id
+        )
     return config

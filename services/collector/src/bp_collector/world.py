@@ -115,8 +115,14 @@ def _base_rgb(node: SceneNode) -> tuple[float, float, float]:
     if any(w in semantic for w in ("wall", "floor")):
         return (0.8, 0.8, 0.78)
     digest = hashlib.sha256(node.asset_id.encode()).digest()
-    palette = [(0.85, 0.2, 0.15), (0.15, 0.45, 0.85), (0.2, 0.7, 0.3), (0.9, 0.7, 0.1),
-               (0.6, 0.25, 0.7), (0.95, 0.5, 0.15)]
+    palette = [
+        (0.85, 0.2, 0.15),
+        (0.15, 0.45, 0.85),
+        (0.2, 0.7, 0.3),
+        (0.9, 0.7, 0.1),
+        (0.6, 0.25, 0.7),
+        (0.95, 0.5, 0.15),
+    ]
     return palette[digest[0] % len(palette)]
 
 
@@ -142,14 +148,20 @@ def container_wall(node: SceneNode) -> float:
     return float(min(CONTAINER_WALL_M, 0.2 * min(ex, ey), 0.3 * ez))
 
 
-def _add_container_geoms(body: mujoco.MjsBody, node: SceneNode, rgb: Sequence[float],
-                         mass: float | None, friction: list[float]) -> tuple[float, float, float]:
+def _add_container_geoms(
+    body: mujoco.MjsBody,
+    node: SceneNode,
+    rgb: Sequence[float],
+    mass: float | None,
+    friction: list[float],
+) -> tuple[float, float, float]:
     """An open-top box: a floor and four walls filling the node's box, so things fit inside."""
     ex, ey, ez = node.bbox.extents
     half = np.array([ex / 2, ey / 2, ez / 2])
     wall = container_wall(node)
     pieces: list[tuple[list[float], list[float]]] = [
-        ([half[0], half[1], wall / 2], [0.0, 0.0, -half[2] + wall / 2])]
+        ([half[0], half[1], wall / 2], [0.0, 0.0, -half[2] + wall / 2])
+    ]
     for axis in (0, 1):
         for sign in (1.0, -1.0):
             size = half.copy()
@@ -162,19 +174,26 @@ def _add_container_geoms(body: mujoco.MjsBody, node: SceneNode, rgb: Sequence[fl
         kwargs: dict[str, object] = {}
         if mass is not None:
             kwargs["mass"] = mass * volume / sum(volumes)
-        _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=piece_size, pos=piece_pos,
-                    friction=friction, **kwargs)
+        _scene_geom(
+            body,
+            rgb,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=piece_size,
+            pos=piece_pos,
+            friction=friction,
+            **kwargs,
+        )
     return (float(half[0]), float(half[1]), float(half[2]))
 
 
-def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization
-                     ) -> FreeObject:
+def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> FreeObject:
     jitter = rand.object_jitter(node.asset_id)
     cx, cy, cz = node.bbox.center
     ex, ey, ez = node.bbox.extents
     name = f"{NODE_PREFIX}{node.asset_id}"
-    body = spec.worldbody.add_body(name=name, pos=[cx + jitter.dx, cy + jitter.dy, cz + 0.001],
-                                   quat=_yaw_quat(jitter.dyaw))
+    body = spec.worldbody.add_body(
+        name=name, pos=[cx + jitter.dx, cy + jitter.dy, cz + 0.001], quat=_yaw_quat(jitter.dyaw)
+    )
     body.add_freejoint(name=f"{name}/free")
     rgb = rand.colour(node.asset_id, _base_rgb(node))
     friction = [node.properties.friction_coefficient, 0.005, 0.0001]
@@ -185,14 +204,21 @@ def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
     elif _is_round(node):
         radius = min(ex, ey) / 2
         half = (radius, radius, ez / 2)
-        geom = _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, ez / 2, 0],
-                           mass=mass, friction=friction)
+        geom = _scene_geom(
+            body,
+            rgb,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[radius, ez / 2, 0],
+            mass=mass,
+            friction=friction,
+        )
         geom.name = f"{name}/geom"
         shape = "cylinder"
     else:
         half = (ex / 2, ey / 2, ez / 2)
-        geom = _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(half),
-                           mass=mass, friction=friction)
+        geom = _scene_geom(
+            body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(half), mass=mass, friction=friction
+        )
         geom.name = f"{name}/geom"
         shape = "box"
     wall = container_wall(node) if shape == "container" else 0.0
@@ -208,8 +234,13 @@ def _add_static_node(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
     if _is_container(node):
         _add_container_geoms(body, node, rgb, None, friction)
     else:
-        _scene_geom(body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=[ex / 2, ey / 2, ez / 2],
-                    friction=friction)
+        _scene_geom(
+            body,
+            rgb,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[ex / 2, ey / 2, ez / 2],
+            friction=friction,
+        )
 
 
 def _open_face(node_box: Box, parts: Sequence[Box]) -> tuple[int, float]:
@@ -217,8 +248,10 @@ def _open_face(node_box: Box, parts: Sequence[Box]) -> tuple[int, float]:
     best: tuple[float, int, float] | None = None
     for axis in (0, 1):
         for sign in (1.0, -1.0):
-            gaps = [node_box.max[axis] - p.max[axis] if sign > 0
-                    else p.min[axis] - node_box.min[axis] for p in parts]
+            gaps = [
+                node_box.max[axis] - p.max[axis] if sign > 0 else p.min[axis] - node_box.min[axis]
+                for p in parts
+            ]
             gap = min(gaps)
             if best is None or gap < best[0]:
                 best = (gap, axis, sign)
@@ -231,8 +264,9 @@ def _inside_xy(inner: Box, outer: Box) -> bool:
     return outer.min[0] < cx < outer.max[0] and outer.min[1] < cy < outer.max[1]
 
 
-def _add_articulated(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization,
-                     contents: Sequence[SceneNode]) -> list[ArticulatedPart]:
+def _add_articulated(
+    spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization, contents: Sequence[SceneNode]
+) -> list[ArticulatedPart]:
     assert node.articulation is not None
     name = f"{NODE_PREFIX}{node.asset_id}"
     rgb = rand.colour(node.asset_id, _base_rgb(node))
@@ -251,11 +285,17 @@ def _add_articulated(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
             size[wall_axis] = WALL_M / 2
             pos = np.zeros(3)
             pos[wall_axis] = wall_sign * (half[wall_axis] - WALL_M / 2)
-            _scene_geom(shell, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=size.tolist(),
-                        pos=pos.tolist())
+            _scene_geom(
+                shell, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=size.tolist(), pos=pos.tolist()
+            )
     # The graph gives the cabinet's outer box only: put a shelf under anything standing inside.
-    shelves = sorted({round(n.bbox.min[2], 3) for n in contents
-                      if lo[2] + WALL_M < n.bbox.min[2] < hi[2] - WALL_M})
+    shelves = sorted(
+        {
+            round(n.bbox.min[2], 3)
+            for n in contents
+            if lo[2] + WALL_M < n.bbox.min[2] < hi[2] - WALL_M
+        }
+    )
     for z in shelves:
         size = half.copy()
         size[2] = WALL_M / 2
@@ -265,8 +305,13 @@ def _add_articulated(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
         inset = np.zeros(3)
         inset[axis_i] = sign * 0.03
         size[axis_i] -= 0.015
-        _scene_geom(shell, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=size.tolist(),
-                    pos=(pos - inset / 2).tolist())
+        _scene_geom(
+            shell,
+            rgb,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=size.tolist(),
+            pos=(pos - inset / 2).tolist(),
+        )
     outward = np.zeros(3)
     outward[axis_i] = sign
     parts = []
@@ -275,9 +320,14 @@ def _add_articulated(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
     return parts
 
 
-def _add_moving_part(spec: mujoco.MjSpec, node: SceneNode, joint: ArticulatedJoint,
-                     shell: mujoco.MjsBody, outward: np.ndarray, rgb: Sequence[float]
-                     ) -> ArticulatedPart:
+def _add_moving_part(
+    spec: mujoco.MjSpec,
+    node: SceneNode,
+    joint: ArticulatedJoint,
+    shell: mujoco.MjsBody,
+    outward: np.ndarray,
+    rgb: Sequence[float],
+) -> ArticulatedPart:
     name = f"{NODE_PREFIX}{node.asset_id}/{joint.name}"
     box = joint.moving_part_bbox
     center = np.array(box.center)
@@ -287,15 +337,25 @@ def _add_moving_part(spec: mujoco.MjSpec, node: SceneNode, joint: ArticulatedJoi
     axis /= np.linalg.norm(axis)
     mj_joint = f"{name}/joint"
     is_door = joint.type == "revolute"
-    body.add_joint(name=mj_joint,
-                   type=mujoco.mjtJoint.mjJNT_HINGE if is_door else mujoco.mjtJoint.mjJNT_SLIDE,
-                   axis=axis.tolist(), pos=(np.array(joint.anchor) - center).tolist(),
-                   range=[joint.lower, joint.upper], damping=1.0 if is_door else 5.0,
-                   frictionloss=0.05, armature=0.01)
+    body.add_joint(
+        name=mj_joint,
+        type=mujoco.mjtJoint.mjJNT_HINGE if is_door else mujoco.mjtJoint.mjJNT_SLIDE,
+        axis=axis.tolist(),
+        pos=(np.array(joint.anchor) - center).tolist(),
+        range=[joint.lower, joint.upper],
+        damping=1.0 if is_door else 5.0,
+        frictionloss=0.05,
+        armature=0.01,
+    )
     volume = float(np.prod(2 * half))
     darker = [c * 0.85 for c in rgb]
-    _scene_geom(body, darker, type=mujoco.mjtGeom.mjGEOM_BOX, size=half.tolist(),
-                mass=max(0.3, min(3.0, volume * 300.0)))
+    _scene_geom(
+        body,
+        darker,
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=half.tolist(),
+        mass=max(0.3, min(3.0, volume * 300.0)),
+    )
     face = center + outward * half
     tangent = np.cross([0.0, 0.0, 1.0], outward)
     handle_along_z = is_door
@@ -314,19 +374,42 @@ def _add_moving_part(spec: mujoco.MjSpec, node: SceneNode, joint: ArticulatedJoi
     standoff = outward * 0.035
     fromto = np.concatenate([e + standoff - center for e in ends]).tolist()
     dark = [0.2, 0.2, 0.22]
-    handle = _scene_geom(body, dark, type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=fromto,
-                         size=[0.01, 0, 0], mass=0.05, friction=[1.5, 0.005, 0.0001])
+    handle = _scene_geom(
+        body,
+        dark,
+        type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+        fromto=fromto,
+        size=[0.01, 0, 0],
+        mass=0.05,
+        friction=[1.5, 0.005, 0.0001],
+    )
     handle.name = f"{name}/handle"
     for end in ends:
-        _scene_geom(body, dark, type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.006, 0.006, 0.0175],
-                    pos=(end + standoff / 2 - center).tolist(),
-                    quat=_quat_z_to(outward), mass=0.01)
+        _scene_geom(
+            body,
+            dark,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[0.006, 0.006, 0.0175],
+            pos=(end + standoff / 2 - center).tolist(),
+            quat=_quat_z_to(outward),
+            mass=0.01,
+        )
     spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
     ax = (float(axis[0]), float(axis[1]), float(axis[2]))
     anchor_t = (float(joint.anchor[0]), float(joint.anchor[1]), float(joint.anchor[2]))
     out_t = (float(outward[0]), float(outward[1]), float(outward[2]))
-    return ArticulatedPart(node.asset_id, joint.name, mj_joint, name, joint.type, ax, anchor_t,
-                           out_t, handle.name, handle_along_z)
+    return ArticulatedPart(
+        node.asset_id,
+        joint.name,
+        mj_joint,
+        name,
+        joint.type,
+        ax,
+        anchor_t,
+        out_t,
+        handle.name,
+        handle_along_z,
+    )
 
 
 def _quat_z_to(direction: np.ndarray) -> list[float]:
@@ -366,9 +449,15 @@ def work_area(graph: SceneGraph, task: TaskSpec) -> np.ndarray:
     return target
 
 
-def _add_cameras(spec: mujoco.MjSpec, robot: RobotHandle, names: Sequence[str],
-                 center: np.ndarray, base_pos: np.ndarray, rand: DomainRandomization,
-                 open_side_only: bool) -> None:
+def _add_cameras(
+    spec: mujoco.MjSpec,
+    robot: RobotHandle,
+    names: Sequence[str],
+    center: np.ndarray,
+    base_pos: np.ndarray,
+    rand: DomainRandomization,
+    open_side_only: bool,
+) -> None:
     forward = center - base_pos
     forward[2] = 0
     if np.linalg.norm(forward) < 1e-6:
@@ -396,8 +485,9 @@ def _add_cameras(spec: mujoco.MjSpec, robot: RobotHandle, names: Sequence[str],
         else:
             raise SceneInputError(f"unknown camera {name!r}; supported: {SUPPORTED_CAMERAS}")
         pos = pos + np.array(jitter.position)
-        spec.worldbody.add_camera(name=f"cam/{name}", pos=pos.tolist(),
-                                  quat=_look_at_quat(pos, target, up), fovy=58.0)
+        spec.worldbody.add_camera(
+            name=f"cam/{name}", pos=pos.tolist(), quat=_look_at_quat(pos, target, up), fovy=58.0
+        )
 
 
 def _add_wrist_camera(spec: mujoco.MjSpec, robot: RobotHandle) -> None:
@@ -413,8 +503,9 @@ def _add_wrist_camera(spec: mujoco.MjSpec, robot: RobotHandle) -> None:
     pos = np.asarray(site.pos, dtype=float) + site_rot.reshape(3, 3) @ offset
     quat = np.zeros(4)
     mujoco.mju_mulQuat(quat, np.asarray(site.quat, dtype=float), np.array(_wrist_quat()))
-    spec.body(robot.hand_body).add_camera(name="cam/wrist", pos=pos.tolist(),
-                                          quat=quat.tolist(), fovy=75.0)
+    spec.body(robot.hand_body).add_camera(
+        name="cam/wrist", pos=pos.tolist(), quat=quat.tolist(), fovy=75.0
+    )
 
 
 def _wrist_quat() -> list[float]:
@@ -427,8 +518,13 @@ def _wrist_quat() -> list[float]:
     return out.tolist()
 
 
-def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
-                options: WorldOptions, rand: DomainRandomization) -> World:
+def build_world(
+    graph: SceneGraph,
+    assignment: RobotAssignment,
+    task: TaskSpec,
+    options: WorldOptions,
+    rand: DomainRandomization,
+) -> World:
     """Compile the episode's model: scene, floor, lights, robot and cameras."""
     for camera in options.cameras:
         if camera not in SUPPORTED_CAMERAS:
@@ -452,14 +548,20 @@ def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
     spec.stat.center = [0.0, 0.0, 0.5]
 
     floor_z = min([0.0] + [n.bbox.min[2] for n in graph.nodes if n.is_static])
-    floor = spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE,
-                                    size=[5.0, 5.0, 0.1], pos=[0, 0, floor_z])
+    floor = spec.worldbody.add_geom(
+        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[5.0, 5.0, 0.1], pos=[0, 0, floor_z]
+    )
     floor.rgba = [*rand.floor_rgb, 1.0]
     floor.contype = SCENE_CONTYPE
     floor.conaffinity = SCENE_CONAFFINITY
-    spec.worldbody.add_light(name="key", pos=[0.0, 0.0, 3.0], dir=list(rand.light_direction),
-                             diffuse=[rand.light_intensity] * 3, castshadow=False,
-                             type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
+    spec.worldbody.add_light(
+        name="key",
+        pos=[0.0, 0.0, 3.0],
+        dir=list(rand.light_direction),
+        diffuse=[rand.light_intensity] * 3,
+        castshadow=False,
+        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+    )
 
     free_objects: dict[str, FreeObject] = {}
     parts: dict[tuple[str, str], ArticulatedPart] = {}
@@ -467,8 +569,11 @@ def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
         if any(w in node.semantic.lower() for w in SKIPPED_SEMANTICS):
             continue
         if node.articulation is not None and node.articulation.joints:
-            inside = [n for n in graph.nodes if n is not node and not n.is_static
-                      and _inside_xy(n.bbox, node.bbox)]
+            inside = [
+                n
+                for n in graph.nodes
+                if n is not node and not n.is_static and _inside_xy(n.bbox, node.bbox)
+            ]
             for part in _add_articulated(spec, node, rand, inside):
                 parts[(node.asset_id, part.joint_name)] = part
         elif node.is_static:
@@ -478,24 +583,36 @@ def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
 
     base = assignment.base_pose
     if base is None:
-        raise SceneInputError("robot has no base pose in the task config", scene=graph.scene_id,
-                              robot=assignment.robot)
+        raise SceneInputError(
+            "robot has no base pose in the task config",
+            scene=graph.scene_id,
+            robot=assignment.robot,
+        )
     robot = add_robot(spec, assignment.robot, base.position, base.orientation)
     if base.position[2] - floor_z > 0.02 and not robot.mobile_base_bodies:
         # A pedestal under an arm mounted above the floor, so it does not hang in the air.
         height = base.position[2] - floor_z
         pedestal = spec.worldbody.add_geom(
-            name="robot_pedestal", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.09, 0.09, height / 2],
-            pos=[base.position[0], base.position[1], floor_z + height / 2])
+            name="robot_pedestal",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[0.09, 0.09, height / 2],
+            pos=[base.position[0], base.position[1], floor_z + height / 2],
+        )
         pedestal.rgba = [0.3, 0.3, 0.32, 1.0]
         pedestal.contype = SCENE_CONTYPE
         pedestal.conaffinity = SCENE_CONAFFINITY
     # The first link turns right at the mounting plane: keep it off the floor and pedestal.
     spec.add_exclude(bodyname1="world", bodyname2=spec.joint(robot.arm_joints[0]).parent.name)
     target_node = graph.node(task.target)
-    _add_cameras(spec, robot, options.cameras, work_area(graph, task),
-                 np.array(base.position, dtype=float), rand,
-                 open_side_only=target_node.articulation is not None)
+    _add_cameras(
+        spec,
+        robot,
+        options.cameras,
+        work_area(graph, task),
+        np.array(base.position, dtype=float),
+        rand,
+        open_side_only=target_node.articulation is not None,
+    )
     key = spec.add_key(name="home")
     model = spec.compile()
     qpos = model.qpos0.copy()
@@ -513,16 +630,29 @@ def build_world(graph: SceneGraph, assignment: RobotAssignment, task: TaskSpec,
 
     geom_entity, entities, node_bodies = _segmentation_table(model, graph)
     robot_root = model.body(robot.base_body).id
-    robot_geoms = np.array([model.body_rootid[model.geom_bodyid[g]] == robot_root
-                            for g in range(model.ngeom)], dtype=bool)
-    return World(spec=spec, model=model, robot=robot, free_objects=free_objects, parts=parts,
-                 cameras=tuple(options.cameras), fps=options.fps, substeps=substeps,
-                 geom_entity=geom_entity, entities=entities, robot_geoms=robot_geoms,
-                 node_bodies=node_bodies)
+    robot_geoms = np.array(
+        [model.body_rootid[model.geom_bodyid[g]] == robot_root for g in range(model.ngeom)],
+        dtype=bool,
+    )
+    return World(
+        spec=spec,
+        model=model,
+        robot=robot,
+        free_objects=free_objects,
+        parts=parts,
+        cameras=tuple(options.cameras),
+        fps=options.fps,
+        substeps=substeps,
+        geom_entity=geom_entity,
+        entities=entities,
+        robot_geoms=robot_geoms,
+        node_bodies=node_bodies,
+    )
 
 
-def _segmentation_table(model: mujoco.MjModel, graph: SceneGraph
-                        ) -> tuple[np.ndarray, dict[int, str], dict[str, tuple[int, ...]]]:
+def _segmentation_table(
+    model: mujoco.MjModel, graph: SceneGraph
+) -> tuple[np.ndarray, dict[int, str], dict[str, tuple[int, ...]]]:
     """Map every geom to a stable id: 1 floor, 2 robot, 3.. the graph's nodes in order."""
     entities = {BACKGROUND_ID: "background", FLOOR_ID: "floor", ROBOT_ID: "robot"}
     node_ids = {}
@@ -537,10 +667,10 @@ def _segmentation_table(model: mujoco.MjModel, graph: SceneGraph
         if name.startswith(ROBOT_PREFIX):
             geom_entity[g] = ROBOT_ID
         elif name.startswith(NODE_PREFIX):
-            asset_id = name[len(NODE_PREFIX):].split("/")[0]
+            asset_id = name[len(NODE_PREFIX) :].split("/")[0]
             if asset_id not in node_ids:
                 # Asset ids may contain "/": find the longest matching id.
-                matches = [a for a in node_ids if name[len(NODE_PREFIX):].startswith(a)]
+                matches = [a for a in node_ids if name[len(NODE_PREFIX) :].startswith(a)]
                 asset_id = max(matches, key=len)
             geom_entity[g] = node_ids[asset_id]
             node_bodies.setdefault(asset_id, [])
