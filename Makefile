@@ -30,6 +30,7 @@ test: venv browser
 
 schemas: venv
 	$(VENV)/bin/python -m bp_common.contracts.schemas
+	$(VENV)/bin/python -m bp_scene_contract.schemas
 
 lint: venv
 	$(VENV)/bin/ruff check libs services tests benchmarks examples

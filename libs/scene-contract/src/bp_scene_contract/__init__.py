@@ -1,0 +1,80 @@
+"""The scene contract: `scene_graph.json` and `task_config.json`, defined once for every stage.
+
+Export writes both documents through these models; the collector reads them through
+`read_scene_graph` and `read_task_config` and judges its episodes with `success.judge`, the one
+success rule. The JSON Schemas in libs/scene-contract/schemas are exported from the models
+(`make schemas`) and a test keeps them from drifting.
+"""
+
+from __future__ import annotations
+
+from bp_scene_contract.errors import InvalidSceneDocument
+from bp_scene_contract.geometry import Box, Pose, Quat, Vec3
+from bp_scene_contract.reader import read_scene_graph, read_task_config
+from bp_scene_contract.scene_graph import (
+    Articulation,
+    ArticulationJoint,
+    Frame,
+    NodeProperties,
+    Relation,
+    SceneEdge,
+    SceneGraph,
+    SceneNode,
+    SimRole,
+)
+from bp_scene_contract.success import BodyState, Observation, Outcome, judge
+from bp_scene_contract.task_config import (
+    MOVE_KINDS,
+    Difficulty,
+    DroppedTask,
+    JointAtLeast,
+    JointAtMost,
+    JointGoal,
+    ObjectInRegion,
+    ObjectInside,
+    ObjectOn,
+    RobotAssignment,
+    RobotName,
+    SuccessPredicate,
+    TaskConfig,
+    TaskKind,
+    TaskSpec,
+)
+
+__all__ = [
+    "MOVE_KINDS",
+    "Articulation",
+    "ArticulationJoint",
+    "BodyState",
+    "Box",
+    "Difficulty",
+    "DroppedTask",
+    "Frame",
+    "InvalidSceneDocument",
+    "JointAtLeast",
+    "JointAtMost",
+    "JointGoal",
+    "NodeProperties",
+    "ObjectInRegion",
+    "ObjectInside",
+    "ObjectOn",
+    "Observation",
+    "Outcome",
+    "Pose",
+    "Quat",
+    "Relation",
+    "RobotAssignment",
+    "RobotName",
+    "SceneEdge",
+    "SceneGraph",
+    "SceneNode",
+    "SimRole",
+    "SuccessPredicate",
+    "TaskConfig",
+    "TaskKind",
+    "TaskSpec",
+    "Vec3",
+    "judge",
+    "read_scene_graph",
+    "read_task_config",
+]
