@@ -29,7 +29,7 @@ from bp_export.embeddings import (
     embed_assets,
     local_provider,
 )
-from bp_export.graph_model import parse_scene_graph
+from bp_scene_contract import read_scene_graph
 
 from tests.export import task_scenes as scenes
 
@@ -111,11 +111,11 @@ def test_a_provider_returning_wrong_lengths_is_refused() -> None:
 
 
 def test_descriptions_name_the_object_its_role_and_affordances() -> None:
-    graph = parse_scene_graph(scenes.kitchen_table())
+    graph = read_scene_graph(scenes.kitchen_table())
     text = describe_asset(graph.node("bowl_01"))
     assert text.startswith("bowl; manipulable object; affords containable, graspable")
     assert "18 x 18 x 7 cm" in text and "0.4 kg" in text
-    cabinet = parse_scene_graph(scenes.cabinet_with_door()).node("cabinet_01")
+    cabinet = read_scene_graph(scenes.cabinet_with_door()).node("cabinet_01")
     assert "1 revolute joint(s)" in describe_asset(cabinet)
 
 

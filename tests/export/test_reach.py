@@ -7,18 +7,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bp_export.graph_model import parse_scene_graph
 from bp_export.kinematics import forward_kinematics, solve_ik
 from bp_export.reach import BasePose, RobotPlacement, place_robot, target_in_base_frame
 from bp_export.robots import ROBOT_NAMES, get_robot
 from bp_export.scene_layout import SceneLayout, build_layout
 from bp_export.tasks import PlannedTask, generate_tasks, plan_tasks
+from bp_scene_contract import read_scene_graph
 
 from tests.export import task_scenes as scenes
 
 
 def _plan(scene: dict[str, Any]) -> tuple[SceneLayout, list[PlannedTask]]:
-    layout = build_layout(parse_scene_graph(scene))
+    layout = build_layout(read_scene_graph(scene))
     return layout, plan_tasks(layout)
 
 
@@ -143,5 +143,5 @@ def test_the_base_avoids_a_cabinet_standing_beside_the_table() -> None:
     (panda,) = config["robots"]
     assert panda["tasks"]
     x, y, _ = panda["base_pose"]["position"]
-    cabinet_box = parse_scene_graph(scene).node("cabinet_01").bbox
+    cabinet_box = read_scene_graph(scene).node("cabinet_01").bbox
     assert cabinet_box.distance_xy_to_point(x, y) >= get_robot("franka_panda").footprint_radius

@@ -10,13 +10,20 @@ from typing import Any
 import numpy as np
 import pytest
 from bp_common.errors import InvalidInput
-from bp_export.graph_model import Aabb, parse_scene_graph
 from bp_export.kinematics import joint_frames
 from bp_export.reach import BASE_CLEARANCE
 from bp_export.robots import get_robot
 from bp_export.scene_layout import build_layout
-from bp_export.task_config import ObjectState, Observation, TaskConfig, predicate_holds
 from bp_export.tasks import PlannedTask, generate_tasks, plan_tasks, select_robots
+from bp_scene_contract import (
+    BodyState,
+    Box,
+    Observation,
+    TaskSpec,
+    judge,
+    read_scene_graph,
+    read_task_config,
+)
 
 from tests.export import task_scenes as scenes
 
@@ -40,16 +47,23 @@ def _nodes(scene: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {n["asset_id"]: n for n in scene["nodes"]}
 
 
-def _box(raw: dict[str, Any]) -> Aabb:
-    return Aabb.model_validate(raw)
+def _box(raw: dict[str, Any]) -> Box:
+    return Box.model_validate(raw)
 
 
-def _moved_to(node: dict[str, Any], region: Aabb) -> Aabb:
-    """The node's box standing in the middle of `region`, resting on its floor."""
-    sx, sy, sz = node["size"]
+def _standing_in(node: dict[str, Any], region: Box, speed: float = 0.0) -> BodyState:
+    """The node's object standing in the middle of `region`, on its floor, moving at `speed`."""
     cx, cy, _ = region.centre
-    bottom = region.min[2] + 0.01
-    return Aabb(min=(cx - sx / 2, cy - sy / 2, bottom), max=(cx + sx / 2, cy + sy / 2, bottom + sz))
+    half_height = node["size"][2] / 2
+    return BodyState((cx, cy, region.min[2] + half_height), half_height, speed, 0.0)
+
+
+def _where_it_is(node: dict[str, Any]) -> BodyState:
+    return BodyState(_box(node["bbox"]).centre, node["size"][2] / 2, 0.0, 0.0)
+
+
+def _holds(task: dict[str, Any], observation: Observation) -> bool:
+    return judge(TaskSpec.model_validate(task).success, observation).success
 
 
 def _tasks(config: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -57,7 +71,7 @@ def _tasks(config: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def test_output_has_the_documented_shape_and_is_json(kitchen_config: dict[str, Any]) -> None:
-    TaskConfig.model_validate(kitchen_config)
+    read_task_config(kitchen_config)
     assert json.loads(json.dumps(kitchen_config)) == kitchen_config
     assert kitchen_config["schema_version"] == 1
     assert kitchen_config["scene_id"] == "kitchen_table"
@@ -84,7 +98,7 @@ def test_pick_place_goal_is_free_table_top_that_the_predicate_accepts(
         # Wherever in the region the object's centre comes to rest, all of the object stands
         # on the table top and touches nothing else.
         half_x, half_y, _ = (v / 2 for v in item["size"])
-        landed = Aabb(
+        landed = Box(
             min=(region.min[0] - half_x, region.min[1] - half_y, table.max[2] + 0.001),
             max=(region.max[0] + half_x, region.max[1] + half_y, table.max[2] + item["size"][2]),
         )
@@ -94,11 +108,11 @@ def test_pick_place_goal_is_free_table_top_that_the_predicate_accepts(
             if other_id in ("table_01", "floor", task["target"]):
                 continue
             assert not landed.overlaps(_box(other["bbox"])), (task["target"], other_id)
-        placed = Observation(objects={task["target"]: ObjectState(bbox=_moved_to(item, region))})
-        untouched = Observation(objects={task["target"]: ObjectState(bbox=_box(item["bbox"]))})
+        placed = Observation(bodies={task["target"]: _standing_in(item, region)})
+        untouched = Observation(bodies={task["target"]: _where_it_is(item)})
         assert task["success"]["predicate"] == "object_in_region"
-        assert predicate_holds(task["success"], placed)
-        assert not predicate_holds(task["success"], untouched)
+        assert _holds(task, placed)
+        assert not _holds(task, untouched)
 
 
 def test_a_moving_object_has_not_succeeded_yet(
@@ -107,8 +121,8 @@ def test_a_moving_object_has_not_succeeded_yet(
     task = _tasks(kitchen_config, "pick_place")[0]
     item = _nodes(kitchen)[task["target"]]
     region = _box(task["goal_region"])
-    sliding = ObjectState(bbox=_moved_to(item, region), speed=0.5)
-    assert not predicate_holds(task["success"], Observation(objects={task["target"]: sliding}))
+    sliding = _standing_in(item, region, speed=0.5)
+    assert not _holds(task, Observation(bodies={task["target"]: sliding}))
 
 
 def test_instructions_paraphrase_using_semantic_names(kitchen_config: dict[str, Any]) -> None:
@@ -134,11 +148,9 @@ def test_objects_that_fit_go_into_the_bowl(
     }
     nodes = _nodes(kitchen)
     bowl = _box(nodes["bowl_01"]["bbox"])
-    inside = _moved_to(nodes["apple_01"], bowl)
-    observation = Observation(
-        objects={"apple_01": ObjectState(bbox=inside), "bowl_01": ObjectState(bbox=bowl)}
-    )
-    assert predicate_holds(task["success"], observation)
+    inside = _standing_in(nodes["apple_01"], bowl)
+    observation = Observation(bodies={"apple_01": inside}, boxes={"bowl_01": bowl})
+    assert _holds(task, observation)
     assert any("bowl" in text for text in task["instructions"])
 
 
@@ -165,10 +177,10 @@ def test_cabinet_door_gets_open_and_close_tasks(cabinet_config: dict[str, Any]) 
     assert closing["joint_goal"]["initial_value"] > closing["joint_goal"]["value"]
     assert any("Open the door of the kitchen cabinet" in s for s in opening["instructions"])
 
-    half_open = Observation(joints={"cabinet_01": {"door_hinge": 1.2}})
-    assert predicate_holds(opening["success"], half_open)
-    assert not predicate_holds(closing["success"], half_open)
-    assert not predicate_holds(opening["success"], Observation())
+    half_open = Observation(joints={("cabinet_01", "door_hinge"): 1.2})
+    assert _holds(opening, half_open)
+    assert not _holds(closing, half_open)
+    assert not _holds(opening, Observation())
 
 
 def test_a_robot_standing_clear_of_the_door_keeps_both_door_tasks(
@@ -267,7 +279,7 @@ def _reasons(config: dict[str, Any], task_id: str) -> dict[str, str]:
 
 
 def _planned(scene: dict[str, Any]) -> list[PlannedTask]:
-    return plan_tasks(build_layout(parse_scene_graph(scene)))
+    return plan_tasks(build_layout(read_scene_graph(scene)))
 
 
 def _find(planned: list[PlannedTask], kind: str, target: str, destination: str) -> PlannedTask:

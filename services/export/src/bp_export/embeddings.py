@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bp_common.errors import PermanentError
-
-from bp_export.graph_model import SceneGraph, SceneNode, parse_scene_graph
+from bp_scene_contract import SceneGraph, SceneNode, read_scene_graph
 
 if TYPE_CHECKING:
     from bp_export.minilm import SentenceEncoder
@@ -152,7 +151,7 @@ def embed_assets(
     No provider: `EmbeddingsUnavailable` when embeddings are required, else a result whose
     status is "absent" and whose vectors are null.
     """
-    graph = parse_scene_graph(scene_graph)
+    graph = scene_graph if isinstance(scene_graph, SceneGraph) else read_scene_graph(scene_graph)
     nodes = sorted(graph.nodes, key=lambda n: n.asset_id)
     descriptions = [describe_asset(n) for n in nodes]
     if provider is None:

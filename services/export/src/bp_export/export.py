@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bp_scene_contract import read_scene_graph
+
 from bp_export.asset_index import (
     asset_index_json,
     block_noncommercial_for,
@@ -16,7 +18,6 @@ from bp_export.asset_index import (
     enforce_licence_policy,
 )
 from bp_export.embeddings import EmbeddingProvider, embed_assets, local_provider
-from bp_export.graph_model import parse_scene_graph
 from bp_export.manifest_reconciliation import reconcile_scene
 from bp_export.scene_graph import build_scene_graph, scene_graph_json
 from bp_export.tasks import build_task_config, select_robots
@@ -60,7 +61,7 @@ def export_scene(
     )
     names = select_robots(reconciled.manifest.robots, robots)
     graph_text = scene_graph_json(graph)
-    contract = parse_scene_graph(json.loads(graph_text))  # what downstream stages will read
+    contract = read_scene_graph(graph_text)  # what downstream stages will read
     tasks = build_task_config(contract, names).model_dump(mode="json")
     embeddings = embed_assets(
         contract, provider or local_provider(), require_embeddings=require_embeddings

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from bp_common.errors import InvalidName
 from bp_common.ids import validate_scene_id
+from bp_scene_contract import SimRole
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -32,7 +33,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bp_export.scene_errors import ManifestInvalid, ManifestMismatch
-from bp_export.sim_roles import SimRole
 
 MANIFEST_FILE_NAME = "scene_manifest.json"
 DEFAULT_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -74,6 +74,7 @@ Vec3 = Annotated[
     tuple[FiniteFloat, FiniteFloat, FiniteFloat], BeforeValidator(_vector(("x", "y", "z")))
 ]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Open(BaseModel):
@@ -174,7 +175,8 @@ class ObjectSemantics(_Open):
 
 
 class ObjectPhysics(_Open):
-    mass: NonNegative | None = None
+    # A zero mass is no mass: the scene graph would carry it, and no simulator can move it.
+    mass: Positive | None = None
     friction: NonNegative | None = None
     restitution: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 

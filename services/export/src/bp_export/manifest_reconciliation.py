@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bp_scene_contract import SimRole
+
 from bp_export.manifest import ManifestObject, SceneManifest, find_manifest, load_manifest
 from bp_export.scene_errors import ManifestMismatch
 from bp_export.scene_model import SceneModel, SceneObject
-from bp_export.sim_roles import SimRole, infer_role
+from bp_export.sim_roles import infer_role
 from bp_export.usd_semantics import name_class
 from bp_export.world_frame import (
     StageFrame,

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from bp_scene_contract import Box, SceneNode, Vec3
 
-from bp_export.graph_model import Aabb, SceneNode, Vec3
 from bp_export.kinematics import IkTarget, rot_z, solve_ik, translation
 from bp_export.robots import RobotModel, reach_upper_bound
 from bp_export.scene_layout import SceneLayout, SweptRegion
@@ -80,7 +80,7 @@ class TaskRequirements:
 
     task_id: str
     targets: tuple[ReachTarget, ...]
-    workplace: Aabb
+    workplace: Box
     """The furniture the task happens at, with the space its moving parts sweep; base poses
     are sought around it."""
     grasp: GraspNeed | None = None
@@ -138,7 +138,7 @@ def _footprint_clear(
     return True
 
 
-def _point_to_box(box: Aabb, points: np.ndarray) -> np.ndarray:
+def _point_to_box(box: Box, points: np.ndarray) -> np.ndarray:
     gap = np.maximum(np.maximum(np.asarray(box.min) - points, points - np.asarray(box.max)), 0.0)
     return np.asarray(np.linalg.norm(gap, axis=1))
 

@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 from bp_common.errors import InvalidInput
+from bp_scene_contract import RobotName
 
 from bp_export.kinematics import (
     JointOrigin,
@@ -64,7 +65,7 @@ Mount = Literal["pedestal", "mobile_base"]
 class RobotModel:
     """A robot arm as task planning sees it: kinematics, gripper, payload and footprint."""
 
-    name: str
+    name: RobotName
     display_name: str
     chain: KinematicChain
     home: tuple[float, ...]

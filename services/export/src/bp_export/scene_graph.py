@@ -1,16 +1,11 @@
 """Build `scene_graph.json`: the scene's objects and their spatial relations, for later stages.
 
-The shape is a contract with the task and collection stages (keep it exact):
-`{schema_version: 1, scene_id, frame: {up_axis: "z", units: "m", handedness: "right"},
-nodes: [{asset_id, semantic, size, pose{position, orientation (w,x,y,z)}, bbox{min, max},
-sim_role, affordances, properties{mass, friction}, is_static, usd_path,
-articulation: null | {joints: [{name, type, axis, anchor, lower, upper, moving_part_bbox}]}}],
-edges: [{source, target, relation, confidence}]}`.
-Everything is in the pipeline frame (Z up, metres); `size` is the world box's extents; joint
-limits are radians (revolute) or metres (prismatic). A joint without limits gets [-pi, pi]
-(revolute) or plus/minus the moving part's largest extent (prismatic), since consumers need
-numbers. Values are rounded to micrometres so that the same scene written in another up axis or
-unit gives the same file.
+The document's shape is the scene contract's `SceneGraph` (bp_scene_contract.scene_graph); this
+module fills it from the scene read from the USD. Everything is in the pipeline frame (Z up,
+metres); `size` is the world box's extents; joint limits are radians (revolute) or metres
+(prismatic). A joint without limits gets [-pi, pi] (revolute) or plus/minus the moving part's
+largest extent (prismatic), since consumers need numbers. Values are rounded to micrometres so
+that the same scene written in another up axis or unit gives the same file.
 """
 
 from __future__ import annotations
@@ -18,109 +13,36 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from bp_scene_contract import (
+    Articulation,
+    ArticulationJoint,
+    Box,
+    NodeProperties,
+    Pose,
+    SceneEdge,
+    SceneGraph,
+    SceneNode,
+    Vec3,
+)
 
 from bp_export.manifest_reconciliation import ReconciledScene, reconcile_scene
 from bp_export.scene_model import Box3, Joint, SceneModel, SceneObject
-from bp_export.sim_roles import SimRole
-from bp_export.spatial_relations import Relation, compute_relations
+from bp_export.spatial_relations import compute_relations
 
 SCENE_GRAPH_FILE_NAME = "scene_graph.json"
-SCHEMA_VERSION: Literal[1] = 1
 _DIGITS = 6
-
-Vec3 = tuple[float, float, float]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GraphPose(_Strict):
-    position: Vec3
-    orientation: tuple[float, float, float, float]
-
-
-class GraphBox(_Strict):
-    min: Vec3
-    max: Vec3
-
-
-class NodeProperties(_Strict):
-    mass: float | None
-    friction: float | None
-
-
-class ArticulationJoint(_Strict):
-    name: str
-    type: Literal["revolute", "prismatic"]
-    axis: Vec3
-    anchor: Vec3
-    lower: float
-    upper: float
-    moving_part_bbox: GraphBox
-
-
-class Articulation(_Strict):
-    joints: list[ArticulationJoint]
-
-
-class SceneGraphNode(_Strict):
-    asset_id: str
-    semantic: str
-    size: Vec3
-    pose: GraphPose
-    bbox: GraphBox
-    sim_role: SimRole
-    affordances: list[str]
-    properties: NodeProperties
-    is_static: bool
-    usd_path: str
-    articulation: Articulation | None
-
-
-class SceneGraphEdge(_Strict):
-    source: str
-    target: str
-    relation: Relation
-    confidence: Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class GraphFrame(_Strict):
-    up_axis: Literal["z"] = "z"
-    units: Literal["m"] = "m"
-    handedness: Literal["right"] = "right"
-
-
-class SceneGraph(_Strict):
-    """The whole `scene_graph.json`."""
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    scene_id: str
-    frame: GraphFrame = Field(default_factory=GraphFrame)
-    nodes: list[SceneGraphNode]
-    edges: list[SceneGraphEdge]
-
-    def node(self, asset_id: str) -> SceneGraphNode:
-        return next(n for n in self.nodes if n.asset_id == asset_id)
-
-    def relations(self, relation: Relation) -> set[tuple[str, str]]:
-        return {(e.source, e.target) for e in self.edges if e.relation == relation}
 
 
 def build_scene_graph(scene: SceneModel, reconciled: ReconciledScene | None = None) -> SceneGraph:
     """The scene graph of `scene`; roles come from `reconciled` (derived from the USD if None)."""
     if reconciled is None:
         reconciled = reconcile_scene(scene)
-    nodes = [_node(scene, obj, reconciled) for obj in scene.objects]
-    edges = [
-        SceneGraphEdge(
-            source=r.source, target=r.target, relation=r.relation, confidence=r.confidence
-        )
+    nodes = tuple(_node(scene, obj, reconciled) for obj in scene.objects)
+    edges = tuple(
+        SceneEdge(source=r.source, target=r.target, relation=r.relation, confidence=r.confidence)
         for r in compute_relations(scene.objects)
-    ]
+    )
     return SceneGraph(scene_id=scene.scene_id, nodes=nodes, edges=edges)
 
 
@@ -134,25 +56,25 @@ def write_scene_graph(graph: SceneGraph, directory: Path) -> Path:
     return path
 
 
-def _node(scene: SceneModel, obj: SceneObject, reconciled: ReconciledScene) -> SceneGraphNode:
+def _node(scene: SceneModel, obj: SceneObject, reconciled: ReconciledScene) -> SceneNode:
     description = reconciled.objects[obj.asset_id]
     joints = [
         _joint(j, obj) for j in scene.joints_of(obj.asset_id) if j.type in ("revolute", "prismatic")
     ]
-    return SceneGraphNode(
+    return SceneNode(
         asset_id=obj.asset_id,
         semantic=description.semantic,
         size=_vec(obj.bbox.size),
-        pose=GraphPose(position=_vec(obj.pose.position), orientation=_quat(obj.pose.orientation)),
+        pose=Pose(position=_vec(obj.pose.position), orientation=_quat(obj.pose.orientation)),
         bbox=_box(obj.bbox),
         sim_role=description.sim_role,
-        affordances=list(description.affordances),
+        affordances=tuple(description.affordances),
         properties=NodeProperties(
             mass=_round(description.mass_kg), friction=_round(description.friction)
         ),
         is_static=obj.is_static,
         usd_path=obj.usd_path,
-        articulation=Articulation(joints=joints) if joints else None,
+        articulation=Articulation(joints=tuple(joints)) if joints else None,
     )
 
 
@@ -191,5 +113,5 @@ def _quat(values: tuple[float, float, float, float]) -> tuple[float, float, floa
     return (_clean(values[0]), _clean(values[1]), _clean(values[2]), _clean(values[3]))
 
 
-def _box(box: Box3) -> GraphBox:
-    return GraphBox(min=_vec(box.min), max=_vec(box.max))
+def _box(box: Box3) -> Box:
+    return Box(min=_vec(box.min), max=_vec(box.max))

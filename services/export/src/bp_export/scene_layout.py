@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from bp_export.graph_model import Aabb, ArticulationJoint, SceneGraph, SceneNode, Vec3
+from bp_scene_contract import ArticulationJoint, Box, SceneGraph, SceneNode, Vec3
 
 SHELL_ROLES = frozenset({"scene_shell", "background"})
 FIXTURE_ROLES = frozenset({"static", "articulated_furniture", "articulated_appliance"})
@@ -76,10 +75,10 @@ class SweptRegion:
     z_max: float
 
     @property
-    def bbox(self) -> Aabb:
+    def bbox(self) -> Box:
         points = np.vstack(self.footprints)
         lo, hi = points.min(axis=0), points.max(axis=0)
-        return Aabb(
+        return Box(
             min=(float(lo[0]), float(lo[1]), self.z_min),
             max=(float(hi[0]), float(hi[1]), self.z_max),
         )
@@ -98,7 +97,7 @@ class SweptRegion:
         dz = np.maximum(np.maximum(self.z_min - points[:, 2], points[:, 2] - self.z_max), 0.0)
         return np.asarray(np.hypot(self.distances_xy(points[:, :2]), dz))
 
-    def overlaps(self, box: Aabb, margin: float = 0.0) -> bool:
+    def overlaps(self, box: Box, margin: float = 0.0) -> bool:
         """True when `box`, grown by `margin`, shares volume with the region."""
         if box.max[2] + margin <= self.z_min or box.min[2] - margin >= self.z_max:
             return False
@@ -209,7 +208,7 @@ def build_layout(graph: SceneGraph) -> SceneLayout:
     )
 
 
-def occupants(layout: SceneLayout, box: Aabb, exclude: Sequence[str] = ()) -> list[SceneNode]:
+def occupants(layout: SceneLayout, box: Box, exclude: Sequence[str] = ()) -> list[SceneNode]:
     """Objects (not floor slabs or room shells) whose boxes reach more than 2 mm into `box`."""
     return [
         node
@@ -221,7 +220,7 @@ def occupants(layout: SceneLayout, box: Aabb, exclude: Sequence[str] = ()) -> li
 
 
 def neighbours_within(
-    layout: SceneLayout, box: Aabb, radius: float, exclude: Sequence[str] = ()
+    layout: SceneLayout, box: Box, radius: float, exclude: Sequence[str] = ()
 ) -> list[SceneNode]:
     """Loose objects whose footprint lies within `radius` of `box`'s footprint at its height."""
     out = []
@@ -242,7 +241,7 @@ def free_spot(
     edge_margin: float = 0.03,
     min_travel: float = 0.12,
     step: float = 0.01,
-) -> Aabb | None:
+) -> Box | None:
     """Where `item` could stand on `support` without touching anything (a world box), or None.
 
     The box spans the item's footprint grown by `margin`, from the support top up the item's
@@ -269,7 +268,7 @@ def free_spot(
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
     cx, cy = gx.ravel(), gy.ravel()
     clearance = np.full(cx.shape, 0.08)
-    layer = Aabb(min=(support.bbox.min[0], support.bbox.min[1], top + 0.005),
+    layer = Box(min=(support.bbox.min[0], support.bbox.min[1], top + 0.005),
                  max=(support.bbox.max[0], support.bbox.max[1], top + height + 0.005))  # fmt: skip
     for other in layout.graph.nodes:
         if other.asset_id in (item.asset_id, support.asset_id) or other.sim_role in SHELL_ROLES:
@@ -292,15 +291,15 @@ def free_spot(
     score = np.where(valid, np.round(score, 6), -np.inf)
     best = int(np.argmax(score))
     x, y = float(cx[best]), float(cy[best])
-    return Aabb(min=(x - sx / 2, y - sy / 2, top), max=(x + sx / 2, y + sy / 2, top + height))
+    return Box(min=(x - sx / 2, y - sy / 2, top), max=(x + sx / 2, y + sy / 2, top + height))
 
 
-def container_interior(container: SceneNode, wall: float = 0.01) -> Aabb:
+def container_interior(container: SceneNode, wall: float = 0.01) -> Box:
     """The space inside a container's box, inset by its wall thickness."""
     box = container.bbox
     inset_x = min(wall, box.size[0] * 0.1)
     inset_y = min(wall, box.size[1] * 0.1)
-    return Aabb(
+    return Box(
         min=(box.min[0] + inset_x, box.min[1] + inset_y, box.min[2] + min(wall, box.size[2] * 0.1)),
         max=(box.max[0] - inset_x, box.max[1] - inset_y, box.max[2]),
     )
@@ -325,7 +324,7 @@ def _rotate_about(point: Vec3, anchor: Vec3, axis: Vec3, angle: float) -> Vec3:
 def face_axis(joint: ArticulationJoint) -> int:
     """The world axis the part's outer face looks along: a drawer's slide axis, or the thinnest
     extent of a door across its hinge."""
-    axis = np.asarray(joint.axis)
+    axis = np.asarray(joint.unit_axis)
     if joint.type == "prismatic":
         return int(np.argmax(np.abs(axis)))
     size = joint.moving_part_bbox.size
@@ -343,7 +342,7 @@ def handle_pose(
     from the edge farthest from it for a door; at the face centre for a drawer.
     """
     part = joint.moving_part_bbox
-    axis = np.asarray(joint.axis)
+    axis = np.asarray(joint.unit_axis)
     body = np.asarray(owner.bbox.centre)
     centre = np.asarray(part.centre)
     size = np.asarray(part.size)
@@ -366,8 +365,8 @@ def handle_pose(
         along = int(np.argmax(np.abs(axis)))
         handle[along] = centre[along]
         angle = value - closed_value
-        moved = _rotate_about(_vec3(handle), joint.anchor, joint.axis, angle)
-        approach = _rotate_about(_vec3(-normal), (0.0, 0.0, 0.0), joint.axis, angle)
+        moved = _rotate_about(_vec3(handle), joint.anchor, joint.unit_axis, angle)
+        approach = _rotate_about(_vec3(-normal), (0.0, 0.0, 0.0), joint.unit_axis, angle)
         return moved, approach
     shift = axis * (value - closed_value)
     moved_p = handle + shift
@@ -392,7 +391,7 @@ def part_corners(joint: ArticulationJoint, value: float) -> np.ndarray:
         [(x, y, z) for x in (part.min[0], part.max[0]) for y in (part.min[1], part.max[1])
          for z in (part.min[2], part.max[2])]
     )  # fmt: skip
-    axis = np.asarray(joint.axis)
+    axis = np.asarray(joint.unit_axis)
     if joint.type == "prismatic":
         return corners + axis * (value - closed)
     angle = value - closed
@@ -436,7 +435,7 @@ class Enclosure:
         return f"{part} {self.joint.name} of {self.owner.asset_id}"
 
 
-def enclosure(layout: SceneLayout, box: Aabb, exclude: Sequence[str] = ()) -> Enclosure | None:
+def enclosure(layout: SceneLayout, box: Box, exclude: Sequence[str] = ()) -> Enclosure | None:
     """The closed part that shuts `box` inside an articulated object, or None if nothing does.
 
     `box` is enclosed when its centre lies inside the owner's box, it does not stand on the

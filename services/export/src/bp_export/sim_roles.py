@@ -17,22 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+
+from bp_scene_contract import SimRole
 
 from bp_export.scene_model import Joint, SceneObject
-
-SimRole = Literal[
-    "static",
-    "interactive",
-    "manipulable_object",
-    "deformable_object",
-    "articulated_furniture",
-    "articulated_appliance",
-    "clutter",
-    "background",
-    "scene_shell",
-    "unknown",
-]
 
 GRASP_MAX_THICKNESS_M = 0.12
 """An object is graspable when its thinnest dimension fits a hand-sized gripper..."""

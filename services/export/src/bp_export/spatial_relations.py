@@ -23,11 +23,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+
+from bp_scene_contract import Relation
 
 from bp_export.scene_model import Box3, SceneObject
-
-Relation = Literal["on", "in", "adjacent", "stacked", "aligned"]
 
 CONTACT_TOLERANCE_M = 0.01
 MIN_CONTACT_TOLERANCE_M = 0.001

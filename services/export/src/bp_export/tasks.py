@@ -1,6 +1,6 @@
 """Generates a scene's `task_config.json` from object affordances, roles and geometry.
 
-Task kinds (the output shape is documented in `bp_export.task_config`):
+Task kinds (the output shape is documented in `bp_scene_contract.task_config`):
 
 - `pick_place`: a graspable object onto a free spot of a support surface (its own or another).
 - `place_in`: a graspable object into a container (`Containable`) no smaller than it outside.
@@ -40,15 +40,29 @@ from typing import Any, Literal
 
 import numpy as np
 from bp_common.errors import InvalidInput
-
-from bp_export.graph_model import (
-    Aabb,
+from bp_scene_contract import (
     ArticulationJoint,
+    Box,
+    Difficulty,
+    DroppedTask,
+    JointAtLeast,
+    JointAtMost,
+    JointGoal,
+    ObjectInRegion,
+    ObjectInside,
+    ObjectOn,
+    Pose,
+    RobotAssignment,
     SceneGraph,
     SceneNode,
+    SuccessPredicate,
+    TaskConfig,
+    TaskKind,
+    TaskSpec,
     Vec3,
-    parse_scene_graph,
+    read_scene_graph,
 )
+
 from bp_export.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements, place_robot
 from bp_export.robots import ROBOT_NAMES, get_robot
 from bp_export.scene_layout import (
@@ -65,22 +79,6 @@ from bp_export.scene_layout import (
     neighbours_within,
     occupants,
     swept_region,
-)
-from bp_export.task_config import (
-    BasePoseSpec,
-    Difficulty,
-    DroppedTask,
-    JointAtLeast,
-    JointAtMost,
-    JointGoal,
-    ObjectInRegion,
-    ObjectInside,
-    ObjectOn,
-    RobotAssignment,
-    SuccessPredicate,
-    TaskConfig,
-    TaskKind,
-    TaskSpec,
 )
 
 DEFAULT_ROBOTS: tuple[str, ...] = ROBOT_NAMES
@@ -141,8 +139,8 @@ def _rounded(v: Iterable[float]) -> tuple[float, float, float]:
     return (a, b, c)
 
 
-def _box(min_: Iterable[float], max_: Iterable[float]) -> Aabb:
-    return Aabb(min=_rounded(min_), max=_rounded(max_))
+def _box(min_: Iterable[float], max_: Iterable[float]) -> Box:
+    return Box(min=_rounded(min_), max=_rounded(max_))
 
 
 def _describe(layout: SceneLayout, node: SceneNode) -> str:
@@ -249,7 +247,7 @@ def _access_problem(layout: SceneLayout, item: SceneNode) -> str | None:
 
 
 def _goal_problem(
-    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Aabb
+    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Box
 ) -> str | None:
     """Why the goal `space` (where the object goes, with the gripper's way down) is not
     usable, or None."""
@@ -267,7 +265,7 @@ def _goal_problem(
 
 
 def _move_problem(
-    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Aabb
+    layout: SceneLayout, item: SceneNode, destination: SceneNode, space: Box
 ) -> str | None:
     return _access_problem(layout, item) or _goal_problem(layout, item, destination, space)
 
@@ -284,7 +282,7 @@ def _release_targets(
     ]
 
 
-def _clutter(layout: SceneLayout, boxes: Sequence[Aabb], exclude: Sequence[str]) -> int:
+def _clutter(layout: SceneLayout, boxes: Sequence[Box], exclude: Sequence[str]) -> int:
     near: set[str] = set()
     for box in boxes:
         near.update(n.asset_id for n in neighbours_within(layout, box, 0.10, exclude))
@@ -295,7 +293,7 @@ def _horizontal_distance(a: Vec3, b: Vec3) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
-def _workplace(layout: SceneLayout, asset_id: str | None, fallback: SceneNode) -> Aabb:
+def _workplace(layout: SceneLayout, asset_id: str | None, fallback: SceneNode) -> Box:
     if asset_id is None:
         return fallback.bbox
     return layout.node(asset_id).bbox
@@ -307,13 +305,13 @@ def _move_task(
     destination: SceneNode,
     *,
     kind: TaskKind,
-    goal_region: Aabb,
+    goal_region: Box,
     success: SuccessPredicate,
     instructions: tuple[str, ...],
     clutter: int,
     goal_centre: Vec3,
     release_at: tuple[float, float, float],
-    workplace: Aabb,
+    workplace: Box,
     problem: str | None,
 ) -> PlannedTask:
     """A task that carries `item` to `destination`: pick, carry, release at `release_at`
@@ -544,8 +542,8 @@ def _part_name(joint: ArticulationJoint) -> str:
     return "door" if joint.type == "revolute" else "drawer"
 
 
-def _union(a: Aabb, b: Aabb) -> Aabb:
-    return Aabb(
+def _union(a: Box, b: Box) -> Box:
+    return Box(
         min=(min(a.min[0], b.min[0]), min(a.min[1], b.min[1]), min(a.min[2], b.min[2])),
         max=(max(a.max[0], b.max[0]), max(a.max[1], b.max[1]), max(a.max[2], b.max[2])),
     )
@@ -695,10 +693,10 @@ def build_task_config(graph: SceneGraph, robots: Sequence[str]) -> TaskConfig:
         pose = placement.base_pose if placement.kept else None
         assignments.append(
             RobotAssignment(
-                robot=name,
+                robot=get_robot(name).name,
                 base_pose=None
                 if pose is None
-                else BasePoseSpec(
+                else Pose(
                     position=_rounded(pose.position),
                     orientation=tuple(round(v, 6) for v in pose.orientation),  # type: ignore[arg-type]
                 ),
@@ -721,7 +719,7 @@ def generate_tasks(
 
     Raises `InvalidInput` for a malformed scene graph or an unknown robot name.
     """
-    graph = parse_scene_graph(scene_graph)
+    graph = scene_graph if isinstance(scene_graph, SceneGraph) else read_scene_graph(scene_graph)
     try:
         names = select_robots(None, robots)
     except InvalidInput as exc:
