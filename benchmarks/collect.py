@@ -64,12 +64,14 @@ _SCENE: dict[str, Any] = {}
 
 
 def _worker_init(robot: str, scene_dir: Path | None) -> None:
+    from bp_scene_contract import read_scene_graph, read_task_config
+
     _, graph, config = load_scene(robot, scene_dir)
-    _SCENE["graph"], _SCENE["config"] = graph, config
+    _SCENE["graph"], _SCENE["config"] = read_scene_graph(graph), read_task_config(config)
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    from bp_collector.episode import simulate_episode
+    from bp_collector.mujoco.episode import simulate_episode
 
     t0 = time.perf_counter()
     result = simulate_episode(
@@ -94,7 +96,7 @@ def run_batch(jobs: list[Job], workers: int, robot: str, scene_dir: Path | None
 
 
 def _noop(_: int) -> None:
-    import bp_collector.episode  # noqa: F401
+    import bp_collector.mujoco.episode  # noqa: F401
 
 
 def summarise(name: str, wall: float, results: list[dict[str, Any]], seconds: float,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.episode import EpisodeResult, simulate_episode
+from bp_collector.mujoco.episode import EpisodeResult, simulate_episode
+from bp_scene_contract import read_scene_graph, read_task_config
 
 # Small images and a low frame rate keep the suite fast; the code paths are the same.
 WIDTH, HEIGHT, FPS = 64, 48, 15
@@ -25,8 +26,8 @@ def cube_episode(tmp_path_factory: pytest.TempPathFactory) -> EpisodeResult:
     graph, config = tabletop_scene("franka_panda")
     out = tmp_path_factory.mktemp("episodes") / "cube"
     return simulate_episode(
-        graph,
-        config,
+        read_scene_graph(graph),
+        read_task_config(config),
         "franka_panda",
         "pick_place_cube",
         seed=3,

@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 from bp_collector.demo_scenes import TABLE_TOP_Z
-from bp_collector.episode import EpisodeResult, simulate_episode
-from bp_collector.recording import EpisodeIntegrityError, read_episode
+from bp_collector.mujoco.episode import EpisodeResult, simulate_episode
+from bp_collector.mujoco.recording import EpisodeIntegrityError, read_episode
+from bp_scene_contract import read_scene_graph, read_task_config
 
 from tests.collector.conftest import FPS, HEIGHT, WIDTH
 
@@ -179,7 +180,9 @@ def _run(
     robot: str = "franka_panda",
 ) -> EpisodeResult:
     graph, config = scene
-    return simulate_episode(graph, config, robot, task, seed, out, render=False)
+    return simulate_episode(
+        read_scene_graph(graph), read_task_config(config), robot, task, seed, out, render=False
+    )
 
 
 def test_same_seed_gives_the_same_episode_and_another_seed_a_different_one(
@@ -208,8 +211,8 @@ def test_an_unreachable_target_is_recorded_as_a_failed_episode(
     cube["bbox"] = {"min": [-2.025, -0.025, 0.0], "max": [-1.975, 0.025, 0.05]}
     cube["pose"]["position"] = [-2.0, 0.0, 0.025]
     result = simulate_episode(
-        graph,
-        config,
+        read_scene_graph(graph),
+        read_task_config(config),
         "franka_panda",
         "pick_place_cube",
         0,
@@ -240,8 +243,11 @@ def test_an_obstacle_in_the_arms_path_is_counted_as_a_collision(
             "pose": {"position": [0.47, -0.04, z + 0.25], "orientation": [1, 0, 0, 0]},
             "bbox": {"min": [0.45, -0.06, z], "max": [0.49, -0.02, z + 0.5]},
             "sim_role": "static",
-            "is_static": True,
+            "affordances": [],
             "properties": {"mass": 5, "friction": 0.8},
+            "is_static": True,
+            "usd_path": "/World/Objects/post",
+            "articulation": None,
         }
     )
     result = _run((graph, config), tmp_path / "blocked", seed=0)
@@ -272,8 +278,8 @@ def test_recording_again_into_the_same_directory_replaces_the_episode_whole(
     graph, config = table_scene
     out = tmp_path / "again"
     simulate_episode(
-        graph,
-        config,
+        read_scene_graph(graph),
+        read_task_config(config),
         "franka_panda",
         "pick_place_cube",
         0,
@@ -286,8 +292,8 @@ def test_recording_again_into_the_same_directory_replaces_the_episode_whole(
     )
     assert (out / "cameras" / "overhead" / "rgb.mp4").is_file()
     simulate_episode(
-        graph,
-        config,
+        read_scene_graph(graph),
+        read_task_config(config),
         "franka_panda",
         "pick_place_cube",
         0,
@@ -308,8 +314,8 @@ def test_a_task_the_expert_cannot_attempt_is_still_recorded_as_failed(
     task = next(t for t in config["tasks"] if t["task_id"] == "pick_place_cube")
     task["target"] = "table"  # A static node: nothing to pick up.
     result = simulate_episode(
-        graph,
-        config,
+        read_scene_graph(graph),
+        read_task_config(config),
         "franka_panda",
         "pick_place_cube",
         0,

@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 import pytest
-from bp_collector.collector_service import Limits, WatchTiming
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.recording import read_episode
-from bp_collector.server import CollectorServer, load_server_tls
+from bp_collector.mujoco.recording import read_episode
+from bp_collector.service.server import CollectorServer, load_server_tls
+from bp_collector.service.servicer import Limits, WatchTiming
 from bp_collector_api import API_VERSION, api_major, collector_pb2_grpc
 from bp_collector_api import collector_pb2 as pb
 from bp_common.secrets import FileSecretStore
@@ -129,13 +129,20 @@ def test_clients_without_a_certificate_from_our_ca_are_refused(
     assert accepted.GetInfo(pb.GetInfoRequest(), timeout=5).api_version == API_VERSION
 
 
-def test_get_info_is_the_version_handshake(stub: collector_pb2_grpc.CollectorStub) -> None:
+def test_get_info_is_the_version_handshake_and_describes_the_running_backend(
+    stub: collector_pb2_grpc.CollectorStub, server: CollectorServer
+) -> None:
     info = stub.GetInfo(pb.GetInfoRequest(client_api_version=API_VERSION), timeout=5)
     assert api_major(info.api_version) == api_major(API_VERSION) == 1
     assert info.server_version and info.backend == pb.BACKEND_MUJOCO
-    assert {"franka_panda", "ur5e", "fetch"} <= set(info.robots)
+    offer = server.backend.capabilities()
+    assert offer.name == "mujoco"
+    assert list(info.robots) == list(offer.robots) == ["franka_panda", "ur5e", "fetch"]
     cameras = {c.name: list(c.streams) for c in info.cameras}
+    assert list(cameras) == list(offer.cameras)
     assert cameras["wrist"] == cameras["overhead"] == ["rgb", "depth", "segmentation"]
+    assert info.limits.max_image_side == offer.max_image_side
+    assert info.limits.max_episode_seconds == offer.max_episode_seconds
     assert info.limits.max_episodes_per_job == 100
     assert info.limits.max_message_bytes == MAX_MESSAGE
     assert info.limits.simulation_workers == 2 and info.limits.max_concurrent_jobs >= 1

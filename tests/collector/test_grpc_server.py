@@ -17,7 +17,7 @@ import pytest
 import typer
 from bp_collector.cli import collector
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.server import CollectorBusy, CollectorServer, wants_plaintext
+from bp_collector.service.server import CollectorBusy, CollectorServer, wants_plaintext
 from bp_collector_api import collector_pb2 as pb
 from bp_collector_api import collector_pb2_grpc
 from bp_common.config import PipelineEnv

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_collector.recording import EpisodeWriter, read_episode
+from bp_collector.mujoco.recording import EpisodeWriter, read_episode
 from bp_common.errors import InvalidInput
 
 

@@ -8,9 +8,10 @@ import mujoco
 import numpy as np
 import pytest
 from bp_collector.demo_scenes import cabinet_scene, tabletop_scene
-from bp_collector.episode import simulate_episode
-from bp_collector.recording import read_episode
-from bp_collector.robots import RobotHandle, UnknownRobot, add_robot, fetch_assets_dir
+from bp_collector.mujoco.episode import simulate_episode
+from bp_collector.mujoco.recording import read_episode
+from bp_collector.mujoco.robots import RobotHandle, UnknownRobot, add_robot, fetch_assets_dir
+from bp_scene_contract import read_scene_graph, read_task_config
 
 
 def _forward(robot: str, q: tuple[float, ...]) -> tuple[mujoco.MjModel, mujoco.MjData, RobotHandle]:
@@ -67,7 +68,15 @@ def test_unknown_robot_is_refused() -> None:
 )
 def test_pick_and_place_succeeds(robot: str, task: str, tmp_path: Path) -> None:
     graph, config = tabletop_scene(robot)
-    result = simulate_episode(graph, config, robot, task, 4, tmp_path / "ep", render=False)
+    result = simulate_episode(
+        read_scene_graph(graph),
+        read_task_config(config),
+        robot,
+        task,
+        4,
+        tmp_path / "ep",
+        render=False,
+    )
     assert result.success, result.reason
     assert result.collision_count == 0
 
@@ -77,7 +86,15 @@ def test_pick_and_place_succeeds(robot: str, task: str, tmp_path: Path) -> None:
 )
 def test_panda_opens_the_cabinet(task: str, joint: str, value: float, tmp_path: Path) -> None:
     graph, config = cabinet_scene("franka_panda")
-    result = simulate_episode(graph, config, "franka_panda", task, 1, tmp_path / "ep", render=False)
+    result = simulate_episode(
+        read_scene_graph(graph),
+        read_task_config(config),
+        "franka_panda",
+        task,
+        1,
+        tmp_path / "ep",
+        render=False,
+    )
     episode = read_episode(result.out_dir)
     states = episode.states()
     column = episode.manifest["state"]["articulation_joints"].index(f"cabinet/{joint}")

@@ -9,9 +9,10 @@ import mujoco
 import numpy as np
 import pytest
 from bp_collector.demo_scenes import cabinet_scene
-from bp_collector.randomization import RandomizationRanges, draw_randomization
-from bp_collector.scene import SceneInputError, parse_scene_graph, parse_task_config
-from bp_collector.world import World, WorldOptions, build_world
+from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
+from bp_collector.mujoco.world import World, WorldOptions, build_world
+from bp_common.errors import InvalidInput
+from bp_scene_contract import InvalidSceneDocument, read_scene_graph, read_task_config
 
 
 def _build(
@@ -22,7 +23,7 @@ def _build(
     seed: int = 0,
     **options: Any,
 ) -> World:
-    g, c = parse_scene_graph(graph), parse_task_config(config)
+    g, c = read_scene_graph(graph), read_task_config(config)
     rand = draw_randomization(seed, [], [], [], RandomizationRanges.none())
     return build_world(g, c.assignment(robot), c.task(task_id), WorldOptions(**options), rand)
 
@@ -115,19 +116,14 @@ def test_randomisation_is_seeded() -> None:
     assert abs(a.object_jitter("cube").dx) <= 0.02
 
 
-def test_bad_inputs_are_permanent_errors_that_name_the_problem(
+def test_what_the_world_cannot_build_is_a_permanent_error_that_names_it(
     table_scene: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
     graph, config = table_scene
-    with pytest.raises(SceneInputError, match="schema_version"):
-        parse_scene_graph({**graph, "schema_version": 2})
-    with pytest.raises(SceneInputError, match="no such task"):
-        parse_task_config(config).task("nope")
-    with pytest.raises(SceneInputError, match="not assigned"):
-        parse_task_config(config).assignment("ur5e")
-    broken = {**graph, "nodes": [*graph["nodes"], graph["nodes"][0]]}
-    with pytest.raises(SceneInputError, match="duplicate"):
-        parse_scene_graph(broken)
-    assert SceneInputError("x").permanent
-    with pytest.raises(SceneInputError, match="unknown camera"):
+    with pytest.raises(InvalidInput, match="unknown camera 'thermal'") as camera:
         _build(graph, config, "pick_place_cube", cameras=("thermal",))
+    assert camera.value.permanent
+    config["robots"][0]["base_pose"] = None
+    with pytest.raises(InvalidSceneDocument, match="no base pose") as pose:
+        _build(graph, config, "pick_place_cube")
+    assert pose.value.context == {"scene_id": "demo_tabletop", "robot": "franka_panda"}

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.episode import simulate_episode
-from bp_collector.recording import EpisodeWriter, sha256_file
+from bp_collector.mujoco.episode import simulate_episode
+from bp_collector.mujoco.recording import EpisodeWriter, sha256_file
 from bp_common.blobstore import BlobStore
 from bp_common.contracts.events import EpisodesCollected, RobotEpisodes
+from bp_scene_contract import read_scene_graph, read_task_config
 
 WIDTH = HEIGHT = 64
 FPS = 30
@@ -42,8 +43,18 @@ def record_episodes(root: Path) -> RecordedEpisodes:
 
     def run(task: str, seed: int, seconds: float) -> Path:
         out = root / f"{task}.s{seed}"
-        simulate_episode(graph, config, ROBOT, task, seed, out, width=WIDTH, height=HEIGHT,
-                         fps=FPS, max_seconds=seconds)
+        simulate_episode(
+            read_scene_graph(graph),
+            read_task_config(config),
+            ROBOT,
+            task,
+            seed,
+            out,
+            width=WIDTH,
+            height=HEIGHT,
+            fps=FPS,
+            max_seconds=seconds,
+        )
         return out
 
     return RecordedEpisodes(
@@ -65,10 +76,15 @@ def manifest_of(folder: Path) -> dict[str, Any]:
 def recommit(folder: Path, manifest: dict[str, Any] | None = None) -> None:
     """What the collector's commit does: list every file with its sha256, manifest last."""
     body = manifest if manifest is not None else manifest_of(folder)
-    body["files"] = [{"path": p.relative_to(folder).as_posix(), "sha256": sha256_file(p),
-                      "size": p.stat().st_size}
-                     for p in sorted(folder.rglob("*"))
-                     if p.is_file() and p.name != "episode.json"]
+    body["files"] = [
+        {
+            "path": p.relative_to(folder).as_posix(),
+            "sha256": sha256_file(p),
+            "size": p.stat().st_size,
+        }
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "episode.json"
+    ]
     (folder / "episode.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
 
 
@@ -95,8 +111,9 @@ def edit_states(change: Callable[[dict[str, np.ndarray]], None]) -> Callable[[Pa
     return apply
 
 
-def edit_manifest(change: Callable[[dict[str, Any]], None], *,
-                  checksums: bool = True) -> Callable[[Path], None]:
+def edit_manifest(
+    change: Callable[[dict[str, Any]], None], *, checksums: bool = True
+) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         manifest = manifest_of(folder)
         change(manifest)
@@ -123,8 +140,9 @@ def long_episode(template: Path, target: Path, frames: int, size: int = 16) -> P
     ramp = np.linspace(0, 255, size, dtype=np.float64)
     for i in range(frames):
         level = (i * 7) % 256
-        rgb = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None],
-                                           np.full((size, size), level)), -1).astype(np.uint8)
+        rgb = np.stack(
+            np.broadcast_arrays(ramp[None, :], ramp[:, None], np.full((size, size), level)), -1
+        ).astype(np.uint8)
         depth = np.full((size, size), 500 + i % 1000, dtype=np.uint16)
         segmentation = (np.arange(size * size).reshape(size, size) % 4).astype(np.uint16)
         for camera in cameras:
@@ -141,32 +159,48 @@ def long_episode(template: Path, target: Path, frames: int, size: int = 16) -> P
     writer.write_states(out)
     for camera in manifest["cameras"]:
         camera["width"] = camera["height"] = size
-    manifest.update(n_frames=frames, duration_s=frames / FPS, episode_id=target.name,
-                    success=True)
+    manifest.update(n_frames=frames, duration_s=frames / FPS, episode_id=target.name, success=True)
     manifest.pop("files")
     writer.commit(manifest)
     return target
 
 
-def stage_episodes(blobs: BlobStore, run_prefix: str, robot: str,
-                   folders: Iterable[Path]) -> RobotEpisodes:
+def stage_episodes(
+    blobs: BlobStore, run_prefix: str, robot: str, folders: Iterable[Path]
+) -> RobotEpisodes:
     """Put episode folders where the submit stage commits them, with the robot's manifest."""
     prefix = f"{run_prefix}episodes/{robot}/"
     listed = []
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            blobs.write_bytes(prefix + f"{folder.name}/{path.relative_to(folder).as_posix()}",
-                              path.read_bytes())
+            blobs.write_bytes(
+                prefix + f"{folder.name}/{path.relative_to(folder).as_posix()}", path.read_bytes()
+            )
         listed.append({"episode_id": folder.name, "prefix": f"{folder.name}/"})
-    manifest = {"format": "bp-robot-episodes", "format_version": 1, "robot": robot,
-                "episodes": listed}
+    manifest = {
+        "format": "bp-robot-episodes",
+        "format_version": 1,
+        "robot": robot,
+        "episodes": listed,
+    }
     blobs.write_bytes(prefix + "manifest.json", json.dumps(manifest).encode())
-    return RobotEpisodes(robot=robot, prefix=prefix, manifest=prefix + "manifest.json",
-                         episodes=len(listed), succeeded=0, collision_free=len(listed))
+    return RobotEpisodes(
+        robot=robot,
+        prefix=prefix,
+        manifest=prefix + "manifest.json",
+        episodes=len(listed),
+        succeeded=0,
+        collision_free=len(listed),
+    )
 
 
-def episodes_collected(scene_id: str, run_id: str,
-                       robots: list[RobotEpisodes]) -> EpisodesCollected:
-    return EpisodesCollected(scene_id=scene_id, run_id=run_id, bucket="local",
-                             episodes_prefix=f"runs/{scene_id}/{run_id}/episodes/",
-                             robots=robots)
+def episodes_collected(
+    scene_id: str, run_id: str, robots: list[RobotEpisodes]
+) -> EpisodesCollected:
+    return EpisodesCollected(
+        scene_id=scene_id,
+        run_id=run_id,
+        bucket="local",
+        episodes_prefix=f"runs/{scene_id}/{run_id}/episodes/",
+        robots=robots,
+    )

@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bp_collector.episode import episode_id_for, simulate_episode
+from bp_collector.backend import episode_id_for
+from bp_collector.mujoco.episode import simulate_episode
 from bp_common.cli import app
 from bp_export.export import export_scene
+from bp_scene_contract import read_scene_graph, read_task_config
 from typer.testing import CliRunner
 
 from .conftest import CONFORMANCE_CHECK
@@ -49,7 +51,15 @@ def scene_episodes(
         for seed, task in enumerate(tasks):
             out = root / entry["robot"] / episode_id_for(scene, task, entry["robot"], seed)
             simulate_episode(
-                graph, config, entry["robot"], task, seed, out, width=64, height=64, max_seconds=2.0
+                read_scene_graph(graph),
+                read_task_config(config),
+                entry["robot"],
+                task,
+                seed,
+                out,
+                width=64,
+                height=64,
+                max_seconds=2.0,
             )
         if tasks:
             counts[entry["robot"]] = len(tasks)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bp_collector.server import CollectorServer
+from bp_collector.service.server import CollectorServer
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.config import Settings
 from bp_common.runtime.delivery import Outcome, Verdict

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.episode import simulate_episode
-from bp_collector.episode_worker import EpisodeOrder, describe_episode
-from bp_collector.recording import read_episode
+from bp_collector.jobs.worker import JobEpisode, describe_episode
+from bp_collector.mujoco.episode import simulate_episode
+from bp_collector.mujoco.recording import read_episode
 from bp_collector_api import collector_pb2 as pb
 from bp_common.blobstore.local import LocalBlobStore
+from bp_scene_contract import read_scene_graph, read_task_config
 from bp_submit.breaker import BreakerState, CircuitBreaker
 from bp_submit.episode_transfer import is_stored, store_episode
 from bp_submit.errors import EpisodeTransferFailed
@@ -34,8 +35,9 @@ def state(breaker: CircuitBreaker) -> BreakerState:
 
 def test_the_breaker_opens_after_repeated_failures_and_probes_once_after_its_reset() -> None:
     clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=10, max_reset_after_s=25,
-                             clock=clock)
+    breaker = CircuitBreaker(
+        failure_threshold=3, reset_after_s=10, max_reset_after_s=25, clock=clock
+    )
     for _ in range(3):
         assert state(breaker) is BreakerState.CLOSED and breaker.allow()
         breaker.record_failure()
@@ -65,25 +67,54 @@ def test_the_breaker_opens_after_repeated_failures_and_probes_once_after_its_res
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[pb.EpisodeResult, Path]:
     graph, config = tabletop_scene("franka_panda")
     folder = tmp_path_factory.mktemp("episode") / "ep"
-    simulate_episode(graph, config, "franka_panda", "pick_place_cube", 1, folder,
-                     width=32, height=32, fps=10, max_seconds=1.0)
-    order = EpisodeOrder(str(folder.parent), folder.name, "pick_place_cube", "franka_panda", 1,
-                         ("wrist", "overhead"), 32, 32, 10, 1.0)
-    return pb.EpisodeResult.FromString(describe_episode(folder, order, "", 0.0)), folder
+    simulate_episode(
+        read_scene_graph(graph),
+        read_task_config(config),
+        "franka_panda",
+        "pick_place_cube",
+        1,
+        folder,
+        width=32,
+        height=32,
+        fps=10,
+        max_seconds=1.0,
+    )
+    episode = JobEpisode(
+        str(folder.parent),
+        folder.name,
+        "pick_place_cube",
+        "franka_panda",
+        1,
+        ("wrist", "overhead"),
+        32,
+        32,
+        10,
+        1.0,
+    )
+    return pb.EpisodeResult.FromString(describe_episode(folder, episode, "", 0.0)), folder
 
 
 def chunks_of(result: pb.EpisodeResult, folder: Path, size: int = 1000) -> Chunks:
     """What FetchEpisode sends: each file in chunks, the manifest last."""
     out: Chunks = []
     ordered = [f for f in result.files if f.path != "episode.json"] + [
-        f for f in result.files if f.path == "episode.json"]
+        f for f in result.files if f.path == "episode.json"
+    ]
     for f in ordered:
         data = (folder / f.path).read_bytes()
-        pieces = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+        pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
         offset = 0
         for i, piece in enumerate(pieces):
-            out.append(pb.EpisodeChunk(path=f.path, offset=offset, data=piece, file_size=f.size,
-                                       sha256=f.sha256, last=i == len(pieces) - 1))
+            out.append(
+                pb.EpisodeChunk(
+                    path=f.path,
+                    offset=offset,
+                    data=piece,
+                    file_size=f.size,
+                    sha256=f.sha256,
+                    last=i == len(pieces) - 1,
+                )
+            )
             offset += len(piece)
     return out
 

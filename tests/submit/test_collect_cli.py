@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
-from bp_collector.recording import read_episode
+from bp_collector.mujoco.recording import read_episode
 from bp_export.cli import export
 from bp_submit.cli import collect
 from typer.testing import CliRunner

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bp_collector.server import CollectorServer
+from bp_collector.service.server import CollectorServer
 from bp_common.ledger import StageState
 from bp_export.stage import EXPORT
 from bp_ops.embedded import EmbeddedPipeline

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from bp_collector.recording import read_episode
-from bp_collector.server import CollectorServer, ServerTls
+from bp_collector.mujoco.recording import read_episode
+from bp_collector.service.server import CollectorServer, ServerTls
 from bp_common.contracts import decode
 from bp_common.contracts.envelope import encode
 from bp_common.contracts.events import EpisodesCollected, ExportSummary, SceneExported

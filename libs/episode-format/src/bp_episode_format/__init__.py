@@ -1,8 +1,8 @@
 """The raw episode format (version 1): its names and layout, and a reader that verifies it.
 
-The collector writes episodes (`bp_collector.recording`); the import stage reads them. Both take
-the format's names from here, so writer and reader cannot drift apart. The format itself is
-described in docs/raw-episode-format.md:
+The collector's backends write episodes (MuJoCo: `bp_collector.mujoco.recording`); the import
+stage reads them. Both take the format's names from here, so writer and reader cannot drift
+apart. The format itself is described in docs/raw-episode-format.md:
 
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays

@@ -1,7 +1,1 @@
-"""BlueprintPipeline's episode collector: a gRPC server that owns a simulator."""
-
-import os
-
-# MuJoCo picks its OpenGL backend when it is first imported; without a display only EGL or
-# OSMesa can render, so choose EGL unless the caller already chose.
-os.environ.setdefault("MUJOCO_GL", "egl")
+"""BlueprintPipeline's episode collector: a gRPC server running episodes on a simulator backend."""

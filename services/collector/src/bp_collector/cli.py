@@ -7,11 +7,15 @@ import signal
 import threading
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
 from bp_common.telemetry import setup_logging
+from pydantic import ValidationError
+
+_T = TypeVar("_T")
 
 
 class Action(StrEnum):
@@ -33,17 +37,18 @@ def _watch_parent(parent: int, stop: threading.Event) -> None:
 
 def collector(
     action: Action = typer.Argument(..., help="serve: run the collector until SIGTERM."),
-    host: str = typer.Option(
-        "127.0.0.1", envvar="BP_COLLECTOR_HOST", help="Bind address (a VM or container: 0.0.0.0)."
+    host: str | None = typer.Option(
+        None, help="Bind address (a VM or container: 0.0.0.0) [BP_COLLECTOR_HOST, 127.0.0.1]."
     ),
-    port: int = typer.Option(50061, envvar="BP_COLLECTOR_PORT", help="Port; 0 picks a free one."),
+    port: int | None = typer.Option(
+        None, help="Port; 0 picks a free one [BP_COLLECTOR_PORT, 50061]."
+    ),
     data_dir: Path | None = typer.Option(
         None,
-        envvar="BP_COLLECTOR_DATA_DIR",
-        help="Job store and episodes (default: BP_DATA_DIR/collector).",
+        help="Job store and episodes [BP_COLLECTOR_DATA_DIR, BP_DATA_DIR/collector].",
     ),
-    workers: int = typer.Option(
-        0, envvar="BP_COLLECTOR_WORKERS", help="Simulation processes (default: one per core)."
+    workers: int | None = typer.Option(
+        None, help="Simulation processes [BP_COLLECTOR_WORKERS, 0: one per core]."
     ),
     plaintext: bool | None = typer.Option(
         None,
@@ -51,10 +56,12 @@ def collector(
         help="Plaintext is the default in PIPELINE_ENV=local on loopback, refused elsewhere;"
         " --tls asks for TLS with client certificates anyway.",
     ),
-    max_running_jobs: int = typer.Option(4, envvar="BP_COLLECTOR_MAX_RUNNING_JOBS"),
-    max_episodes_per_job: int = typer.Option(10_000, envvar="BP_COLLECTOR_MAX_EPISODES_PER_JOB"),
-    grace: float = typer.Option(
-        25.0, envvar="BP_COLLECTOR_SHUTDOWN_GRACE_S", help="Seconds running episodes get on stop."
+    max_running_jobs: int | None = typer.Option(None, help="[BP_COLLECTOR_MAX_RUNNING_JOBS, 4]"),
+    max_episodes_per_job: int | None = typer.Option(
+        None, help="[BP_COLLECTOR_MAX_EPISODES_PER_JOB, 10000]"
+    ),
+    grace: float | None = typer.Option(
+        None, help="Seconds running episodes get on stop [BP_COLLECTOR_SHUTDOWN_GRACE_S, 25]."
     ),
     port_file: Path | None = typer.Option(
         None, help="Write the bound port here once serving (for callers that asked for port 0)."
@@ -63,13 +70,24 @@ def collector(
         False, help="Stop when the starting process exits (embedded collectors)."
     ),
 ) -> None:
-    """The episode collector: a gRPC server that owns the simulator (MuJoCo on the CPU)."""
-    # Imported here: every `bp` command loads this module, only `serve` needs MuJoCo and gRPC.
-    from bp_collector.collector_service import Limits, WatchTiming
-    from bp_collector.server import CollectorServer, load_server_tls, wants_plaintext
+    """The episode collector: a gRPC server that runs episodes on its backend
+    (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
+    # Imported here: every `bp` command loads this module, only `serve` needs the backend and gRPC.
+    from bp_collector.service.server import CollectorServer, load_server_tls, wants_plaintext
+    from bp_collector.service.servicer import Limits, WatchTiming
+    from bp_collector.settings import CollectorSettings
 
     settings = Settings()
     setup_logging(settings, "collector", json_logs=not settings.is_local)
+    try:
+        own = CollectorSettings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "BP_" + "_".join(str(part) for part in error["loc"]).upper()
+            why = (error.get("ctx") or {}).get("error") or error["msg"]
+            typer.secho(f"error: {name}: {why}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    host = host if host is not None else own.collector_host
     try:
         plain = wants_plaintext(settings.env, host, plaintext)
         tls = None
@@ -77,15 +95,18 @@ def collector(
             from bp_common.wiring import cloud_secrets
 
             tls = load_server_tls(cloud_secrets(settings))
+        limits = Limits(
+            max_episodes_per_job=_given(max_episodes_per_job, own.collector_max_episodes_per_job),
+            max_running_jobs=_given(max_running_jobs, own.collector_max_running_jobs),
+        )
         server = CollectorServer(
-            data_dir or settings.data_dir / "collector",
+            data_dir or own.collector_data_dir or settings.data_dir / "collector",
             host,
-            port,
+            _given(port, own.collector_port),
             tls=tls,
-            workers=workers or None,
-            limits=Limits(
-                max_episodes_per_job=max_episodes_per_job, max_running_jobs=max_running_jobs
-            ),
+            backend=own.collector_backend,
+            workers=_given(workers, own.collector_workers) or None,
+            limits=limits,
             watch=WatchTiming(),
         )
         bound = server.start()
@@ -101,7 +122,12 @@ def collector(
         threading.Thread(
             target=_watch_parent, args=(os.getppid(), stop), daemon=True, name="parent-watch"
         ).start()
-    typer.echo(f"collector serving on {server.address}", err=True)
+    typer.echo(f"collector serving on {server.address} ({own.collector_backend})", err=True)
     while not stop.wait(1.0):
         pass
-    server.stop(grace)
+    server.stop(_given(grace, own.collector_shutdown_grace_s))
+
+
+def _given(option: _T | None, setting: _T) -> _T:
+    """A command-line option wins over its setting."""
+    return option if option is not None else setting

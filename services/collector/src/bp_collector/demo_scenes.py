@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 TABLE_TOP_Z = 0.75
+_FRAME = {"up_axis": "z", "units": "m", "handedness": "right"}
+
+
+def _difficulty(level: str, score: float, distance_m: float, smallest_m: float) -> dict[str, Any]:
+    return {
+        "level": level,
+        "score": score,
+        "clutter": 0,
+        "distance_m": distance_m,
+        "smallest_extent_m": smallest_m,
+    }
 
 
 def _node(
@@ -65,25 +76,33 @@ def tabletop_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[st
     ]
     cube_goal = {"min": [0.43, 0.02, z], "max": [0.57, 0.16, z + 0.1]}
     can_goal = {"min": [0.56, -0.2, z], "max": [0.7, -0.06, z + 0.15]}
-    graph = {"schema_version": 1, "scene_id": "demo_tabletop", "nodes": nodes, "edges": edges}
+    graph = {
+        "schema_version": 1,
+        "scene_id": "demo_tabletop",
+        "frame": _FRAME,
+        "nodes": nodes,
+        "edges": edges,
+    }
     tasks = [
         {
             "task_id": "pick_place_cube",
             "kind": "pick_place",
             "target": "cube",
+            "destination": "table",
             "goal_region": cube_goal,
             "success": {"predicate": "object_in_region", "object": "cube", "region": cube_goal},
             "instructions": ["put the cube in the marked area"],
-            "difficulty": "easy",
+            "difficulty": _difficulty("easy", 0.25, 0.33, 0.05),
         },
         {
             "task_id": "pick_place_can",
             "kind": "pick_place",
             "target": "can",
+            "destination": "table",
             "goal_region": can_goal,
             "success": {"predicate": "object_in_region", "object": "can", "region": can_goal},
             "instructions": ["move the can to the right"],
-            "difficulty": "easy",
+            "difficulty": _difficulty("easy", 0.24, 0.34, 0.06),
         },
     ]
     # Arms stand on a pedestal level with the table top; Fetch is a mobile base on the floor.
@@ -99,6 +118,7 @@ def tabletop_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[st
             }
         ],
         "tasks": tasks,
+        "dropped": [],
     }
     return graph, config
 
@@ -138,12 +158,19 @@ def cabinet_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[str
             articulation={"joints": [drawer, door]},
         )
     ]
-    graph = {"schema_version": 1, "scene_id": "demo_cabinet", "nodes": nodes, "edges": []}
+    graph = {
+        "schema_version": 1,
+        "scene_id": "demo_cabinet",
+        "frame": _FRAME,
+        "nodes": nodes,
+        "edges": [],
+    }
     tasks = [
         {
             "task_id": "open_drawer",
             "kind": "open_close",
             "target": "cabinet",
+            "action": "open",
             "success": {
                 "predicate": "joint_at_least",
                 "object": "cabinet",
@@ -151,12 +178,13 @@ def cabinet_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[str
                 "value": 0.15,
             },
             "instructions": ["open the drawer"],
-            "difficulty": "medium",
+            "difficulty": _difficulty("medium", 0.45, 0.15, 0.16),
         },
         {
             "task_id": "open_door",
             "kind": "open_close",
             "target": "cabinet",
+            "action": "open",
             "success": {
                 "predicate": "joint_at_least",
                 "object": "cabinet",
@@ -164,7 +192,7 @@ def cabinet_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[str
                 "value": 0.8,
             },
             "instructions": ["open the cabinet door"],
-            "difficulty": "hard",
+            "difficulty": _difficulty("hard", 0.7, 0.4, 0.02),
         },
     ]
     config = {
@@ -181,5 +209,6 @@ def cabinet_scene(robot: str = "franka_panda") -> tuple[dict[str, Any], dict[str
             }
         ],
         "tasks": tasks,
+        "dropped": [],
     }
     return graph, config

@@ -20,8 +20,8 @@ from pathlib import Path
 from bp_collector_api import collector_pb2 as pb
 from bp_common.errors import PermanentError
 
-from bp_collector.episode_worker import EpisodeOrder, init_worker, run_episode
-from bp_collector.job_store import EpisodeTicket, JobStore
+from bp_collector.jobs.store import EpisodeTicket, JobStore
+from bp_collector.jobs.worker import JobEpisode, init_worker, run_episode
 
 log = logging.getLogger("bp.collector.runner")
 
@@ -45,6 +45,7 @@ class JobRunner:
         store: JobStore,
         data_dir: Path,
         *,
+        backend: str,
         workers: int,
         max_running_jobs: int,
         max_attempts: int = 3,
@@ -52,6 +53,7 @@ class JobRunner:
     ) -> None:
         self.store = store
         self.data_dir = data_dir
+        self.backend = backend
         self.workers = max(1, workers)
         self.max_running_jobs = max_running_jobs
         self.max_attempts = max_attempts
@@ -81,16 +83,17 @@ class JobRunner:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
+            initargs=(self.backend,),
         )
 
-    def order_for(self, ticket: EpisodeTicket) -> EpisodeOrder:
+    def order_for(self, ticket: EpisodeTicket) -> JobEpisode:
         request = self._requests.get(ticket.job_id)
         if request is None:
             request = self.store.request(ticket.job_id)
             assert request is not None
             self._requests[ticket.job_id] = request
         camera, d = request.camera, self.defaults
-        return EpisodeOrder(
+        return JobEpisode(
             job_dir=str(job_dir(self.data_dir, ticket.job_id)),
             episode_id=ticket.episode_id,
             task_id=ticket.task_id,

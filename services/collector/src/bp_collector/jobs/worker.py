@@ -1,7 +1,13 @@
-"""What a simulation process runs: one planned episode of a job, read from the job's folder."""
+"""What a simulation process runs: one planned episode of a job, through the backend port.
+
+Each process makes its own backend once (`init_worker`), reads a job's scene graph and task
+config from the job's folder through the scene contract (once per job), and hands the backend
+one `EpisodeOrder` per episode.
+"""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -9,20 +15,24 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bp_collector_api import collector_pb2 as pb
+from bp_scene_contract import SceneGraph, TaskConfig, read_scene_graph, read_task_config
+
+from bp_collector.backend import Backend, EpisodeOrder
+from bp_collector.backends import create_backend
 
 SCENE_GRAPH = "scene_graph.json"
 TASK_CONFIG = "task_config.json"
 EPISODES_DIR = "episodes"
 
-_documents: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+_documents: dict[str, tuple[SceneGraph, TaskConfig]] = {}
+_backend: Backend | None = None
 
 
 @dataclass(frozen=True)
-class EpisodeOrder:
-    """Everything a worker needs for one episode; small and picklable."""
+class JobEpisode:
+    """Everything a worker needs for one episode of a stored job; small and picklable."""
 
     job_dir: str
     episode_id: str
@@ -36,8 +46,8 @@ class EpisodeOrder:
     max_seconds: float
 
 
-def init_worker() -> None:
-    """Runs once in each simulation process.
+def init_worker(backend: str) -> None:
+    """Runs once in each simulation process: makes its backend.
 
     The parent decides when work stops: a terminal's Ctrl-C or a SIGTERM sent to the whole
     process group must not kill an episode half-way, so workers ignore both and the parent
@@ -47,16 +57,17 @@ def init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.setdefault("LP_NUM_THREADS", "1")
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import bp_collector.episode  # noqa: F401  (imports MuJoCo and PyAV before the first order)
+    global _backend
+    _backend = create_backend(backend)  # loads the simulator before the first order
+    atexit.register(_backend.close)
 
 
-def _inputs(job_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _inputs(job_dir: str) -> tuple[SceneGraph, TaskConfig]:
     if job_dir not in _documents:
         folder = Path(job_dir)
         _documents[job_dir] = (
-            json.loads((folder / SCENE_GRAPH).read_text()),
-            json.loads((folder / TASK_CONFIG).read_text()),
+            read_scene_graph((folder / SCENE_GRAPH).read_bytes()),
+            read_task_config((folder / TASK_CONFIG).read_bytes()),
         )
     return _documents[job_dir]
 
@@ -65,34 +76,31 @@ def episode_dir(job_dir: Path, episode_id: str) -> Path:
     return job_dir / EPISODES_DIR / episode_id
 
 
-def run_episode(order: EpisodeOrder) -> bytes:
-    """Simulate, record and commit the episode; returns its serialized EpisodeResult."""
-    from bp_collector.episode import simulate_episode
-
+def run_episode(episode: JobEpisode) -> bytes:
+    """Run the episode on this process's backend; returns its serialized EpisodeResult."""
     started = time.perf_counter()
-    graph, config = _inputs(order.job_dir)
-    out_dir = episode_dir(Path(order.job_dir), order.episode_id)
-    result = simulate_episode(
-        graph,
-        config,
-        order.robot,
-        order.task_id,
-        order.seed,
-        out_dir,
-        cameras=order.cameras,
-        width=order.width,
-        height=order.height,
-        fps=order.fps,
-        max_seconds=order.max_seconds,
+    scene, tasks = _inputs(episode.job_dir)
+    out_dir = episode_dir(Path(episode.job_dir), episode.episode_id)
+    order = EpisodeOrder(
+        episode_id=episode.episode_id,
+        scene=scene,
+        tasks=tasks,
+        task_id=episode.task_id,
+        robot=episode.robot,
+        seed=episode.seed,
+        cameras=episode.cameras,
+        width=episode.width,
+        height=episode.height,
+        fps=episode.fps,
+        max_seconds=episode.max_seconds,
     )
-    if result.episode_id != order.episode_id:
-        raise RuntimeError(
-            f"episode recorded as {result.episode_id}, planned as {order.episode_id}"
-        )
-    return describe_episode(out_dir, order, result.reason, time.perf_counter() - started)
+    if _backend is None:
+        raise RuntimeError("init_worker has not made this process's backend")
+    summary = _backend.run_episode(order, out_dir)
+    return describe_episode(out_dir, episode, summary.reason, time.perf_counter() - started)
 
 
-def describe_episode(out_dir: Path, order: EpisodeOrder, reason: str, wall_seconds: float) -> bytes:
+def describe_episode(out_dir: Path, episode: JobEpisode, reason: str, wall_seconds: float) -> bytes:
     """The EpisodeResult of a committed episode folder, from its manifest."""
     manifest_bytes = (out_dir / "episode.json").read_bytes()
     manifest = json.loads(manifest_bytes)
@@ -105,9 +113,9 @@ def describe_episode(out_dir: Path, order: EpisodeOrder, reason: str, wall_secon
     )
     collisions = manifest["collisions"]
     result = pb.EpisodeResult(
-        episode_id=order.episode_id,
-        task_id=order.task_id,
-        seed=order.seed,
+        episode_id=episode.episode_id,
+        task_id=episode.task_id,
+        seed=episode.seed,
         success=bool(manifest["success"]),
         reason=reason,
         n_frames=int(manifest["n_frames"]),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from bp_collector.world import World
+from bp_collector.mujoco.world import World
 
 
 @dataclass(frozen=True)

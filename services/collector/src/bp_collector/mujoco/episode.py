@@ -7,7 +7,6 @@ committed as an episode with `success: false`; only invalid inputs raise.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,15 +14,16 @@ from typing import Any
 
 import mujoco
 import numpy as np
+from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
-from bp_collector.contacts import ContactMonitor
-from bp_collector.expert import ExpertError, ScriptedExpert
-from bp_collector.outcome import Outcome, judge
-from bp_collector.randomization import RandomizationRanges, draw_randomization
-from bp_collector.recording import STATES, EpisodeWriter, stream_spec
-from bp_collector.rendering import CameraRig
-from bp_collector.scene import TaskSpec, parse_scene_graph, parse_task_config
-from bp_collector.world import World, WorldOptions, build_world
+from bp_collector.backend import episode_id_for
+from bp_collector.mujoco.contacts import ContactMonitor
+from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
+from bp_collector.mujoco.observation import observe
+from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
+from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
+from bp_collector.mujoco.rendering import CameraRig
+from bp_collector.mujoco.world import World, WorldOptions, build_world
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,6 @@ class EpisodeResult:
     collision_count: int
     peak_collision_force_n: float
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-def episode_id_for(scene_id: str, task_id: str, robot: str, seed: int) -> str:
-    """A stable id, so that re-running the same episode overwrites rather than duplicates."""
-    raw = f"{scene_id}.{task_id}.{robot}.s{seed}"
-    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
 
 
 class _StateLog:
@@ -140,7 +134,7 @@ class _StateLog:
         return out
 
 
-def _set_initial_joint(world: World, task: TaskSpec, data: mujoco.MjData) -> None:
+def set_initial_joint(world: World, task: TaskSpec, data: mujoco.MjData) -> None:
     """Open/close tasks may start with the part part-way, e.g. a door to close starts open."""
     goal = task.joint_goal
     part = world.parts.get((task.target, goal.joint)) if goal is not None else None
@@ -157,8 +151,8 @@ def _exempt_bodies(world: World, task_target: str) -> list[int]:
 
 
 def simulate_episode(
-    scene_graph: dict[str, Any],
-    task_config: dict[str, Any],
+    graph: SceneGraph,
+    config: TaskConfig,
     robot: str,
     task_id: str,
     seed: int,
@@ -179,8 +173,6 @@ def simulate_episode(
     `max_seconds`); `render=False` records state only (no camera files), for baselines.
     """
     t_start = time.perf_counter()
-    graph = parse_scene_graph(scene_graph)
-    config = parse_task_config(task_config)
     task = config.task(task_id)
     assignment = config.assignment(robot)
     cams = tuple(cameras) if render else ()
@@ -190,7 +182,7 @@ def simulate_episode(
     model = world.model
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, 0)
-    _set_initial_joint(world, task, data)
+    set_initial_joint(world, task, data)
     mujoco.mj_forward(model, data)
 
     n_max = max(1, math.floor(max_seconds * fps + 1e-9))
@@ -249,7 +241,7 @@ def simulate_episode(
         if rig is not None:
             rig.close()
 
-    outcome = judge(world, graph, data, task)
+    outcome = judge(task.success, observe(world, graph, data))
     if expert_error is not None:
         outcome = Outcome(False, f"expert could not plan: {expert_error}", outcome.details)
     elif expert is not None and not expert.done:

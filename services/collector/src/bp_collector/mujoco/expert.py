@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from bp_scene_contract import ObjectInside, TaskSpec
 
-from bp_collector.scene import ObjectInside, TaskSpec
-from bp_collector.world import ArticulatedPart, FreeObject, World
+from bp_collector.mujoco.world import ArticulatedPart, FreeObject, World
 
 HANDLE_DEPTH_M = 0.018
 # Average speeds that set how long a move takes (the minimum-jerk peak is 1.9 times these).
@@ -366,7 +366,7 @@ class ScriptedExpert:
 
         def lift(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             support = _support_height(
-                world, self.data, np.array(goal.center), obj.body, goal.max[2] + 0.3
+                world, self.data, np.array(goal.centre), obj.body, goal.max[2] + 0.3
             )
             memo["place_surface"] = np.array([max(goal.min[2], support)])
             obj_pos, _ = self._object_state(obj)
@@ -380,7 +380,7 @@ class ScriptedExpert:
 
         def carry(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             _, obj_rot = self._object_state(obj)
-            cx, cy, _ = goal.center
+            cx, cy, _ = goal.centre
             turn = np.eye(3)
             container = self._container()
             if container is not None:

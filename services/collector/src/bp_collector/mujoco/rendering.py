@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from bp_collector.world import World
+from bp_collector.mujoco.world import World
 
 DEPTH_MAX_MM = np.iinfo(np.uint16).max
 

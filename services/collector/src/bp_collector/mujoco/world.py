@@ -17,19 +17,20 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
-
-from bp_collector.randomization import DomainRandomization
-from bp_collector.robots import PREFIX as ROBOT_PREFIX
-from bp_collector.robots import RobotHandle, add_robot
-from bp_collector.scene import (
-    ArticulatedJoint,
+from bp_common.errors import InvalidInput
+from bp_scene_contract import (
+    ArticulationJoint,
     Box,
+    InvalidSceneDocument,
     RobotAssignment,
     SceneGraph,
-    SceneInputError,
     SceneNode,
     TaskSpec,
 )
+
+from bp_collector.mujoco.randomization import DomainRandomization
+from bp_collector.mujoco.robots import PREFIX as ROBOT_PREFIX
+from bp_collector.mujoco.robots import RobotHandle, add_robot
 
 NODE_PREFIX = "node/"
 SCENE_CONTYPE = 1
@@ -41,6 +42,10 @@ ROUND_WORDS = ("cylinder", "can", "bottle", "cup", "mug", "jar", "glass", "bowl"
 SKIPPED_SEMANTICS = ("ceiling",)
 PHYSICS_STEP_S = 0.002
 WALL_M = 0.02
+
+# What an object weighs and how it grips when the scene does not say (null in the graph).
+DEFAULT_MASS_KG = 0.2
+DEFAULT_FRICTION = 0.8
 
 BACKGROUND_ID = 0
 FLOOR_ID = 1
@@ -126,6 +131,16 @@ def _base_rgb(node: SceneNode) -> tuple[float, float, float]:
     return palette[digest[0] % len(palette)]
 
 
+def _mass(node: SceneNode) -> float:
+    mass = node.properties.mass
+    return mass if mass is not None else DEFAULT_MASS_KG
+
+
+def _friction(node: SceneNode) -> float:
+    friction = node.properties.friction
+    return friction if friction is not None else DEFAULT_FRICTION
+
+
 def _scene_geom(body: mujoco.MjsBody, rgb: Sequence[float], **kwargs: object) -> mujoco.MjsGeom:
     geom = body.add_geom(**kwargs)
     geom.contype = SCENE_CONTYPE
@@ -144,7 +159,7 @@ def _is_container(node: SceneNode) -> bool:
 
 
 def container_wall(node: SceneNode) -> float:
-    ex, ey, ez = node.bbox.extents
+    ex, ey, ez = node.bbox.size
     return float(min(CONTAINER_WALL_M, 0.2 * min(ex, ey), 0.3 * ez))
 
 
@@ -156,7 +171,7 @@ def _add_container_geoms(
     friction: list[float],
 ) -> tuple[float, float, float]:
     """An open-top box: a floor and four walls filling the node's box, so things fit inside."""
-    ex, ey, ez = node.bbox.extents
+    ex, ey, ez = node.bbox.size
     half = np.array([ex / 2, ey / 2, ez / 2])
     wall = container_wall(node)
     pieces: list[tuple[list[float], list[float]]] = [
@@ -188,16 +203,16 @@ def _add_container_geoms(
 
 def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> FreeObject:
     jitter = rand.object_jitter(node.asset_id)
-    cx, cy, cz = node.bbox.center
-    ex, ey, ez = node.bbox.extents
+    cx, cy, cz = node.bbox.centre
+    ex, ey, ez = node.bbox.size
     name = f"{NODE_PREFIX}{node.asset_id}"
     body = spec.worldbody.add_body(
         name=name, pos=[cx + jitter.dx, cy + jitter.dy, cz + 0.001], quat=_yaw_quat(jitter.dyaw)
     )
     body.add_freejoint(name=f"{name}/free")
     rgb = rand.colour(node.asset_id, _base_rgb(node))
-    friction = [node.properties.friction_coefficient, 0.005, 0.0001]
-    mass = node.properties.mass_kg
+    friction = [_friction(node), 0.005, 0.0001]
+    mass = _mass(node)
     if _is_container(node):
         half = _add_container_geoms(body, node, rgb, mass, friction)
         shape = "container"
@@ -227,10 +242,10 @@ def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
 
 def _add_static_node(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> None:
     name = f"{NODE_PREFIX}{node.asset_id}"
-    body = spec.worldbody.add_body(name=name, pos=list(node.bbox.center))
-    ex, ey, ez = node.bbox.extents
+    body = spec.worldbody.add_body(name=name, pos=list(node.bbox.centre))
+    ex, ey, ez = node.bbox.size
     rgb = rand.colour(node.asset_id, _base_rgb(node))
-    friction = [node.properties.friction_coefficient, 0.005, 0.0001]
+    friction = [_friction(node), 0.005, 0.0001]
     if _is_container(node):
         _add_container_geoms(body, node, rgb, None, friction)
     else:
@@ -260,7 +275,7 @@ def _open_face(node_box: Box, parts: Sequence[Box]) -> tuple[int, float]:
 
 
 def _inside_xy(inner: Box, outer: Box) -> bool:
-    cx, cy, _ = inner.center
+    cx, cy, _ = inner.centre
     return outer.min[0] < cx < outer.max[0] and outer.min[1] < cy < outer.max[1]
 
 
@@ -323,15 +338,15 @@ def _add_articulated(
 def _add_moving_part(
     spec: mujoco.MjSpec,
     node: SceneNode,
-    joint: ArticulatedJoint,
+    joint: ArticulationJoint,
     shell: mujoco.MjsBody,
     outward: np.ndarray,
     rgb: Sequence[float],
 ) -> ArticulatedPart:
     name = f"{NODE_PREFIX}{node.asset_id}/{joint.name}"
     box = joint.moving_part_bbox
-    center = np.array(box.center)
-    half = np.array(box.extents) / 2
+    center = np.array(box.centre)
+    half = np.array(box.size) / 2
     body = spec.worldbody.add_body(name=name, pos=center.tolist())
     axis = np.array(joint.axis, dtype=float)
     axis /= np.linalg.norm(axis)
@@ -438,14 +453,14 @@ def work_area(graph: SceneGraph, task: TaskSpec) -> np.ndarray:
     """The point the fixed cameras aim at: between the target and the goal for pick-and-place,
     the moving part (the one the success predicate names, else the first) for open/close."""
     node = graph.node(task.target)
-    target = np.array(node.bbox.center)
+    target = np.array(node.bbox.centre)
     if task.goal_region is not None:
-        target = (target + np.array(task.goal_region.center)) / 2
+        target = (target + np.array(task.goal_region.centre)) / 2
     if node.articulation is not None and node.articulation.joints:
         wanted = getattr(task.success, "joint", None)
         joints = node.articulation.joints
         joint = next((j for j in joints if j.name == wanted), joints[0])
-        target = np.array(joint.moving_part_bbox.center)
+        target = np.array(joint.moving_part_bbox.centre)
     return target
 
 
@@ -483,7 +498,7 @@ def _add_cameras(
         elif name == "front":
             pos, up = center + forward * 0.9 + up_z * 0.45, up_z
         else:
-            raise SceneInputError(f"unknown camera {name!r}; supported: {SUPPORTED_CAMERAS}")
+            raise InvalidInput(f"unknown camera {name!r}; supported: {SUPPORTED_CAMERAS}")
         pos = pos + np.array(jitter.position)
         spec.worldbody.add_camera(
             name=f"cam/{name}", pos=pos.tolist(), quat=_look_at_quat(pos, target, up), fovy=58.0
@@ -528,7 +543,7 @@ def build_world(
     """Compile the episode's model: scene, floor, lights, robot and cameras."""
     for camera in options.cameras:
         if camera not in SUPPORTED_CAMERAS:
-            raise SceneInputError(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
+            raise InvalidInput(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
     spec = mujoco.MjSpec()
     spec.modelname = f"{graph.scene_id}-{task.task_id}"
     spec.compiler.degree = False
@@ -583,9 +598,9 @@ def build_world(
 
     base = assignment.base_pose
     if base is None:
-        raise SceneInputError(
+        raise InvalidSceneDocument(
             "robot has no base pose in the task config",
-            scene=graph.scene_id,
+            scene_id=graph.scene_id,
             robot=assignment.robot,
         )
     robot = add_robot(spec, assignment.robot, base.position, base.orientation)

@@ -23,9 +23,10 @@ from bp_common.config import PipelineEnv
 from bp_common.errors import NotFound, PermanentError, UnsafeConfiguration
 from bp_common.secrets import SecretStore
 
-from bp_collector.collector_service import CollectorService, Limits, WatchTiming
-from bp_collector.job_runner import EpisodeDefaults, JobRunner
-from bp_collector.job_store import JobStore
+from bp_collector.backends import DEFAULT_BACKEND, create_backend
+from bp_collector.jobs.runner import EpisodeDefaults, JobRunner
+from bp_collector.jobs.store import JobStore
+from bp_collector.service.servicer import CollectorService, Limits, WatchTiming
 
 log = logging.getLogger("bp.collector.server")
 
@@ -120,7 +121,7 @@ def grpc_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 class CollectorServer:
-    """One collector: a data folder (job store and episodes), a runner, a gRPC port."""
+    """One collector: a backend, a data folder (job store and episodes), a runner, a gRPC port."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class CollectorServer:
         port: int = 50061,
         *,
         tls: ServerTls | None,
+        backend: str = DEFAULT_BACKEND,
         workers: int | None = None,
         limits: Limits | None = None,
         watch: WatchTiming | None = None,
@@ -144,11 +146,14 @@ class CollectorServer:
         self.limits = limits or Limits()
         self.workers = workers or os.cpu_count() or 1
         self._lock_file: IO[str] | None = None
+        # The simulation processes make their own from the name; this one says what they offer.
+        self.backend = create_backend(backend)
         self._claim_data_dir()
         self.store = JobStore(self.data_dir / "jobs.sqlite")
         self.runner = JobRunner(
             self.store,
             self.data_dir,
+            backend=backend,
             workers=self.workers,
             max_running_jobs=self.limits.max_running_jobs,
             max_attempts=max_attempts,
@@ -158,6 +163,7 @@ class CollectorServer:
             self.store,
             self.runner,
             self.data_dir,
+            self.backend.capabilities(),
             limits=self.limits,
             workers=self.workers,
             watch=watch,
@@ -205,10 +211,11 @@ class CollectorServer:
         self.runner.start()
         self.server.start()
         log.info(
-            "collector serving on %s (%s), %d simulation process(es), data in %s",
+            "collector serving on %s (%s), %d %s simulation process(es), data in %s",
             self.address,
             "plaintext" if self.tls is None else "mTLS",
             self.workers,
+            self.backend.capabilities().name,
             self.data_dir,
         )
         return bound
@@ -223,6 +230,7 @@ class CollectorServer:
         self.runner.shutdown(grace_s)
         self.server.stop(grace=3.0).wait()
         self.store.close()
+        self.backend.close()
         if self._lock_file is not None:
             self._lock_file.close()
         log.info("collector stopped")

@@ -17,15 +17,13 @@ import grpc
 from bp_collector_api import API_VERSION, collector_pb2_grpc
 from bp_collector_api import collector_pb2 as pb
 from bp_common.errors import PipelineError
+from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
+from bp_scene_contract import InvalidSceneDocument, read_scene_graph, read_task_config
 
-from bp_collector.episode import episode_id_for
-from bp_collector.episode_worker import SCENE_GRAPH, TASK_CONFIG, episode_dir
-from bp_collector.job_runner import EpisodeDefaults, JobRunner, job_dir
-from bp_collector.job_store import TERMINAL, JobStore, KeyConflict, PlannedEpisode, job_id_for
-from bp_collector.recording import FORMAT_NAME, FORMAT_VERSION, STREAMS
-from bp_collector.robots import SUPPORTED_ROBOTS
-from bp_collector.scene import parse_scene_graph, parse_task_config
-from bp_collector.world import SUPPORTED_CAMERAS
+from bp_collector.backend import Capabilities, episode_id_for
+from bp_collector.jobs.runner import EpisodeDefaults, JobRunner, job_dir
+from bp_collector.jobs.store import TERMINAL, JobStore, KeyConflict, PlannedEpisode, job_id_for
+from bp_collector.jobs.worker import SCENE_GRAPH, TASK_CONFIG, episode_dir
 
 log = logging.getLogger("bp.collector.service")
 _JOB_KEY = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
@@ -40,13 +38,12 @@ def server_version() -> str:
 
 @dataclass(frozen=True)
 class Limits:
+    """The service's own limits; a single episode's are the backend's (`Capabilities`)."""
+
     max_episodes_per_job: int = 10_000
     max_running_jobs: int = 4
     max_message_bytes: int = 16 * 1024 * 1024
     max_chunk_bytes: int = 1024 * 1024
-    max_episode_seconds: float = 120.0
-    max_image_side: int = 1024
-    max_fps: int = 120
 
 
 @dataclass(frozen=True)
@@ -59,13 +56,25 @@ class InvalidRequest(ValueError):
     """A StartCollection the collector cannot run; the message says why."""
 
 
+def backend_wire_name(name: str) -> str:
+    """A backend's name in the Backend enum: "mujoco" is BACKEND_MUJOCO, "genie-sim"
+    BACKEND_GENIE_SIM; a backend the enum does not name is a ValueError."""
+    wire = "BACKEND_" + name.upper().replace("-", "_")
+    pb.Backend.Value(wire)
+    return wire
+
+
 def plan_episodes(
-    request: pb.StartCollectionRequest, limits: Limits, defaults: EpisodeDefaults
+    request: pb.StartCollectionRequest,
+    offer: Capabilities,
+    limits: Limits,
+    defaults: EpisodeDefaults,
 ) -> tuple[list[PlannedEpisode], dict[str, Any], dict[str, Any]]:
-    """Validate a start request and lay out its episodes: every task, `episodes_per_task` seeds
-    each, interleaved so that a partial job already covers every task."""
-    if request.robot not in SUPPORTED_ROBOTS:
-        raise InvalidRequest(f"robot {request.robot!r} is not one of {list(SUPPORTED_ROBOTS)}")
+    """Validate a start request against what the backend offers and the service allows, and lay
+    out its episodes: every task, `episodes_per_task` seeds each, interleaved so that a partial
+    job already covers every task."""
+    if request.robot not in offer.robots:
+        raise InvalidRequest(f"robot {request.robot!r} is not one of {list(offer.robots)}")
     try:
         graph_doc = json.loads(request.scene_graph_json)
         config_doc = json.loads(request.task_config_json)
@@ -74,9 +83,15 @@ def plan_episodes(
     if not isinstance(graph_doc, dict) or not isinstance(config_doc, dict):
         raise InvalidRequest("scene graph and task config must be JSON objects")
     try:
-        graph = parse_scene_graph(graph_doc)
-        config = parse_task_config(config_doc)
+        graph = read_scene_graph(graph_doc)
+        config = read_task_config(config_doc)
         assignment = config.assignment(request.robot)
+        if assignment.base_pose is None:
+            raise InvalidSceneDocument(
+                "robot has no base pose in the task config",
+                scene_id=graph.scene_id,
+                robot=request.robot,
+            )
         task_ids = list(request.task_ids) or list(assignment.tasks)
         for task_id in task_ids:
             config.task(task_id)
@@ -96,19 +111,19 @@ def plan_episodes(
             f"{total} episodes asked, this collector allows {limits.max_episodes_per_job} per job"
         )
     camera = request.camera
-    unknown = sorted(set(camera.cameras) - set(SUPPORTED_CAMERAS))
+    unknown = sorted(set(camera.cameras) - set(offer.cameras))
     if unknown:
-        raise InvalidRequest(f"unknown cameras {unknown}; known: {list(SUPPORTED_CAMERAS)}")
+        raise InvalidRequest(f"unknown cameras {unknown}; known: {list(offer.cameras)}")
     width, height = camera.width or defaults.width, camera.height or defaults.height
-    if width % 2 or height % 2 or max(width, height) > limits.max_image_side:
+    if width % 2 or height % 2 or max(width, height) > offer.max_image_side:
         raise InvalidRequest(
-            f"image size {width}x{height} must be even and at most {limits.max_image_side}"
+            f"image size {width}x{height} must be even and at most {offer.max_image_side}"
         )
-    if not 1 <= (camera.fps or defaults.fps) <= limits.max_fps:
-        raise InvalidRequest(f"fps must be between 1 and {limits.max_fps}")
+    if not 1 <= (camera.fps or defaults.fps) <= offer.max_fps:
+        raise InvalidRequest(f"fps must be between 1 and {offer.max_fps}")
     seconds = request.max_episode_seconds or defaults.max_seconds
-    if not 0 < seconds <= limits.max_episode_seconds:
-        raise InvalidRequest(f"max_episode_seconds must be in (0, {limits.max_episode_seconds}]")
+    if not 0 < seconds <= offer.max_episode_seconds:
+        raise InvalidRequest(f"max_episode_seconds must be in (0, {offer.max_episode_seconds}]")
     plan: list[PlannedEpisode] = []
     for k in range(request.episodes_per_task):
         seed = request.seed + k
@@ -128,6 +143,7 @@ class CollectorService(collector_pb2_grpc.CollectorServicer):
         store: JobStore,
         runner: JobRunner,
         data_dir: Path,
+        offer: Capabilities,
         *,
         limits: Limits | None = None,
         workers: int = 1,
@@ -137,6 +153,8 @@ class CollectorService(collector_pb2_grpc.CollectorServicer):
         self.store = store
         self.runner = runner
         self.data_dir = data_dir
+        self.offer = offer
+        self.backend = backend_wire_name(offer.name)  # one the enum lacks fails at start
         self.limits = limits or Limits()
         self.workers = workers
         self.watch = watch or WatchTiming()
@@ -145,21 +163,21 @@ class CollectorService(collector_pb2_grpc.CollectorServicer):
     def GetInfo(
         self, request: pb.GetInfoRequest, context: grpc.ServicerContext
     ) -> pb.CollectorInfo:
-        d, lim = self.runner.defaults, self.limits
+        d, lim, offer = self.runner.defaults, self.limits, self.offer
         return pb.CollectorInfo(
             server_version=server_version(),
             api_version=self.api_version,
-            backend=pb.BACKEND_MUJOCO,
-            robots=list(SUPPORTED_ROBOTS),
-            cameras=[pb.CameraInfo(name=c, streams=list(STREAMS)) for c in SUPPORTED_CAMERAS],
+            backend=self.backend,
+            robots=list(offer.robots),
+            cameras=[pb.CameraInfo(name=c, streams=list(offer.streams)) for c in offer.cameras],
             limits=pb.Limits(
                 max_episodes_per_job=lim.max_episodes_per_job,
                 max_concurrent_jobs=lim.max_running_jobs,
                 max_message_bytes=lim.max_message_bytes,
                 max_chunk_bytes=lim.max_chunk_bytes,
                 simulation_workers=self.workers,
-                max_episode_seconds=lim.max_episode_seconds,
-                max_image_side=lim.max_image_side,
+                max_episode_seconds=offer.max_episode_seconds,
+                max_image_side=offer.max_image_side,
             ),
             episode_format=FORMAT_NAME,
             episode_format_version=FORMAT_VERSION,
@@ -186,7 +204,9 @@ class CollectorService(collector_pb2_grpc.CollectorServicer):
                 )
             return pb.StartCollectionResponse(job=existing, created=False)
         try:
-            plan, graph, config = plan_episodes(request, self.limits, self.runner.defaults)
+            plan, graph, config = plan_episodes(
+                request, self.offer, self.limits, self.runner.defaults
+            )
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         folder = job_dir(self.data_dir, job_id_for(request.job_key))

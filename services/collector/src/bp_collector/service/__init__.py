@@ -1,0 +1,1 @@
+"""The collector's gRPC service and server: jobs in, progress and episodes out."""
