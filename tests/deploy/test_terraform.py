@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from bp_collector.backends import BACKENDS
 from bp_common.config import Settings
 from bp_common.contracts.events import TOPICS
 from bp_common.ledger.firestore import FirestoreLedgerStore
@@ -560,6 +561,13 @@ def _render_cloud_init(template: str, variables: dict[str, Any]) -> str:
         )
 
     return render(loop.sub(expand, template), {k: str(v) for k, v in variables.items()})
+
+
+def test_the_collector_runs_a_backend_it_has(collector_module: Folder) -> None:
+    env = collector_module.locals["base_env"]
+    assert env["BP_COLLECTOR_BACKEND"] in BACKENDS
+    # Nothing reads a Genie Sim address until the collector has a Genie Sim backend.
+    assert not [name for name in env if name.startswith("BP_GENIE_SIM")]
 
 
 def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(

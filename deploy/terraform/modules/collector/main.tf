@@ -1,6 +1,7 @@
-# The GPU collector: Genie Sim on Isaac Sim plus our gRPC collector on NVIDIA L4 VMs in a
-# regional managed instance group, reachable only from the submit worker through an internal
-# load balancer with a private DNS name. No public address; secrets come from Secret Manager.
+# The GPU collector: our gRPC collector (MuJoCo, until the Genie Sim backend exists) beside a
+# Genie Sim server on Isaac Sim, on NVIDIA L4 VMs in a regional managed instance group, reachable
+# only from the submit worker through an internal load balancer with a private DNS name. No
+# public address; secrets come from Secret Manager.
 
 locals {
   member        = "serviceAccount:${google_service_account.collector.email}"
@@ -16,8 +17,8 @@ locals {
     BP_SECRETS_BACKEND    = "secret-manager"
     BP_LEDGER_BACKEND     = "firestore"
     BP_TELEMETRY_EXPORTER = "gcp"
-    BP_COLLECTOR_BACKEND  = "genie-sim"
-    BP_GENIE_SIM_ADDRESS  = "127.0.0.1:50051"
+    # The only backend the collector has; the Genie Sim server beside it waits for its own.
+    BP_COLLECTOR_BACKEND = "mujoco"
   }
 
   project_roles = [
