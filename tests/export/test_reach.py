@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bp_export.kinematics import forward_kinematics, solve_ik
-from bp_export.reach import BasePose, RobotPlacement, place_robot, target_in_base_frame
-from bp_export.robots import ROBOT_NAMES, get_robot
-from bp_export.scene_layout import SceneLayout, build_layout
-from bp_export.tasks import PlannedTask, generate_tasks, plan_tasks
+from bp_export.tasks.kinematics import forward_kinematics, solve_ik
+from bp_export.tasks.layout import SceneLayout, build_layout
+from bp_export.tasks.planning import PlannedTask, generate_tasks, plan_tasks
+from bp_export.tasks.reach import BasePose, RobotPlacement, place_robot, target_in_base_frame
+from bp_export.tasks.robots import ROBOT_NAMES, get_robot
 from bp_scene_contract import read_scene_graph
 
 from tests.export import task_scenes as scenes

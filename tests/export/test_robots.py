@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 from bp_common.errors import InvalidInput
-from bp_export.kinematics import IkTarget, forward_kinematics, solve_ik
-from bp_export.robots import (
+from bp_export.tasks.kinematics import IkTarget, forward_kinematics, solve_ik
+from bp_export.tasks.robots import (
     FETCH_TORSO_HEIGHT,
     ROBOT_NAMES,
     approximate_reach,

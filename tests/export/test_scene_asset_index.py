@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
-from bp_export.asset_index import (
+from bp_export.assets.asset_index import (
     AssetIndex,
     block_noncommercial_for,
     build_asset_index,
     enforce_licence_policy,
     write_asset_index,
 )
-from bp_export.licences import classify_licence
-from bp_export.manifest_reconciliation import reconcile_scene
+from bp_export.assets.licences import classify_licence
+from bp_export.scene.reconciliation import reconcile_scene
 from bp_export.scene_errors import LicenceRejected
-from bp_export.usd_scene import load_scene
+from bp_export.usd.scene import load_scene
 from pxr import Usd, UsdGeom
 
 from .usd_scene_builder import single_object_plan

@@ -9,10 +9,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from bp_export.asset_index import build_asset_index, enforce_licence_policy
-from bp_export.manifest_reconciliation import reconcile_scene
-from bp_export.scene_graph import build_scene_graph
-from bp_export.usd_scene import load_scene
+from bp_export.assets.asset_index import build_asset_index, enforce_licence_policy
+from bp_export.scene.graph import build_scene_graph
+from bp_export.scene.reconciliation import reconcile_scene
+from bp_export.usd.scene import load_scene
 from bp_scene_contract import SceneGraph
 
 EXAMPLES = Path(__file__).parents[2] / "examples"

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bp_export.scene_graph import build_scene_graph, scene_graph_json, write_scene_graph
-from bp_export.usd_scene import load_scene
+from bp_export.scene.graph import build_scene_graph, scene_graph_json, write_scene_graph
+from bp_export.usd.scene import load_scene
 from bp_scene_contract import SceneGraph, read_scene_graph
 
 from .usd_scene_builder import PlannedObject, ScenePlan, Shape, single_object_plan, tabletop_plan

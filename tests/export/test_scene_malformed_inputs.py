@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from bp_common.errors import InvalidName, PermanentError
-from bp_export.asset_index import build_asset_index, enforce_licence_policy
-from bp_export.manifest import load_manifest
-from bp_export.manifest_reconciliation import reconcile_scene
+from bp_export.assets.asset_index import build_asset_index, enforce_licence_policy
+from bp_export.scene.manifest import load_manifest
+from bp_export.scene.reconciliation import reconcile_scene
 from bp_export.scene_errors import (
     CompositionFailed,
     EmptyScene,
@@ -30,7 +30,7 @@ from bp_export.scene_errors import (
     UnsupportedSceneFormat,
     ZeroSizeObject,
 )
-from bp_export.usd_scene import load_scene
+from bp_export.usd.scene import load_scene
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
 
 from .usd_scene_builder import single_object_plan

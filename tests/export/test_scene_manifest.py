@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from bp_export.manifest import SceneManifest, parse_manifest
-from bp_export.manifest_reconciliation import derive_manifest, reconcile_scene
-from bp_export.scene_graph import build_scene_graph
-from bp_export.usd_scene import load_scene
+from bp_export.scene.graph import build_scene_graph
+from bp_export.scene.manifest import SceneManifest, parse_manifest
+from bp_export.scene.reconciliation import derive_manifest, reconcile_scene
+from bp_export.usd.scene import load_scene
 
 from .usd_scene_builder import single_object_plan, tabletop_plan
 

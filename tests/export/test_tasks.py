@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 from bp_common.errors import InvalidInput
-from bp_export.kinematics import joint_frames
-from bp_export.reach import BASE_CLEARANCE
-from bp_export.robots import get_robot
-from bp_export.scene_layout import build_layout
-from bp_export.tasks import PlannedTask, generate_tasks, plan_tasks, select_robots
+from bp_export.tasks.kinematics import joint_frames
+from bp_export.tasks.layout import build_layout
+from bp_export.tasks.planning import PlannedTask, generate_tasks, plan_tasks, select_robots
+from bp_export.tasks.reach import BASE_CLEARANCE
+from bp_export.tasks.robots import get_robot
 from bp_scene_contract import (
     BodyState,
     Box,

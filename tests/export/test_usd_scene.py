@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from bp_export.scene_model import SceneModel
-from bp_export.usd_scene import load_scene
-from bp_export.world_frame import StageFrame, object_orientation, rotation_of, transform_point
+from bp_export.scene.model import SceneModel
+from bp_export.usd.scene import load_scene
+from bp_export.usd.world_frame import StageFrame, object_orientation, rotation_of, transform_point
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdSemantics
 
 from .usd_scene_builder import single_object_plan

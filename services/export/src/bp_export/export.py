@@ -11,17 +11,17 @@ from typing import Any
 
 from bp_scene_contract import read_scene_graph
 
-from bp_export.asset_index import (
+from bp_export.assets.asset_index import (
     asset_index_json,
     block_noncommercial_for,
     build_asset_index,
     enforce_licence_policy,
 )
-from bp_export.embeddings import EmbeddingProvider, embed_assets, local_provider
-from bp_export.manifest_reconciliation import reconcile_scene
-from bp_export.scene_graph import build_scene_graph, scene_graph_json
-from bp_export.tasks import build_task_config, select_robots
-from bp_export.usd_scene import load_scene
+from bp_export.embeddings.asset_embeddings import EmbeddingProvider, embed_assets, local_provider
+from bp_export.scene.graph import build_scene_graph, scene_graph_json
+from bp_export.scene.reconciliation import reconcile_scene
+from bp_export.tasks.planning import build_task_config, select_robots
+from bp_export.usd.scene import load_scene
 
 MANIFEST_NAME = "export_manifest.json"
 EXPORT_FORMAT_VERSION = 1

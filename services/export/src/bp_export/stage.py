@@ -16,7 +16,7 @@ from bp_common.runtime.uploads import scene_upload_ref
 
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
 from bp_export.scene_errors import SceneTooLarge
-from bp_export.usd_stage import DEFAULT_MAX_SCENE_BYTES
+from bp_export.usd.stage import DEFAULT_MAX_SCENE_BYTES
 
 
 def scene_sha256(path: Path) -> str:

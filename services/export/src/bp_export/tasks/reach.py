@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from bp_scene_contract import Box, SceneNode, Vec3
 
-from bp_export.kinematics import IkTarget, rot_z, solve_ik, translation
-from bp_export.robots import RobotModel, reach_upper_bound
-from bp_export.scene_layout import SceneLayout, SweptRegion
+from bp_export.tasks.kinematics import IkTarget, rot_z, solve_ik, translation
+from bp_export.tasks.layout import SceneLayout, SweptRegion
+from bp_export.tasks.robots import RobotModel, reach_upper_bound
 
 DOWN: Vec3 = (0.0, 0.0, -1.0)
 """Approach of a top-down grasp: the gripper points straight down."""

@@ -41,7 +41,7 @@ import numpy as np
 from bp_common.errors import InvalidInput
 from bp_scene_contract import RobotName
 
-from bp_export.kinematics import (
+from bp_export.tasks.kinematics import (
     JointOrigin,
     KinematicChain,
     chain_from_joint_origins,

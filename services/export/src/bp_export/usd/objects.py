@@ -22,8 +22,8 @@ from collections.abc import Iterable
 
 from pxr import Kind, Sdf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdShade
 
-from bp_export.usd_physics import is_collider, is_rigid_body
-from bp_export.usd_semantics import has_semantic_labels
+from bp_export.usd.physics import is_collider, is_rigid_body
+from bp_export.usd.semantics import has_semantic_labels
 
 OBJECT_CONTAINER_NAMES = frozenset({"Objects"})
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
 
+from bp_export.scene.model import Joint, JointType, PhysicsProperties
 from bp_export.scene_errors import InvalidJoint, InvalidPhysics, NonFiniteValue
-from bp_export.scene_model import Joint, JointType, PhysicsProperties
-from bp_export.world_frame import (
+from bp_export.usd.world_frame import (
     StageFrame,
     to_pipeline,
     transform_direction,

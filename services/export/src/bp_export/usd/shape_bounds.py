@@ -14,7 +14,7 @@ import math
 import numpy as np
 from pxr import Gf, Usd, UsdGeom
 
-from bp_export.scene_model import Box3
+from bp_export.scene.model import Box3
 
 _AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}
 

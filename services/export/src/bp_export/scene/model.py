@@ -1,6 +1,6 @@
 """The scene as the pipeline sees it after reading the USD: objects, joints, cameras and lights.
 
-Every coordinate in these types is in the pipeline world frame (see `world_frame`): Z up,
+Every coordinate in these types is in the pipeline world frame (see `usd.world_frame`): Z up,
 right-handed, metres; masses are in kilograms, revolute limits in radians, prismatic limits in
 metres. Nothing here depends on usd-core, so downstream stages can use it without `pxr`.
 """
@@ -61,7 +61,7 @@ class Pose:
     """Position of a prim's origin and its orientation, in the pipeline frame.
 
     For objects, an upright unrotated object has the identity orientation in a Y-up stage too
-    (see `world_frame.object_orientation`); cameras and lights keep USD's local convention.
+    (see `usd.world_frame.object_orientation`); cameras and lights keep USD's local convention.
     """
 
     position: Vec3

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from pxr import Gf
 
-from bp_export.scene_model import Box3, Quat, Vec3
+from bp_export.scene.model import Box3, Quat, Vec3
 
 PIPELINE_FRAME: dict[str, str] = {"up_axis": "z", "units": "m", "handedness": "right"}
 

@@ -3,7 +3,7 @@ provenance, and enforce the commercial-licence policy on it.
 
 An asset is one scene object. Its content hash is the sha256 of the file(s) it is referenced or
 payloaded from, or, for an object defined inline in the scene file, of its composed prim
-description (see `prim_digest`). Licences come from the manifest's `asset.license`, else the
+description (see `usd.prim_digest`). Licences come from the manifest's `asset.license`, else the
 object prim's `customData` (`license` / `licence`). Paths are written relative to the scene's
 folder when they are inside it, so the index does not leak the machine's layout.
 """
@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bp_export.licences import classify_licence
-from bp_export.manifest_reconciliation import ReconciledScene
+from bp_export.assets.licences import classify_licence
+from bp_export.scene.model import SceneObject
+from bp_export.scene.reconciliation import ReconciledScene
 from bp_export.scene_errors import LicenceRejected
-from bp_export.scene_model import SceneObject
 
 ASSET_INDEX_FILE_NAME = "asset_index.json"
 PRODUCTION_ENVIRONMENT = "production"

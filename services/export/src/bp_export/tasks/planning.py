@@ -22,7 +22,7 @@ A `pick_place` goal region holds the places the object's centre may come to rest
 `PLACE_TOLERANCE` of the chosen spot's centre, which keeps the whole object on the support's
 top, clear of its edges and of every other object, wherever in the region it lands.
 
-Every other task is then checked per robot by `bp_export.reach`: a robot keeps a task only
+Every other task is then checked per robot by `bp_export.tasks.reach`: a robot keeps a task only
 when its gripper can take the object and all its gripper poses (above the object, at the
 grasp, at the goal and above it, or at the handle before and after the motion) are reachable
 from the robot's one base pose, which keeps clear of every object and every door's sweep. A
@@ -63,9 +63,7 @@ from bp_scene_contract import (
     read_scene_graph,
 )
 
-from bp_export.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements, place_robot
-from bp_export.robots import ROBOT_NAMES, get_robot
-from bp_export.scene_layout import (
+from bp_export.tasks.layout import (
     SceneLayout,
     articulated_joints,
     build_layout,
@@ -80,6 +78,8 @@ from bp_export.scene_layout import (
     occupants,
     swept_region,
 )
+from bp_export.tasks.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements, place_robot
+from bp_export.tasks.robots import ROBOT_NAMES, get_robot
 
 DEFAULT_ROBOTS: tuple[str, ...] = ROBOT_NAMES
 STACKABLE_WORDS = ("block", "cube", "box", "book", "brick", "crate", "tin", "case", "plate")

@@ -4,7 +4,7 @@ Manifest ids match USD objects by prim name, either exactly or in the upstream f
 object `id` lives at `/World/Objects/obj_{id}`. Objects missing on either side, a different up
 axis or unit, or masses that disagree, are one permanent `ManifestMismatch` listing everything
 that differs. Where the manifest is silent (no role, no affordances, no class), the value is
-inferred from the USD (see `sim_roles`).
+inferred from the USD (see `scene.roles`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 from bp_scene_contract import SimRole
 
-from bp_export.manifest import ManifestObject, SceneManifest, find_manifest, load_manifest
+from bp_export.scene.manifest import ManifestObject, SceneManifest, find_manifest, load_manifest
+from bp_export.scene.model import SceneModel, SceneObject
+from bp_export.scene.roles import infer_role
 from bp_export.scene_errors import ManifestMismatch
-from bp_export.scene_model import SceneModel, SceneObject
-from bp_export.sim_roles import infer_role
-from bp_export.usd_semantics import name_class
-from bp_export.world_frame import (
+from bp_export.usd.semantics import name_class
+from bp_export.usd.world_frame import (
     StageFrame,
     pipeline_point_to_stage,
     pipeline_rotation_to_stage,

@@ -25,7 +25,7 @@ from bp_export.scene_errors import (
     UnresolvedAsset,
     UnsupportedSceneFormat,
 )
-from bp_export.world_frame import StageFrame
+from bp_export.usd.world_frame import StageFrame
 
 SCENE_SUFFIXES = (".usda", ".usd", ".usdc", ".usdz")
 DEFAULT_MAX_SCENE_BYTES = 512 * 1024 * 1024

@@ -21,7 +21,7 @@ from typing import Any
 
 from pxr import Usd
 
-from bp_export.scene_model import Semantics
+from bp_export.scene.model import Semantics
 
 _LABELS_PREFIX = "semantics:labels:"
 _ISAAC_TYPE = re.compile(r"^semantic:(?P<instance>[^:]+):params:semanticType$")

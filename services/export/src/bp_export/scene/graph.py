@@ -26,9 +26,9 @@ from bp_scene_contract import (
     Vec3,
 )
 
-from bp_export.manifest_reconciliation import ReconciledScene, reconcile_scene
-from bp_export.scene_model import Box3, Joint, SceneModel, SceneObject
-from bp_export.spatial_relations import compute_relations
+from bp_export.scene.model import Box3, Joint, SceneModel, SceneObject
+from bp_export.scene.reconciliation import ReconciledScene, reconcile_scene
+from bp_export.scene.relations import compute_relations
 
 SCENE_GRAPH_FILE_NAME = "scene_graph.json"
 _DIGITS = 6

@@ -26,7 +26,7 @@ from itertools import pairwise
 
 from bp_scene_contract import Relation
 
-from bp_export.scene_model import Box3, SceneObject
+from bp_export.scene.model import Box3, SceneObject
 
 CONTACT_TOLERANCE_M = 0.01
 MIN_CONTACT_TOLERANCE_M = 0.001

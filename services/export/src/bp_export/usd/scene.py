@@ -1,6 +1,6 @@
 """Read a scene file into a `SceneModel`: every physical object in the pipeline world frame.
 
-`load_scene` opens the file (see `usd_stage`), finds the objects (see `usd_objects`), and for
+`load_scene` opens the file (see `usd.stage`), finds the objects (see `usd.objects`), and for
 each one computes its world pose, world axis-aligned box, geometry parts, meshes, semantics and
 physics; it also reads joints, cameras and lights. The result is validated: non-finite
 transforms or geometry, objects of zero size and object names unfit to be ids are permanent
@@ -22,9 +22,7 @@ from bp_common.errors import InvalidName
 from bp_common.ids import validate_scene_id
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux
 
-from bp_export.prim_digest import prim_description_sha256
-from bp_export.scene_errors import EmptyScene, NonFiniteValue, ZeroSizeObject
-from bp_export.scene_model import (
+from bp_export.scene.model import (
     Box3,
     Camera,
     GeometryPart,
@@ -37,12 +35,14 @@ from bp_export.scene_model import (
     SceneModel,
     SceneObject,
 )
-from bp_export.shape_bounds import is_degenerate, tight_box
-from bp_export.usd_objects import OBJECT_CONTAINER_NAMES, ObjectFinder, is_visible_geometry, subtree
-from bp_export.usd_physics import is_collider, read_joints, read_object_physics
-from bp_export.usd_semantics import authored_custom_data, read_semantics
-from bp_export.usd_stage import DEFAULT_MAX_SCENE_BYTES, OpenedStage, open_scene_stage
-from bp_export.world_frame import (
+from bp_export.scene_errors import EmptyScene, NonFiniteValue, ZeroSizeObject
+from bp_export.usd.objects import OBJECT_CONTAINER_NAMES, ObjectFinder, is_visible_geometry, subtree
+from bp_export.usd.physics import is_collider, read_joints, read_object_physics
+from bp_export.usd.prim_digest import prim_description_sha256
+from bp_export.usd.semantics import authored_custom_data, read_semantics
+from bp_export.usd.shape_bounds import is_degenerate, tight_box
+from bp_export.usd.stage import DEFAULT_MAX_SCENE_BYTES, OpenedStage, open_scene_stage
+from bp_export.usd.world_frame import (
     StageFrame,
     matrix_is_finite,
     object_orientation,

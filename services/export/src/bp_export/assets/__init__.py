@@ -1,0 +1,1 @@
+"""The asset index and the licence policy its assets must meet."""

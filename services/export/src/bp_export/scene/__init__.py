@@ -1,0 +1,1 @@
+"""The scene model read from the USD, reconciled with its manifest, and its scene graph."""

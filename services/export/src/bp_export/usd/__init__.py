@@ -1,0 +1,1 @@
+"""Reading a scene file with usd-core: the stage, its objects, physics, semantics and frame."""
