@@ -47,7 +47,7 @@ CODEC: dict[str, Any] = {"crf": 23, "preset": "veryfast", "g": 2, "bf": 0}
 
 def prepare(folder: Path, episodes: int, frames: int, size: int) -> dict[str, Any]:
     """Render the episodes once into .npy files every variant memory-maps."""
-    from bp_import.synthetic_episodes import synthetic_episode, synthetic_spec
+    from bp_import.lerobot.synthetic_episodes import synthetic_episode, synthetic_spec
 
     folder.mkdir(parents=True, exist_ok=True)
     spec = synthetic_spec(width=size, height=size)
@@ -94,9 +94,14 @@ def total_frames(manifest: dict[str, Any]) -> int:
 
 
 def run_ours(manifest: dict[str, Any], out: Path) -> tuple[float, float]:
-    from bp_import.episode_frames import CameraFrames, CameraSpec, DatasetSpec, EpisodeFrames
-    from bp_import.lerobot_writer import LeRobotDatasetWriter
-    from bp_import.video_encoding import VideoSettings
+    from bp_import.lerobot.episode_frames import (
+        CameraFrames,
+        CameraSpec,
+        DatasetSpec,
+        EpisodeFrames,
+    )
+    from bp_import.lerobot.video_encoding import VideoSettings
+    from bp_import.lerobot.writer import LeRobotDatasetWriter
 
     spec = DatasetSpec(
         robot_type=manifest["robot_type"], fps=manifest["fps"],

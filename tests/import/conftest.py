@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_import.episode_frames import CodebaseVersion, DatasetSpec, EpisodeFrames
-from bp_import.lerobot_writer import DatasetSummary, write_lerobot_dataset
-from bp_import.synthetic_episodes import synthetic_episode, synthetic_spec
+from bp_import.lerobot.episode_frames import CodebaseVersion, DatasetSpec, EpisodeFrames
+from bp_import.lerobot.synthetic_episodes import synthetic_episode, synthetic_spec
+from bp_import.lerobot.writer import DatasetSummary, write_lerobot_dataset
 from numpy.typing import NDArray
 
 from .raw_episodes import RecordedEpisodes, record_episodes

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_import.episode_frames import DatasetSpec, EpisodeFrames
-from bp_import.lerobot_writer import write_lerobot_dataset
-from bp_import.synthetic_episodes import synthetic_episode
-from bp_import.video_encoding import VideoSettings
+from bp_import.lerobot.episode_frames import DatasetSpec, EpisodeFrames
+from bp_import.lerobot.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.video_encoding import VideoSettings
+from bp_import.lerobot.writer import write_lerobot_dataset
 
 from .conftest import CONFORMANCE_CHECK, WrittenDataset
 from .test_lerobot_writer import short_camera

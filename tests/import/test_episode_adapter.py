@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from bp_episode_format import read_episode
-from bp_import.episode_adapter import camera_to_world
-from bp_import.ground_truth import read_ground_truth_episode
+from bp_import.episodes.adapter import camera_to_world
 from bp_import.import_config import LeRobotSettings, QualitySettings
+from bp_import.lerobot.ground_truth import read_ground_truth_episode
 from bp_import.robot_import import RobotImport, assess_robot, write_robot_dataset
 
 from .raw_episodes import ROBOT, SCENE_ID, RecordedEpisodes, states_of

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bp_episode_format import read_episode
-from bp_import.episode_validation import DefectReason, validate_episode
+from bp_import.episodes.validation import DefectReason, validate_episode
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.robot_import import assess_robot, write_robot_dataset
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bp_import.feature_stats import QUANTILES, STAT_NAMES, PixelHistogram, numeric_stats
+from bp_import.lerobot.feature_stats import QUANTILES, STAT_NAMES, PixelHistogram, numeric_stats
 
 
 def numpy_image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from bp_import.ground_truth import read_ground_truth_episode
-from bp_import.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.ground_truth import read_ground_truth_episode
+from bp_import.lerobot.synthetic_episodes import synthetic_episode
 
 from .conftest import EPISODES, WrittenDataset
 

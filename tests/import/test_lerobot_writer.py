@@ -14,15 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from bp_common.errors import AlreadyExists
-from bp_import.episode_frames import (
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     DatasetSpec,
     EpisodeFrames,
     EpisodeFramesError,
 )
-from bp_import.feature_stats import QUANTILES, STAT_NAMES
-from bp_import.lerobot_writer import LeRobotDatasetWriter, write_lerobot_dataset
-from bp_import.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.feature_stats import QUANTILES, STAT_NAMES
+from bp_import.lerobot.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.writer import LeRobotDatasetWriter, write_lerobot_dataset
 
 from .conftest import EPISODES, ReferenceEpisode, WrittenDataset
 

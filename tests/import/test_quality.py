@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_import.episode_validation import validate_episode
+from bp_import.episodes.validation import validate_episode
 from bp_import.import_config import QualitySettings
-from bp_import.quality_gates import EpisodeCounts, dataset_gates
-from bp_import.quality_metrics import (
+from bp_import.quality.gates import EpisodeCounts, dataset_gates
+from bp_import.quality.metrics import (
     WEIGHTS,
     completeness,
     episode_cameras,

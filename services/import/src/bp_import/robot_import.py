@@ -7,7 +7,7 @@ into the robot's folder and commits it with `import_manifest.json`, written last
 gates fail, `write_quality_report` alone writes the report. The robot's folder:
 
     meta/ data/ videos/ README.md          the LeRobot dataset (v3.0, or v2.1 on request)
-    ground_truth/                          depth, segmentation, boxes, cameras (ground_truth.py)
+    ground_truth/                          depth, segmentation, boxes, cameras (`ground_truth`)
     quality/quality_report.json|.html, quality/contact_sheet.png
     import_manifest.json                   the inventory; its presence commits the folder
 """
@@ -24,10 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.contact_sheet import SheetRow, contact_sheet_png, sample_frames
-from bp_import.episode_adapter import dataset_spec, episode_frames
-from bp_import.episode_frames import EpisodeFramesError
-from bp_import.episode_selection import (
+from bp_import.episodes.adapter import dataset_spec, episode_frames
+from bp_import.episodes.selection import (
     EpisodeAssessment,
     ExclusionReason,
     assess_episode,
@@ -36,9 +34,11 @@ from bp_import.episode_selection import (
 )
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import commit_import_manifest, import_manifest
-from bp_import.lerobot_writer import DatasetSummary, LeRobotDatasetWriter
-from bp_import.quality_gates import EpisodeCounts, dataset_gates
-from bp_import.quality_report import (
+from bp_import.lerobot.episode_frames import EpisodeFramesError
+from bp_import.lerobot.writer import DatasetSummary, LeRobotDatasetWriter
+from bp_import.quality.contact_sheet import SheetRow, contact_sheet_png, sample_frames
+from bp_import.quality.gates import EpisodeCounts, dataset_gates
+from bp_import.quality.report import (
     CONTACT_SHEET,
     REPORT_DIR,
     REPORT_HTML,
@@ -47,7 +47,7 @@ from bp_import.quality_report import (
     quality_document,
     quality_summary,
 )
-from bp_import.report_page import report_html
+from bp_import.quality.report_page import report_html
 
 GROUND_TRUTH_DIR = "ground_truth"
 SHEET_EPISODES = 4

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bp_import.import_config import LeRobotSettings, QualitySettings
-from bp_import.quality_gates import failed_gates
-from bp_import.quality_report import RobotQuality
+from bp_import.quality.gates import failed_gates
+from bp_import.quality.report import RobotQuality
 from bp_import.robot_import import (
     RobotImport,
     assess_robot,

@@ -28,7 +28,7 @@ from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
 
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import IMPORT_MANIFEST, manifest_bytes
-from bp_import.quality_report import REPORT_DIR
+from bp_import.quality.report import REPORT_DIR
 from bp_import.robot_import import RobotImport
 from bp_import.run_import import import_run
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import VideoCodec
+from bp_import.lerobot.episode_frames import VideoCodec
 
 # libav logs every encoder summary at INFO; keep the stage's logs readable.
 logging.getLogger("libav").setLevel(logging.WARNING)

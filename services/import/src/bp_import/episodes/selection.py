@@ -1,7 +1,7 @@
 """Which of a robot's episodes go into its dataset, and why each other one stays out.
 
 An episode enters the dataset when, in this order, it is
-1. valid (`episode_validation`; else its `DefectReason`),
+1. valid (`episodes.validation`; else its `DefectReason`),
 2. the first of its `episode_id` among the robot's folders (else `duplicate_episode`: the
    collector rewrites an episode in place, so a second folder with the same id is a copy),
 3. recorded like the dataset: the dataset's cameras (else `missing_camera`), and the same fps,
@@ -28,13 +28,13 @@ import numpy as np
 from bp_episode_format import MANIFEST, RawEpisode
 from numpy.typing import NDArray
 
-from bp_import.episode_validation import (
+from bp_import.episodes.validation import (
     EpisodeDefect,
     RawEpisodeManifest,
     validate_episode,
 )
 from bp_import.import_config import QualitySettings
-from bp_import.quality_metrics import CameraShape, EpisodeQuality, measure_episode
+from bp_import.quality.metrics import CameraShape, EpisodeQuality, measure_episode
 
 PREVIEW_POINTS = 120
 

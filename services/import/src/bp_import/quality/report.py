@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from bp_import.episode_selection import DatasetLayout, EpisodeAssessment
+from bp_import.episodes.selection import DatasetLayout, EpisodeAssessment
 from bp_import.import_config import QualitySettings
-from bp_import.quality_gates import EpisodeCounts, GateResult
-from bp_import.quality_metrics import WEIGHTS
+from bp_import.quality.gates import EpisodeCounts, GateResult
+from bp_import.quality.metrics import WEIGHTS
 
 REPORT_FORMAT = "bp-quality-report"
 REPORT_DIR = "quality"

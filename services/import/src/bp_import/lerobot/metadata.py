@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import CodebaseVersion, DatasetSpec
-from bp_import.feature_stats import STAT_NAMES, FeatureStats
-from bp_import.video_encoding import VideoSettings
+from bp_import.lerobot.episode_frames import CodebaseVersion, DatasetSpec
+from bp_import.lerobot.feature_stats import STAT_NAMES, FeatureStats
+from bp_import.lerobot.video_encoding import VideoSettings
 
 STATE = "observation.state"
 ACTION = "action"

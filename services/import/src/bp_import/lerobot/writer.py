@@ -2,7 +2,7 @@
 
 Episodes are written as they come: each camera's frames stream through its encoder on a worker
 thread while the per-frame table and statistics are computed, so memory holds one frame per
-camera plus the numeric columns. Statistics are exact (see `feature_stats`). A ground-truth
+camera plus the numeric columns. Statistics are exact (see `lerobot.feature_stats`). A ground-truth
 pack (depth, segmentation, boxes, cameras) is written beside the dataset when episodes carry it.
 
 An episode that turns out to be bad while streaming (a camera short of frames, a wrong shape)
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from bp_common.errors import AlreadyExists, InvalidInput
 from numpy.typing import NDArray
 
-from bp_import.dataset_card import dataset_card
-from bp_import.episode_frames import (
+from bp_import.lerobot.dataset_card import dataset_card
+from bp_import.lerobot.episode_frames import (
     CameraSpec,
     CheckedEpisode,
     CodebaseVersion,
@@ -39,15 +39,15 @@ from bp_import.episode_frames import (
     EpisodeFramesError,
     check_episode,
 )
-from bp_import.feature_stats import (
+from bp_import.lerobot.feature_stats import (
     FeatureStats,
     NumericAccumulator,
     PixelHistogram,
     numeric_stats,
     stats_to_json,
 )
-from bp_import.ground_truth import BoxRows, GroundTruthPackWriter
-from bp_import.lerobot_metadata import (
+from bp_import.lerobot.ground_truth import BoxRows, GroundTruthPackWriter
+from bp_import.lerobot.metadata import (
     ACTION,
     DATA_PATH,
     EPISODES_PATH,
@@ -62,7 +62,7 @@ from bp_import.lerobot_metadata import (
     stats_feature_names,
     tasks_table,
 )
-from bp_import.video_encoding import Mp4Encoder, VideoSettings
+from bp_import.lerobot.video_encoding import Mp4Encoder, VideoSettings
 
 MB = 1024 * 1024
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_validation import ValidEpisode
+from bp_import.episodes.validation import ValidEpisode
 from bp_import.import_config import QualitySettings
 
 WEIGHTS: dict[str, float] = {

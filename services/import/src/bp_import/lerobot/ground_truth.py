@@ -26,9 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import CameraFrames, CameraSpec, DatasetSpec, EpisodeFramesError
-from bp_import.segmentation_boxes import object_boxes
-from bp_import.video_encoding import LosslessEncoder, read_lossless_frames
+from bp_import.lerobot.episode_frames import (
+    CameraFrames,
+    CameraSpec,
+    DatasetSpec,
+    EpisodeFramesError,
+)
+from bp_import.lerobot.segmentation_boxes import object_boxes
+from bp_import.lerobot.video_encoding import LosslessEncoder, read_lossless_frames
 
 FORMAT_NAME = "bp-ground-truth"
 FORMAT_VERSION = 1

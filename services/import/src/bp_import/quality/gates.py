@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bp_import.episode_selection import EpisodeAssessment
+from bp_import.episodes.selection import EpisodeAssessment
 from bp_import.import_config import QualitySettings
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import (
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     CameraIntrinsics,
     CameraSpec,

@@ -20,16 +20,16 @@ import numpy as np
 from bp_episode_format import RawEpisode
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import (
+from bp_import.episodes.selection import DatasetLayout
+from bp_import.episodes.validation import RawEpisodeManifest
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     CameraIntrinsics,
     CameraSpec,
     DatasetSpec,
     EpisodeFrames,
 )
-from bp_import.episode_selection import DatasetLayout
-from bp_import.episode_validation import RawEpisodeManifest
-from bp_import.quality_metrics import rotation_matrices
+from bp_import.quality.metrics import rotation_matrices
 
 # MuJoCo cameras look along -z with y up; OpenCV's look along +z with y down.
 _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
