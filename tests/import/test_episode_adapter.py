@@ -20,15 +20,16 @@ RUN_ID = "run-00000000000000000003"
 
 
 @pytest.fixture(scope="module")
-def imported(recorded: RecordedEpisodes, tmp_path_factory: pytest.TempPathFactory
-             ) -> RobotImport:
+def imported(recorded: RecordedEpisodes, tmp_path_factory: pytest.TempPathFactory) -> RobotImport:
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [recorded.succeeded[0]], QualitySettings())
-    return write_robot_dataset(quality, tmp_path_factory.mktemp("adapted") / ROBOT,
-                               LeRobotSettings(), {})
+    return write_robot_dataset(
+        quality, tmp_path_factory.mktemp("adapted") / ROBOT, LeRobotSettings(), {}
+    )
 
 
-def test_state_and_action_keep_their_names_and_values(recorded: RecordedEpisodes,
-                                                      imported: RobotImport) -> None:
+def test_state_and_action_keep_their_names_and_values(
+    recorded: RecordedEpisodes, imported: RobotImport
+) -> None:
     raw = read_episode(recorded.succeeded[0])
     info = json.loads((imported.root / "meta" / "info.json").read_text())
     names = raw.manifest["state"]
@@ -47,7 +48,8 @@ def test_state_and_action_keep_their_names_and_values(recorded: RecordedEpisodes
 
 
 def test_ground_truth_is_the_raw_depth_and_segmentation_with_camera_geometry(
-        recorded: RecordedEpisodes, imported: RobotImport) -> None:
+    recorded: RecordedEpisodes, imported: RobotImport
+) -> None:
     raw = read_episode(recorded.succeeded[0])
     truth = read_ground_truth_episode(imported.root / "ground_truth", 0)
     for camera in ("wrist", "overhead"):
