@@ -198,13 +198,13 @@ V1_DOCUMENT: Document = {
 }
 
 
-def test_a_v1_document_reads_as_v2_and_migrate_all_rewrites_it(store: LedgerStore) -> None:
+def test_a_v1_document_reads_as_current_and_migrate_all_rewrites_it(store: LedgerStore) -> None:
     put(store, "run-legacy", dict(V1_DOCUMENT))
     ledger = RunLedger(store, clock=Clock())
 
     run = ledger.get("run-legacy")
     assert run is not None
-    assert run.schema_version == 2
+    assert run.schema_version == 3
     assert run.created_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert run.stages["export"].state is StageState.SUCCEEDED
     assert run.stages["export"].duration_s == 30.0
@@ -219,16 +219,33 @@ def test_a_v1_document_reads_as_v2_and_migrate_all_rewrites_it(store: LedgerStor
 
     raw = store.read("run-legacy")
     assert raw is not None
-    assert raw["schema_version"] == 2
+    assert raw["schema_version"] == 3
     assert raw == run.to_document()  # JSON-mode: ISO strings, exactly as the ledger writes
     assert raw["created_at"] == "2026-01-01T00:00:00Z"
     assert ledger.migrate_all() == 0
     assert [r.run_id for r in ledger.list()] == ["run-new", "run-legacy"]
 
 
+def test_a_v2_stage_that_emitted_reads_as_published_when_it_finished(
+    store: LedgerStore,
+) -> None:
+    emitted = {"topic": "scenes-exported", "data": "{}", "attributes": {}}
+    stage = {"state": "succeeded", "attempts": 1, "started_at": "2026-01-01T00:00:00Z",
+             "finished_at": "2026-01-01T00:00:30Z", "duration_s": 30.0, "counts": {},
+             "error": None, "emitted": emitted, "note": None}
+    put(store, "run-v2", doc("run-v2", "kitchen", "2026-01-01T00:00:30Z", schema_version=2,
+                             source=None, created_at="2026-01-01T00:00:00Z",
+                             stages={"export": stage, "submit": {**stage, "emitted": None}}))
+    run = RunLedger(store).get("run-v2")
+    assert run is not None
+    # v2 published each event as it recorded it, so a duplicate must not re-emit it
+    assert run.stages["export"].published_at == datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    assert run.stages["submit"].published_at is None
+
+
 def test_a_document_from_a_newer_schema_is_refused(store: LedgerStore) -> None:
     put(store, "run-future", doc("run-future", "kitchen", "2026-03-01T12:00:00Z",
-                                 schema_version=3))
+                                 schema_version=4))
     with pytest.raises(InvalidInput):
         RunLedger(store).get("run-future")
 

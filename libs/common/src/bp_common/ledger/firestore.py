@@ -19,7 +19,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from bp_common.errors import NotFound, Unavailable
 from bp_common.ledger.migrations import Document
-from bp_common.ledger.service import LedgerStore
+from bp_common.ledger.store import LedgerStore
 
 _DEFAULT_EMULATOR_PROJECT = "bp-local"
 # Two stages finishing the same run at once contend on one document; Firestore retries the loser.
@@ -103,6 +103,15 @@ class FirestoreLedgerStore(LedgerStore):
 
     def __repr__(self) -> str:
         return f"FirestoreLedgerStore(collection={self.collection.id!r})"
+
+    def sibling(self, kind: str) -> FirestoreLedgerStore:
+        return FirestoreLedgerStore(
+            self.client,
+            f"{self.collection.id}_{kind}",
+            max_attempts=self.max_attempts,
+            retry=self.retry,
+            timeout=self.timeout,
+        )
 
     def read(self, run_id: str) -> Document | None:
         with _translated(run_id=run_id):

@@ -53,11 +53,20 @@ def _v1_to_v2(doc: Document) -> Document:
     }
 
 
+def _v2_to_v3(doc: Document) -> Document:
+    """v2 published every emitted event right after recording it, so each one was published."""
+    stages = {
+        name: {**stage, "published_at": stage.get("finished_at") if stage.get("emitted") else None}
+        for name, stage in (doc.get("stages") or {}).items()
+    }
+    return {**doc, "schema_version": 3, "stages": stages}
+
+
 def _from_epoch(value: Any) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(float(value), UTC)
 
 
-STEPS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[Document], Document]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(doc: Document) -> tuple[Document, bool]:

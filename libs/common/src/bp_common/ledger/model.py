@@ -1,4 +1,5 @@
-"""The run document (schema v2): per run and per stage state, attempts, timings, counts, error."""
+"""The run document (schema v3): per run and per stage state, attempts, timings, counts, error,
+and whether a committed stage's event was published."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 
 class StageState(StrEnum):
@@ -18,11 +19,6 @@ class StageState(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     QUALITY_FAILED = "quality_failed"
-
-
-FINAL_STATES = frozenset(
-    {StageState.SUCCEEDED, StageState.SKIPPED, StageState.FAILED, StageState.QUALITY_FAILED}
-)
 
 
 class StageError(BaseModel):
@@ -56,6 +52,8 @@ class StageRecord(BaseModel):
     counts: dict[str, float] = Field(default_factory=dict)
     error: StageError | None = None
     emitted: EmittedEvent | None = None
+    published_at: datetime | None = None
+    """When the emitted event reached the bus; a committed stage without it is re-emitted."""
     note: str | None = None
 
 
@@ -70,7 +68,7 @@ class RunSource(BaseModel):
 class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     run_id: str
     scene_id: str
     source: RunSource | None = None
@@ -80,14 +78,11 @@ class RunRecord(BaseModel):
 
     @property
     def state(self) -> str:
-        """The run's overall state, derived from its stages."""
-        states = [s.state for s in self.stages.values()]
-        for bad in (StageState.FAILED, StageState.QUALITY_FAILED):
-            if bad in states:
-                return bad.value
-        if any(s not in FINAL_STATES for s in states):
-            return "running"
-        return "succeeded" if states else "pending"
+        """The run's overall state along the pipeline's stages (bp_common.ledger.run_state)."""
+        # Imported here: the derivation reads this model, and the topology's stage order.
+        from bp_common.ledger.run_state import run_state
+
+        return run_state(self).state.value
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

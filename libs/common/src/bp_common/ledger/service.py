@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bp_common.errors import PipelineError
+from bp_common.ledger.claims import CLAIMS_KIND, ContentClaims
+from bp_common.ledger.leases import LEASES_KIND, LeaseBook
 from bp_common.ledger.migrations import Document, upgrade
 from bp_common.ledger.model import (
     EmittedEvent,
@@ -17,36 +18,20 @@ from bp_common.ledger.model import (
     StageRecord,
     StageState,
 )
+from bp_common.ledger.store import Clock, LedgerStore, utcnow
 
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class LedgerStore(abc.ABC):
-    """Documents keyed by run id, with an atomic read-modify-write."""
-
-    @abc.abstractmethod
-    def read(self, run_id: str) -> Document | None: ...
-
-    @abc.abstractmethod
-    def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
-        """Atomically apply change to the stored document (None when absent); store the result."""
-
-    @abc.abstractmethod
-    def scan(self, limit: int, scene_id: str | None = None) -> list[Document]:
-        """Most recently updated first."""
-
-    @abc.abstractmethod
-    def all_ids(self) -> list[str]: ...
+__all__ = ["Clock", "LedgerStore", "RunLedger", "utcnow"]
 
 
 class RunLedger:
+    """The runs, and beside them (in sibling stores) the leases on their units of work and the
+    scene contents they claimed."""
+
     def __init__(self, store: LedgerStore, clock: Clock = utcnow) -> None:
         self.store = store
         self.clock = clock
+        self.leases = LeaseBook(store.sibling(LEASES_KIND), clock)
+        self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock)
 
     def get(self, run_id: str) -> RunRecord | None:
         doc = self.store.read(run_id)
@@ -133,10 +118,23 @@ class RunLedger:
                 rec.duration_s = (now - rec.started_at).total_seconds()
             if counts:
                 rec.counts = {**rec.counts, **counts}
-            rec.emitted = emitted or rec.emitted
+            if emitted is not None:
+                rec.emitted = emitted
+                rec.published_at = None  # until mark_published says the bus has it
             rec.note = note
             rec.error = _stage_error(error, now) if error else None
             run.stages[stage] = rec
+
+        return self._update(run_id, scene_id, change)
+
+    def mark_published(self, run_id: str, scene_id: str, stage: str) -> RunRecord:
+        """The stage's emitted event reached the bus: a duplicate delivery re-emits nothing."""
+        now = self.clock()
+
+        def change(run: RunRecord) -> None:
+            rec = run.stages.get(stage)
+            if rec is not None and rec.emitted is not None and rec.published_at is None:
+                rec.published_at = now
 
         return self._update(run_id, scene_id, change)
 

@@ -1,0 +1,58 @@
+"""Scene contents claimed by runs: an identical re-drop maps to the run that already exists.
+
+A content key names what a scene drop consists of (the scene file, its manifest and its assets,
+by checksum). The first run to claim a key owns it for good; a later drop with the same content
+reads the owner back instead of starting a new run (collecting again costs GPU hours). Claims are
+documents beside the runs (`contents`), written create-only in a ledger transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from bp_common.ledger.migrations import Document
+from bp_common.ledger.store import Clock, LedgerStore, utcnow
+
+CLAIMS_KIND = "contents"
+
+
+class ContentClaim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_key: str
+    scene_id: str
+    run_id: str
+    claimed_at: datetime
+    updated_at: datetime
+
+    def to_document(self) -> Document:
+        return self.model_dump(mode="json")
+
+
+class ContentClaims:
+    def __init__(self, store: LedgerStore, clock: Clock = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def claim(self, content_key: str, scene_id: str, run_id: str) -> ContentClaim:
+        """The claim on this content: ours if nobody had it, else the first claimer's."""
+
+        def change(doc: Document | None) -> Document:
+            if doc is not None:
+                return doc
+            now = self.clock()
+            return ContentClaim(
+                content_key=content_key,
+                scene_id=scene_id,
+                run_id=run_id,
+                claimed_at=now,
+                updated_at=now,
+            ).to_document()
+
+        return ContentClaim.model_validate(self.store.transact(content_key, change))
+
+    def get(self, content_key: str) -> ContentClaim | None:
+        doc = self.store.read(content_key)
+        return None if doc is None else ContentClaim.model_validate(doc)

@@ -1,0 +1,115 @@
+"""Where a run truly is, derived from its stage records along the pipeline's stages.
+
+One derivation for every reader (`bp runs`, the status page and its JSON API):
+
+- `succeeded` only once the last stage (upload) committed: the datasets are published;
+- `failed` names the stage that failed for good and its error; `quality_failed` the stage whose
+  gates held the datasets back;
+- `stopped` when a stage ended the run on purpose (a superseded scene, nothing to collect),
+  with its reason;
+- `running` from the first record until one of the above, `pending` before any stage started.
+
+Stages not yet started read `pending` while the run is live, and `not_run` once it has ended
+before them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bp_common.ledger.model import RunRecord, StageState
+from bp_common.topology import STAGE_NAMES
+
+
+class RunStateName(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    QUALITY_FAILED = "quality_failed"
+    STOPPED = "stopped"
+
+
+PENDING_STAGE = "pending"
+NOT_RUN_STAGE = "not_run"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The run's state, the stage that decides it, why, and every pipeline stage's state."""
+
+    state: RunStateName
+    stage: str | None = None
+    reason: str | None = None
+    stages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.state not in (RunStateName.PENDING, RunStateName.RUNNING)
+
+    def describe(self) -> str:
+        """One line for people: `failed in import: InvalidInput: ...`."""
+        if self.state is RunStateName.RUNNING and self.stage:
+            return f"running ({self.stage})"
+        if self.stage and self.reason:
+            return f"{self.state.value} in {self.stage}: {self.reason}"
+        return self.state.value
+
+    def to_document(self) -> dict[str, object]:
+        return {
+            "state": self.state.value,
+            "stage": self.stage,
+            "reason": self.reason,
+            "stages": dict(self.stages),
+        }
+
+
+_ENDING = {
+    StageState.FAILED: RunStateName.FAILED,
+    StageState.QUALITY_FAILED: RunStateName.QUALITY_FAILED,
+    StageState.SKIPPED: RunStateName.STOPPED,
+}
+
+
+def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState:
+    """The run's state along `pipeline` (the stage names in order; the last one publishes)."""
+    order = [*pipeline, *sorted(set(run.stages) - set(pipeline))]
+    ended: tuple[RunStateName, str, str | None] | None = None
+    furthest: str | None = None
+    for name in order:
+        record = run.stages.get(name)
+        if record is None:
+            continue
+        furthest = name
+        if ended is None and record.state in _ENDING:
+            reason = (
+                f"{record.error.type}: {record.error.message}"
+                if record.error is not None
+                else record.note
+            )
+            ended = (_ENDING[record.state], name, reason)
+    last = run.stages.get(pipeline[-1]) if pipeline else None
+    if ended is not None:
+        state, stage, reason = ended
+    elif last is not None and last.state is StageState.SUCCEEDED:
+        state, stage, reason = RunStateName.SUCCEEDED, None, None
+    elif furthest is None:
+        state, stage, reason = RunStateName.PENDING, None, None
+    else:
+        state, stage, reason = RunStateName.RUNNING, furthest, _retrying(run, furthest)
+    idle = (
+        NOT_RUN_STAGE
+        if state not in (RunStateName.PENDING, RunStateName.RUNNING)
+        else (PENDING_STAGE)
+    )
+    stages = {name: run.stages[name].state.value if name in run.stages else idle for name in order}
+    return RunState(state, stage, reason, stages)
+
+
+def _retrying(run: RunRecord, stage: str) -> str | None:
+    record = run.stages[stage]
+    if record.state is StageState.RETRYING and record.error is not None:
+        return f"retrying after {record.error.type}: {record.error.message}"
+    return None
