@@ -3,7 +3,8 @@
 `ok` commits a marker and emits scenes-exported; `permanent` raises InvalidInput; `transient`
 raises TransientError; `down-while PATH` raises TransientError while PATH exists (a dependency
 that is down); `slow-export PATH` waits for PATH before committing, and `slow-submit PATH`
-makes the second probe stage wait for it (kill tests)."""
+makes the second probe stage wait for it (kill tests). FOLLOW, READY and PUBLISH stand in for
+submit, import and upload, so a probe run can go all the way to `succeeded`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ import hashlib
 import time
 from pathlib import Path
 
-from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
+from bp_common.contracts.events import (
+    DatasetsPublished,
+    DatasetsReady,
+    EpisodesCollected,
+    ExportSummary,
+    PublishedDataset,
+    RobotDataset,
+    RobotEpisodes,
+    SceneExported,
+    SceneUpload,
+)
 from bp_common.errors import AlreadyExists, InvalidInput, TransientError
 from bp_common.runtime.stage import Stage, StageContext, StageOutput
 from bp_common.runtime.uploads import scene_upload_ref
@@ -53,8 +64,6 @@ PROBE = Stage(name="export", handle=handle, identify=scene_upload_ref)
 
 def follow(ctx: StageContext, exported: SceneExported) -> StageOutput:
     """A second probe stage, so a trace can be followed across two hops."""
-    from bp_common.contracts.events import EpisodesCollected, RobotEpisodes
-
     command, _, arg = ctx.blobs.read_bytes(exported.source_object).decode().strip().partition(" ")
     if command == "slow-submit":
         while not Path(arg).exists():
@@ -84,3 +93,51 @@ def follow(ctx: StageContext, exported: SceneExported) -> StageOutput:
 
 
 FOLLOW = Stage(name="submit", handle=follow)
+
+
+def ready(ctx: StageContext, collected: EpisodesCollected) -> StageOutput:
+    """An import stand-in: one dataset per robot the episodes name, nothing written."""
+    datasets = [
+        RobotDataset(
+            robot=r.robot,
+            prefix=f"{ctx.run_prefix}lerobot/{r.robot}/",
+            manifest=f"{ctx.run_prefix}lerobot/{r.robot}/import_manifest.json",
+            codebase_version="v3.0",
+            episodes=0,
+            frames=0,
+            quality_pass_rate=1.0,
+        )
+        for r in collected.robots
+    ]
+    event = DatasetsReady(
+        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=collected.bucket, datasets=datasets
+    )
+    return StageOutput(event)
+
+
+READY = Stage(name="import", handle=ready)
+
+
+def publish(ctx: StageContext, ready: DatasetsReady) -> StageOutput:
+    """An upload stand-in: every dataset 'published' where it lies."""
+    published = [
+        PublishedDataset(
+            robot=d.robot,
+            storage_bucket="local",
+            prefix=d.prefix,
+            manifest=d.manifest,
+            uploaded=0,
+            skipped=0,
+            verified=0,
+            bytes=0,
+            duration_s=0.0,
+        )
+        for d in ready.datasets
+    ]
+    event = DatasetsPublished(
+        scene_id=ctx.scene_id, run_id=ctx.run_id, bucket=ready.bucket, published=published
+    )
+    return StageOutput(event)
+
+
+PUBLISH = Stage(name="upload", handle=publish)

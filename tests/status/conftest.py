@@ -11,7 +11,7 @@ from bp_common.config import Settings
 from bp_ops.embedded import EmbeddedPipeline
 from bp_ops.status import StatusSources
 
-from tests.backbone.probe_stage import FOLLOW, PROBE
+from tests.backbone.probe_stage import FOLLOW, PROBE, PUBLISH, READY
 
 REPORT_HTML = b"<!doctype html><title>Quality report</title><h1>probe: 9 of 10 episodes passed</h1>"
 
@@ -42,7 +42,11 @@ def drop(tmp_path: Path, pipeline: EmbeddedPipeline, scene_id: str, body: str) -
 @pytest.fixture
 def recorded(tmp_path: Path) -> RecordedRuns:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    pipeline = EmbeddedPipeline(tmp_path / "out", settings, {"export": PROBE, "submit": FOLLOW})
+    pipeline = EmbeddedPipeline(
+        tmp_path / "out",
+        settings,
+        {"export": PROBE, "submit": FOLLOW, "import": READY, "upload": PUBLISH},
+    )
     succeeded = drop(tmp_path, pipeline, "kitchen", "ok")
     dead_lettered = drop(tmp_path, pipeline, "broken", "permanent")
     pipeline.ports.blobs.write_bytes(

@@ -34,7 +34,7 @@ def test_runs_list_shows_each_run_with_stage_states_timings_and_errors(
     text = page.text
     ok_row = text[text.index(f'data-run="{recorded.succeeded}"') :].split("</tr>")[0]
     bad_row = text[text.index(f'data-run="{recorded.dead_lettered}"') :].split("</tr>")[0]
-    assert ok_row.count("s-succeeded") == 3  # the run, export and submit
+    assert ok_row.count("s-succeeded") == 5  # the run and its four stages
     assert " s</span>" in ok_row  # a duration
     assert f"/runs/{recorded.succeeded}/reports/probe" in ok_row
     assert "s-failed" in bad_row and "InvalidInput: probe refuses this scene" in bad_row

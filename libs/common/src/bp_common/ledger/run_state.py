@@ -58,11 +58,11 @@ class RunState:
         return self.state.value
 
     def to_document(self) -> dict[str, object]:
+        """The fields `bp runs show --json` and the status page's JSON API add to a run."""
         return {
             "state": self.state.value,
-            "stage": self.stage,
-            "reason": self.reason,
-            "stages": dict(self.stages),
+            "state_detail": {"stage": self.stage, "reason": self.reason},
+            "pipeline": dict(self.stages),
         }
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from bp_common.ledger.run_state import run_state
 
 from bp_ops.cli.context import OutOption, adapters
 
@@ -24,10 +25,12 @@ def list_runs(
         typer.echo("no runs")
         return
     for r in records:
-        stages = " ".join(f"{name}:{rec.state.value}" for name, rec in r.stages.items())
-        typer.echo(
-            f"{r.run_id}  {r.scene_id:<24} {r.state:<14} {r.updated_at:%Y-%m-%d %H:%M:%S}  {stages}"
-        )
+        state = run_state(r)
+        stages = " ".join(f"{name}:{value}" for name, value in state.stages.items())
+        line = f"{r.run_id}  {r.scene_id:<24} {state.state.value:<14}"
+        typer.echo(f"{line} {r.updated_at:%Y-%m-%d %H:%M:%S}  {stages}")
+        if state.reason:
+            typer.echo(f"{'':<24}{state.describe()}")
 
 
 @app.command("show")
@@ -39,15 +42,21 @@ def show(
     if record is None:
         typer.secho(f"no run {run_id}", fg="red", err=True)
         raise typer.Exit(1)
+    state = run_state(record)
     if as_json:
-        typer.echo(json.dumps(record.to_document(), indent=2))
+        document = {**record.to_document(), **state.to_document()}
+        typer.echo(json.dumps(document, indent=2))
         return
-    typer.echo(f"run {record.run_id}  scene {record.scene_id}  state {record.state}")
+    typer.echo(f"run {record.run_id}  scene {record.scene_id}  state {state.describe()}")
     if record.source:
         typer.echo(
             f"source gs://{record.source.bucket}/{record.source.object}#{record.source.generation}"
         )
-    for name, st in record.stages.items():
+    for name, derived in state.stages.items():
+        st = record.stages.get(name)
+        if st is None:
+            typer.echo(f"  {name:<8} {derived}")
+            continue
         took = f"{st.duration_s:.1f}s" if st.duration_s is not None else "-"
         typer.echo(f"  {name:<8} {st.state.value:<14} attempts={st.attempts} took={took}")
         if st.counts:

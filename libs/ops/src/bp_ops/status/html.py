@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode
 
 from bp_common.bus.base import DeadLetter
 from bp_common.ledger import RunRecord, StageRecord
+from bp_common.ledger.run_state import NOT_RUN_STAGE, RunState, run_state
 from bp_common.topology import STAGE_NAMES
 
 from bp_ops.status.overview import DeadLetterDepth, letter_reason, letter_run_id
@@ -41,7 +42,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .s-retrying { background:#fff1c9; color:#8a5a00; }
 .s-failed { background:#fde0df; color:#a11d1a; }
 .s-quality_failed { background:#ffe4cc; color:#9a3d00; }
-.s-skipped, .s-pending { background:#eceff3; color:#4b5563; }
+.s-skipped, .s-pending, .s-not_run, .s-stopped { background:#eceff3; color:#4b5563; }
 .stage .meta { display:block; color:var(--muted); font-size:.78rem; }
 .stage .err { display:block; color:#a11d1a; font-size:.78rem; max-width:22rem; }
 .notice { background:#e8f1ff; border:1px solid #b7d0f7; padding:.6rem .8rem; margin-bottom:1rem; }
@@ -108,9 +109,17 @@ def _report_links(run: RunRecord, robots: list[str]) -> str:
     )
 
 
-def stage_cell(record: StageRecord | None) -> str:
+def run_state_badge(state: RunState) -> str:
+    """The run's state, and why when a stage decided it."""
+    reason = f'<span class="err">{_e(state.describe())}</span>' if state.reason else ""
+    return f"{badge(state.state.value)}{reason}"
+
+
+def stage_cell(record: StageRecord | None, derived: str = NOT_RUN_STAGE) -> str:
     if record is None:
-        return '<td class="stage"><span class="muted">-</span></td>'
+        if derived == NOT_RUN_STAGE:
+            return '<td class="stage"><span class="muted">-</span></td>'
+        return f'<td class="stage">{badge(derived)}</td>'
     meta = _seconds(record.duration_s)
     if record.duration_s is None and record.started_at is not None:
         meta = f"since {record.started_at:%H:%M:%S}"
@@ -139,10 +148,13 @@ def runs_page(
     head = "".join(f"<th>{_e(s)}</th>" for s in stages)
     rows = []
     for run in runs:
-        cells = "".join(stage_cell(run.stages.get(s)) for s in stages)
+        state = run_state(run)
+        cells = "".join(
+            stage_cell(run.stages.get(s), state.stages.get(s, NOT_RUN_STAGE)) for s in stages
+        )
         rows.append(
             f'<tr data-run="{_e(run.run_id)}"><td>{_run_link(run.run_id)}</td>'
-            f"<td>{_e(run.scene_id)}</td><td>{badge(run.state)}</td>{cells}"
+            f"<td>{_e(run.scene_id)}</td><td>{run_state_badge(state)}</td>{cells}"
             f"<td class='muted'>{_when(run.updated_at)}</td>"
             f"<td>{_report_links(run, reports.get(run.run_id, []))}</td></tr>"
         )
@@ -168,10 +180,11 @@ def runs_page(
 
 
 def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> str:
+    state = run_state(run)
     facts = [
         ("Run", f"<span class='mono'>{_e(run.run_id)}</span>"),
         ("Scene", f'<a href="/?{urlencode({"scene": run.scene_id})}">{_e(run.scene_id)}</a>'),
-        ("State", badge(run.state)),
+        ("State", run_state_badge(state)),
         ("Created", f"{_when(run.created_at)} UTC"),
         ("Updated", f"{_when(run.updated_at)} UTC"),
     ]
@@ -183,6 +196,12 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
     for name in _stage_names([run]):
         record = run.stages.get(name)
         if record is None:
+            derived = state.stages.get(name, NOT_RUN_STAGE)
+            rows.append(
+                f"<tr id='stage-{_e(name)}'><td>{_e(name)}</td><td>{badge(derived)}</td>"
+                "<td class='num'>-</td><td>-</td><td>-</td><td class='num'>-</td><td>-</td>"
+                "<td>-</td></tr>"
+            )
             continue
         counts = ", ".join(f"{_e(k)}={v:g}" for k, v in record.counts.items()) or "-"
         detail = []
@@ -207,8 +226,6 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
         "<table id='stages'><thead><tr><th>Stage</th><th>State</th><th class='num'>Attempts</th>"
         "<th>Started (UTC)</th><th>Finished (UTC)</th><th class='num'>Took</th><th>Counts</th>"
         f"<th>Note / error</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows
-        else "<p class='muted'>No stage has started.</p>"
     )
     waiting = ""
     if letters:

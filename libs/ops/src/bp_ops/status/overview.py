@@ -14,6 +14,7 @@ from bp_common.bus.base import ATTR_ERROR_TYPE, ATTR_PUBSUB_DL_COUNT, DeadLetter
 from bp_common.errors import InvalidName
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunRecord
+from bp_common.ledger.run_state import run_state
 from bp_common.topology import ROUTE_BY_STAGE
 
 _ROBOT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -134,10 +135,12 @@ def dead_letter_depths(queue: DeadLetterQueue, limit: int) -> list[DeadLetterDep
 
 
 def run_document(run: RunRecord, reports: list[str]) -> dict[str, Any]:
-    """A run as the JSON API returns it: the ledger document, its state and its reports."""
+    """A run as the JSON API returns it: the ledger document, its state (the one derivation
+    `bp runs` uses, with the deciding stage, the reason, and every pipeline stage's state) and
+    its reports."""
     return {
         **run.to_document(),
-        "state": run.state,
+        **run_state(run).to_document(),
         "quality_reports": [
             {"robot": robot, "url": f"/runs/{run.run_id}/reports/{robot}"} for robot in reports
         ],
