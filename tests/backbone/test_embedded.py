@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bp_common.bus import Publisher
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.cli import app
 from bp_common.config import Settings
+from bp_common.contracts.envelope import Envelope
+from bp_common.errors import Unavailable
 from bp_common.ledger import StageState
+from bp_common.wiring import deliverer
 from bp_ops.embedded import EmbeddedPipeline
 from typer.testing import CliRunner
 
@@ -43,7 +48,7 @@ def test_a_scene_runs_commits_once_and_a_repeat_is_a_no_op(tmp_path: Path) -> No
     assert markers == [f"runs/kitchen/{run.run_id}/export/export_manifest.json"]
 
 
-def test_a_duplicate_message_is_acked_and_re_emits_the_next_event(tmp_path: Path) -> None:
+def test_a_duplicate_message_is_acked_and_emits_nothing_downstream(tmp_path: Path) -> None:
     p = pipeline(tmp_path / "out")
     run = p.drop_scene(scene(tmp_path, "ok"))
     upload = p.bus.published("scene-uploads")[0]
@@ -51,8 +56,41 @@ def test_a_duplicate_message_is_acked_and_re_emits_the_next_event(tmp_path: Path
     p.drain(run)
     verdicts = [v for _, v in run.deliveries]
     assert [v.duplicate for v in verdicts] == [False, True]
-    first, second = p.bus.published("scenes-exported")
-    assert first.data == second.data
+    assert len(p.bus.published("scenes-exported")) == 1  # no duplicate cascades downstream
+
+
+class BusDownOnce(Publisher):
+    """The bus refuses the first event of a topic: a crash between commit and publish."""
+
+    def __init__(self, bus: Publisher, topic: str) -> None:
+        self.bus, self.topic, self.failed = bus, topic, False
+
+    def publish(self, envelope: Envelope) -> str:
+        if envelope.topic == self.topic and not self.failed:
+            self.failed = True
+            raise Unavailable("the bus is down", topic=envelope.topic)
+        return self.bus.publish(envelope)
+
+
+def test_a_committed_stage_whose_event_never_reached_the_bus_is_re_emitted_once(
+    tmp_path: Path,
+) -> None:
+    p = pipeline(tmp_path / "out")
+    p.bus.min_backoff_s = 0.01
+    ports = replace(p.ports, publisher=BusDownOnce(p.bus, "scenes-exported"))
+    p.deliverers["export"] = deliverer(PROBE, ports, p.settings)
+    run = p.drop_scene(scene(tmp_path, "ok"))
+    p.bus.publish(p.bus.published("scene-uploads")[0])  # and a duplicate after the retry
+    p.drain(run)
+    assert [(v.outcome.value, v.duplicate) for _, v in run.deliveries] == [
+        ("retry", False),  # committed and recorded, but the event did not go out
+        ("ack", True),  # the next delivery re-emits the recorded event without work
+        ("ack", True),  # the duplicate finds it published: nothing more
+    ]
+    assert len(p.bus.published("scenes-exported")) == 1
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None and record.stages["export"].published_at is not None
+    assert record.stages["export"].attempts == 1  # the work ran once
 
 
 def test_a_changed_scene_is_a_new_run(tmp_path: Path) -> None:
@@ -136,7 +174,7 @@ def test_bp_runs_list_and_show_read_the_ledger(tmp_path: Path) -> None:
     as_json = json.loads(
         cli.invoke(app, ["runs", "show", run.run_id, "--json", "--out", str(out)]).output
     )
-    assert as_json["schema_version"] == 2
+    assert as_json["schema_version"] == 3
     assert cli.invoke(app, ["runs", "show", "run-nope", "--out", str(out)]).exit_code == 1
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from bp_common.config import PipelineEnv, Settings
+from bp_common.runtime.limits import Transport
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_common.runtime.push import create_app
-from bp_common.runtime.sinks import TopicDeadLetterSink
+from bp_common.runtime.sinks import TopicDeadLetterSink, TopicRedelivery
 from bp_common.wiring import deliverer, embedded
 from fastapi.testclient import TestClient
 
@@ -40,8 +41,9 @@ class Service:
             else None
         )
         sink = TopicDeadLetterSink(self.bus, "bp-export-dead-letter")
+        stage = deliverer(PROBE, self.ports, settings, transport=Transport.PUSH)
         self.client = TestClient(
-            create_app(deliverer(PROBE, self.ports, settings), sink, verifier=verifier)
+            create_app(stage, sink, TopicRedelivery(self.bus), verifier=verifier)
         )
 
     def push(self, body: bytes, token: str | None = None, attempt: int = 1) -> int:

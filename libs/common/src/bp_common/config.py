@@ -64,9 +64,19 @@ class Settings(BaseSettings):
     max_delivery_attempts: int = Field(default=5, ge=5, le=100)
     retry_min_backoff_s: float = Field(default=10.0, ge=0, le=600)
     retry_max_backoff_s: float = Field(default=600.0, ge=0, le=600)
-    flow_control_max_messages: int = Field(default=2, ge=1)
     ack_deadline_s: int = Field(default=60, ge=10, le=600)
     lease_extension_s: int = Field(default=60, ge=10, le=600)
+    # How much one process takes on (bp_common.runtime.limits): deliveries that work at once
+    # (default: what the cores and memory hold for the stage), messages it admits, working or
+    # waiting (default: four per work slot).
+    work_slots: int | None = Field(default=None, ge=1, le=256)
+    flow_control_max_messages: int | None = Field(default=None, ge=1, le=1000)
+    # One holder per run and stage: its lease lives this long unless renewed (every third of
+    # it); a duplicate waits up to wait_budget_s for the holder (default: by transport), then
+    # hands the message back, at most max_deferrals times, without using a delivery attempt.
+    lease_ttl_s: float = Field(default=30.0, ge=2, le=600)
+    wait_budget_s: float | None = Field(default=None, gt=0, le=3600)
+    max_deferrals: int = Field(default=20, ge=0, le=1000)
 
     push_auth: bool | None = None
     push_audience: str | None = None

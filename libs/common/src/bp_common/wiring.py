@@ -21,6 +21,7 @@ from bp_common.config import Settings
 from bp_common.ledger import RunLedger
 from bp_common.ledger.sqlite import SqliteLedgerStore
 from bp_common.runtime.delivery import Deliverer
+from bp_common.runtime.limits import Transport
 from bp_common.runtime.stage import Ports, Stage
 from bp_common.secrets import FileSecretStore, SecretStore
 
@@ -113,7 +114,14 @@ def for_settings(settings: Settings, root: Path) -> Wiring:
 
 
 def deliverer(
-    stage: Stage[Any, Any], ports: Ports, settings: Settings, *, meter: Meter | None = None
+    stage: Stage[Any, Any],
+    ports: Ports,
+    settings: Settings,
+    *,
+    meter: Meter | None = None,
+    transport: Transport = Transport.LOCAL,
 ) -> Deliverer:
-    """A stage ready to take messages, with its own adapters built once, now."""
-    return Deliverer(stage, ports, settings, stage.adapters(settings, ports), meter=meter)
+    """A stage ready to take messages from `transport`, with its own adapters built once, now."""
+    return Deliverer(
+        stage, ports, settings, stage.adapters(settings, ports), meter=meter, transport=transport
+    )

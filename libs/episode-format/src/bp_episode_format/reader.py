@@ -125,8 +125,12 @@ class RawEpisode:
         with av.open(str(self.stream_path(camera, stream))) as container:
             video = container.streams.video[0]
             frames = sum(1 for packet in container.demux(video) if packet.size > 0)
-            return StreamProbe(frames=frames, width=video.codec_context.width,
-                               height=video.codec_context.height, codec=video.codec_context.name)
+            return StreamProbe(
+                frames=frames,
+                width=video.codec_context.width,
+                height=video.codec_context.height,
+                codec=video.codec_context.name,
+            )
 
     def _decode(self, camera: str, stream: str) -> np.ndarray:
         return np.stack(list(self.iter_frames(camera, stream)))
@@ -155,42 +159,60 @@ def read_episode(path: Path, verify: bool = True) -> RawEpisode:
     """Open an episode directory; with `verify`, every listed file's size and sha256 must match."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise EpisodeIntegrityError("episode has no manifest (never committed)",
-                                    IntegrityProblem.NOT_COMMITTED, path=path)
+        raise EpisodeIntegrityError(
+            "episode has no manifest (never committed)", IntegrityProblem.NOT_COMMITTED, path=path
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EpisodeIntegrityError(f"unreadable manifest: {exc}",
-                                    IntegrityProblem.UNREADABLE_MANIFEST, path=path) from exc
+        raise EpisodeIntegrityError(
+            f"unreadable manifest: {exc}", IntegrityProblem.UNREADABLE_MANIFEST, path=path
+        ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise EpisodeIntegrityError("not a raw episode manifest", IntegrityProblem.WRONG_FORMAT,
-                                    path=path)
+        raise EpisodeIntegrityError(
+            "not a raw episode manifest", IntegrityProblem.WRONG_FORMAT, path=path
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise EpisodeIntegrityError(
             f"unsupported raw episode format_version {manifest.get('format_version')}",
-            IntegrityProblem.UNSUPPORTED_VERSION, path=path)
+            IntegrityProblem.UNSUPPORTED_VERSION,
+            path=path,
+        )
     files = manifest.get("files")
     if not isinstance(files, list) or not all(isinstance(e, dict) for e in files):
-        raise EpisodeIntegrityError("manifest has no list of files",
-                                    IntegrityProblem.UNREADABLE_MANIFEST, path=path)
+        raise EpisodeIntegrityError(
+            "manifest has no list of files", IntegrityProblem.UNREADABLE_MANIFEST, path=path
+        )
     for entry in files:
         if not _safe_relative(entry.get("path")):
-            raise EpisodeIntegrityError("manifest lists a path outside the episode",
-                                        IntegrityProblem.UNSAFE_PATH, path=path,
-                                        file=entry.get("path"))
+            raise EpisodeIntegrityError(
+                "manifest lists a path outside the episode",
+                IntegrityProblem.UNSAFE_PATH,
+                path=path,
+                file=entry.get("path"),
+            )
     if verify:
         for entry in files:
             file = path / entry["path"]
             if not file.is_file():
-                raise EpisodeIntegrityError("file listed in the manifest is missing",
-                                            IntegrityProblem.MISSING_FILE, path=path,
-                                            file=entry["path"])
+                raise EpisodeIntegrityError(
+                    "file listed in the manifest is missing",
+                    IntegrityProblem.MISSING_FILE,
+                    path=path,
+                    file=entry["path"],
+                )
             if file.stat().st_size != entry.get("size"):
-                raise EpisodeIntegrityError("file size differs from the manifest",
-                                            IntegrityProblem.SIZE_MISMATCH, path=path,
-                                            file=entry["path"])
+                raise EpisodeIntegrityError(
+                    "file size differs from the manifest",
+                    IntegrityProblem.SIZE_MISMATCH,
+                    path=path,
+                    file=entry["path"],
+                )
             if sha256_file(file) != entry.get("sha256"):
-                raise EpisodeIntegrityError("file checksum differs from the manifest",
-                                            IntegrityProblem.CHECKSUM_MISMATCH, path=path,
-                                            file=entry["path"])
+                raise EpisodeIntegrityError(
+                    "file checksum differs from the manifest",
+                    IntegrityProblem.CHECKSUM_MISMATCH,
+                    path=path,
+                    file=entry["path"],
+                )
     return RawEpisode(path=path, manifest=manifest)

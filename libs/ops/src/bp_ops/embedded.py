@@ -116,6 +116,8 @@ class EmbeddedPipeline:
                 self.bus.ack(message)
             elif verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
                 self.bus.dead_letter(message, verdict.error)
+            elif verdict.outcome is Outcome.DEFER:
+                self.bus.defer(message)
             else:
                 self.bus.nack(message)
             run.deliveries.append((stage, verdict))

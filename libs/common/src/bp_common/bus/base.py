@@ -14,6 +14,8 @@ ATTR_SOURCE_TOPIC = "bp_source_topic"
 ATTR_ERROR_TYPE = "bp_error_type"
 ATTR_ERROR = "bp_error"
 ATTR_REPLAY_COUNT = "bp_replay_count"
+# A copy handed back by a duplicate that waited for the lease holder: how many times so far.
+ATTR_DEFERRALS = "bp_deferrals"
 # What Pub/Sub itself sets when its dead-letter policy forwards a message.
 ATTR_PUBSUB_DL_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"
 ATTR_PUBSUB_DL_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
@@ -29,6 +31,18 @@ class Message:
     attributes: dict[str, str] = field(default_factory=dict)
     delivery_attempt: int = 1
     publish_time: datetime | None = None
+
+    @property
+    def deferrals(self) -> int:
+        """How often this message was handed back while another delivery held its unit."""
+        try:
+            return max(0, int(self.attributes.get(ATTR_DEFERRALS, "0")))
+        except ValueError:
+            return 0
+
+    def handed_back(self) -> dict[str, str]:
+        """The attributes of the copy that hands this message back once more."""
+        return {**self.attributes, ATTR_DEFERRALS: str(self.deferrals + 1)}
 
 
 class Publisher(abc.ABC):

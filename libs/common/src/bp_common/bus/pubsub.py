@@ -6,12 +6,14 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.protobuf import duration_pb2
 
 from bp_common.bus.base import (
@@ -26,7 +28,7 @@ from bp_common.contracts.envelope import Envelope
 from bp_common.contracts.events import TOPICS
 from bp_common.errors import NotFound, Unavailable
 from bp_common.runtime.delivery import Deliverer, Outcome
-from bp_common.runtime.sinks import DeadLetterSink
+from bp_common.runtime.sinks import DeadLetterSink, Redelivery
 from bp_common.topology import ROUTE_BY_STAGE, ROUTES
 
 log = logging.getLogger("bp.pubsub")
@@ -64,7 +66,13 @@ class PubSubPublisher(Publisher):
 
 class PullWorker:
     """Streaming pull around the same Deliverer the push endpoint uses; the client library
-    extends leases while a message is being handled, up to `max_lease_s`."""
+    extends leases while a message is being handled (or waits for its unit's holder), up to
+    `max_lease_s`.
+
+    Flow control admits the deliverer's admission count of messages, each on a thread of its
+    own, so duplicates waiting for a holder never keep work from starting; the deliverer's work
+    slots bound how many of them run the stage at once.
+    """
 
     def __init__(
         self,
@@ -73,8 +81,8 @@ class PullWorker:
         subscription: str,
         deliverer: Deliverer,
         dead_letters: DeadLetterSink,
+        redelivery: Redelivery,
         *,
-        max_messages: int = 2,
         max_lease_s: int = 3600,
         lease_extension_s: int = 60,
     ) -> None:
@@ -82,13 +90,16 @@ class PullWorker:
         self.path = subscriber.subscription_path(project, subscription)
         self.deliverer = deliverer
         self.dead_letters = dead_letters
+        self.redelivery = redelivery
+        admission = deliverer.limits.admission
         # Each lease extension asks for at most lease_extension_s: a crashed worker's messages
         # come back that soon, at the cost of more frequent extensions while one is handled.
         self.flow_control = pubsub_v1.types.FlowControl(
-            max_messages=max_messages,
+            max_messages=admission,
             max_lease_duration=max_lease_s,
             max_duration_per_lease_extension=lease_extension_s,
         )
+        self.admission = admission
         self._stop = threading.Event()
 
     def _callback(self, received: pubsub_v1.subscriber.message.Message) -> None:
@@ -101,13 +112,15 @@ class PullWorker:
             publish_time=received.publish_time,
         )
         verdict = self.deliverer.deliver(message)
-        if verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
-            try:
+        try:
+            if verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
                 self.dead_letters.send(message, verdict.error)
-            except Exception:
-                log.exception("could not dead-letter; leaving it to redelivery")
-                received.nack()
-                return
+            elif verdict.outcome is Outcome.DEFER:
+                self.redelivery.send(message)
+        except Exception:
+            log.exception("could not dead-letter or hand back; leaving it to redelivery")
+            received.nack()
+            return
         if verdict.outcome is Outcome.RETRY:
             received.nack()
         else:
@@ -116,8 +129,16 @@ class PullWorker:
     def run(self) -> None:
         """Pull until stop() is called; a failed stream is reopened after a pause."""
         while not self._stop.is_set():
+            # The library's default scheduler runs callbacks on ten threads: one per admitted
+            # message instead, since a waiting duplicate sleeps on its thread.
+            executor = ThreadPoolExecutor(
+                max_workers=self.admission, thread_name_prefix=f"bp-{self.deliverer.stage.name}"
+            )
             future = self.subscriber.subscribe(
-                self.path, self._callback, flow_control=self.flow_control
+                self.path,
+                self._callback,
+                flow_control=self.flow_control,
+                scheduler=ThreadScheduler(executor=executor),
             )
             log.info("pulling from %s", self.path)
             try:

@@ -13,7 +13,8 @@ from bp_common import wiring
 from bp_common.config import Settings
 from bp_common.errors import PipelineError, UnsafeConfiguration
 from bp_common.runtime.delivery import Deliverer
-from bp_common.runtime.sinks import TopicDeadLetterSink
+from bp_common.runtime.limits import Transport
+from bp_common.runtime.sinks import TopicDeadLetterSink, TopicRedelivery
 from bp_common.telemetry import setup_telemetry
 
 
@@ -26,14 +27,16 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _service(spec: str) -> tuple[Settings, wiring.CloudWiring, Deliverer, TopicDeadLetterSink]:
+def _service(
+    spec: str, transport: Transport
+) -> tuple[Settings, wiring.CloudWiring, Deliverer, TopicDeadLetterSink]:
     """The stage with every adapter it runs on, or exit naming what could not be built."""
     settings = load_settings()
     stage = stage_registry.load(spec)
     setup_telemetry(settings, stage.name)
     adapters = wiring.cloud(settings)
     try:
-        deliverer = wiring.deliverer(stage, adapters.ports, settings)
+        deliverer = wiring.deliverer(stage, adapters.ports, settings, transport=transport)
     except PipelineError as exc:
         typer.secho(f"{stage.name}: {exc}", fg="red", err=True)
         raise typer.Exit(2 if exc.permanent else 1) from exc
@@ -56,7 +59,7 @@ def serve(
     from bp_common.runtime.oidc import PushTokenVerifier
     from bp_common.runtime.push import create_app
 
-    settings, _, deliverer, sink = _service(stage)
+    settings, _, deliverer, sink = _service(stage, Transport.PUSH)
     verifier = None
     if settings.push_auth_enabled:
         if not (settings.push_audience and settings.push_service_account):
@@ -84,7 +87,9 @@ def serve(
             problems.append(f"blob store: {type(exc).__name__}")
         return problems
 
-    app = create_app(deliverer, sink, verifier=verifier, ready=ready)
+    app = create_app(
+        deliverer, sink, TopicRedelivery(deliverer.ports.publisher), verifier=verifier, ready=ready
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -92,14 +97,14 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
     """Run a stage as a streaming-pull worker (flow control, lease extension) until SIGTERM."""
     from bp_common.bus.pubsub import PullWorker
 
-    settings, adapters, deliverer, sink = _service(stage)
+    settings, adapters, deliverer, sink = _service(stage, Transport.PULL)
     pull = PullWorker(
         adapters.subscriber,
         settings.project_id,
         deliverer.stage.route.subscription,
         deliverer,
         sink,
-        max_messages=settings.flow_control_max_messages,
+        TopicRedelivery(deliverer.ports.publisher),
         lease_extension_s=settings.lease_extension_s,
     )
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())

@@ -1,9 +1,28 @@
-"""One delivery of one message: validate, skip duplicates, run the stage, classify failures."""
+"""One delivery of one message: validate, hold the run's unit, run the stage, classify failures.
+
+The rules every transport (push, pull, the in-process bus) shares:
+
+1. A message whose stage is already committed and published is a duplicate: ack, emit nothing.
+2. Otherwise the delivery takes the lease on (run, stage) in the ledger. A duplicate that finds
+   it held by a live holder neither works nor fails: it waits, polling the ledger, and acks once
+   the holder has committed; if the holder's lease lapses without a commit it takes over. When
+   its wait budget runs out it hands the message back (`Outcome.DEFER`) without using one of the
+   delivery attempts that lead to the dead-letter queue, at most `max_deferrals` times.
+3. The holder renews its lease from a heartbeat while the handler runs (bp_common.runtime.
+   holding), within a work slot (flow control), and then, still holding it: records the commit
+   and its event, publishes the event, marks it published, releases the lease.
+4. A committed stage whose event was never marked published (a crash in between) is re-emitted,
+   once, by the next delivery that takes the lease.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,8 +36,11 @@ from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope, decode, encode
 from bp_common.contracts.events import Event
 from bp_common.errors import PermanentError, PipelineError, TransientError
-from bp_common.ledger import StageState
+from bp_common.ledger import RunRecord, StageState
+from bp_common.ledger.leases import Held, Lease, LeaseLost
 from bp_common.ledger.model import EmittedEvent
+from bp_common.runtime.holding import Hold
+from bp_common.runtime.limits import DeliveryLimits, Transport, delivery_limits
 from bp_common.runtime.stage import Ports, RunRef, Skip, Stage, StageContext, StageOutput
 
 log = logging.getLogger("bp.delivery")
@@ -29,6 +51,13 @@ class Outcome(StrEnum):
     ACK = "ack"
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"
+    DEFER = "defer"
+    """Hand the message back without using a delivery attempt (another delivery holds its unit);
+    the transport republishes a copy (Pub/Sub) or re-queues it (the in-process bus), then acks."""
+
+
+class LeaseHeld(TransientError):
+    """Another delivery held the run's unit for longer than this one could wait or defer."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +82,23 @@ class Deliverer:
         settings: Settings,
         adapters: Any,
         meter: Meter | None = None,
+        *,
+        transport: Transport = Transport.LOCAL,
+        limits: DeliveryLimits | None = None,
     ) -> None:
         self.stage = stage
         self.ports = ports
         self.settings = settings
         self.adapters = adapters
+        self.transport = transport
+        self.limits = limits or delivery_limits(
+            settings,
+            stage.footprint,
+            transport,
+            stage_deadline_s=stage.deadline_s(settings) if stage.deadline_s else None,
+        )
+        self._slots = threading.BoundedSemaphore(self.limits.work_slots)
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
         m = meter or telemetry.meter()
         self._handled = m.create_counter("bp.messages.handled", description="messages by outcome")
         self._failed = m.create_counter("bp.messages.failed", description="failed deliveries")
@@ -115,57 +156,196 @@ class Deliverer:
     def _run(
         self, message: Message, event: object, ref: RunRef, extra: dict[str, object]
     ) -> Verdict:
-        ledger, name = self.ports.ledger, self.stage.name
-        run = ledger.get(ref.run_id)
-        done = run.stages.get(name) if run else None
-        if done is not None and done.state is StageState.SUCCEEDED and done.emitted is not None:
-            envelope = Envelope(
-                done.emitted.topic, done.emitted.data.encode(), done.emitted.attributes
-            )
-            self.ports.publisher.publish(envelope)
+        ref = self.stage.resolve(self.ports, self.settings, event, ref)
+        if ref.note:
+            extra.update(run_id=ref.run_id)
+            log.info("%s", ref.note, extra=extra)
+        record = self.ports.ledger.get(ref.run_id)
+        settled = self._settled(record, extra)
+        if settled is not None:
+            return settled
+        name = f"{uuid.uuid4().hex[:10]}"
+        waited = self._acquire(message, ref, f"{self._holder}:{name}", extra)
+        if not isinstance(waited, Lease):
+            return waited
+        with Hold(
+            self.ports.ledger.leases,
+            waited,
+            ttl_s=self.limits.lease_ttl_s,
+            work_deadline_s=self.limits.work_deadline_s,
+        ) as hold:
+            try:
+                return self._hold(message, event, ref, hold, name, extra)
+            except BaseException:
+                hold.release("interrupted")
+                raise
+
+    def _settled(
+        self, record: RunRecord | None, extra: dict[str, object], *, waiting: bool = False
+    ) -> Verdict | None:
+        """A verdict when the stage needs no delivery: committed and published, or finished.
+
+        A delivery that waited for the holder also acks once the holder failed for good (its
+        error is recorded and its message dead-lettered); any other delivery after a final
+        failure starts a new round, as a replay does.
+        """
+        done = record.stages.get(self.stage.name) if record else None
+        if done is None:
+            return None
+        if done.state is StageState.SUCCEEDED and done.emitted is not None:
+            if done.published_at is None:
+                return None  # committed, never published: the lease holder re-emits it
+            log.info("duplicate of a committed stage: acked", extra={**extra, "outcome": "ack"})
+            return Verdict(Outcome.ACK, duplicate=True)
+        if done.state in (StageState.SKIPPED, StageState.QUALITY_FAILED) or (
+            waiting and done.state is StageState.FAILED
+        ):
             log.info(
-                "duplicate of a committed stage: re-emitted", extra={**extra, "outcome": "ack"}
-            )
-            return Verdict(Outcome.ACK, emitted=envelope, duplicate=True)
-        if done is not None and done.state in (StageState.SKIPPED, StageState.QUALITY_FAILED):
-            log.info(
-                "duplicate of a finished stage: nothing to emit", extra={**extra, "outcome": "ack"}
+                "duplicate of a finished stage (%s): nothing to do",
+                done.state.value,
+                extra={**extra, "outcome": "ack"},
             )
             return Verdict(Outcome.ACK, duplicate=True)
+        return None
 
+    def _acquire(
+        self, message: Message, ref: RunRef, holder: str, extra: dict[str, object]
+    ) -> Lease | Verdict:
+        """The lease on (run, stage), after waiting for a live holder if need be."""
+        leases, name = self.ports.ledger.leases, self.stage.name
+        give_up = time.monotonic() + self.limits.wait_budget_s
+        logged = False
+        while True:
+            taken = leases.acquire(ref.run_id, ref.scene_id, name, holder, self.limits.lease_ttl_s)
+            if isinstance(taken, Lease):
+                return taken
+            if not logged:
+                log.info(
+                    "another delivery holds %s (%s, until %s): waiting",
+                    name,
+                    taken.holder,
+                    taken.expires_at.isoformat(),
+                    extra={**extra, "outcome": "wait"},
+                )
+                logged = True
+            if time.monotonic() >= give_up:
+                return self._hand_back(message, taken.holder, extra)
+            time.sleep(min(self.limits.poll_s, max(0.0, give_up - time.monotonic())))
+            settled = self._settled(self.ports.ledger.get(ref.run_id), extra, waiting=True)
+            if settled is not None:
+                return settled
+
+    def _hand_back(self, message: Message, busy: str, extra: dict[str, object]) -> Verdict:
+        """Give the message back unused, or past the deferrals, retry it as a failure."""
+        if message.deferrals < self.limits.max_deferrals:
+            log.info(
+                "still busy (%s): handing the message back (deferral %d of %d)",
+                busy,
+                message.deferrals + 1,
+                self.limits.max_deferrals,
+                extra={**extra, "outcome": "defer"},
+            )
+            return Verdict(Outcome.DEFER)
+        error = LeaseHeld(
+            f"busy ({busy}) through {message.deferrals} deferrals",
+            stage=self.stage.name,
+        )
+        log.warning("%s: retrying", error, extra={**extra, "outcome": "retry"})
+        return Verdict(Outcome.RETRY, error)
+
+    def _hold(
+        self,
+        message: Message,
+        event: object,
+        ref: RunRef,
+        hold: Hold,
+        name: str,
+        extra: dict[str, object],
+    ) -> Verdict:
+        """Everything a lease holder does; it releases the lease on every way out."""
+        ledger, stage = self.ports.ledger, self.stage.name
+        extra = {**extra, "holder": hold.lease.holder}
+        record = ledger.get(ref.run_id)
+        done = record.stages.get(stage) if record else None
+        if (
+            done is not None
+            and done.state is StageState.SUCCEEDED
+            and done.emitted is not None
+            and done.published_at is None
+        ):
+            envelope = self._publish(ref, done.emitted)
+            hold.release("re-emitted")
+            log.info(
+                "committed stage whose event was never published: re-emitted",
+                extra={**extra, "outcome": "ack"},
+            )
+            return Verdict(Outcome.ACK, emitted=envelope, duplicate=True)
+        settled = self._settled(record, extra)
+        if settled is not None:
+            hold.release("duplicate")
+            return settled
+        if not self._slots.acquire(timeout=self.limits.wait_budget_s):
+            hold.release("no work slot")
+            return self._hand_back(message, "every work slot of this process", extra)
+        try:
+            return self._work(message, event, ref, hold, name, extra)
+        finally:
+            self._slots.release()
+
+    def _work(
+        self,
+        message: Message,
+        event: object,
+        ref: RunRef,
+        hold: Hold,
+        name: str,
+        extra: dict[str, object],
+    ) -> Verdict:
+        ledger, stage = self.ports.ledger, self.stage.name
         started = ledger.stage_started(
-            ref.run_id, ref.scene_id, name, message.delivery_attempt, ref.source
+            ref.run_id, ref.scene_id, stage, message.delivery_attempt, ref.source
         )
         # Push from the emulator omits deliveryAttempt; the ledger counts attempts either way.
-        attempt = started.stages[name].attempts
+        attempt = started.stages[stage].attempts
         ctx = StageContext(
             settings=self.settings,
             ports=self.ports,
             scene_id=ref.scene_id,
             run_id=ref.run_id,
-            stage=name,
+            stage=stage,
             attempt=attempt,
-            log=logging.LoggerAdapter(logging.getLogger(f"bp.{name}"), extra),
+            log=logging.LoggerAdapter(logging.getLogger(f"bp.{stage}"), extra),
             adapters=self.adapters,
+            attempt_id=f"a{attempt:02d}-{name}",
+            lease_check=hold.check,
         )
         try:
             result = self.stage.handle(ctx, event)
         except PermanentError as exc:
-            ledger.stage_failed(ref.run_id, ref.scene_id, name, exc, final=True)
+            ledger.stage_failed(ref.run_id, ref.scene_id, stage, exc, final=True)
+            hold.release("failed")
             log.error(
                 "permanent failure, dead-lettering: %s",
                 exc,
                 extra={**extra, "outcome": "dead_letter"},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
+        except LeaseLost as exc:  # checked before a commit: the successor records its outcome
+            hold.release("lost")
+            if isinstance(ledger.leases.state(ref.run_id, stage), Held):
+                log.warning("%s: the successor carries on", exc, extra={**extra, "outcome": "ack"})
+                return Verdict(Outcome.ACK, duplicate=True)
+            log.warning("%s: retrying", exc, extra={**extra, "outcome": "retry"})
+            return Verdict(Outcome.RETRY, exc)
         except Exception as exc:
             error = (
                 exc
                 if isinstance(exc, PipelineError)
-                else TransientError(f"{type(exc).__name__}: {exc}", stage=name)
+                else TransientError(f"{type(exc).__name__}: {exc}", stage=stage)
             )
             final = attempt >= self.settings.max_delivery_attempts
-            ledger.stage_failed(ref.run_id, ref.scene_id, name, error, final=final)
+            ledger.stage_failed(ref.run_id, ref.scene_id, stage, error, final=final)
+            hold.release("retrying")
             log.warning(
                 "transient failure (attempt %d): %s",
                 attempt,
@@ -175,6 +355,9 @@ class Deliverer:
             )
             return Verdict(Outcome.RETRY, error)
 
+        if not self._still_holding(hold, ref, extra):
+            hold.release("lost")
+            return Verdict(Outcome.ACK, duplicate=True)
         if isinstance(result, StageOutput):
             envelope = encode(result.event, telemetry.inject_trace())
             emitted = EmittedEvent(
@@ -183,18 +366,20 @@ class Deliverer:
             ledger.stage_finished(
                 ref.run_id,
                 ref.scene_id,
-                name,
+                stage,
                 StageState.SUCCEEDED,
                 counts=result.counts,
                 emitted=emitted,
                 note=result.note,
             )
-            self.ports.publisher.publish(envelope)
+            self._publish(ref, emitted)
+            hold.release("succeeded")
             log.info("stage succeeded", extra={**extra, "outcome": "ack"})
             return Verdict(Outcome.ACK, emitted=envelope)
         ledger.stage_finished(
-            ref.run_id, ref.scene_id, name, result.state, counts=result.counts, note=result.note
+            ref.run_id, ref.scene_id, stage, result.state, counts=result.counts, note=result.note
         )
+        hold.release(result.state.value)
         log.info(
             "stage finished: %s (%s)",
             result.state.value,
@@ -202,6 +387,37 @@ class Deliverer:
             extra={**extra, "outcome": "ack"},
         )
         return Verdict(Outcome.ACK)
+
+    def _still_holding(self, hold: Hold, ref: RunRef, extra: dict[str, object]) -> bool:
+        """Whether this delivery may record its result: it holds the lease, or takes it back
+        from nobody (it lapsed and no successor came). A successor records its own result."""
+        try:
+            hold.check()
+            return True
+        except LeaseLost:
+            pass
+        again = self.ports.ledger.leases.acquire(
+            ref.run_id,
+            ref.scene_id,
+            self.stage.name,
+            hold.lease.holder,
+            self.limits.lease_ttl_s,
+        )
+        if isinstance(again, Lease):
+            hold.lease = again
+            return True
+        log.warning(
+            "lease went to %s while this delivery worked: it records the result",
+            again.holder,
+            extra={**extra, "outcome": "ack"},
+        )
+        return False
+
+    def _publish(self, ref: RunRef, emitted: EmittedEvent) -> Envelope:
+        envelope = Envelope(emitted.topic, emitted.data.encode(), emitted.attributes)
+        self.ports.publisher.publish(envelope)
+        self.ports.ledger.mark_published(ref.run_id, ref.scene_id, self.stage.name)
+        return envelope
 
     def _record_unparsed(self, message: Message, error: PermanentError) -> None:
         """Record an invalid message against its run when its attributes name one safely."""

@@ -1,14 +1,23 @@
-"""The FastAPI app of a service: Pub/Sub push endpoint, /healthz and /readyz."""
+"""The FastAPI app of a service: Pub/Sub push endpoint, /healthz and /readyz.
+
+The app bounds its own concurrency, as Cloud Run's request concurrency does: it admits the
+deliverer's admission count of pushes at once (working, or waiting for their unit's holder),
+each on a thread of its own; a push that finds no room within its wait budget is handed back
+(a fresh copy on its topic, then 204), so a burst never uses up delivery attempts.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from bp_common.bus import Message
 from bp_common.runtime.delivery import Deliverer, Outcome
 from bp_common.runtime.oidc import PushAuthError, PushTokenVerifier
-from bp_common.runtime.sinks import DeadLetterSink
+from bp_common.runtime.sinks import DeadLetterSink, Redelivery
+
+# Threads beyond the admitted deliveries: token checks, dead letters, hand-backs, probes.
+_SPARE_THREADS = 16
 
 log = logging.getLogger("bp.push")
 
@@ -41,13 +53,24 @@ class PushRequest(BaseModel):
 def create_app(
     deliverer: Deliverer,
     dead_letters: DeadLetterSink,
+    redelivery: Redelivery,
     *,
     verifier: PushTokenVerifier | None,
     ready: Callable[[], list[str]] = lambda: [],
 ) -> FastAPI:
     """`verifier=None` only in `local`: everywhere else every push must carry a valid token."""
     stage = deliverer.stage.name
-    app = FastAPI(title=f"bp-{stage}", docs_url=None, redoc_url=None)
+    admission = asyncio.Semaphore(deliverer.limits.admission)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Each admitted delivery may sleep on its thread while it waits for its unit's holder.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        wanted = deliverer.limits.admission + _SPARE_THREADS
+        limiter.total_tokens = max(limiter.total_tokens, wanted)
+        yield
+
+    app = FastAPI(title=f"bp-{stage}", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -80,7 +103,15 @@ def create_app(
             delivery_attempt=body.delivery_attempt or 1,
             publish_time=body.message.publish_time,
         )
-        verdict = await run_in_threadpool(deliverer.deliver, message)
+        try:
+            await asyncio.wait_for(admission.acquire(), deliverer.limits.wait_budget_s)
+        except TimeoutError:
+            log.info("no room for the push: handing it back", extra={"stage": stage})
+            return await _settle(Outcome.DEFER, message)
+        try:
+            verdict = await run_in_threadpool(deliverer.deliver, message)
+        finally:
+            admission.release()
         if verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
             try:
                 await run_in_threadpool(dead_letters.send, message, verdict.error)
@@ -89,7 +120,16 @@ def create_app(
                     "could not dead-letter; Pub/Sub will redeliver", extra={"stage": stage}
                 )
                 return Response(status_code=503)
-        if verdict.outcome is Outcome.RETRY:
+        return await _settle(verdict.outcome, message)
+
+    async def _settle(outcome: Outcome, message: Message) -> Response:
+        if outcome is Outcome.DEFER:
+            try:
+                await run_in_threadpool(redelivery.send, message)
+            except Exception:
+                log.exception("could not hand the push back; Pub/Sub will redeliver")
+                return Response(status_code=503)
+        if outcome is Outcome.RETRY:
             return Response(status_code=503)
         return Response(status_code=204)
 

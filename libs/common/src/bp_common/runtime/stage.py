@@ -16,6 +16,7 @@ from bp_common.bus import Publisher
 from bp_common.config import Settings
 from bp_common.contracts.events import Event
 from bp_common.ledger import RunLedger, StageState
+from bp_common.runtime.limits import Footprint
 from bp_common.secrets import SecretStore
 from bp_common.topology import ROUTE_BY_STAGE, Route
 
@@ -49,6 +50,8 @@ class RunRef:
     scene_id: str
     run_id: str
     source: tuple[str, str, str] | None = None
+    note: str | None = None
+    """Why this run, when `resolve` mapped the message onto one that already exists."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,12 @@ class StageContext(Generic[A]):
     log: logging.LoggerAdapter[logging.Logger]
     adapters: A
     """What the stage's `adapters` hook built for this process (None when it has none)."""
+    attempt_id: str = "a00-local"
+    """This delivery's own name: outputs it writes before its commit go under
+    `.../attempts/{attempt_id}/`, where no other delivery writes."""
+    lease_check: Callable[[], None] = lambda: None
+    """Raises LeaseLost unless this delivery still holds the run's unit; call it right before
+    a commit, so a delivery whose lease lapsed does not commit over its successor."""
 
     @property
     def blobs(self) -> BlobStore:
@@ -107,6 +116,10 @@ def _no_adapters(settings: Settings, ports: Ports) -> None:
     return None
 
 
+def _as_is(ports: Ports, settings: Settings, event: BaseModel, ref: RunRef) -> RunRef:
+    return ref
+
+
 class Stage(Generic[In, A]):
     """A named handler bound to its route (the topic it consumes and the one it produces).
 
@@ -114,12 +127,19 @@ class Stage(Generic[In, A]):
     (bp_common.wiring) calls it once per process and hands the result to every delivery as
     `ctx.adapters`, typed as the handler expects. The two constructors keep hook and handler in
     step: a handler that expects adapters without a hook to build them does not type-check.
+
+    `resolve` may map a message onto a run that already exists (export: an identical re-drop);
+    `footprint` is what one delivery needs (work slots derive from it); `deadline_s`, when
+    given, bounds how long one delivery works (bp_common.runtime.limits).
     """
 
     name: str
     handle: Callable[[StageContext[A], In], StageOutput | StageStop]
     identify: Callable[[In], RunRef | Skip]
     adapters: Callable[[Settings, Ports], A]
+    resolve: Callable[[Ports, Settings, In, RunRef], RunRef]
+    footprint: Footprint
+    deadline_s: Callable[[Settings], float] | None
 
     @overload
     def __init__(
@@ -127,6 +147,10 @@ class Stage(Generic[In, A]):
         name: str,
         handle: Callable[[StageContext[None], In], StageOutput | StageStop],
         identify: Callable[[In], RunRef | Skip] = ...,
+        *,
+        resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = ...,
+        footprint: Footprint = ...,
+        deadline_s: Callable[[Settings], float] | None = ...,
     ) -> None: ...
 
     @overload
@@ -137,6 +161,9 @@ class Stage(Generic[In, A]):
         identify: Callable[[In], RunRef | Skip] = ...,
         *,
         adapters: Callable[[Settings, Ports], A],
+        resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = ...,
+        footprint: Footprint = ...,
+        deadline_s: Callable[[Settings], float] | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -146,11 +173,17 @@ class Stage(Generic[In, A]):
         identify: Callable[[In], RunRef | Skip] = _ref_from_event,
         *,
         adapters: Callable[[Settings, Ports], Any] = _no_adapters,
+        resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = _as_is,
+        footprint: Footprint = Footprint(),
+        deadline_s: Callable[[Settings], float] | None = None,
     ) -> None:
         self.name = name
         self.handle = handle
         self.identify = identify
         self.adapters = adapters
+        self.resolve = resolve
+        self.footprint = footprint
+        self.deadline_s = deadline_s
 
     def __repr__(self) -> str:
         return f"Stage({self.name!r})"
