@@ -34,8 +34,13 @@ def test_kitchen_table_exports_verified_outputs_and_emits_the_event(tmp_path: Pa
     run = p.drain(p.drop_scene(EXAMPLES / "kitchen_table" / "scene.usda"))
     [envelope] = p.bus.published("scenes-exported")
     event = decode("scenes-exported", envelope.data, envelope.attributes)
+    unit = f"runs/kitchen_table/{run.run_id}/export/"
+    # the files lie under the committed attempt's own prefix, the manifest beside the attempts
+    assert event.export_prefix.startswith(unit + "attempts/")  # type: ignore[attr-defined]
+    assert event.manifest == unit + "export_manifest.json"  # type: ignore[attr-defined]
     files = committed_files(p, event.export_prefix)  # type: ignore[attr-defined]
-    manifest = json.loads(files.pop("export_manifest.json"))
+    manifest = json.loads(p.ports.blobs.read_bytes(event.manifest))  # type: ignore[attr-defined]
+    assert manifest["attempt"]["path"] == event.export_prefix[len(unit) :]  # type: ignore[attr-defined]
     assert (
         set(files)
         == set(manifest["files"])

@@ -6,6 +6,7 @@ The same DatasetPublisher runs here as on Firebase Storage; only the adapters di
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from bp_common.contracts.events import DatasetsPublished, DatasetsReady, RobotDa
 from bp_ops.embedded import EmbeddedPipeline, EmbeddedRun
 from bp_upload.catalogue.sqlite import SqliteCatalogue
 from bp_upload.destinations.folder import FolderDestination
-from bp_upload.errors import DatasetRejected, SourceCorrupt
+from bp_upload.errors import DatasetRejected, ObjectConflict, SourceCorrupt
 from bp_upload.options import UploadOptions
 from bp_upload.publication.layout import DatasetLocation
 from bp_upload.publication.manifest import QualitySummary
@@ -124,8 +125,14 @@ def test_an_interrupted_upload_resumes_skipping_verified_objects(tmp_path: Path)
     assert published_files(dest, loc) == dataset.files
 
 
-def test_an_object_altered_at_the_destination_is_sent_again_on_resume(tmp_path: Path) -> None:
-    source, dataset = source_for(tmp_path, "kitchen", "franka_panda", RUN)
+@pytest.mark.parametrize(
+    ("what", "claims"),
+    [("holds other bytes", True), ("another object is published at this key", False)],
+)
+def test_an_object_already_at_a_key_with_other_bytes_is_a_conflict_never_overwritten(
+    tmp_path: Path, what: str, claims: bool
+) -> None:
+    source, _ = source_for(tmp_path, "kitchen", "franka_panda", RUN)
     dest = FolderDestination(tmp_path / "firebase")
 
     def stop_at_once(outcome: FileOutcome) -> None:
@@ -136,16 +143,52 @@ def test_an_object_altered_at_the_destination_is_sent_again_on_resume(tmp_path: 
             request(source)
         )
     loc = DatasetLocation("kitchen", "franka_panda", RUN)
-    present = list(dest.list(loc.prefix))
-    victim = present[0]
-    good = dest.store.read_bytes(victim.key)
-    # Same size and metadata (it still claims the manifest's sha256), different bytes.
-    dest.store.write_bytes(victim.key, bytes(b ^ 0xFF for b in good), metadata=victim.metadata)
+    first = {o.key: o.generation for o in dest.list(loc.prefix)}
+    victim = sorted(first)[0]
+    good = dest.store.read_bytes(victim)
+    # Another writer's object at one of the dataset's keys: the same size, other bytes, and
+    # metadata that claims (or not) the import manifest's sha256.
+    metadata = dest.store.stat(victim).metadata if claims else {"sha256": "0" * 64}  # type: ignore[union-attr]
+    dest.store.delete(victim)
+    dest.store.write_bytes(victim, bytes(b ^ 0xFF for b in good), metadata=metadata)
+    theirs = dest.store.stat(victim)
+    assert theirs is not None
 
-    resumed = DatasetPublisher(dest, UploadOptions()).publish(request(source)).result
-    assert resumed.skipped == len(present) - 1
-    assert resumed.uploaded == 16 - resumed.skipped
+    with pytest.raises(DatasetRejected) as caught:
+        DatasetPublisher(dest, UploadOptions(concurrency=1)).publish(request(source))
+    assert isinstance(caught.value.cause, ObjectConflict) and caught.value.permanent
+    assert what in caught.value.message
+    after = dest.store.stat(victim)
+    assert after is not None and after.generation == theirs.generation  # never overwritten
+    assert dest.store.read_bytes(victim) == bytes(b ^ 0xFF for b in good)
+    assert dest.store.stat(loc.manifest_key) is None  # nothing published
+    # the failed attempt removed only what it created: the first attempt's objects stay
+    assert set(first) <= {o.key for o in dest.list(loc.prefix)} <= set(first)
+
+
+def test_concurrent_attempts_publish_one_dataset_and_each_object_once(tmp_path: Path) -> None:
+    source, dataset = source_for(tmp_path, "kitchen", "franka_panda", RUN)
+    dest = FolderDestination(tmp_path / "firebase")
+    results: list[object] = []
+
+    def attempt() -> None:
+        try:
+            results.append(
+                DatasetPublisher(dest, UploadOptions(concurrency=4)).publish(request(source))
+            )
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    loc = DatasetLocation("kitchen", "franka_panda", RUN)
     assert published_files(dest, loc) == dataset.files
+    manifest = json.loads(dest.store.read_bytes(loc.manifest_key))
+    assert set(manifest["files"]) == set(dataset.files)
 
 
 def test_a_corrupt_source_fails_for_good_and_cleans_only_its_own_run(tmp_path: Path) -> None:

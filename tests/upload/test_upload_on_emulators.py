@@ -26,6 +26,7 @@ from bp_upload.errors import (
     DatasetRejected,
     DatasetUploadFailed,
     DeadlineExceeded,
+    ObjectConflict,
     SourceCorrupt,
 )
 from bp_upload.options import UploadOptions
@@ -131,27 +132,54 @@ def test_rerunning_a_published_run_is_a_no_op(
     } == before
 
 
-def test_an_object_overwritten_after_its_upload_is_caught_and_sent_again(
+def test_an_object_removed_after_its_upload_is_caught_and_sent_again(
     emulators: EmulatorStack, storage_client: storage.Client, tmp_path: Path
 ) -> None:
     source, dataset = staged(storage_client, tmp_path, "kitchen", "fetch", RUN)
     bucket = firebase_bucket(storage_client)
-    tampered: list[str] = []
+    removed: list[str] = []
+
+    def remove_the_first(outcome: FileOutcome) -> None:
+        if not removed and outcome.digests.size:  # gone again before the commit
+            storage_client.bucket(bucket).blob(outcome.key).delete()
+            removed.append(outcome.path)
+
+    dest = firebase_for(emulators.project, bucket, tmp_path)
+    publication = DatasetPublisher(dest, UploadOptions(), progress=remove_the_first).publish(
+        PublishRequest(DatasetLocation("kitchen", "fetch", RUN), source, QUALITY)
+    )
+    assert publication.result.repaired == 1
+    blob = storage_client.bucket(bucket).blob(publication.location.file_key(removed[0]))
+    assert blob.download_as_bytes() == dataset.files[removed[0]]
+
+
+def test_an_object_replaced_after_its_upload_is_a_conflict_and_never_overwritten(
+    emulators: EmulatorStack, storage_client: storage.Client, tmp_path: Path
+) -> None:
+    source, dataset = staged(storage_client, tmp_path, "kitchen", "fetch", RUN)
+    bucket = firebase_bucket(storage_client)
+    tampered: list[storage.Blob] = []
 
     def tamper_with_the_first(outcome: FileOutcome) -> None:
         if not tampered and outcome.digests.size:  # overwritten, metadata kept, before commit
             blob = storage_client.bucket(bucket).blob(outcome.key)
             blob.metadata = {"sha256": hashlib.sha256(dataset.files[outcome.path]).hexdigest()}
             blob.upload_from_string(b"X" * outcome.digests.size)
-            tampered.append(outcome.path)
+            tampered.append(blob)
 
     dest = firebase_for(emulators.project, bucket, tmp_path)
-    publication = DatasetPublisher(dest, UploadOptions(), progress=tamper_with_the_first).publish(
-        PublishRequest(DatasetLocation("kitchen", "fetch", RUN), source, QUALITY)
-    )
-    assert publication.result.repaired == 1
-    blob = storage_client.bucket(bucket).blob(publication.location.file_key(tampered[0]))
-    assert blob.download_as_bytes() == dataset.files[tampered[0]]
+    location = DatasetLocation("kitchen", "fetch", RUN)
+    with pytest.raises(DatasetRejected) as caught:
+        DatasetPublisher(dest, UploadOptions(), progress=tamper_with_the_first).publish(
+            PublishRequest(location, source, QUALITY, final=True)
+        )
+    assert isinstance(caught.value.cause, ObjectConflict)
+    left = objects(storage_client, bucket, location.prefix)
+    # the replaced object is someone else's: neither overwritten nor removed; every object
+    # the attempt created itself is gone, and nothing was published
+    [(key, blob)] = left.items()
+    assert key == tampered[0].name and blob.generation == tampered[0].generation
+    assert location.manifest_key not in left
 
 
 def test_a_corrupt_source_is_refused_and_only_its_own_run_is_cleaned(
@@ -273,11 +301,14 @@ def test_a_failed_cleanup_is_raised_and_logged_as_an_error(
         firebase_for(emulators.project, bucket, tmp_path, options), options
     )
     location = DatasetLocation("kitchen", "ur5e", RUN)
-    client.bucket(bucket).blob(location.file_key("partial.bin")).upload_from_string(b"x")
+    partial = client.bucket(bucket).blob(location.file_key("partial.bin"))
+    partial.upload_from_string(b"x")
     own_gcs.stop()
     started = time.monotonic()
     with caplog.at_level(logging.ERROR, logger="bp.upload"), pytest.raises(CleanupFailed) as caught:
-        publisher.cleanup(location, cause=SourceCorrupt("bad source", file="x"))
+        publisher.cleanup(
+            location, {partial.name: partial.generation}, cause=SourceCorrupt("bad", file="x")
+        )
     assert time.monotonic() - started < 2.0 + 2.5
     assert "SourceCorrupt" in caught.value.message
     assert any(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bp_common import __version__
 from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
-from bp_common.errors import AlreadyExists
 from bp_common.ledger import StageState
+from bp_common.runtime.attempts import AttemptWriter, Committed, read_committed
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 from bp_common.runtime.uploads import scene_upload_ref
 
@@ -27,19 +27,18 @@ def scene_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _event(ctx: StageContext, upload: SceneUpload, manifest: bytes) -> StageOutput:
-    record = json.loads(manifest)
-    prefix = f"{ctx.run_prefix}export/"
-    summary = record["summary"]
+def _event(ctx: StageContext, upload: SceneUpload, committed: Committed) -> StageOutput:
+    """`scenes-exported` pointing at the committed attempt and its manifest."""
+    summary = committed.document["summary"]
     event = SceneExported(
         scene_id=ctx.scene_id,
         run_id=ctx.run_id,
         bucket=upload.object.bucket,
         source_object=upload.object.name,
         source_generation=int(upload.object.generation),
-        export_prefix=prefix,
-        manifest=prefix + MANIFEST_NAME,
-        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        export_prefix=committed.root,
+        manifest=committed.manifest_key,
+        manifest_sha256=committed.sha256,
         summary=ExportSummary(**summary),
     )
     note = None if summary["tasks"] else "no task this scene affords: nothing to collect"
@@ -68,9 +67,10 @@ def _download(ctx: StageContext, upload: SceneUpload, folder: Path) -> Path:
 
 
 def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
-    commit = f"{ctx.run_prefix}export/{MANIFEST_NAME}"
-    if ctx.blobs.exists(commit):
-        return _event(ctx, upload, ctx.blobs.read_bytes(commit))
+    unit = f"{ctx.run_prefix}export/"
+    committed = read_committed(ctx.blobs, unit + MANIFEST_NAME)
+    if committed is not None:
+        return _event(ctx, upload, committed)
     current = ctx.blobs.stat(upload.object.name)
     if current is None or str(current.generation) != upload.object.generation:
         return StageStop(StageState.SKIPPED, "superseded: the scene object has a newer generation")
@@ -87,10 +87,6 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
             require_embeddings=ctx.settings.embeddings_required,
             robots=ctx.settings.robot_list,
         )
-    for name, data in result.files.items():
-        ctx.blobs.write_bytes(
-            f"{ctx.run_prefix}export/{name}", data, content_type="application/json"
-        )
     manifest = export_manifest(
         result,
         pipeline_version=__version__,
@@ -100,11 +96,13 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
             "generation": upload.object.generation,
         },
     )
-    try:
-        ctx.blobs.create_only(commit, manifest, content_type="application/json")
-    except AlreadyExists:
-        manifest = ctx.blobs.read_bytes(commit)  # a concurrent delivery committed first
-    return _event(ctx, upload, manifest)
+    # This attempt's files go under its own prefix; the manifest commits exactly them, or a
+    # concurrent delivery's commit wins and this attempt's files are removed.
+    with AttemptWriter(ctx.blobs, unit, ctx.attempt_id, MANIFEST_NAME, ctx.lease_check) as attempt:
+        for name, data in result.files.items():
+            attempt.write(name, data, content_type="application/json")
+        committed = attempt.commit(json.loads(manifest))
+    return _event(ctx, upload, committed)
 
 
 EXPORT = Stage(name="export", handle=handle, identify=scene_upload_ref)

@@ -2,10 +2,13 @@
 
 Each robot's raw episodes are streamed from the blob store into a temporary folder, validated,
 measured and gated (`run_import`); when every robot passes, its dataset, ground truth and
-quality report are written and uploaded under `runs/{scene}/{run}/lerobot/{robot}/`, and
-`import_manifest.json` is written there last, create-only: its presence commits the robot.
-A redelivery re-emits from the committed manifests without redoing any work. A failing gate
-uploads the quality reports and stops the run as `quality_failed`, publishing nothing.
+quality report are written and uploaded under this delivery's own attempt prefix,
+`runs/{scene}/{run}/lerobot/{robot}/attempts/{attempt}/`, and committed by
+`runs/{scene}/{run}/lerobot/{robot}/import_manifest.json`, create-only, which names that attempt
+(bp_common.runtime.attempts). A concurrent delivery that loses the commit removes only its own
+attempt. A redelivery re-emits from the committed manifests without redoing any work. A failing
+gate uploads the quality reports (under the attempt) and stops the run as `quality_failed`,
+publishing nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from typing import Any
 
 from bp_common import __version__
 from bp_common.contracts.events import DatasetsReady, EpisodesCollected, RobotDataset, RobotEpisodes
-from bp_common.errors import AlreadyExists, InvalidInput, NotFound
+from bp_common.errors import InvalidInput, NotFound
 from bp_common.ledger import StageState
+from bp_common.runtime.attempts import AttemptWriter, Committed, read_committed
+from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
 
 from bp_import.import_config import LeRobotSettings, QualitySettings
-from bp_import.import_manifest import IMPORT_MANIFEST, manifest_bytes
+from bp_import.import_manifest import IMPORT_MANIFEST
 from bp_import.quality.report import REPORT_DIR
 from bp_import.robot_import import RobotImport
 from bp_import.run_import import import_run
@@ -45,16 +50,18 @@ _CONTENT_TYPES = {
 }
 
 
-def dataset_prefix(ctx: StageContext, robot: str) -> str:
+def dataset_unit(ctx: StageContext, robot: str) -> str:
+    """The robot's folder: its attempts, and the manifest that commits one of them."""
     return f"{ctx.run_prefix}lerobot/{robot}/"
 
 
-def _robot_dataset(prefix: str, manifest: dict[str, Any]) -> RobotDataset:
+def _robot_dataset(committed: Committed) -> RobotDataset:
+    manifest = committed.document
     counts, quality = manifest["counts"], manifest["quality"]
     return RobotDataset(
         robot=manifest["robot"],
-        prefix=prefix,
-        manifest=prefix + IMPORT_MANIFEST,
+        prefix=committed.root,
+        manifest=committed.manifest_key,
         codebase_version=manifest["codebase_version"],
         episodes=counts["dataset_episodes"],
         frames=counts["frames"],
@@ -62,26 +69,21 @@ def _robot_dataset(prefix: str, manifest: dict[str, Any]) -> RobotDataset:
     )
 
 
-def _committed(ctx: StageContext, robot: str) -> dict[str, Any] | None:
-    key = dataset_prefix(ctx, robot) + IMPORT_MANIFEST
-    try:
-        return dict(json.loads(ctx.blobs.read_bytes(key)))
-    except NotFound:
-        return None
+def _committed(ctx: StageContext, robot: str) -> Committed | None:
+    return read_committed(ctx.blobs, dataset_unit(ctx, robot) + IMPORT_MANIFEST)
 
 
 def _output(
-    ctx: StageContext, event: EpisodesCollected, manifests: dict[str, dict[str, Any]]
+    ctx: StageContext, event: EpisodesCollected, commits: dict[str, Committed]
 ) -> StageOutput:
-    datasets = [
-        _robot_dataset(dataset_prefix(ctx, r.robot), manifests[r.robot]) for r in event.robots
-    ]
+    datasets = [_robot_dataset(commits[r.robot]) for r in event.robots]
     counts: dict[str, float] = {
         "datasets": len(datasets),
         "episodes": sum(d.episodes for d in datasets),
         "frames": sum(d.frames for d in datasets),
     }
-    for robot, manifest in manifests.items():
+    for robot, committed in commits.items():
+        manifest = committed.document
         counts[f"{robot}.episodes"] = manifest["counts"]["dataset_episodes"]
         counts[f"{robot}.frames"] = manifest["counts"]["frames"]
         counts[f"{robot}.pass_rate"] = manifest["quality"]["pass_rate"]
@@ -146,25 +148,21 @@ def _robot_episodes(
     return [folder / name for name in sorted(folders)], provenance
 
 
-def _upload_tree(
-    ctx: StageContext, root: Path, prefix: str, files: dict[str, dict[str, Any]] | None = None
-) -> None:
-    """Stream each file up; with the manifest's inventory, each object carries its sha256."""
-    names = (
-        sorted(files)
-        if files is not None
-        else sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    )
-    for name in names:
+def _upload_tree(attempt: AttemptWriter, root: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Stream each file up under the attempt's prefix, checked against its recorded sha256."""
+    for name in sorted(files):
         path = root / name
-        metadata = {"sha256": files[name]["sha256"]} if files is not None else None
-        with (
-            path.open("rb") as reader,
-            ctx.blobs.open_write(
-                prefix + name, content_type=_CONTENT_TYPES.get(path.suffix), metadata=metadata
-            ) as writer,
-        ):
-            shutil.copyfileobj(reader, writer, CHUNK)
+        attempt.put_file(
+            name,
+            path,
+            sha256=files[name].get("sha256"),
+            content_type=_CONTENT_TYPES.get(path.suffix),
+        )
+
+
+def _reports(root: Path) -> dict[str, dict[str, Any]]:
+    folder = root / REPORT_DIR
+    return {p.relative_to(root).as_posix(): {} for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def make_import_stage(
@@ -179,16 +177,16 @@ def make_import_stage(
         robots = sorted({r.robot for r in event.robots})
         if len(robots) != len(event.robots):
             raise InvalidInput("a robot is listed twice", robots=[r.robot for r in event.robots])
-        manifests = {r: m for r in robots if (m := _committed(ctx, r)) is not None}
-        if len(manifests) == len(robots):
-            return _output(ctx, event, manifests)
+        commits = {r: c for r in robots if (c := _committed(ctx, r)) is not None}
+        if len(commits) == len(robots):
+            return _output(ctx, event, commits)
         started = datetime.now(UTC).isoformat()
         with tempfile.TemporaryDirectory(prefix="bp-import-") as tmp:
             work = Path(tmp)
             episodes: dict[str, list[Path]] = {}
             inputs: dict[str, dict[str, Any]] = {}
             for robot in event.robots:
-                if robot.robot not in manifests:
+                if robot.robot not in commits:
                     episodes[robot.robot], inputs[robot.robot] = _robot_episodes(
                         ctx, robot, work / "episodes" / robot.robot
                     )
@@ -209,22 +207,20 @@ def make_import_stage(
                 }
 
             def publish(robot: str, root: Path, done: RobotImport | None) -> None:
-                prefix = dataset_prefix(ctx, robot)
-                if done is None or done.manifest is None:
-                    _upload_tree(ctx, root / REPORT_DIR, prefix + REPORT_DIR + "/")
-                else:
-                    _upload_tree(ctx, root, prefix, done.manifest["files"])
-                    try:
-                        ctx.blobs.create_only(
-                            prefix + IMPORT_MANIFEST,
-                            manifest_bytes(done.manifest),
-                            content_type="application/json",
-                        )
-                        manifests[robot] = done.manifest
-                    except AlreadyExists:  # a concurrent delivery committed this robot first
-                        manifests[robot] = dict(
-                            json.loads(ctx.blobs.read_bytes(prefix + IMPORT_MANIFEST))
-                        )
+                with AttemptWriter(
+                    ctx.blobs,
+                    dataset_unit(ctx, robot),
+                    ctx.attempt_id,
+                    IMPORT_MANIFEST,
+                    ctx.lease_check,
+                ) as attempt:
+                    if done is None or done.manifest is None:
+                        _upload_tree(attempt, root, _reports(root))  # reports only, no commit
+                    else:
+                        _upload_tree(attempt, root, done.manifest["files"])
+                        # a concurrent delivery may have committed this robot first: its
+                        # commit stands, and this attempt's files are removed
+                        commits[robot] = attempt.commit(done.manifest)
                 shutil.rmtree(root, ignore_errors=True)
                 shutil.rmtree(work / "episodes" / robot, ignore_errors=True)
 
@@ -241,9 +237,10 @@ def make_import_stage(
             return StageStop(
                 StageState.QUALITY_FAILED, f"quality gates failed: {result.note()}", counts=counts
             )
-        return _output(ctx, event, manifests)
+        return _output(ctx, event, commits)
 
-    return Stage(name="import", handle=handle)
+    # Encoding keeps a core busy per camera stream and holds a few episodes' frames in memory.
+    return Stage(name="import", handle=handle, footprint=Footprint(cpus=1.0, memory_mb=2048))
 
 
 IMPORT = make_import_stage()

@@ -11,23 +11,22 @@ import typer
 
 from bp_submit.collection import assigned_tasks
 
-_EXPORT_FILES = ("scene_graph.json", "task_config.json")
-
 
 def _read_export(folder: Path) -> tuple[bytes, bytes, str]:
-    """The scene graph and task config, checked against the folder's export manifest."""
-    manifest_path = folder / "export_manifest.json"
-    if not manifest_path.is_file():
-        raise typer.BadParameter(f"{folder} has no export_manifest.json (run `bp export` first)")
-    manifest_bytes = manifest_path.read_bytes()
-    listed = json.loads(manifest_bytes).get("files", {})
-    documents = []
-    for name in _EXPORT_FILES:
-        data = (folder / name).read_bytes() if (folder / name).is_file() else None
-        if data is None or listed.get(name, {}).get("sha256") != hashlib.sha256(data).hexdigest():
-            raise typer.BadParameter(f"{folder / name} is missing or differs from the manifest")
-        documents.append(data)
-    return documents[0], documents[1], hashlib.sha256(manifest_bytes).hexdigest()
+    """The scene graph and task config, as the folder's export manifest names them."""
+    from bp_common.blobstore.local import LocalBlobStore
+    from bp_common.runtime.attempts import CommitMismatch, read_committed
+
+    try:
+        committed = read_committed(LocalBlobStore(folder), "export_manifest.json")
+        if committed is None:
+            raise typer.BadParameter(
+                f"{folder} has no export_manifest.json (run `bp export` first)"
+            )
+        graph, tasks = committed.read("scene_graph.json"), committed.read("task_config.json")
+    except CommitMismatch as exc:
+        raise typer.BadParameter(f"{folder}: {exc}") from exc
+    return graph, tasks, committed.sha256
 
 
 def collect(

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from bp_collector_api import collector_pb2 as pb
 from bp_common.contracts.events import EpisodesCollected, RobotEpisodes, SceneExported
-from bp_common.errors import InvalidInput, NotFound
+from bp_common.errors import InvalidInput
 from bp_common.ledger import StageState
+from bp_common.runtime.attempts import CommitMismatch, read_committed
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 
 from bp_submit.collection import (
@@ -36,26 +37,24 @@ class ExportMismatch(InvalidInput):
 
 
 def _read_export(ctx: StageContext, event: SceneExported) -> tuple[bytes, bytes]:
-    """scene_graph.json and task_config.json, checked against the export manifest."""
+    """scene_graph.json and task_config.json, as the committed export manifest names them."""
     try:
-        manifest_bytes = ctx.blobs.read_bytes(event.manifest)
-    except NotFound as exc:
-        raise ExportMismatch("export manifest is missing", key=event.manifest) from exc
-    if hashlib.sha256(manifest_bytes).hexdigest() != event.manifest_sha256:
-        raise ExportMismatch("export manifest differs from the event's sha256", key=event.manifest)
-    listed = json.loads(manifest_bytes).get("files", {})
-    documents = []
-    for name in ("scene_graph.json", "task_config.json"):
-        key = event.export_prefix + name
-        try:
-            data = ctx.blobs.read_bytes(key)
-        except NotFound as exc:
-            raise ExportMismatch("export file is missing", key=key) from exc
-        expected = listed.get(name, {}).get("sha256")
-        if expected != hashlib.sha256(data).hexdigest():
-            raise ExportMismatch("export file differs from its manifest", key=key)
-        documents.append(data)
-    return documents[0], documents[1]
+        committed = read_committed(ctx.blobs, event.manifest)
+        if committed is None:
+            raise ExportMismatch("export manifest is missing", key=event.manifest)
+        if committed.sha256 != event.manifest_sha256:
+            raise ExportMismatch(
+                "export manifest differs from the event's sha256", key=event.manifest
+            )
+        if committed.root != event.export_prefix:
+            raise ExportMismatch(
+                "the event's export prefix is not the committed attempt's",
+                prefix=event.export_prefix,
+                committed=committed.root,
+            )
+        return committed.read("scene_graph.json"), committed.read("task_config.json")
+    except CommitMismatch as exc:
+        raise ExportMismatch(exc.message, **exc.context) from exc
 
 
 def run_seed(run_id: str) -> int:
@@ -92,12 +91,25 @@ def _output(event: SceneExported, prefix: str, manifest: bytes) -> StageOutput:
     ]
     counts: dict[str, float] = {}
     for r in document["robots"]:
-        for name in ("episodes", "succeeded", "collision_free", "success_rate",
-                     "collision_free_rate"):
+        for name in (
+            "episodes",
+            "succeeded",
+            "collision_free",
+            "success_rate",
+            "collision_free_rate",
+        ):
             counts[f"{r['robot']}.{name}"] = r[name]
     summaries = [
-        RobotSummary(r["robot"], r["job_id"], r["prefix"], r["manifest"], r["manifest_sha256"],
-                     r["episodes"], r["succeeded"], r["collision_free"])
+        RobotSummary(
+            r["robot"],
+            r["job_id"],
+            r["prefix"],
+            r["manifest"],
+            r["manifest_sha256"],
+            r["episodes"],
+            r["succeeded"],
+            r["collision_free"],
+        )
         for r in document["robots"]
     ]
     total = sum(s.episodes for s in summaries)
@@ -134,7 +146,11 @@ def _progress_log(ctx: StageContext) -> Progress:
             seen[robot] = p.episodes_recorded
             ctx.log.info(
                 "%s: %d/%d episodes recorded, %d succeeded (job %s)",
-                robot, p.episodes_recorded, p.episodes_total, p.episodes_succeeded, job.job_id,
+                robot,
+                p.episodes_recorded,
+                p.episodes_total,
+                p.episodes_succeeded,
+                job.job_id,
             )
 
     return report

@@ -19,6 +19,10 @@ class ChecksumMismatch(TransientError):
     """The stored object's md5/crc32c (or its read-back) differs from the bytes sent: resend."""
 
 
+class ObjectConflict(PermanentError):
+    """A published key already holds other bytes than this dataset's: it is never overwritten."""
+
+
 class VerificationFailed(PermanentError):
     """An object still failed verification after every retry: the run fails and is cleaned up."""
 

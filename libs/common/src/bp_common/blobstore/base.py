@@ -34,9 +34,18 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def open_write(
-        self, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_absent: bool = False,
     ) -> AbstractContextManager[BinaryIO]:
-        """A streaming writer; the object appears whole when the block exits cleanly, else never."""
+        """A streaming writer; the object appears whole when the block exits cleanly, else never.
+
+        With `if_absent` the object is created only if the key is free (generation 0): an object
+        already there is never replaced, and the exit raises AlreadyExists.
+        """
 
     @abc.abstractmethod
     def create_only(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:

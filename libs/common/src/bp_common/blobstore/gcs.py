@@ -271,10 +271,20 @@ class GcsBlobStore(BlobStore):
 
     @contextmanager
     def open_write(
-        self, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_absent: bool = False,
     ) -> Iterator[BinaryIO]:
         blob = self._blob(key)
         blob.metadata = dict(metadata) if metadata else None
+        precondition = {"if_generation_match": 0} if if_absent else {}
+        # Cloud Storage enforces the precondition on resumable uploads; fake-gcs-server ignores
+        # it there, so look first (on the emulator a race can still slip through).
+        if if_absent and self._get(key) is not None:
+            raise AlreadyExists("object already exists", object=self.uri(key))
         writer = _AbortableWriter(
             blob,
             self.uri(key),
@@ -283,6 +293,7 @@ class GcsBlobStore(BlobStore):
             retry=self.retry,
             content_type=content_type,
             timeout=self.timeout,
+            **precondition,
         )
         try:
             yield cast(BinaryIO, writer)

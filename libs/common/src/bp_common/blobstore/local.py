@@ -1,7 +1,12 @@
-"""A folder as a blob store: atomic renames for writes, hard links for create-only commits."""
+"""A folder as a blob store: atomic renames for writes, hard links for create-only commits.
+
+Processes may share the folder: an object and its metadata change together under a file lock,
+so a reader never sees a created object without the metadata it was written with.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -67,37 +72,64 @@ class LocalBlobStore(BlobStore):
             meta.unlink(missing_ok=True)
 
     @contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = self.root / _META_DIR / "objects.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
     def open_write(
-        self, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_absent: bool = False,
     ) -> Iterator[BinaryIO]:
         with self._staged(key) as (handle, tmp):
             yield handle
             handle.flush()
-            self._write_meta(key, metadata)
-            os.replace(tmp, self._path(key))
+            self._place(key, tmp, metadata, if_absent=if_absent)
+
+    def _place(
+        self, key: str, staged: Path, metadata: dict[str, str] | None, *, if_absent: bool
+    ) -> None:
+        with self._locked():
+            if if_absent:
+                try:
+                    os.link(staged, self._path(key))  # atomic: fails if the name exists
+                except FileExistsError as exc:
+                    raise AlreadyExists("object already exists", store=self.uri(), key=key) from exc
+                self._write_meta(key, metadata)
+            else:
+                self._write_meta(key, metadata)
+                os.replace(staged, self._path(key))
 
     def create_only(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
         with self._staged(key) as (handle, tmp):
             handle.write(data)
             handle.flush()
-            try:
-                os.link(tmp, self._path(key))  # atomic: fails if the name exists
-            except FileExistsError as exc:
-                raise AlreadyExists("object already exists", store=self.uri(), key=key) from exc
+            self._place(key, tmp, None, if_absent=True)
         info = self.stat(key)
         assert info is not None
         return info
 
     def stat(self, key: str) -> BlobInfo | None:
         path = self._path(key)
-        try:
-            st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not path.is_file():
-            return None
         meta = self._meta_path(key)
-        metadata = json.loads(meta.read_text()) if meta.exists() else {}
+        with self._locked():  # the object and its metadata as one writer left them
+            try:
+                st = path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if not path.is_file():
+                return None
+            metadata = json.loads(meta.read_text()) if meta.exists() else {}
         return BlobInfo(key=key, size=st.st_size, generation=st.st_mtime_ns, metadata=metadata)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
@@ -117,9 +149,10 @@ class LocalBlobStore(BlobStore):
 
     def delete(self, key: str) -> bool:
         path = self._path(key)
-        self._meta_path(key).unlink(missing_ok=True)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
+        with self._locked():
+            self._meta_path(key).unlink(missing_ok=True)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
         return True

@@ -1,5 +1,11 @@
 """Firebase Storage (a Cloud Storage bucket reached through firebase-admin) as a Destination.
 
+Dataset objects are created only where nothing is (generation 0), never replaced, and removed
+only at the generation their writer created. Cloud Storage enforces both preconditions;
+fake-gcs-server enforces neither on resumable uploads and deletes, so those first look at the
+object (one request): on the emulator a race can still slip between look and act, on Cloud
+Storage it cannot.
+
 Files of at most one chunk (and at most 8 MiB) go up in one multipart request, larger ones as
 resumable uploads in `chunk_size` pieces, so a transfer holds about one chunk in memory, never
 a whole large file. The server's own md5 and crc32c (from the upload's response, or a metadata
@@ -17,7 +23,7 @@ from typing import Any, BinaryIO
 import requests
 from bp_common.blobstore import BlobInfo
 from bp_common.blobstore.gcs import blob_info, storage_errors
-from bp_common.errors import NotFound
+from bp_common.errors import AlreadyExists, NotFound
 from bp_common.ids import validate_object_name
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
@@ -145,6 +151,7 @@ class FirebaseDestination(Destination):
             checksum=None,
             retry=None,
             timeout=request_timeout(timeout),
+            if_generation_match=0,
         )
         return blob_info(blob)  # the response's object resource: the server's md5 and crc32c
 
@@ -157,6 +164,8 @@ class FirebaseDestination(Destination):
         metadata: dict[str, str],
         timeout: float | None,
     ) -> BlobInfo:
+        if self.bucket.get_blob(key, timeout=request_timeout(timeout)) is not None:
+            raise AlreadyExists("object already exists", object=self.uri(key))
         blob = self.bucket.blob(key, chunk_size=self.chunk_size)
         blob.metadata = dict(metadata)
         writer = _AbandonableWriter(
@@ -166,6 +175,7 @@ class FirebaseDestination(Destination):
             retry=None,
             content_type=content_type,
             timeout=request_timeout(timeout),
+            if_generation_match=0,
         )
         try:
             left = size
@@ -233,11 +243,32 @@ class FirebaseDestination(Destination):
             for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix, **call):
                 yield blob_info(blob)
 
-    def delete(self, key: str, *, timeout: float | None = None) -> bool:
+    def stat(self, key: str, *, timeout: float | None = None) -> BlobInfo | None:
+        validate_object_name(key)
+        with storage_errors(object=self.uri(key)):
+            blob = self.bucket.get_blob(key, **self._small_call(timeout))
+        return None if blob is None else blob_info(blob)
+
+    def delete(
+        self, key: str, *, if_generation_match: int | None = None, timeout: float | None = None
+    ) -> bool:
         validate_object_name(key)
         try:
             with storage_errors(object=self.uri(key)):
-                self.bucket.blob(key).delete(**self._small_call(timeout))
+                if if_generation_match is not None:
+                    current = self.bucket.get_blob(key, **self._small_call(timeout))
+                    if current is None:
+                        return False
+                    if int(current.generation or 0) != if_generation_match:
+                        raise AlreadyExists(
+                            "generation precondition failed",
+                            object=self.uri(key),
+                            expected=if_generation_match,
+                            actual=current.generation,
+                        )
+                self.bucket.blob(key).delete(
+                    if_generation_match=if_generation_match, **self._small_call(timeout)
+                )
         except NotFound:
             return False
         return True

@@ -67,7 +67,9 @@ class FolderDestination(Destination):
         timeout: float | None,
     ) -> BlobInfo:
         left = size
-        with self.store.open_write(key, content_type=content_type, metadata=metadata) as writer:
+        with self.store.open_write(
+            key, content_type=content_type, metadata=metadata, if_absent=True
+        ) as writer:
             while left > 0:
                 chunk = stream.read(min(READ_SIZE, left))
                 if not chunk:
@@ -129,5 +131,22 @@ class FolderDestination(Destination):
         for info in self.store.list(prefix):
             yield self._stored(info)
 
-    def delete(self, key: str, *, timeout: float | None = None) -> bool:
-        return self.store.delete(key)
+    def stat(self, key: str, *, timeout: float | None = None) -> BlobInfo | None:
+        info = self.store.stat(key)
+        return None if info is None else self._stored(info)
+
+    def delete(
+        self, key: str, *, if_generation_match: int | None = None, timeout: float | None = None
+    ) -> bool:
+        with self._locked():
+            current = self.store.stat(key)
+            if current is None:
+                return False
+            if if_generation_match is not None and current.generation != if_generation_match:
+                raise AlreadyExists(
+                    "generation precondition failed",
+                    object=self.uri(key),
+                    expected=if_generation_match,
+                    actual=current.generation,
+                )
+            return self.store.delete(key)

@@ -14,9 +14,11 @@ from bp_upload.destinations.checksums import Digests
 class Destination(abc.ABC):
     """A bucket of published datasets.
 
-    Errors are the pipeline's: `Unavailable` for what may pass (connection failures, 408, 429,
-    5xx), `AlreadyExists` when a generation precondition fails, `NotFound`; anything else is a
-    fault (a bad request, a forbidden bucket) that retrying will not fix.
+    Dataset objects are written create-only (`put`) and removed only by the generation their
+    writer created (`delete(..., if_generation_match=)`): what a committed dataset manifest names
+    is never replaced. Errors are the pipeline's: `Unavailable` for what may pass (connection
+    failures, 408, 429, 5xx), `AlreadyExists` when a generation precondition fails, `NotFound`;
+    anything else is a fault (a bad request, a forbidden bucket) that retrying will not fix.
     """
 
     @property
@@ -38,9 +40,10 @@ class Destination(abc.ABC):
         metadata: dict[str, str],
         timeout: float | None,
     ) -> BlobInfo:
-        """Stream exactly `size` bytes to key; returns what the destination stored.
+        """Stream exactly `size` bytes to a new object at key; returns what was stored.
 
-        Raises EOFError, leaving no object, when the stream ends before `size` bytes.
+        Raises AlreadyExists when an object is there already (it is never replaced), and
+        EOFError, leaving no object, when the stream ends before `size` bytes.
         """
 
     @abc.abstractmethod
@@ -69,5 +72,14 @@ class Destination(abc.ABC):
         """Every object under prefix, in key order."""
 
     @abc.abstractmethod
-    def delete(self, key: str, *, timeout: float | None = None) -> bool:
-        """Remove one object; False when it was already gone."""
+    def stat(self, key: str, *, timeout: float | None = None) -> BlobInfo | None:
+        """An object's properties (the server's md5 and crc32c), or None when absent."""
+
+    @abc.abstractmethod
+    def delete(
+        self, key: str, *, if_generation_match: int | None = None, timeout: float | None = None
+    ) -> bool:
+        """Remove one object (only that generation, when given); False when it was not there.
+
+        Raises AlreadyExists when the object has another generation than the one given.
+        """

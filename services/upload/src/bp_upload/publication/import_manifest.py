@@ -2,9 +2,13 @@
 
 The shape this stage relies on (anything else in the document is kept but not needed):
 
-    {"files": {"meta/info.json": {"sha256": "<64 hex>", "size": 1234}, ...}}
+    {"attempt": {"id": "...", "path": "attempts/<id>/"},      the committed attempt (optional)
+     "files": {"meta/info.json": {"sha256": "<64 hex>", "size": 1234}, ...}}
 
-A list of `{"path", "sha256", "size"}` records is accepted as well.
+File paths are relative to the committed attempt's folder, beside the manifest
+(bp_common.runtime.attempts); without `attempt` they lie beside the manifest itself, as
+`bp import` writes a dataset folder. A list of `{"path", "sha256", "size"}` records is accepted
+as well.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from bp_common.errors import InvalidName
 from bp_common.ids import validate_object_name
+from bp_common.runtime.attempts import ATTEMPT_PATH
 
 from bp_upload.errors import SourceIncomplete
 
@@ -40,6 +45,8 @@ class DatasetInventory:
     files: tuple[SourceFile, ...]
     manifest_sha256: str
     document: Mapping[str, Any]
+    attempt_path: str = ""
+    """Where the files lie, relative to the manifest's folder ("" beside it)."""
 
     @property
     def total_bytes(self) -> int:
@@ -74,7 +81,17 @@ def parse_import_manifest(data: bytes, *, manifest_sha256: str, where: str) -> D
         files=tuple(files[p] for p in sorted(files)),
         manifest_sha256=manifest_sha256,
         document=document,
+        attempt_path=_attempt_path(document.get("attempt"), where),
     )
+
+
+def _attempt_path(attempt: Any, where: str) -> str:
+    if attempt is None:
+        return ""
+    path = attempt.get("path") if isinstance(attempt, dict) else None
+    if not isinstance(path, str) or not ATTEMPT_PATH.fullmatch(path):
+        raise SourceIncomplete("the manifest's attempt path is malformed", manifest=where)
+    return path
 
 
 def _entry(path: Any, record: Any, where: str) -> SourceFile:

@@ -1,15 +1,20 @@
 """Publishes one robot's dataset: verified files, then the manifest, then LATEST, all or nothing.
 
 Order of writes, so that nobody sees half a dataset as published:
-1. every file under `datasets/{scene}/{robot}/{run}/`, each verified (see transfer.py);
-2. an audit listing of the run prefix: missing or altered objects are sent again;
-3. `dataset_manifest.json`, create-only: from here on the run is published;
-4. `LATEST`, by compare-and-swap on its generation, unless a newer run is already there;
+1. every file under `datasets/{scene}/{robot}/{run}/`, created only where nothing is, each
+   verified (see transfer.py); an object an earlier or concurrent attempt left there is taken
+   when it holds the same bytes, and is a typed conflict otherwise;
+2. an audit listing of the run prefix: missing objects are sent again, altered ones conflict;
+3. `dataset_manifest.json`, create-only: from here on the run is published, and nothing it
+   names is ever rewritten or deleted (but by retention);
+4. `LATEST`, by compare-and-swap on its generation, unless a newer run is already there: the
+   one mutable object, a pointer outside every manifest;
 5. the catalogue entry.
 
 A run whose manifest exists is a no-op (only steps 4 and 5 are made sure of). A failure before
-step 3 that will not be retried (a permanent error, or the last delivery attempt) removes this
-run's prefix and nothing else; a transient one leaves the verified objects for the retry.
+step 3 that will not be retried (a permanent error, or the last delivery attempt) removes the
+objects this attempt created, each by the generation it created, and nothing else; a transient
+one leaves the verified objects for the retry.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from typing import Any
 
 from bp_common.blobstore import BlobStore
 from bp_common.errors import AlreadyExists, NotFound, PermanentError, PipelineError, Unavailable
+from bp_common.runtime.attempts import folder_of
 
 from bp_upload.catalogue.port import CatalogueEntry, DatasetCatalogue
 from bp_upload.destinations.port import Destination
 from bp_upload.errors import (
     CleanupFailed,
+    ObjectConflict,
     SourceCorrupt,
     SourceIncomplete,
     VerificationFailed,
@@ -79,8 +86,8 @@ class DatasetSource:
     def __post_init__(self) -> None:
         if self.prefix and not self.prefix.endswith("/"):
             raise ValueError("a source prefix is empty or ends with '/'")
-        if not self.manifest_key.startswith(self.prefix):
-            raise ValueError("the import manifest must lie inside the dataset's prefix")
+        if not self.prefix.startswith(folder_of(self.manifest_key)):
+            raise ValueError("the dataset lies beside its import manifest, or in an attempt there")
 
 
 @dataclass(frozen=True)
@@ -139,20 +146,24 @@ class DatasetPublisher:
     def publish(self, request: PublishRequest, *, deadline: Deadline | None = None) -> Publication:
         started = self.clock()
         deadline = deadline or self.deadline()
+        created: dict[str, int] = {}
         try:
-            return self._publish(request, deadline, started)
+            return self._publish(request, deadline, started, created)
         except PipelineError as exc:
             if exc.permanent or request.final:
-                self.cleanup(request.location, cause=exc)  # a no-op once the manifest exists
+                # a no-op once the manifest exists
+                self.cleanup(request.location, created, cause=exc)
             raise
 
-    def _publish(self, request: PublishRequest, deadline: Deadline, started: float) -> Publication:
+    def _publish(
+        self, request: PublishRequest, deadline: Deadline, started: float, created: dict[str, int]
+    ) -> Publication:
         loc = request.location
         inventory, manifest_bytes = self._read_inventory(request.source, deadline)
         committed = self.destination.fetch(loc.manifest_key, timeout=self._timeout(deadline))
         if committed is None:
             result, published_at = self._upload_and_commit(
-                request, inventory, manifest_bytes, deadline, started
+                request, inventory, manifest_bytes, deadline, started, created
             )
         else:
             document = self._same_dataset(committed[0], inventory, loc)
@@ -178,7 +189,16 @@ class DatasetPublisher:
             ) from exc
         digest = hashlib.sha256(data).hexdigest()
         where = source.store.uri(source.manifest_key)
-        return parse_import_manifest(data, manifest_sha256=digest, where=where), data
+        inventory = parse_import_manifest(data, manifest_sha256=digest, where=where)
+        committed_root = folder_of(source.manifest_key) + inventory.attempt_path
+        if committed_root != source.prefix:
+            raise SourceIncomplete(
+                "the dataset's prefix is not the attempt its import manifest commits",
+                manifest=where,
+                prefix=source.prefix,
+                committed=committed_root,
+            )
+        return inventory, data
 
     def _same_dataset(
         self, data: bytes, inventory: DatasetInventory, loc: DatasetLocation
@@ -203,13 +223,10 @@ class DatasetPublisher:
         deadline: Deadline,
     ) -> list[FileJob]:
         source, loc = request.source, request.location
-        files = [
-            *inventory.files,
-            SourceFile(IMPORT_MANIFEST_NAME, inventory.manifest_sha256, len(manifest_bytes)),
-        ]
+        keys = {f.path: source.prefix + f.path for f in inventory.files}
         listed = {info.key: info for info in source.store.list(source.prefix)}
-        for f in files:
-            info = listed.get(source.prefix + f.path)
+        for f in inventory.files:  # the manifest itself was just read
+            info = listed.get(keys[f.path])
             if info is None:
                 raise SourceIncomplete(
                     "the import manifest lists a file the source does not have",
@@ -223,13 +240,19 @@ class DatasetPublisher:
                     expected_size=f.size,
                     actual_size=info.size,
                 )
+        # The import manifest is published too, read from where it commits the dataset.
+        files = [
+            *inventory.files,
+            SourceFile(IMPORT_MANIFEST_NAME, inventory.manifest_sha256, len(manifest_bytes)),
+        ]
+        keys[IMPORT_MANIFEST_NAME] = source.manifest_key
         existing = {
             o.key: o for o in self.destination.list(loc.prefix, timeout=self._timeout(deadline))
         }
         jobs = []
         for f in files:
             key = loc.file_key(f.path)
-            jobs.append(FileJob(f, source.prefix + f.path, key, existing.get(key)))
+            jobs.append(FileJob(f, keys[f.path], key, existing.get(key)))
         return jobs
 
     def _transfer(
@@ -252,10 +275,12 @@ class DatasetPublisher:
         manifest_bytes: bytes,
         deadline: Deadline,
         started: float,
+        created: dict[str, int],
     ) -> tuple[UploadResult, datetime]:
         loc = request.location
         jobs = self._plan(request, inventory, manifest_bytes, deadline)
         report = self._transfer(jobs, request, deadline)
+        created.update(_created(report))
         outcomes = dict(report.outcomes)
         retries, repaired = report.retries, 0
 
@@ -276,7 +301,10 @@ class DatasetPublisher:
         if report.failures or report.stopped:
             raise failed("upload", report)
         for audit_round in range(self.options.audit_rounds + 1):
-            bad = self._audit(jobs, outcomes, loc, deadline)
+            try:
+                bad = self._audit(jobs, outcomes, loc, deadline)
+            except ObjectConflict as exc:
+                raise failed("verification", report, exc) from exc
             if not bad:
                 break
             if audit_round == self.options.audit_rounds:
@@ -289,6 +317,7 @@ class DatasetPublisher:
             report = self._transfer(
                 [FileJob(j.file, j.source_key, j.dest_key) for j in bad], request, deadline
             )
+            created.update(_created(report))
             outcomes.update(report.outcomes)
             retries += report.retries
             repaired += len(bad)
@@ -306,28 +335,37 @@ class DatasetPublisher:
         loc: DatasetLocation,
         deadline: Deadline,
     ) -> list[FileJob]:
-        """Jobs whose object is missing or no longer what was verified; strays are removed."""
+        """Jobs whose object went missing since it was verified; an altered one is a conflict.
+        Objects the dataset does not name are left alone (and outside its manifest)."""
         deadline.check(prefix=loc.prefix)
         listing = {
             o.key: o for o in self.destination.list(loc.prefix, timeout=self._timeout(deadline))
         }
-        expected = {j.dest_key for j in jobs}
-        for key in sorted(set(listing) - expected - {loc.manifest_key}):
-            loc.relative(key)  # refuses anything outside this run's prefix
-            log.info("removing %s: not part of this dataset", self.destination.uri(key))
-            self.destination.delete(key, timeout=self._timeout(deadline))
+        strays = sorted(set(listing) - {j.dest_key for j in jobs} - {loc.manifest_key})
+        if strays:
+            log.warning(
+                "%d object(s) under %s are not part of this dataset: left alone (%s)",
+                len(strays),
+                self.destination.uri(loc.prefix),
+                ", ".join(strays[:5]),
+            )
         bad = []
         for job in jobs:
             stored = listing.get(job.dest_key)
+            if stored is None:
+                bad.append(job)
+                continue
             digests = outcomes[job.file.path].digests
             if (
-                stored is None
-                or stored.size != digests.size
+                stored.size != digests.size
                 or stored.md5_b64 != digests.md5_b64
                 or stored.crc32c_b64 != digests.crc32c_b64
                 or stored.metadata.get(SHA256_METADATA) != job.file.sha256
             ):
-                bad.append(job)
+                raise ObjectConflict(
+                    "a verified object was replaced before the dataset was committed",
+                    object=self.destination.uri(job.dest_key),
+                )
         return bad
 
     def _commit(
@@ -436,12 +474,16 @@ class DatasetPublisher:
             return ours
         raise Unavailable("LATEST kept changing under us", key=loc.latest_key)
 
-    def cleanup(self, loc: DatasetLocation, *, cause: PipelineError) -> int:
-        """Remove this run's unpublished objects, and only them; raises CleanupFailed."""
+    def cleanup(
+        self, loc: DatasetLocation, created: dict[str, int], *, cause: PipelineError
+    ) -> int:
+        """Remove the objects this attempt created (key -> generation), each only at that
+        generation, unless the dataset was published meanwhile; raises CleanupFailed."""
         deadline = Deadline(
             self.options.cleanup_timeout_s, clock=self.clock, what="the cleanup timeout"
         )
         prefix_uri = self.destination.uri(loc.prefix)
+        removed = 0
         try:
             if (
                 self.destination.fetch(loc.manifest_key, timeout=self._timeout(deadline))
@@ -449,19 +491,21 @@ class DatasetPublisher:
             ):
                 log.warning("not cleaning %s: it was published meanwhile", prefix_uri)
                 return 0
-            keys = [
-                o.key for o in self.destination.list(loc.prefix, timeout=self._timeout(deadline))
-            ]
-            for key in keys:
+            for key in created:
                 loc.relative(key)  # refuses anything outside this run's prefix before deleting
-            if keys:
-                with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-                    list(
-                        pool.map(
-                            lambda k: self.destination.delete(k, timeout=self._timeout(deadline)),
-                            keys,
-                        )
+
+            def remove(item: tuple[str, int]) -> bool:
+                key, generation = item
+                try:
+                    return self.destination.delete(
+                        key, if_generation_match=generation, timeout=self._timeout(deadline)
                     )
+                except AlreadyExists:  # replaced by another attempt: theirs, not ours
+                    return False
+
+            if created:
+                with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+                    removed = sum(pool.map(remove, created.items()))
         except (PipelineError, OSError) as exc:
             log.error(
                 "cleanup of %s failed after %s: %s",
@@ -471,13 +515,18 @@ class DatasetPublisher:
                 extra={"scene_id": loc.scene_id, "run_id": loc.run_id},
             )
             raise CleanupFailed(
-                f"could not remove the failed run's objects ({exc}); the run failed with "
+                f"could not remove the failed attempt's objects ({exc}); the run failed with "
                 f"{cause.kind}: {cause.message}",
                 prefix=prefix_uri,
                 cleanup_error=getattr(exc, "kind", type(exc).__name__),
             ) from exc
-        log.info("removed %d object(s) of the failed run under %s", len(keys), prefix_uri)
-        return len(keys)
+        log.info("removed %d object(s) the failed attempt created under %s", removed, prefix_uri)
+        return removed
+
+
+def _created(report: TransferReport) -> dict[str, int]:
+    """Objects this transfer created (key -> generation), the only ones a cleanup may remove."""
+    return {o.key: o.stored.generation for o in report.outcomes.values() if o.action == "uploaded"}
 
 
 def _result(

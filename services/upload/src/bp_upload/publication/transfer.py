@@ -1,10 +1,13 @@
 """Sends a dataset's files to the destination in parallel, each verified, within deadlines.
 
 Per file, one read pass of the source feeds the upload and computes md5, crc32c and sha256.
-The object is accepted only when the destination's own md5 and crc32c equal those digests (and,
-in read-back mode, when a fresh download hashes the same); its sha256 must equal the import
-manifest's, else the source is corrupt. An object already at the destination with the
-manifest's sha256 in its metadata is hashed against the source instead of sent again.
+Objects are created only where nothing is: an object already at the key (from an earlier or a
+concurrent attempt) is accepted when it holds this file (its sha256 metadata, and the server's
+md5 and crc32c equal the source's), and is a typed ObjectConflict otherwise; it is never
+overwritten. A new object is accepted only when the destination's own md5 and crc32c equal the
+digests of the bytes sent (and, in read-back mode, when a fresh download hashes the same); its
+sha256 must equal the import manifest's, else the source is corrupt. An object this transfer
+created and could not verify is removed by its generation, and sent again.
 
 Transient failures (the destination unreachable, 408/429/5xx, a checksum mismatch) are retried
 with exponential backoff and full jitter; nothing is retried past the file's timeout or the
@@ -22,13 +25,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bp_common.blobstore import BlobInfo, BlobStore
-from bp_common.errors import NotFound, PipelineError, TransientError, Unavailable
+from bp_common.errors import AlreadyExists, NotFound, PipelineError, TransientError, Unavailable
 
 from bp_upload.destinations.checksums import Digests, HashingReader, hash_stream
 from bp_upload.destinations.port import Destination
 from bp_upload.errors import (
     ChecksumMismatch,
     DeadlineExceeded,
+    ObjectConflict,
     SourceCorrupt,
     SourceIncomplete,
     UploadCancelled,
@@ -214,7 +218,7 @@ class Transfer:
         )
 
     def _place(self, job: FileJob) -> FileOutcome:
-        """Skip, or upload and verify, one file, retrying what may pass."""
+        """Accept what is there, or create and verify the object, retrying what may pass."""
         path = job.file.path
         file_deadline = Deadline(
             self.options.file_timeout_s, clock=self.clock, what=f"the per-file timeout of {path}"
@@ -225,13 +229,21 @@ class Transfer:
             self._check(file_deadline, path)
             tries += 1
             try:
-                if existing is not None and claims(existing, job.file):
-                    skipped = self._verify_existing(job, existing, file_deadline)
-                    if skipped is not None:
-                        return skipped
-                existing = None
+                if existing is not None:
+                    return self._accept_existing(job, existing, file_deadline)
                 attempts += 1
-                return self._upload(job, file_deadline, attempts)
+                try:
+                    return self._upload(job, file_deadline, attempts)
+                except AlreadyExists:
+                    # another attempt created it meanwhile: look at what it holds
+                    existing = self.destination.stat(
+                        job.dest_key, timeout=self._request_timeout(file_deadline)
+                    )
+                    if existing is None:
+                        raise Unavailable(
+                            "the object was there, then gone", object=job.dest_key
+                        ) from None
+                    return self._accept_existing(job, existing, file_deadline)
             except ChecksumMismatch as exc:
                 mismatches += 1
                 if mismatches >= self.options.max_mismatches:
@@ -260,17 +272,25 @@ class Transfer:
             log.info("retrying %s in %.2fs after: %s", path, delay, error)
             self.cancel.sleep(delay if left is None else min(delay, left))
 
-    def _verify_existing(
+    def _accept_existing(
         self, job: FileJob, existing: BlobInfo, file_deadline: Deadline
-    ) -> FileOutcome | None:
-        """A present object counts as done only if the source hashes to what it holds."""
+    ) -> FileOutcome:
+        """An object already at the key counts as this file only if it holds the source's
+        bytes; anything else there is a conflict, never overwritten."""
         path = job.file.path
+        conflict = {"file": path, "object": self.destination.uri(job.dest_key)}
+        if not claims(existing, job.file):
+            raise ObjectConflict(
+                "another object is published at this key",
+                **conflict,
+                published_sha256=existing.metadata.get(SHA256_METADATA),
+                offered_sha256=job.file.sha256,
+            )
         with self.source.open_read(job.source_key) as raw:
             digests = hash_stream(raw, check=lambda: self._check(file_deadline, path))
         self._check_source(job, digests)
         if not matches(existing, digests):
-            log.warning("%s is at the destination but differs from the source: resending", path)
-            return None
+            raise ObjectConflict("the object at this key holds other bytes", **conflict)
         if self.options.read_back:
             back = self.destination.read_back(
                 job.dest_key,
@@ -278,8 +298,7 @@ class Transfer:
                 timeout=self._request_timeout(file_deadline),
             )
             if back != digests:
-                log.warning("%s read back differently: resending", path)
-                return None
+                raise ObjectConflict("the object at this key reads back differently", **conflict)
         return FileOutcome(path, job.dest_key, "skipped", existing, digests, attempts=0)
 
     def _check_source(self, job: FileJob, digests: Digests) -> None:
@@ -316,9 +335,10 @@ class Transfer:
         try:
             self._check_source(job, digests)
         except SourceCorrupt:
-            self._discard(job.dest_key)
+            self._discard(stored)
             raise
         if not matches(stored, digests):
+            self._discard(stored)
             raise ChecksumMismatch(
                 "the stored object's md5/crc32c differ from the bytes sent",
                 file=path,
@@ -335,6 +355,7 @@ class Transfer:
                 timeout=self._request_timeout(file_deadline),
             )
             if back != digests:
+                self._discard(stored)
                 raise ChecksumMismatch(
                     "the object read back differs from the bytes sent",
                     file=path,
@@ -343,8 +364,13 @@ class Transfer:
                 )
         return FileOutcome(path, job.dest_key, "uploaded", stored, digests, attempts)
 
-    def _discard(self, key: str) -> None:
+    def _discard(self, stored: BlobInfo) -> None:
+        """Remove an object this transfer created and could not accept, by its generation."""
         try:
-            self.destination.delete(key, timeout=self.options.request_timeout_s)
-        except PipelineError as exc:  # cleanup of the run prefix removes it later
-            log.warning("could not remove %s after a corrupt source read: %s", key, exc)
+            self.destination.delete(
+                stored.key,
+                if_generation_match=stored.generation,
+                timeout=self.options.request_timeout_s,
+            )
+        except PipelineError as exc:  # the failed run's cleanup removes what it created
+            log.warning("could not remove %s, which failed verification: %s", stored.key, exc)
