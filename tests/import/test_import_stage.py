@@ -57,13 +57,17 @@ def test_the_stage_commits_a_verified_dataset_and_emits_datasets_ready(
     [event] = ready(p)
     [dataset] = event.datasets
     assert dataset.robot == ROBOT and dataset.codebase_version == "v3.0"
-    assert dataset.prefix == f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
+    unit = f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
+    # the dataset lies under the committed attempt's prefix; the manifest beside the attempts
+    assert dataset.prefix.startswith(unit + "attempts/")
+    assert dataset.manifest == unit + "import_manifest.json"
     assert dataset.episodes == 2 and dataset.quality_pass_rate == pytest.approx(2 / 3)
     blobs = p.ports.blobs
     manifest = json.loads(blobs.read_bytes(dataset.manifest))
     assert (manifest["format_version"], manifest["robot"], manifest["run_id"]) == (1, ROBOT, RUN)
+    assert unit + manifest["attempt"]["path"] == dataset.prefix
     stored = {b.key[len(dataset.prefix) :] for b in blobs.list(dataset.prefix)}
-    assert stored == {*manifest["files"], "import_manifest.json"}
+    assert stored == set(manifest["files"])
     for name, entry in manifest["files"].items():
         data = blobs.read_bytes(dataset.prefix + name)
         assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry["sha256"], entry["size"])
@@ -111,9 +115,11 @@ def test_a_failing_gate_writes_the_report_and_publishes_nothing_until_env_relaxe
     assert record is not None and record.stages["import"].state is StageState.QUALITY_FAILED
     assert "min_success_rate" in (record.stages["import"].note or "")
     assert ready(p) == []
-    prefix = f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
-    stored = {b.key[len(prefix) :] for b in p.ports.blobs.list(prefix)}
-    assert stored == {
+    unit = f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
+    [attempt] = {b.key[len(unit) :].split("/")[1] for b in p.ports.blobs.list(unit)}
+    prefix = f"{unit}attempts/{attempt}/"
+    stored = {b.key[len(prefix) :] for b in p.ports.blobs.list(unit)}
+    assert stored == {  # the reports under the attempt's prefix, and nothing committed
         "quality/quality_report.json",
         "quality/quality_report.html",
         "quality/contact_sheet.png",

@@ -50,7 +50,7 @@ def recorded(tmp_path: Path) -> RecordedRuns:
     succeeded = drop(tmp_path, pipeline, "kitchen", "ok")
     dead_lettered = drop(tmp_path, pipeline, "broken", "permanent")
     pipeline.ports.blobs.write_bytes(
-        f"runs/kitchen/{succeeded}/lerobot/probe/quality_report.html",
+        f"runs/kitchen/{succeeded}/lerobot/probe/attempts/a01-probe/quality/quality_report.html",
         REPORT_HTML,
         content_type="text/html",
     )

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from bp_common.bus.base import ATTR_REPLAY_COUNT
+from bp_common.runtime.attempts import AttemptWriter
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_ops.embedded import EmbeddedRun
 from bp_ops.status import create_app
+from bp_ops.status.overview import QUALITY_REPORT, quality_report_key
 from fastapi.testclient import TestClient
 
 from tests.backbone.oidc_issuer import Issuer
@@ -184,3 +186,20 @@ def test_with_oidc_every_route_but_health_needs_a_token_of_the_allowed_account(
     runs = http.get("/api/runs", headers={"authorization": f"Bearer {token}"})
     assert runs.status_code == 200 and len(runs.json()) == 2
     assert json.loads(runs.text)[0]["run_id"].startswith("run-")
+
+
+def test_a_report_is_found_in_the_committed_attempt_else_in_the_latest_one(
+    recorded: RecordedRuns,
+) -> None:
+    blobs = recorded.pipeline.ports.blobs
+    run = recorded.pipeline.ports.ledger.get(recorded.succeeded)
+    assert run is not None
+    unit = f"runs/kitchen/{run.run_id}/lerobot/probe/"
+    # the fixture's report: an attempt whose gates failed, nothing committed
+    assert quality_report_key(blobs, run, "probe") == unit + "attempts/a01-probe/" + QUALITY_REPORT
+    with AttemptWriter(blobs, unit, "a02-commit", "import_manifest.json") as attempt:
+        attempt.write(QUALITY_REPORT, b"<!doctype html><title>committed</title>")
+        attempt.commit({"robot": "probe"})
+    assert quality_report_key(blobs, run, "probe") == unit + "attempts/a02-commit/" + QUALITY_REPORT
+    page = client(recorded).get(f"/runs/{run.run_id}/reports/probe")
+    assert page.content == b"<!doctype html><title>committed</title>"

@@ -12,6 +12,7 @@ import pytest
 from bp_collector.service.server import CollectorServer
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.config import Settings
+from bp_common.runtime.attempts import read_committed
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_export.stage import EXPORT
 from bp_ops.embedded import EmbeddedPipeline
@@ -38,6 +39,15 @@ TINY_ENV = {
     "BP_EPISODE_HEIGHT": "64",
     "BP_EPISODE_FPS": "10",
 }
+
+
+def exported_task_config(p: EmbeddedPipeline, scene_id: str, run_id: str) -> Any:
+    """task_config.json as the run's committed export manifest names it."""
+    committed = read_committed(
+        p.ports.blobs, f"runs/{scene_id}/{run_id}/export/export_manifest.json"
+    )
+    assert committed is not None
+    return json.loads(committed.read("task_config.json"))
 
 
 def tiny(**overrides: Any) -> SubmitConfig:

@@ -16,7 +16,14 @@ from bp_common.ledger import StageState
 from bp_export.stage import EXPORT
 from bp_ops.embedded import EmbeddedPipeline
 
-from tests.submit.conftest import KITCHEN, TINY_ENV, pipeline, settings, tiny
+from tests.submit.conftest import (
+    KITCHEN,
+    TINY_ENV,
+    exported_task_config,
+    pipeline,
+    settings,
+    tiny,
+)
 
 # The submit stage alone in its own process, on the embedded folder the test prepared.
 SUBMIT_PROCESS = """
@@ -86,8 +93,7 @@ def test_a_killed_submit_resumes_on_the_same_job_without_duplicate_episodes(
     with collector.store._lock:
         (jobs,) = collector.store._conn.execute("SELECT COUNT(*) FROM jobs").fetchone()
     assert jobs == 1
-    tasks = json.loads(resumed.ports.blobs.read_bytes(
-        f"runs/kitchen_table/{run.run_id}/export/task_config.json"))["robots"][0]["tasks"]
+    tasks = exported_task_config(resumed, "kitchen_table", run.run_id)["robots"][0]["tasks"]
     ids = [e["episode_id"] for e in manifest["episodes"]]
     assert len(ids) == len(set(ids)) == len(tasks) * EPISODES_PER_TASK
     after = stored_manifests(resumed, prefix)

@@ -22,6 +22,7 @@ from tests.submit.conftest import (
     KITCHEN,
     dead_letters,
     deliver_next,
+    exported_task_config,
     free_port,
     pipeline,
     robot_manifest,
@@ -36,8 +37,7 @@ def test_export_and_submit_end_with_verified_episodes_for_every_robot(tmp_path: 
     event = decode("episodes-collected", envelope.data, envelope.attributes)
     assert isinstance(event, EpisodesCollected) and event.run_id == run.run_id
     assert event.episodes_prefix == f"runs/kitchen_table/{run.run_id}/episodes/"
-    tasks = json.loads(p.ports.blobs.read_bytes(
-        f"runs/kitchen_table/{run.run_id}/export/task_config.json"))
+    tasks = exported_task_config(p, "kitchen_table", run.run_id)
     planned = {r["robot"]: len(r["tasks"]) for r in tasks["robots"] if r["tasks"]}
     assert len(planned) >= 2
     assert {r.robot: r.episodes for r in event.robots} == planned  # one episode per task
@@ -91,8 +91,8 @@ def _exported_event(p: object, root: Path, config: dict[str, object]) -> SceneEx
     files = {"scene_graph.json": graph, "task_config.json": json.dumps(config).encode()}
     for name, data in files.items():
         p.ports.blobs.write_bytes(prefix + name, data)
-    manifest = json.dumps({"files": {n: {"sha256": hashlib.sha256(d).hexdigest()}
-                                     for n, d in files.items()}}).encode()
+    manifest = json.dumps({"files": {n: {"sha256": hashlib.sha256(d).hexdigest(),
+                                         "size": len(d)} for n, d in files.items()}}).encode()
     p.ports.blobs.write_bytes(prefix + "export_manifest.json", manifest)
     return SceneExported(
         scene_id="kitchen_table",
@@ -203,8 +203,7 @@ def test_a_down_collector_opens_the_breaker_and_the_message_waits_without_loss(
     assert record.stages["submit"].attempts == 3
     [collected] = p.bus.published("episodes-collected")
     event = decode("episodes-collected", collected.data, collected.attributes)
-    tasks = json.loads(p.ports.blobs.read_bytes(
-        f"runs/kitchen_table/{run.run_id}/export/task_config.json"))
+    tasks = exported_task_config(p, "kitchen_table", run.run_id)
     assert [(r.robot, r.episodes) for r in event.robots] == [  # type: ignore[attr-defined]
         ("franka_panda", len(tasks["robots"][0]["tasks"]))
     ]

@@ -32,7 +32,6 @@ from bp_ops.status.overview import (
     quality_reports,
     quality_reports_of,
     run_document,
-    validate_robot,
 )
 
 log = logging.getLogger("bp.status")
@@ -140,9 +139,10 @@ def create_app(
     def quality_report(run_id: str, robot: str) -> Response:
         record = run_or_none(run_id)
         try:
-            if record is None:
-                raise NotFound("no such run", run_id=run_id)
-            body = sources.blobs.read_bytes(quality_report_key(record, validate_robot(robot)))
+            key = None if record is None else quality_report_key(sources.blobs, record, robot)
+            if key is None:
+                raise NotFound("no quality report", run_id=run_id, robot=robot)
+            body = sources.blobs.read_bytes(key)
         except (NotFound, InvalidName):
             return HTMLResponse(
                 html.not_found_page(f"no quality report for {robot} in run {run_id}"),

@@ -15,9 +15,13 @@ from bp_common.errors import InvalidName
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunRecord
 from bp_common.ledger.run_state import run_state
+from bp_common.runtime.attempts import ATTEMPTS_DIR, read_committed
 from bp_common.topology import ROUTE_BY_STAGE
 
 _ROBOT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# What the import stage writes per robot (bp_import): its commit, and its report in the dataset.
+IMPORT_MANIFEST = "import_manifest.json"
+QUALITY_REPORT = "quality/quality_report.html"
 # Checking a few objects per run is cheap on a folder and a round trip each on Cloud Storage.
 _REPORT_LOOKUP_WORKERS = 8
 
@@ -29,9 +33,20 @@ def validate_robot(robot: str) -> str:
     return robot
 
 
-def quality_report_key(run: RunRecord, robot: str) -> str:
-    """Where import writes a robot's quality report for one run."""
-    return f"runs/{run.scene_id}/{run.run_id}/lerobot/{validate_robot(robot)}/quality_report.html"
+def quality_report_key(blobs: BlobStore, run: RunRecord, robot: str) -> str | None:
+    """Where a robot's quality report of one run lies, if it has one: in the attempt its import
+    manifest commits, or, when the gates held the dataset back (nothing committed), in the
+    latest attempt that wrote a report."""
+    unit = f"runs/{run.scene_id}/{run.run_id}/lerobot/{validate_robot(robot)}/"
+    committed = read_committed(blobs, unit + IMPORT_MANIFEST)
+    if committed is not None:
+        return committed.root + QUALITY_REPORT if QUALITY_REPORT in committed.files else None
+    reports = [
+        info
+        for info in blobs.list(unit + ATTEMPTS_DIR + "/")
+        if info.key.endswith("/" + QUALITY_REPORT)
+    ]
+    return max(reports, key=lambda info: info.generation).key if reports else None
 
 
 def robots_of(run: RunRecord) -> list[str]:
@@ -66,7 +81,7 @@ def robots_of(run: RunRecord) -> list[str]:
 
 def quality_reports(blobs: BlobStore, run: RunRecord) -> list[str]:
     """Robots of the run whose quality report exists in the bucket."""
-    return [robot for robot in robots_of(run) if blobs.exists(quality_report_key(run, robot))]
+    return [robot for robot in robots_of(run) if quality_report_key(blobs, run, robot)]
 
 
 def quality_reports_of(blobs: BlobStore, runs: Iterable[RunRecord]) -> dict[str, list[str]]:
