@@ -20,6 +20,7 @@ from bp_common.contracts.envelope import Envelope
 from bp_common.ids import run_id_for
 from bp_common.ledger.leases import Lease, TenureEnd, overlaps
 from bp_common.runtime.delivery import Deliverer, Outcome, Verdict
+from bp_common.runtime.holding import holder_gone, holder_name
 from bp_common.runtime.limits import Footprint, Machine, Transport, work_slots_for
 from bp_common.runtime.push import create_app
 from bp_common.runtime.sinks import TopicDeadLetterSink, TopicRedelivery
@@ -190,3 +191,22 @@ def test_work_slots_follow_the_stages_footprint_and_the_machine() -> None:
     assert work_slots_for(Footprint(cpus=0.25, memory_mb=4096), machine) == 1  # memory bound
     assert work_slots_for(Footprint(cpus=4.0, memory_mb=512), machine) == 1  # at least one
     assert work_slots_for(Footprint(cpus=0.01, memory_mb=1), machine) == 32  # capped
+
+
+def test_in_the_embedded_default_a_holder_whose_process_is_gone_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    folder = Folder(tmp_path / "out", lease_ttl_s=60)
+    message = folder.drop("ok")
+    boot, pid, _, rand = holder_name().split(":")
+    dead = f"{boot}:{pid}:1:{rand}"  # this pid, started at another time: that process is gone
+    assert holder_gone(dead) and not holder_gone(holder_name())
+    taken = folder.ports.ledger.leases.acquire(run_of(message), "kitchen", "export", dead, 60)
+    assert isinstance(taken, Lease)
+    started = time.monotonic()
+    verdict = folder.deliverer().deliver(message)
+    assert verdict.outcome is Outcome.ACK and not verdict.duplicate
+    assert time.monotonic() - started < 30  # not the 60 s the lease would have lived
+    lease = folder.ports.ledger.leases.get(run_of(message), "export")
+    assert lease is not None and (lease.log[0].holder, lease.log[0].end) == (dead, TenureEnd.LAPSED)
+    assert overlaps(lease, datetime.now(UTC)) == []

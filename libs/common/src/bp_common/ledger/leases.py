@@ -121,9 +121,20 @@ class LeaseBook:
         self.clock = clock
 
     def acquire(
-        self, run_id: str, scene_id: str, unit: str, holder: str, ttl_s: float
+        self,
+        run_id: str,
+        scene_id: str,
+        unit: str,
+        holder: str,
+        ttl_s: float,
+        *,
+        evict: str | None = None,
     ) -> Lease | Held:
-        """Take the lease unless another holder's lease is live; a lapsed one is logged."""
+        """Take the lease unless another holder's lease is live; a lapsed one is logged.
+
+        `evict` names a holder known to be dead (its process is gone): its lease ends now, as
+        if it had lapsed, instead of at its expiry.
+        """
         key = lease_key(run_id, unit)
         outcome: list[Lease | Held] = []
 
@@ -135,10 +146,13 @@ class LeaseBook:
                 if doc
                 else LeaseRecord(run_id=run_id, scene_id=scene_id, unit=unit, updated_at=now)
             )
-            if record.live(now) and record.holder != holder:
+            evicted = evict is not None and record.holder == evict
+            if record.live(now) and record.holder != holder and not evicted:
                 assert record.holder is not None and record.expires_at is not None
                 outcome.append(Held(record.holder, record.expires_at))
                 return record.to_document()
+            if evicted:
+                record.expires_at = now  # the holder died: its tenure lapsed now
             if record.holder is not None:
                 record.log = _bounded([*record.log, _ended(record, now)])
             record.holder = holder

@@ -18,11 +18,8 @@ The rules every transport (push, pull, the in-process bus) shares:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,7 +36,7 @@ from bp_common.errors import PermanentError, PipelineError, TransientError
 from bp_common.ledger import RunRecord, StageState
 from bp_common.ledger.leases import Held, Lease, LeaseLost
 from bp_common.ledger.model import EmittedEvent
-from bp_common.runtime.holding import Hold
+from bp_common.runtime.holding import Hold, holder_gone, holder_name
 from bp_common.runtime.limits import DeliveryLimits, Transport, delivery_limits
 from bp_common.runtime.stage import Ports, RunRef, Skip, Stage, StageContext, StageOutput
 
@@ -98,7 +95,6 @@ class Deliverer:
             stage_deadline_s=stage.deadline_s(settings) if stage.deadline_s else None,
         )
         self._slots = threading.BoundedSemaphore(self.limits.work_slots)
-        self._holder = f"{socket.gethostname()}:{os.getpid()}"
         m = meter or telemetry.meter()
         self._handled = m.create_counter("bp.messages.handled", description="messages by outcome")
         self._failed = m.create_counter("bp.messages.failed", description="failed deliveries")
@@ -164,8 +160,8 @@ class Deliverer:
         settled = self._settled(record, extra)
         if settled is not None:
             return settled
-        name = f"{uuid.uuid4().hex[:10]}"
-        waited = self._acquire(message, ref, f"{self._holder}:{name}", extra)
+        holder = holder_name()
+        waited = self._acquire(message, ref, holder, extra)
         if not isinstance(waited, Lease):
             return waited
         with Hold(
@@ -175,7 +171,7 @@ class Deliverer:
             work_deadline_s=self.limits.work_deadline_s,
         ) as hold:
             try:
-                return self._hold(message, event, ref, hold, name, extra)
+                return self._hold(message, event, ref, hold, holder.rsplit(":", 1)[-1], extra)
             except BaseException:
                 hold.release("interrupted")
                 raise
@@ -215,10 +211,18 @@ class Deliverer:
         leases, name = self.ports.ledger.leases, self.stage.name
         give_up = time.monotonic() + self.limits.wait_budget_s
         logged = False
+        dead: str | None = None
         while True:
-            taken = leases.acquire(ref.run_id, ref.scene_id, name, holder, self.limits.lease_ttl_s)
+            taken = leases.acquire(
+                ref.run_id, ref.scene_id, name, holder, self.limits.lease_ttl_s, evict=dead
+            )
             if isinstance(taken, Lease):
                 return taken
+            if self.transport is Transport.LOCAL and holder_gone(taken.holder):
+                # every embedded holder shares this machine: a gone process holds nothing
+                log.info("the holder %s is gone: taking over", taken.holder, extra=extra)
+                dead = taken.holder
+                continue
             if not logged:
                 log.info(
                     "another delivery holds %s (%s, until %s): waiting",

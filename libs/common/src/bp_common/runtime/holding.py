@@ -4,19 +4,62 @@ The heartbeat renews every third of the lease's lifetime until the work deadline
 lease is left to lapse, so a handler that hangs cannot keep its unit from every other delivery.
 A renewal that finds the lease gone (lapsed, or taken over) marks the hold as lost; `check()`
 raises LeaseLost from then on.
+
+A holder names its process (`holder_name`): the machine's boot id, the pid and the process's
+start time. On one machine (the embedded default, where every holder shares the folder) a
+holder whose process is gone is known dead at once, so `bp run` after a crash resumes without
+waiting for the lease to lapse.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
+from functools import cache
+from pathlib import Path
 from types import TracebackType
 
 from bp_common.errors import PipelineError
 from bp_common.ledger.leases import Lease, LeaseBook, LeaseLost
 
 log = logging.getLogger("bp.lease")
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return "unknown"
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot, or None when it does not run."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def holder_name() -> str:
+    """A fresh holder id for one delivery: `{boot}:{pid}:{start}:{random}`."""
+    pid = os.getpid()
+    return f"{_boot_id()}:{pid}:{_started(pid) or '-'}:{uuid.uuid4().hex[:10]}"
+
+
+def holder_gone(holder: str) -> bool:
+    """True only when the holder is a process of this machine that no longer runs."""
+    parts = holder.split(":")
+    if len(parts) != 4 or parts[0] != _boot_id() or parts[0] == "unknown" or parts[2] == "-":
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    return _started(pid) != parts[2]
 
 
 class Hold:
