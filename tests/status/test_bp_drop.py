@@ -103,28 +103,43 @@ def test_drop_uploads_companions_first_and_the_scene_last_and_names_the_run(
     run_id = run_id_for(gcs_bucket, key, scene.generation)
     assert printed(result, "object") == f"gs://{gcs_bucket}/{key}"
     assert printed(result, "generation") == str(scene.generation)
-    assert printed(result, "run") == run_id
+    assert printed(result, "run") == f"{run_id} (a new run)"
     assert f"bp runs show {run_id}" in result.output
     # The export stage turns this very notification into the same run id.
     ref = scene_upload_ref(event)
     assert isinstance(ref, RunRef) and ref.run_id == run_id
 
 
-def test_a_second_drop_keeps_unchanged_companions_and_starts_a_new_run(
+def test_an_identical_drop_uploads_nothing_and_names_the_same_run_unless_asked(
     emulators: EmulatorStack, storage_client: storage.Client, gcs_bucket: str, tmp_path: Path
 ) -> None:
     folder = scene_folder(tmp_path)
     first = run_drop(emulators, gcs_bucket, str(folder / "scene.usda"), "--scene-id", "kt")
     assert first.exit_code == 0, first.output
-    manifest = storage_client.bucket(gcs_bucket).get_blob("scenes/kt/scene_manifest.json")
-    assert manifest is not None
+    bucket = storage_client.bucket(gcs_bucket)
+    before = {b.name: b.generation for b in storage_client.list_blobs(gcs_bucket)}
 
     second = run_drop(emulators, gcs_bucket, str(folder), "--scene-id", "kt")
     assert second.exit_code == 0, second.output
-    assert "0 file(s) uploaded beside the scene, 3 unchanged" in second.output
-    again = storage_client.bucket(gcs_bucket).get_blob("scenes/kt/scene_manifest.json")
-    assert again is not None and again.generation == manifest.generation
-    assert printed(second, "run") != printed(first, "run")
+    assert "0 file(s) uploaded beside the scene, 4 unchanged" in second.output
+    assert {b.name: b.generation for b in storage_client.list_blobs(gcs_bucket)} == before
+    run = printed(first, "run").split()[0]
+    assert printed(second, "run") == f"{run} (already dropped)"
+
+    fresh = run_drop(emulators, gcs_bucket, str(folder), "--scene-id", "kt", "--new-run")
+    assert fresh.exit_code == 0, fresh.output
+    scene = bucket.get_blob("scenes/kt/scene.usda")
+    assert scene is not None and scene.generation != before["scenes/kt/scene.usda"]
+    assert scene.metadata["bp-new-run"] == "true"
+    assert printed(fresh, "run") == (
+        f"{run_id_for(gcs_bucket, 'scenes/kt/scene.usda', scene.generation)} (a new run)"
+    )
+    assert printed(fresh, "run").split()[0] != run
+
+    (folder / "scene_manifest.json").write_text(json.dumps({"robots": ["ur5e"]}))
+    changed = run_drop(emulators, gcs_bucket, str(folder), "--scene-id", "kt")
+    assert "1 file(s) uploaded beside the scene" in changed.output
+    assert printed(changed, "run").split()[0] not in (run, printed(fresh, "run").split()[0])
 
 
 @pytest.mark.parametrize(

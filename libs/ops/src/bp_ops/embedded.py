@@ -19,6 +19,7 @@ from bp_common.contracts.events import SceneUpload
 from bp_common.ids import run_id_for
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
+from bp_common.runtime.uploads import claimed_run
 
 from bp_ops.scene_drop import SceneFile, plan_drop
 
@@ -47,11 +48,12 @@ class EmbeddedPipeline:
             name: wiring.deliverer(stage, self.ports, settings) for name, stage in stages.items()
         }
 
-    def _put(self, item: SceneFile) -> int:
-        """Copy a file into the bucket unless identical content is there (keeps its generation)."""
+    def _put(self, item: SceneFile, *, force: bool = False) -> int | None:
+        """Copy a file into the bucket unless identical content is there (then None: it keeps
+        its generation); returns the new generation."""
         info = self.ports.blobs.stat(item.key)
-        if info is not None and info.metadata.get("sha256") == item.sha256:
-            return info.generation
+        if not force and info is not None and info.metadata.get("sha256") == item.sha256:
+            return None
         with (
             item.path.open("rb") as reader,
             self.ports.blobs.open_write(item.key, metadata={"sha256": item.sha256}) as writer,
@@ -63,12 +65,22 @@ class EmbeddedPipeline:
         return stat.generation
 
     def drop_scene(self, scene_path: Path, scene_id: str | None = None) -> EmbeddedRun:
-        """Put the scene into the local bucket and announce it as Cloud Storage would."""
+        """Put the scene into the local bucket and announce it as Cloud Storage would.
+
+        Identical content maps to the run it already has (bp_common.runtime.uploads), which
+        is then not announced again.
+        """
         drop = plan_drop(scene_path, scene_id)
-        for companion in drop.companions:
-            self._put(companion)
-        generation = self._put(drop.scene)
-        run_id = run_id_for(LOCAL_BUCKET, drop.scene.key, generation)
+        changed = [c for c in drop.companions if self._put(c) is not None]
+        # The scene file goes last, and again when only what it refers to changed: its new
+        # generation announces the new content.
+        self._put(drop.scene, force=bool(changed))
+        scene = self.ports.blobs.stat(drop.scene.key)
+        assert scene is not None
+        generation = scene.generation
+        run_id = claimed_run(
+            self.ports.ledger, self.ports.blobs, drop.scene_id, scene
+        ) or run_id_for(LOCAL_BUCKET, drop.scene.key, generation)
         if self.ports.ledger.get(run_id) is None:
             self.bus.publish(self._notification(drop.scene.key, generation))
         return EmbeddedRun(scene_id=drop.scene_id, run_id=run_id)

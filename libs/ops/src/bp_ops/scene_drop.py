@@ -14,6 +14,7 @@ from pathlib import Path
 from bp_common.blobstore.gcs import storage_errors
 from bp_common.errors import AlreadyExists, InvalidInput
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_object_name, validate_scene_id
+from bp_common.runtime.uploads import NEW_RUN_METADATA
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -106,9 +107,11 @@ class DropResult:
         return f"gs://{self.bucket}/{self.key}"
 
 
-def _upload(bucket: storage.Bucket, item: SceneFile, if_generation_match: int) -> int:
+def _upload(
+    bucket: storage.Bucket, item: SceneFile, if_generation_match: int, *, new_run: bool = False
+) -> int:
     blob = bucket.blob(item.key)
-    blob.metadata = {"sha256": item.sha256}
+    blob.metadata = {"sha256": item.sha256, **({NEW_RUN_METADATA: "true"} if new_run else {})}
     # The precondition makes a retried request safe: it cannot add a second generation.
     blob.upload_from_filename(
         str(item.path),
@@ -119,9 +122,14 @@ def _upload(bucket: storage.Bucket, item: SceneFile, if_generation_match: int) -
     return int(blob.generation or 0)
 
 
-def upload_drop(client: storage.Client, bucket_name: str, drop: SceneDrop) -> DropResult:
+def upload_drop(
+    client: storage.Client, bucket_name: str, drop: SceneDrop, *, new_run: bool = False
+) -> DropResult:
     """Upload companions not already there with the same content, then the scene file.
 
+    A scene file already there with the same content is not uploaded again (no new generation,
+    so no new run), unless `new_run` asks for one: its new generation then carries the
+    `bp-new-run` metadata, so the pipeline does not map it onto the run of identical content.
     Cloud Storage failures arrive as the pipeline's errors (bp_common.blobstore.gcs): NotFound,
     AlreadyExists, Unavailable for what may pass.
     """
@@ -137,10 +145,22 @@ def upload_drop(client: storage.Client, bucket_name: str, drop: SceneDrop) -> Dr
             _upload(bucket, item, int(existing.generation) if existing is not None else 0)
             uploaded.append(item.key)
         existing = bucket.get_blob(drop.scene.key, retry=DEFAULT_RETRY)
+    same = existing is not None and (existing.metadata or {}).get("sha256") == drop.scene.sha256
+    if same and not new_run and not uploaded:
+        assert existing is not None
+        generation = int(existing.generation)
+        return DropResult(
+            bucket=bucket_name,
+            key=drop.scene.key,
+            generation=generation,
+            run_id=run_id_for(bucket_name, drop.scene.key, generation),
+            uploaded=[],
+            unchanged=[*unchanged, drop.scene.key],
+        )
     expected = int(existing.generation) if existing is not None else 0
     try:
         with storage_errors(bucket=bucket_name, object=drop.scene.key):
-            generation = _upload(bucket, drop.scene, expected)
+            generation = _upload(bucket, drop.scene, expected, new_run=new_run)
     except AlreadyExists as exc:
         # Either a retry of this very upload whose first attempt landed, or another writer.
         with storage_errors(bucket=bucket_name, object=drop.scene.key):

@@ -11,8 +11,9 @@ from bp_common import __version__
 from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
 from bp_common.ledger import StageState
 from bp_common.runtime.attempts import AttemptWriter, Committed, read_committed
+from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
-from bp_common.runtime.uploads import scene_upload_ref
+from bp_common.runtime.uploads import claimed_run, resolve_scene_upload, scene_upload_ref
 
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
 from bp_export.scene_errors import SceneTooLarge
@@ -72,7 +73,11 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
     if committed is not None:
         return _event(ctx, upload, committed)
     current = ctx.blobs.stat(upload.object.name)
-    if current is None or str(current.generation) != upload.object.generation:
+    if current is None or (
+        str(current.generation) != upload.object.generation
+        # a newer generation with this run's content (an identical re-drop) is this run's scene
+        and claimed_run(ctx.ports.ledger, ctx.blobs, ctx.scene_id, current) != ctx.run_id
+    ):
         return StageStop(StageState.SKIPPED, "superseded: the scene object has a newer generation")
     if current.size > DEFAULT_MAX_SCENE_BYTES:
         raise SceneTooLarge(
@@ -105,4 +110,11 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
     return _event(ctx, upload, committed)
 
 
-EXPORT = Stage(name="export", handle=handle, identify=scene_upload_ref)
+EXPORT = Stage(
+    name="export",
+    handle=handle,
+    identify=scene_upload_ref,
+    resolve=lambda ports, settings, upload, ref: resolve_scene_upload(ports, upload, ref),
+    # usd-core and the embedding model in numpy, one scene at a time per core
+    footprint=Footprint(cpus=1.0, memory_mb=1024),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -65,6 +66,19 @@ class BlobStore(abc.ABC):
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
+
+    def digest(self, info: BlobInfo) -> str:
+        """A checksum of the object's content: the server's own when it keeps one (no download),
+        else a sha256 of the bytes. Only comparable within one store."""
+        if info.md5_b64:
+            return f"md5:{info.md5_b64}"
+        if info.crc32c_b64:
+            return f"crc32c:{info.crc32c_b64}"
+        sha = hashlib.sha256()
+        with self.open_read(info.key) as reader:
+            for chunk in iter(lambda: reader.read(1 << 20), b""):
+                sha.update(chunk)
+        return f"sha256:{sha.hexdigest()}"
 
     def read_bytes(self, key: str) -> bytes:
         with self.open_read(key) as reader:

@@ -20,9 +20,21 @@ def drop(
     scene_id: str | None = typer.Option(
         None, "--scene-id", help="Scene id (default: the folder's name, lowercased)."
     ),
+    new_run: bool = typer.Option(
+        False,
+        "--new-run",
+        help="Start a new run even when the bucket holds this content already (metadata"
+        " bp-new-run on the scene object).",
+    ),
 ) -> None:
-    """Upload a scene to gs://$BP_BUCKET/scenes/ID/: manifest and assets first, the scene last."""
-    from bp_common.blobstore.gcs import make_storage_client
+    """Upload a scene to gs://$BP_BUCKET/scenes/ID/: manifest and assets first, the scene last.
+
+    Identical content (scene, manifest and assets) maps to the run it already has: nothing is
+    uploaded, or the pipeline maps the upload onto that run. `--new-run` asks for a new run.
+    """
+    from bp_common import wiring
+    from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
+    from bp_common.runtime.uploads import claimed_run
 
     from bp_ops.scene_drop import plan_drop, upload_drop
 
@@ -38,7 +50,21 @@ def drop(
         raise typer.Exit(2)
     try:
         plan = plan_drop(scene_path, scene_id)
-        result = upload_drop(make_storage_client(settings.project_id), settings.bucket, plan)
+        client = make_storage_client(settings.project_id)
+        result = upload_drop(client, settings.bucket, plan, new_run=new_run)
+        run_id, why = result.run_id, "a new run" if result.uploaded else "already dropped"
+        blobs = GcsBlobStore(client, settings.bucket)
+        scene = blobs.stat(result.key)
+        # Where the pipeline's services keep their ledger (the stack and the cloud: Firestore),
+        # the content's run is known: an upload of identical content maps onto it.
+        known = settings.ledger_backend == "firestore" and not new_run and scene is not None
+        owner = (
+            claimed_run(wiring.cloud(settings).ports.ledger, blobs, plan.scene_id, scene)
+            if known and scene is not None
+            else None
+        )
+        if owner is not None and owner != run_id:
+            run_id, why = owner, "identical content: no new run"
     except PipelineError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2 if exc.permanent else 1) from exc
@@ -46,12 +72,12 @@ def drop(
         typer.secho(f"upload to gs://{settings.bucket} failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     where = f" (emulator {emulator})" if emulator else ""
-    beside = len(result.uploaded) - 1
+    beside = len([k for k in result.uploaded if k != result.key])
     typer.echo(
         f"scene {plan.scene_id}: {beside} file(s) uploaded beside the scene,"
         f" {len(result.unchanged)} unchanged{where}"
     )
     typer.echo(f"object {result.uri}")
     typer.echo(f"generation {result.generation}")
-    typer.echo(f"run {result.run_id}")
-    typer.echo(f"follow it: bp runs show {result.run_id}")
+    typer.echo(f"run {run_id} ({why})")
+    typer.echo(f"follow it: bp runs show {run_id}")
