@@ -1,4 +1,5 @@
-"""The local stack behind `bp up`: emulators, topology, and each stage as its own process."""
+"""The local stack behind `bp up`: emulators, topology, and each stage as its own process,
+supervised (bp_ops.supervision): a service that dies is restarted with backoff."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +17,7 @@ from types import TracebackType
 from bp_common.topology import ROUTE_BY_STAGE
 
 from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
+from bp_ops.supervision import EVENTS_FILE, StackEvents, Supervisor
 
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
@@ -32,6 +35,17 @@ class ServiceProcess:
     @property
     def push_endpoint(self) -> str | None:
         return f"http://{LOOPBACK}:{self.port}/push" if self.port else None
+
+    @property
+    def name(self) -> str:
+        return self.stage
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.poll()
 
     def stop(self, grace: float = 10.0) -> None:
         if self.process.poll() is not None:
@@ -78,6 +92,8 @@ class LocalStack:
         self.services: dict[str, ServiceProcess] = {}
         self.status_page = status_page
         self.status: ServiceProcess | None = None
+        self.events_path = self.root / EVENTS_FILE
+        self.supervisor: Supervisor | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -127,12 +143,28 @@ class LocalStack:
             max_backoff_s=self.max_backoff_s,
             ack_deadline_s=self.ack_deadline_s,
         )
+        self.events_path.unlink(missing_ok=True)
+        supervisor = Supervisor(StackEvents(self.events_path), self._dead_emulator)
         for stage in self.stages:
-            self.start_service(stage, ports.get(stage))
+            supervisor.watch(self.start_service(stage, ports.get(stage)), self._restarter(stage))
         if self.status_page:
-            self.start_status_page()
+            supervisor.watch(self.start_status_page(), lambda: self.start_status_page(wait=False))
+        self.supervisor = supervisor
 
-    def start_service(self, stage: str, port: int | None = None) -> ServiceProcess:
+    def _restarter(self, stage: str) -> Callable[[], ServiceProcess]:
+        """Starts the stage's service again on its own port, without waiting for it."""
+        return lambda: self.start_service(stage, wait=False)
+
+    def _dead_emulator(self) -> str | None:
+        for name, emulator in self.emulators.processes.items():
+            if emulator.process.poll() is not None:
+                return name
+        return None
+
+    def start_service(
+        self, stage: str, port: int | None = None, *, wait: bool = True
+    ) -> ServiceProcess:
+        """Start (or restart, on its port) one stage's service; `wait` for it to be healthy."""
         route = ROUTE_BY_STAGE[stage]
         if port is None and stage in self.services:
             port = self.services[stage].port
@@ -161,15 +193,17 @@ class LocalStack:
             )
         service = ServiceProcess(stage, spec, process, log, port)
         self.services[stage] = service
-        if port:
+        if port and wait:
             self._wait_healthy(service)
         return service
 
-    def start_status_page(self) -> ServiceProcess:
-        """`bp status serve` on a free port, reading this stack's ledger, queues and bucket."""
-        port = free_port()
+    def start_status_page(self, *, wait: bool = True) -> ServiceProcess:
+        """`bp status serve` on a free port (its own again on a restart), reading this stack's
+        ledger, queues, bucket and supervisor events."""
+        port = self.status.port if self.status is not None and self.status.port else free_port()
         log = self.root / "logs" / "status.log"
         command = [sys.executable, "-m", "bp_common.cli", "status", "serve", "--port", str(port)]
+        command += ["--stack-events", str(self.events_path)]
         with log.open("ab") as handle:
             process = subprocess.Popen(
                 command,
@@ -180,7 +214,8 @@ class LocalStack:
                 start_new_session=True,
             )
         self.status = ServiceProcess("status", "status page", process, log, port)
-        self._wait_healthy(self.status)
+        if wait:
+            self._wait_healthy(self.status)
         return self.status
 
     def _wait_healthy(self, service: ServiceProcess, timeout: float = 60.0) -> None:
@@ -230,16 +265,16 @@ class LocalStack:
         return lines
 
     def wait(self) -> None:
-        """Block until a service dies (and say which) or the caller is interrupted."""
-        while True:
-            for s in [*self.services.values(), *([self.status] if self.status else [])]:
-                if s.process.poll() is not None:
-                    raise EmulatorError(
-                        f"service {s.stage} exited with {s.process.returncode}; log {s.log}"
-                    )
-            time.sleep(1.0)
+        """Supervise the services until interrupted; raises EmulatorError if an emulator died."""
+        assert self.supervisor is not None, "start the stack first"
+        try:
+            self.supervisor.run()
+        except RuntimeError as exc:
+            raise EmulatorError(str(exc)) from exc
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop.set()
         if self.status is not None:
             self.status.stop()
         for service in self.services.values():

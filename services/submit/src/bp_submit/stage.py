@@ -18,6 +18,7 @@ from bp_common.contracts.events import EpisodesCollected, RobotEpisodes, SceneEx
 from bp_common.errors import InvalidInput
 from bp_common.ledger import StageState
 from bp_common.runtime.attempts import CommitMismatch, read_committed
+from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 
 from bp_submit.collection import (
@@ -30,6 +31,9 @@ from bp_submit.collection import (
 )
 from bp_submit.config import SubmitConfig
 from bp_submit.connection import collector_client
+
+# After its follow budget a delivery still commits what arrived and hands the message back.
+FOLLOW_MARGIN_S = 60.0
 
 
 class ExportMismatch(InvalidInput):
@@ -192,7 +196,14 @@ def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported
         summaries = collection.run(until=started + cfg.follow_budget_s)
         return _output(event, prefix, collection.commit(summaries))
 
-    return Stage(name="submit", handle=handle)
+    # Submit waits on the collector: a delivery keeps a thread and little memory busy, and
+    # holds its lease while it follows the jobs, for at most the follow budget.
+    return Stage(
+        name="submit",
+        handle=handle,
+        footprint=Footprint(cpus=0.25, memory_mb=256),
+        deadline_s=lambda settings: (config or SubmitConfig()).follow_budget_s + FOLLOW_MARGIN_S,
+    )
 
 
 SUBMIT = make_submit_stage()

@@ -9,6 +9,7 @@ from bp_common.contracts.events import (
     RobotDataset,
 )
 from bp_common.errors import PipelineError
+from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput
 
 from bp_upload.publication.layout import DatasetLocation
@@ -86,4 +87,10 @@ def handle(ctx: StageContext[UploadAdapters], ready: DatasetsReady) -> StageOutp
     return StageOutput(event, counts=combine([p.result for p in publications]), note=note)
 
 
-UPLOAD = Stage(name="upload", handle=handle, adapters=stage_adapters)
+# Transfers wait on the network, on a few threads and a chunk of memory each.
+UPLOAD = Stage(
+    name="upload",
+    handle=handle,
+    adapters=stage_adapters,
+    footprint=Footprint(cpus=0.5, memory_mb=512),
+)

@@ -15,7 +15,8 @@ from bp_ops.cli.context import settings as load_settings
 AUDIENCE_VARIABLE = "BP_STATUS_OIDC_AUDIENCE"
 ACCOUNT_VARIABLE = "BP_STATUS_OIDC_ACCOUNT"
 PLATFORM_AUTH_VARIABLE = "BP_STATUS_PLATFORM_AUTH"
-VARIABLES = (AUDIENCE_VARIABLE, ACCOUNT_VARIABLE, PLATFORM_AUTH_VARIABLE)
+STACK_EVENTS_VARIABLE = "BP_STATUS_STACK_EVENTS"
+VARIABLES = (AUDIENCE_VARIABLE, ACCOUNT_VARIABLE, PLATFORM_AUTH_VARIABLE, STACK_EVENTS_VARIABLE)
 
 app = typer.Typer(
     help="The status page: runs, dead letters, quality reports.", no_args_is_help=True
@@ -45,6 +46,12 @@ def serve(
     ),
     max_replays: int = typer.Option(
         dlq.DEFAULT_MAX_REPLAYS, help="Refuse to replay a message past this many replays."
+    ),
+    stack_events: Path | None = typer.Option(
+        None,
+        "--stack-events",
+        envvar=STACK_EVENTS_VARIABLE,
+        help="The local stack's supervisor events (bp up passes it): crashes and restarts.",
     ),
 ) -> None:
     """Serve the status page (FastAPI): runs, dead letters with replay, quality reports, /api."""
@@ -77,7 +84,9 @@ def serve(
     )
     found = adapters(out)
     ports = found.ports
-    sources = StatusSources(ports.ledger, found.dead_letters, ports.publisher, ports.blobs)
+    sources = StatusSources(
+        ports.ledger, found.dead_letters, ports.publisher, ports.blobs, stack_events
+    )
     typer.echo(f"status page on http://{host}:{port}/")
     uvicorn.run(
         create_app(sources, verifier=verifier, max_replays=max_replays),

@@ -13,7 +13,9 @@ from bp_common import stages as stage_registry
 def up(
     out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
 ) -> None:
-    """Start the emulators and every installed service as separate processes; Ctrl-C stops all."""
+    """Start the emulators and every installed service as separate processes, supervised: a
+    service that dies is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
+    from bp_ops.emulators import EmulatorError
     from bp_ops.stack import LocalStack
 
     installed = stage_registry.available()
@@ -23,9 +25,15 @@ def up(
     with LocalStack(out, list(installed)) as stack:
         for line in stack.describe():
             typer.echo(line)
-        typer.echo("stack is up; Ctrl-C stops everything it started")
+        typer.echo(
+            f"stack is up; services that die are restarted (events: {stack.events_path});"
+            " Ctrl-C stops everything it started"
+        )
         try:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             stack.wait()
         except (KeyboardInterrupt, SystemExit):
             typer.echo("stopping...")
+        except EmulatorError as exc:
+            typer.secho(f"{exc}; stopping...", fg="red", err=True)
+            raise typer.Exit(1) from exc

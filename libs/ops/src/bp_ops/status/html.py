@@ -12,6 +12,7 @@ from bp_common.ledger.run_state import NOT_RUN_STAGE, RunState, run_state
 from bp_common.topology import STAGE_NAMES
 
 from bp_ops.status.overview import DeadLetterDepth, letter_reason, letter_run_id
+from bp_ops.supervision import StackEvent, service_states
 
 _CSS = """
 :root { --ink:#1d2330; --muted:#5f6b7a; --line:#dde3ea; --bg:#f6f8fa; --accent:#1f5fbf; }
@@ -39,7 +40,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
          font-weight:600; white-space:nowrap; }
 .s-succeeded { background:#d9f2e1; color:#166534; }
 .s-running { background:#dbe9ff; color:#1e4fa3; }
-.s-retrying { background:#fff1c9; color:#8a5a00; }
+.s-retrying, .s-restarting { background:#fff1c9; color:#8a5a00; }
 .s-failed { background:#fde0df; color:#a11d1a; }
 .s-quality_failed { background:#ffe4cc; color:#9a3d00; }
 .s-skipped, .s-pending, .s-not_run, .s-stopped { background:#eceff3; color:#4b5563; }
@@ -82,7 +83,11 @@ def badge(state: str) -> str:
 
 
 def page(title: str, body: str, *, active: str = "") -> str:
-    links = [("runs", "/", "Runs"), ("dead-letters", "/dead-letters", "Dead letters")]
+    links = [
+        ("runs", "/", "Runs"),
+        ("dead-letters", "/dead-letters", "Dead letters"),
+        ("stack", "/stack", "Stack"),
+    ]
     nav = "".join(
         f'<a href="{href}" class="{"active" if key == active else ""}">{label}</a>'
         for key, href, label in links
@@ -306,6 +311,37 @@ def dead_letters_page(
         f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}"
     )
     return page("Dead letters", body, active="dead-letters")
+
+
+def stack_page(events: list[StackEvent] | None) -> str:
+    """The local stack's services: restarts, the pid now, and every crash and restart."""
+    if events is None:
+        body = (
+            "<h1>Stack</h1><p class='muted'>Not a local stack: deployed services are restarted "
+            "by Cloud Run (see the dashboard).</p>"
+        )
+        return page("Stack", body, active="stack")
+    rows = "".join(
+        f"<tr id='service-{_e(name)}'><td>{_e(name)}</td>"
+        f"<td>{badge('running' if state['running'] else 'restarting')}</td>"
+        f"<td class='num'>{_e(state['pid'])}</td><td class='num restarts'>{_e(state['restarts'])}"
+        f"</td><td>{_e(state['last_exit'] or '-')}</td></tr>"
+        for name, state in service_states(events).items()
+    )
+    log = "".join(
+        f"<tr class='ev-{_e(e.event)}'><td class='muted'>{_e(e.at)}</td><td>{_e(e.service)}</td>"
+        f"<td>{_e(e.event)}</td><td>{_e(e.describe())}</td></tr>"
+        for e in reversed(events)
+    )
+    body = (
+        "<h1>Stack</h1><p class='muted'>bp up restarts a service that dies, with backoff, as "
+        "Cloud Run restarts a crashed instance.</p>"
+        "<table id='services'><thead><tr><th>Service</th><th>State</th><th class='num'>Pid</th>"
+        f"<th class='num'>Restarts</th><th>Last exit</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<h2>Supervisor events</h2><table id='stack-events'><thead><tr><th>At (UTC)</th>"
+        f"<th>Service</th><th>Event</th><th>What</th></tr></thead><tbody>{log}</tbody></table>"
+    )
+    return page("Stack", body, active="stack")
 
 
 def _js_string(text: str) -> str:
