@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # it); a duplicate waits up to wait_budget_s for the holder (default: by transport), then
     # hands the message back, at most max_deferrals times, without using a delivery attempt.
     lease_ttl_s: float = Field(default=30.0, ge=2, le=600)
+    # How long one delivery may work holding its lease (default: a push request's ack deadline,
+    # which is Cloud Run's request timeout; the stage's own deadline or an hour when pulling).
+    work_deadline_s: float | None = Field(default=None, gt=0, le=24 * 3600)
     wait_budget_s: float | None = Field(default=None, gt=0, le=3600)
     max_deferrals: int = Field(default=20, ge=0, le=1000)
 

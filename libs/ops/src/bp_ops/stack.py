@@ -22,6 +22,7 @@ from bp_ops.supervision import EVENTS_FILE, StackEvents, Supervisor
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
 FIREBASE_BUCKET = "bp-datasets"
+LOCAL_WORK_DEADLINE_S = 1800
 
 
 @dataclass
@@ -179,6 +180,9 @@ class LocalStack:
             "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
             "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),
             "BP_LEASE_EXTENSION_S": str(self.ack_deadline_s),
+            # uvicorn never cuts a push short (Cloud Run does, at the ack deadline): a holder
+            # keeps its lease while it works, and redelivered pushes wait for it.
+            **({"BP_WORK_DEADLINE_S": str(LOCAL_WORK_DEADLINE_S)} if port else {}),
             **self.extra_env,
         }
         log = self.root / "logs" / f"{stage}.log"

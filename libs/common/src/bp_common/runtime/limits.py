@@ -7,9 +7,12 @@ messages it admits, how long a delivery may work, and how long a duplicate waits
 - **Admission** (`BP_FLOW_CONTROL_MAX_MESSAGES`): messages the process takes at once, working or
   waiting as a duplicate of a delivery that holds the lease, four per slot by default. It is the
   pull worker's flow control, the push app's admission, and Cloud Run's request concurrency.
-- **Work deadline**: a handler holds its lease at most this long (the push request's ack
-  deadline, the pull worker's maximum lease, or the stage's own deadline); past it the lease is
-  left to lapse, so a hung handler cannot hold its unit for ever.
+- **Work deadline** (`BP_WORK_DEADLINE_S`): a handler holds its lease at most this long (by
+  default the push request's ack deadline, which Cloud Run's request timeout equals, or the
+  stage's own deadline within the pull worker's maximum lease); past it the lease is left to
+  lapse, so a hung handler cannot hold its unit for ever. Where nothing cuts a push request
+  short (`bp up`), it is set longer than the ack deadline: a redelivered push then waits for the
+  holder instead of working beside it.
 - **Wait budget**: how long a duplicate waits for the holder before it hands the message back
   without using a delivery attempt (push: up to the ack deadline, less a margin).
 """
@@ -130,7 +133,7 @@ def delivery_limits(
     return DeliveryLimits(
         work_slots=slots,
         admission=max(admission, slots),
-        work_deadline_s=deadline,
+        work_deadline_s=settings.work_deadline_s or deadline,
         wait_budget_s=settings.wait_budget_s or wait,
         lease_ttl_s=settings.lease_ttl_s,
         max_deferrals=settings.max_deferrals,
