@@ -23,6 +23,9 @@ PROJECT = "bp-local"
 BUCKET = "bp-scenes"
 FIREBASE_BUCKET = "bp-datasets"
 LOCAL_WORK_DEADLINE_S = 1800
+# How often the stack looks for stalled runs, and how long a run must be idle to count.
+REDRIVE_EVERY_S = 60.0
+REDRIVE_STALLED_AFTER_S = 180.0
 
 
 @dataclass
@@ -89,7 +92,11 @@ class LocalStack:
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.extra_env = extra_env or {}
-        self.emulators = EmulatorStack(self.root / "logs", project=project)
+        # As in production, only objects under scenes/ notify scene-uploads (Terraform's
+        # object_name_prefix): the pipeline's own outputs do not flood the export service.
+        self.emulators = EmulatorStack(
+            self.root / "logs", project=project, event_object_prefix="scenes/"
+        )
         self.services: dict[str, ServiceProcess] = {}
         self.status_page = status_page
         self.status: ServiceProcess | None = None
@@ -176,6 +183,8 @@ class LocalStack:
             **os.environ,
             **self.client_env(),
             "BP_STAGE": stage,
+            # each service's own folder (submit's collector keeps its jobs there)
+            "BP_DATA_DIR": str(self.root / "data" / stage),
             "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
             "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
             "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),

@@ -28,7 +28,7 @@ MAX_BACKOFF_S = 30.0
 # A service that ran this long since its last start counts as healthy again.
 STABLE_AFTER_S = 60.0
 
-EventKind = Literal["started", "exited", "restarted", "emulator_died", "stopped"]
+EventKind = Literal["started", "exited", "restarted", "emulator_died", "stopped", "redriven"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class StackEvent:
             return f"{self.service} restarted as pid {self.pid} (restart {self.restarts})"
         if self.event == "emulator_died":
             return f"emulator {self.service} died: {self.detail}"
+        if self.event == "redriven":
+            return f"{self.service}: stalled run driven on ({self.detail})"
         return f"{self.service} {self.event} (pid {self.pid})"
 
 
@@ -124,6 +126,13 @@ class Watch:
     """When a dead service is restarted (monotonic), None while it runs."""
 
 
+@dataclass
+class Chore:
+    interval_s: float
+    run: Callable[[], list[StackEvent]]
+    due: float
+
+
 class Supervisor:
     """Watches services and emulators until `stop` is set; see the module docstring."""
 
@@ -140,7 +149,12 @@ class Supervisor:
         self.say = say
         self.poll_s = poll_s
         self.watches: dict[str, Watch] = {}
+        self.chores: list[Chore] = []
         self.stop = threading.Event()
+
+    def every(self, interval_s: float, chore: Callable[[], list[StackEvent]]) -> None:
+        """Run `chore` every `interval_s` while supervising; it returns events to log."""
+        self.chores.append(Chore(interval_s, chore, time.monotonic() + interval_s))
 
     def watch(self, process: Supervised, restart: Callable[[], Supervised]) -> None:
         self.watches[process.name] = Watch(restart, process)
@@ -158,6 +172,21 @@ class Supervisor:
                 )
             for watch in self.watches.values():
                 self._tend(watch)
+            for chore in self.chores:
+                self._do(chore)
+
+    def _do(self, chore: Chore) -> None:
+        if time.monotonic() < chore.due:
+            return
+        chore.due = time.monotonic() + chore.interval_s
+        try:
+            events = chore.run()
+        except Exception as exc:  # a chore that fails (an emulator busy) tries at its next turn
+            log.warning("supervisor chore failed: %s", exc)
+            return
+        for event in events:
+            self.events.add(event)
+            self.say(event.describe())
 
     def _tend(self, watch: Watch) -> None:
         clock = time.monotonic()

@@ -66,3 +66,30 @@ def show(
         if st.error:
             kind = "permanent" if st.error.permanent else "transient"
             typer.echo(f"           error ({kind}) {st.error.type}: {st.error.message}")
+
+
+@app.command("redrive")
+def redrive_runs(
+    stalled_after: float = typer.Option(
+        600.0, min=10, help="Seconds a run must be idle, its next stage without a holder."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List them; publish nothing."),
+    out: Path | None = OutOption,
+) -> None:
+    """Publish again the input of every stalled run's next stage (bp_ops.redrive)."""
+    from bp_common.ledger.store import utcnow
+
+    from bp_ops.redrive import redrive
+
+    found = adapters(out)
+    driven = redrive(
+        found.ports.ledger,
+        found.ports.publisher,
+        utcnow(),
+        stalled_after_s=stalled_after,
+        dry_run=dry_run,
+    )
+    for item in driven:
+        typer.echo(f"{item.run_id}  {item.scene_id:<24} {item.stage:<8} idle {item.idle_s:.0f}s")
+    verb = "would drive on" if dry_run else "drove on"
+    typer.echo(f"{len(driven)} stalled run(s): {verb}")
