@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 from bp_collector.backends import BACKENDS
+from bp_common import stages
 from bp_common.config import Settings
 from bp_common.contracts.events import TOPICS
 from bp_common.ledger.firestore import FirestoreLedgerStore
+from bp_common.runtime.limits import Machine, work_slots_for
 from bp_common.topology import ROUTE_BY_STAGE, ROUTES, STAGE_NAMES
 
 from tests.deploy.terraform_model import (
@@ -367,6 +369,8 @@ def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[
         "google_pubsub_topic.dead_letter.name": names["dead_letter_topic"],
         "tostring(var.max_delivery_attempts)": str(env.default("max_delivery_attempts")),
         "tostring(var.ack_deadline_seconds)": str(env.locals["stages"][stage]["ack_deadline"]),
+        "tostring(var.work_slots)": str(env.locals["stages"][stage]["work_slots"]),
+        "tostring(local.concurrency)": str(4 * int(env.locals["stages"][stage]["work_slots"])),
         "local.push_audience": names["audience"],
         "one(google_service_account.push[*].email)": account,
     }
@@ -405,6 +409,27 @@ def test_the_deployed_environment_passes_the_production_safety_check(
         and settings.dead_letter_topic == ROUTE_BY_STAGE[stage].dead_letter_topic
     )
     assert settings.problems(environ) == []
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_each_stage_works_on_what_its_cpu_and_memory_hold_and_cloud_run_admits_as_much(
+    stage: str, env: Folder, stage_module: Folder
+) -> None:
+    declared = env.locals["stages"][stage]
+    memory_mb = int(str(declared["memory"]).removesuffix("Gi")) * 1024
+    machine = Machine(cpus=float(declared["cpu"]), memory_mb=memory_mb)
+    assert declared["work_slots"] == work_slots_for(stages.load(stage).footprint, machine)
+    call = env.modules["stage"]
+    assert expression(call["work_slots"]) == "each.value.work_slots"
+    # Cloud Run sends an instance as many requests as the service admits (decision 0054).
+    service = stage_module.resource("google_cloud_run_v2_service", "push")
+    assert expression(block(service, "template")["max_instance_request_concurrency"]) == (
+        "local.concurrency"
+    )
+    environ = _resolve_service_env(stage, env, stage_module)
+    assert environ["BP_WORK_SLOTS"] == str(declared["work_slots"])
+    assert environ["BP_FLOW_CONTROL_MAX_MESSAGES"] == str(4 * declared["work_slots"])
+    assert stage_module.locals["concurrency"] == "${coalesce(var.concurrency, 4 * var.work_slots)}"
 
 
 def test_scene_drops_notify_scene_uploads_through_the_storage_agent(env: Folder) -> None:

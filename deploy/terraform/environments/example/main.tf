@@ -4,11 +4,14 @@
 locals {
   topics = ["scene-uploads", "scenes-exported", "episodes-collected", "datasets-ready", "datasets-published"]
 
+  # work_slots: what cpu and memory hold for one delivery of the stage (its footprint in code:
+  # export 1 cpu and 1 GiB, submit 0.25 cpu and 256 MiB, import 1 cpu and 2 GiB, upload 0.5 cpu
+  # and 512 MiB; three quarters of the memory count); tests/deploy holds the two together.
   stages = {
-    export = { consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi" }
-    submit = { consumes = "scenes-exported", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi" }
-    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "push", ack_deadline = 600, cpu = "2", memory = "8Gi" }
-    upload = { consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi" }
+    export = { consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi", work_slots = 2 }
+    submit = { consumes = "scenes-exported", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi", work_slots = 3 }
+    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "push", ack_deadline = 600, cpu = "2", memory = "8Gi", work_slots = 2 }
+    upload = { consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi", work_slots = 3 }
   }
 
   # Who reads which secret. These are the only accessor grants Terraform makes.
@@ -316,6 +319,7 @@ module "stage" {
   ack_deadline_seconds  = each.value.ack_deadline
   cpu                   = each.value.cpu
   memory                = each.value.memory
+  work_slots            = each.value.work_slots
   min_instances         = each.value.delivery == "pull" ? 1 : 0
   vpc_network           = each.value.delivery == "pull" ? module.network.network : null
   vpc_subnetwork        = each.value.delivery == "pull" ? module.network.subnetwork : null

@@ -4,6 +4,10 @@
 locals {
   push = var.delivery == "push"
 
+  # Messages one instance takes at once, working or waiting for their unit's holder (decision
+  # 0054): four per work slot unless given. Cloud Run's request concurrency is the same number.
+  concurrency = coalesce(var.concurrency, 4 * var.work_slots)
+
   # The push token's audience; a fixed string so the service can be told it before its URL exists.
   push_audience = "https://bp-${var.stage}.push.${var.project_id}.blueprint-pipeline"
 
@@ -20,6 +24,9 @@ locals {
     BP_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
     BP_ACK_DEADLINE_S        = tostring(var.ack_deadline_seconds)
     BP_LEASE_EXTENSION_S     = tostring(var.ack_deadline_seconds)
+    # Deliveries that run the stage at once, and messages admitted (bp_common.runtime.limits).
+    BP_WORK_SLOTS                = tostring(var.work_slots)
+    BP_FLOW_CONTROL_MAX_MESSAGES = tostring(local.concurrency)
     BP_LEDGER_BACKEND        = "firestore"
     BP_REQUIRE_EMBEDDINGS    = "true"
     BP_TELEMETRY_EXPORTER    = "gcp"
@@ -203,7 +210,7 @@ resource "google_cloud_run_v2_service" "push" {
   template {
     service_account                  = google_service_account.runtime.email
     timeout                          = "${min(var.request_timeout_seconds, var.ack_deadline_seconds)}s"
-    max_instance_request_concurrency = var.concurrency
+    max_instance_request_concurrency = local.concurrency
     execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
     labels                           = var.labels
 

@@ -143,10 +143,21 @@ variable "request_timeout_seconds" {
   default     = 600
 }
 
-variable "concurrency" {
-  description = "Push services: concurrent requests per instance."
+variable "work_slots" {
+  description = "Deliveries one instance works on at once (BP_WORK_SLOTS): what its cpu and memory hold for one delivery of the stage (decision 0054)."
   type        = number
-  default     = 4
+  default     = 1
+
+  validation {
+    condition     = var.work_slots >= 1 && var.work_slots <= 256
+    error_message = "work_slots is 1..256."
+  }
+}
+
+variable "concurrency" {
+  description = "Messages one instance takes at once, working or waiting for the holder of their unit (BP_FLOW_CONTROL_MAX_MESSAGES, and Cloud Run's request concurrency for push services); null for four per work slot."
+  type        = number
+  default     = null
 }
 
 variable "min_instances" {
