@@ -10,7 +10,7 @@ from typing import Any
 from bp_common.config import Settings
 from bp_common.ledger.store import utcnow
 from bp_common.runtime.stage import Stage
-from bp_ops.embedded import EmbeddedPipeline
+from bp_ops.embedded import LOCAL_BUCKET, EmbeddedPipeline
 from bp_ops.redrive import REDRIVE_ATTRIBUTE, redrive, stalled
 
 from tests.backbone.probe_stage import FOLLOW, PROBE, PUBLISH, READY
@@ -52,14 +52,14 @@ def test_a_run_whose_message_went_missing_is_driven_on_and_completes(tmp_path: P
     assert record is not None and record.state == "running"
 
     assert stalled(p.ports.ledger, utcnow(), stalled_after_s=60) == []  # not idle long enough
-    [found] = redrive(p.ports.ledger, p.bus, utcnow() + LATER, stalled_after_s=60)
+    [found] = redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60)
     assert (found.run_id, found.stage) == (run.run_id, "submit")
     assert found.envelope.topic == "scenes-exported"
     assert found.envelope.attributes[REDRIVE_ATTRIBUTE] == "1"
     p.drain(run)
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and record.state == "succeeded"
-    assert redrive(p.ports.ledger, p.bus, utcnow() + LATER, stalled_after_s=60) == []
+    assert redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60) == []
 
 
 def test_a_lost_scene_notification_is_rebuilt_from_the_runs_source(tmp_path: Path) -> None:
@@ -83,6 +83,25 @@ def test_a_lost_scene_notification_is_rebuilt_from_the_runs_source(tmp_path: Pat
     p.drain(run)
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and record.state == "succeeded"
+
+
+def test_a_scene_whose_notification_never_started_a_run_is_announced_again(
+    tmp_path: Path,
+) -> None:
+    p = pipeline(tmp_path / "out")
+    run = p.drop_scene(scene(tmp_path, "cellar"))
+    lose_the_next_message(p, "export")  # the notification itself is gone
+    assert p.ports.ledger.get(run.run_id) is None
+    assert redrive(p.ports, LOCAL_BUCKET, utcnow(), stalled_after_s=60) == []  # too fresh
+    [found] = redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60)
+    assert (found.run_id, found.stage) == (run.run_id, "export")
+    p.drain(run)
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None and record.state == "succeeded"
+    # a scene whose content a run already has is no stall: it maps onto that run
+    again = p.drop_scene(scene(tmp_path / "again", "cellar"))
+    assert again.run_id == run.run_id
+    assert redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60) == []
 
 
 def test_a_stage_with_a_live_holder_is_not_stalled(tmp_path: Path) -> None:

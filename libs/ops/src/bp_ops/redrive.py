@@ -2,13 +2,15 @@
 stage's input event published again.
 
 A message can go missing between stages without any stage failing: the Pub/Sub emulator has
-been seen to drop a push request that a SIGKILL cut short (it never redelivers it), and an
+been seen to drop push requests that a SIGKILL cut short (it never redelivers them), and an
 operator may purge a queue by mistake. The run then waits for ever, and no alert fires, since no
 message is left to grow old. A stage is stalled when the run has not ended, the stages before
 it committed, its own lease is free (no live holder), and the run's record has not changed for
 `stalled_after_s`. Its input is what the stage consumes: the previous stage's recorded event, or
-for export a scene notification rebuilt from the run's source object. Publishing it again is as
-safe as any duplicate (decisions 0050, 0051): a committed stage acks, a held one waits.
+for export a scene notification rebuilt from the run's source object. A scene file whose
+notification never started a run (no record, its content claimed by no run) is stalled too.
+Publishing it again is as safe as any duplicate (decisions 0050, 0051): a committed stage acks,
+a held one waits.
 
 `bp up` looks every minute; `bp runs redrive [--dry-run]` does it once.
 """
@@ -19,11 +21,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bp_common.bus.base import Publisher
+from bp_common.blobstore import BlobInfo
 from bp_common.contracts.envelope import Envelope
 from bp_common.contracts.events import SceneUpload
+from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunLedger, RunRecord, StageState
+from bp_common.ledger.model import RunSource
 from bp_common.ledger.run_state import run_state
+from bp_common.runtime.stage import Ports
+from bp_common.runtime.uploads import claimed_run
 from bp_common.topology import STAGE_NAMES
 
 REDRIVE_ATTRIBUTE = "bp_redrive"
@@ -57,26 +63,54 @@ def input_of(run: RunRecord, stage: str) -> Envelope | None:
     of the run's scene object for export."""
     index = STAGE_NAMES.index(stage)
     if index == 0:
-        if run.source is None:
-            return None
-        resource = {
-            "name": run.source.object,
-            "bucket": run.source.bucket,
-            "generation": run.source.generation,
-        }
-        attributes = {
-            "eventType": "OBJECT_FINALIZE",
-            "payloadFormat": "JSON_API_V1",
-            "bucketId": run.source.bucket,
-            "objectId": run.source.object,
-            "objectGeneration": run.source.generation,
-        }
-        return Envelope(SceneUpload.TOPIC, json.dumps(resource).encode(), attributes)
+        return None if run.source is None else notification(run.source)
     previous = run.stages.get(STAGE_NAMES[index - 1])
     if previous is None or previous.emitted is None:
         return None
     emitted = previous.emitted
     return Envelope(emitted.topic, emitted.data.encode(), dict(emitted.attributes))
+
+
+def notification(source: RunSource) -> Envelope:
+    """The Cloud Storage notification of one scene object's generation."""
+    resource = {"name": source.object, "bucket": source.bucket, "generation": source.generation}
+    attributes = {
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": source.bucket,
+        "objectId": source.object,
+        "objectGeneration": source.generation,
+    }
+    return Envelope(SceneUpload.TOPIC, json.dumps(resource).encode(), attributes)
+
+
+def _scene_files(ports: Ports) -> list[BlobInfo]:
+    return [
+        info
+        for info in ports.blobs.list("scenes/")
+        if len(info.key.split("/")) == 3 and info.key.rsplit("/", 1)[-1] in SCENE_FILE_NAMES
+    ]
+
+
+def unstarted(ports: Ports, bucket: str, now: datetime, stalled_after_s: float) -> list[Redrive]:
+    """Scene files older than `stalled_after_s` whose notification never started a run."""
+    found = []
+    for scene in _scene_files(ports):
+        if scene.updated is None or now - scene.updated < timedelta(seconds=stalled_after_s):
+            continue
+        scene_id = scene.key.split("/")[1]
+        run_id = run_id_for(bucket, scene.key, scene.generation)
+        if ports.ledger.get(run_id) is not None:
+            continue
+        if claimed_run(ports.ledger, ports.blobs, scene_id, scene) is not None:
+            continue  # the content maps onto a run that has it
+        envelope = notification(
+            RunSource(bucket=bucket, object=scene.key, generation=str(scene.generation))
+        )
+        envelope.attributes[REDRIVE_ATTRIBUTE] = "1"
+        idle = (now - scene.updated).total_seconds()
+        found.append(Redrive(run_id, scene_id, STAGE_NAMES[0], idle, envelope))
+    return found
 
 
 def stalled(
@@ -105,16 +139,18 @@ def stalled(
 
 
 def redrive(
-    ledger: RunLedger,
-    publisher: Publisher,
+    ports: Ports,
+    bucket: str,
     now: datetime,
     *,
     stalled_after_s: float,
     dry_run: bool = False,
 ) -> list[Redrive]:
-    """Publish each stalled run's input again (unless `dry_run`); returns what was found."""
-    found = stalled(ledger, now, stalled_after_s)
+    """Publish each stalled run's input again (unless `dry_run`); returns what was found.
+    `bucket` is the scenes bucket's name, which run ids derive from."""
+    found = stalled(ports.ledger, now, stalled_after_s)
+    found += unstarted(ports, bucket, now, stalled_after_s)
     if not dry_run:
         for item in found:
-            publisher.publish(item.envelope)
+            ports.publisher.publish(item.envelope)
     return found

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from bp_common.ledger.store import utcnow
 from bp_common.topology import ROUTE_BY_STAGE
 
 from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
-from bp_ops.supervision import EVENTS_FILE, StackEvents, Supervisor
+from bp_ops.supervision import EVENTS_FILE, StackEvent, StackEvents, Supervisor, now
 
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
@@ -157,7 +158,36 @@ class LocalStack:
             supervisor.watch(self.start_service(stage, ports.get(stage)), self._restarter(stage))
         if self.status_page:
             supervisor.watch(self.start_status_page(), lambda: self.start_status_page(wait=False))
+        supervisor.every(REDRIVE_EVERY_S, self._redrive)
         self.supervisor = supervisor
+
+    def _redrive(self) -> list[StackEvent]:
+        """Drive stalled runs on (bp_ops.redrive): the emulator loses a push a kill cut short."""
+        from bp_common import wiring
+        from bp_common.config import Settings
+
+        from bp_ops.redrive import redrive
+
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            backend="cloud",
+            ledger_backend="firestore",
+            project_id=self.project,
+            bucket=BUCKET,
+            firebase_bucket=FIREBASE_BUCKET,
+        )
+        ports = wiring.cloud(settings).ports
+        stalled_after = max(REDRIVE_STALLED_AFTER_S, 3 * self.ack_deadline_s)
+        driven = redrive(ports, BUCKET, utcnow(), stalled_after_s=stalled_after)
+        return [
+            StackEvent(
+                now(),
+                item.stage,
+                "redriven",
+                detail=f"run {item.run_id} idle for {item.idle_s:.0f} s",
+            )
+            for item in driven
+        ]
 
     def _restarter(self, stage: str) -> Callable[[], ServiceProcess]:
         """Starts the stage's service again on its own port, without waiting for it."""

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 from bp_common.errors import NotFound
@@ -20,6 +21,8 @@ class BlobInfo:
     md5_b64: str | None = None
     crc32c_b64: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    updated: datetime | None = None
+    """When this generation was written, when the store says."""
 
 
 class BlobStore(abc.ABC):

@@ -134,6 +134,7 @@ def blob_info(blob: storage.Blob) -> BlobInfo:
         md5_b64=blob.md5_hash,
         crc32c_b64=blob.crc32c,
         metadata=dict(blob.metadata or {}),
+        updated=blob.updated,
     )
 
 

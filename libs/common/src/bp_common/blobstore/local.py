@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -130,7 +131,13 @@ class LocalBlobStore(BlobStore):
             if not path.is_file():
                 return None
             metadata = json.loads(meta.read_text()) if meta.exists() else {}
-        return BlobInfo(key=key, size=st.st_size, generation=st.st_mtime_ns, metadata=metadata)
+        return BlobInfo(
+            key=key,
+            size=st.st_size,
+            generation=st.st_mtime_ns,
+            metadata=metadata,
+            updated=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         keys = []

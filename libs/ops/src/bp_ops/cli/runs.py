@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import typer
+from bp_common import wiring
 from bp_common.ledger.run_state import run_state
 
 from bp_ops.cli.context import OutOption, adapters
+from bp_ops.cli.context import settings as load_settings
 
 app = typer.Typer(help="Runs recorded in the ledger.", no_args_is_help=True)
 
@@ -79,16 +81,12 @@ def redrive_runs(
     """Publish again the input of every stalled run's next stage (bp_ops.redrive)."""
     from bp_common.ledger.store import utcnow
 
+    from bp_ops.embedded import LOCAL_BUCKET
     from bp_ops.redrive import redrive
 
     found = adapters(out)
-    driven = redrive(
-        found.ports.ledger,
-        found.ports.publisher,
-        utcnow(),
-        stalled_after_s=stalled_after,
-        dry_run=dry_run,
-    )
+    bucket = load_settings().bucket if isinstance(found, wiring.CloudWiring) else LOCAL_BUCKET
+    driven = redrive(found.ports, bucket, utcnow(), stalled_after_s=stalled_after, dry_run=dry_run)
     for item in driven:
         typer.echo(f"{item.run_id}  {item.scene_id:<24} {item.stage:<8} idle {item.idle_s:.0f}s")
     verb = "would drive on" if dry_run else "drove on"
