@@ -16,6 +16,7 @@ from bp_common.bus import Publisher
 from bp_common.config import Settings
 from bp_common.contracts.events import Event
 from bp_common.ledger import RunLedger, StageState
+from bp_common.metrics import PipelineMetrics, pipeline_metrics
 from bp_common.secrets import SecretStore
 from bp_common.topology import ROUTE_BY_STAGE, Route
 
@@ -87,6 +88,8 @@ class StageContext(Generic[A]):
     log: logging.LoggerAdapter[logging.Logger]
     adapters: A
     """What the stage's `adapters` hook built for this process (None when it has none)."""
+    metrics: PipelineMetrics = field(default_factory=pipeline_metrics)
+    """The instruments a stage records its own numbers on (bp_common.metrics)."""
 
     @property
     def blobs(self) -> BlobStore:

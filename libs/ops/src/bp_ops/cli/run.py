@@ -10,7 +10,7 @@ from bp_common.config import Settings
 from bp_common.contracts.events import DatasetsPublished
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Outcome, Verdict
-from bp_common.telemetry import setup_logging, setup_telemetry
+from bp_common.telemetry import flush_telemetry, setup_logging, setup_telemetry
 
 from bp_ops.embedded import EmbeddedPipeline
 
@@ -39,7 +39,11 @@ def run(
 ) -> None:
     """Run the whole chain in one process on local storage (the embedded default)."""
     settings = Settings(data_dir=out)
-    setup_telemetry(settings, "embedded")
+    try:
+        setup_telemetry(settings, "embedded")
+    except PipelineError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     # Progress lines say what happens; the ledger keeps the details (`bp runs show`).
     setup_logging(
         settings.model_copy(update={"log_level": "CRITICAL"}), "embedded", json_logs=False
@@ -61,6 +65,7 @@ def run(
         raise typer.Exit(2) from exc
     typer.echo(f"scene {run.scene_id} -> run {run.run_id}")
     pipeline.drain(run, _progress)
+    flush_telemetry()
     record = pipeline.ports.ledger.get(run.run_id)
     if record is None:
         typer.secho("the run left no record (was the scene rejected?)", fg="red", err=True)
