@@ -78,6 +78,7 @@ class LocalStack:
         self.services: dict[str, ServiceProcess] = {}
         self.status_page = status_page
         self.status: ServiceProcess | None = None
+        self.status_token: str | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -166,10 +167,23 @@ class LocalStack:
         return service
 
     def start_status_page(self) -> ServiceProcess:
-        """`bp status serve` on a free port, reading this stack's ledger, queues and bucket."""
+        """`bp status serve` on a free port, reading this stack's ledger, queues and bucket.
+
+        Its access token is made here and handed over in a file only this user can read, so
+        `describe` can print the address that carries it.
+        """
+        from bp_ops.status import new_token
+
         port = free_port()
         log = self.root / "logs" / "status.log"
+        self.status_token = new_token()
+        token_file = self.root / "status.token"
+        token_file.unlink(missing_ok=True)
+        descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(self.status_token)
         command = [sys.executable, "-m", "bp_common.cli", "status", "serve", "--port", str(port)]
+        command += ["--token-file", str(token_file)]
         with log.open("ab") as handle:
             process = subprocess.Popen(
                 command,
@@ -217,7 +231,7 @@ class LocalStack:
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
         if self.status is not None:
             lines.append(
-                f"  status page: http://{LOOPBACK}:{self.status.port}/,"
+                f"  status page: {self.status_url},"
                 f" pid {self.status.process.pid}, log {self.status.log}"
             )
         env_file = self.root / "stack.env"
@@ -228,6 +242,12 @@ class LocalStack:
             f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda, see README)"
         )
         return lines
+
+    @property
+    def status_url(self) -> str:
+        """The status page's address with its access token (open it once; a cookie keeps it)."""
+        assert self.status is not None and self.status_token is not None
+        return f"http://{LOOPBACK}:{self.status.port}/?token={self.status_token}"
 
     def wait(self) -> None:
         """Block until a service dies (and say which) or the caller is interrupted."""

@@ -1,4 +1,4 @@
-"""The status page's HTML: rendered on the server, every value escaped, one confirm() of script."""
+"""The status page's HTML: rendered on the server, every value escaped, confirm() its one script."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from bp_common.bus.base import DeadLetter
 from bp_common.ledger import RunRecord, StageRecord
 from bp_common.topology import STAGE_NAMES
 
+from bp_ops.status import charts
+from bp_ops.status.guard import CSRF_FIELD
 from bp_ops.status.overview import DeadLetterDepth, letter_reason, letter_run_id
 
 _CSS = """
@@ -56,6 +58,13 @@ button:disabled { background:#ccc; border-color:#bbb; cursor:default; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.25rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); }
 dl.facts dd { margin:0; }
+button.quiet { background:#fff; color:#a11d1a; margin-left:.4rem; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(580px, 1fr)); gap:1rem; }
+figure.chart { margin:0; background:#fff; border:1px solid var(--line); padding:.6rem; }
+figure.chart figcaption { font-weight:600; margin-bottom:.3rem; }
+figure.chart .key { font-weight:400; color:var(--muted); margin-left:.6rem; font-size:.8rem; }
+figure.chart .key i { display:inline-block; width:.7rem; height:.7rem; margin-right:.25rem; }
+svg .axis { stroke:#9aa5b1; } svg .tick { font-size:10px; fill:#5f6b7a; }
 """
 
 
@@ -81,7 +90,11 @@ def badge(state: str) -> str:
 
 
 def page(title: str, body: str, *, active: str = "") -> str:
-    links = [("runs", "/", "Runs"), ("dead-letters", "/dead-letters", "Dead letters")]
+    links = [
+        ("runs", "/", "Runs"),
+        ("charts", "/charts", "Charts"),
+        ("dead-letters", "/dead-letters", "Dead letters"),
+    ]
     nav = "".join(
         f'<a href="{href}" class="{"active" if key == active else ""}">{label}</a>'
         for key, href, label in links
@@ -241,8 +254,25 @@ def _letter_row(letter: DeadLetter) -> str:
     )
 
 
+def _post_button(action: str, stage: str, label: str, question: str, csrf: str, *, cls: str) -> str:
+    """A POST form for one stage, asking first, carrying the page's CSRF token."""
+    return (
+        f"<form class='inline' method='post' action='{action}' "
+        f'onsubmit="return confirm({_e(_js_string(question))})">'
+        f"<input type='hidden' name='{CSRF_FIELD}' value='{_e(csrf)}'>"
+        f"<input type='hidden' name='stage' value='{_e(stage)}'>"
+        f"<button type='submit' class='{cls}' id='{action.rsplit('/', 1)[-1]}-{_e(stage)}'>"
+        f"{_e(label)}</button></form>"
+    )
+
+
 def dead_letters_page(
-    depths: list[DeadLetterDepth], *, max_replays: int, notice: str | None, warn: bool = False
+    depths: list[DeadLetterDepth],
+    *,
+    max_replays: int,
+    notice: str | None,
+    csrf: str,
+    warn: bool = False,
 ) -> str:
     rows = []
     for d in depths:
@@ -252,14 +282,18 @@ def dead_letters_page(
             f"Replay {count} dead letter(s) of stage {d.stage} to {d.source_topic}? "
             f"Messages replayed {max_replays} times already stay."
         )
+        purge_question = f"Delete {count} dead letter(s) of stage {d.stage} for good?"
         action = (
-            f"<form class='inline' method='post' action='/dead-letters/replay' "
-            f'onsubmit="return confirm({_e(_js_string(question))})">'
-            f"<input type='hidden' name='stage' value='{_e(d.stage)}'>"
-            f"<button type='submit' id='replay-{_e(d.stage)}'>Replay {replayable}</button></form>"
+            _post_button(
+                "/dead-letters/replay", d.stage, f"Replay {replayable}", question, csrf, cls=""
+            )
             if replayable
             else "<span class='muted'>-</span>"
         )
+        if d.waiting:
+            action += _post_button(
+                "/dead-letters/purge", d.stage, "Purge", purge_question, csrf, cls="quiet"
+            )
         rows.append(
             f"<tr id='dlq-{_e(d.stage)}'><td>{_e(d.stage)}</td>"
             f"<td class='mono'>{_e(d.subscription)}</td><td class='mono'>{_e(d.source_topic)}</td>"
@@ -294,6 +328,95 @@ def dead_letters_page(
 def _js_string(text: str) -> str:
     """A JavaScript string literal for an attribute (the caller HTML-escapes it)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def charts_page(view: charts.Overview) -> str:
+    hours = charts.hour_labels(view.now, view.hours)
+    throughput = "".join(
+        charts.column_chart(
+            f"throughput-{s.stage}",
+            f"{s.stage}: stage runs finished per hour",
+            [
+                (
+                    "finished",
+                    charts.STAGE_COLOURS[s.stage],
+                    [f - x for f, x in zip(s.finished, s.failed, strict=True)],
+                ),
+                ("failed", "#c62828", s.failed),
+            ],
+            hours,
+        )
+        for s in view.stages
+    )
+    names = [s.stage for s in view.stages]
+    latency = charts.column_chart(
+        "latency",
+        "Stage time p50 / p95 (s)",
+        [
+            ("p50", "#6ea8fe", [s.p50_s or 0.0 for s in view.stages]),
+            (
+                "p95 above p50",
+                "#1f5fbf",
+                [max((s.p95_s or 0.0) - (s.p50_s or 0.0), 0.0) for s in view.stages],
+            ),
+        ],
+        names,
+        unit=" s",
+    )
+    backlog = charts.column_chart(
+        "backlog",
+        "Backlog: runs waiting for a stage, and in it",
+        [
+            ("waiting", "#f0a202", [float(s.waiting or 0) for s in view.stages]),
+            ("in flight", "#1f5fbf", [float(s.in_flight) for s in view.stages]),
+        ],
+        names,
+    )
+    letters = charts.column_chart(
+        "dead-letters",
+        "Dead letters waiting per subscription",
+        [("waiting", "#c62828", [float(s.dead_letters or 0) for s in view.stages])],
+        [f"bp-{s.stage}-dead-letter" for s in view.stages],
+    )
+    arrivals = charts.column_chart(
+        "dead-letter-arrivals",
+        "Dead letters waiting, by the hour they arrived",
+        [("dead letters", "#c62828", [float(n) for n in view.dead_letters_per_hour])],
+        hours,
+    )
+    rows = "".join(
+        f"<tr id='load-{_e(s.stage)}'><td>{_e(s.stage)}</td><td class='num'>{sum(s.finished)}</td>"
+        f"<td class='num'>{sum(s.failed)}</td><td class='num'>{charts.seconds(s.p50_s)}</td>"
+        f"<td class='num'>{charts.seconds(s.p95_s)}</td>"
+        f"<td class='num'>{'-' if s.waiting is None else s.waiting}</td>"
+        f"<td class='num'>{s.in_flight}</td>"
+        f"<td class='num'>{'-' if s.dead_letters is None else s.dead_letters}"
+        f"{'+' if s.dead_letters_capped else ''}</td></tr>"
+        for s in view.stages
+    )
+    table = (
+        "<table id='load'><thead><tr><th>Stage</th><th class='num'>Finished</th>"
+        "<th class='num'>Failed</th><th class='num'>p50</th><th class='num'>p95</th>"
+        "<th class='num'>Waiting</th><th class='num'>In flight</th>"
+        f"<th class='num'>Dead letters</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    body = (
+        "<h1>Charts</h1>"
+        f"<p class='muted'>The last {view.hours} hours of the {view.runs} most recently updated "
+        "run(s) in the ledger, and the dead letters waiting now. Export's queue is not in the "
+        "ledger, so its waiting count is unknown here; the cloud dashboard has every "
+        "subscription's backlog.</p>"
+        f"<p id='run-latency'>Runs published: {view.published}; from first record to published "
+        f"p50 {charts.seconds(view.run_p50_s)}, p95 {charts.seconds(view.run_p95_s)}.</p>"
+        f"{table}<h2>Throughput</h2><div class='charts'>{throughput}</div>"
+        f"<h2>Latency, backlog, dead letters</h2><div class='charts'>{latency}{backlog}"
+        f"{letters}{arrivals}</div>"
+    )
+    return page("Charts", body, active="charts")
+
+
+def access_page(message: str) -> str:
+    return page("Access token needed", f"<h1>Access token needed</h1><p>{_e(message)}</p>")
 
 
 def not_found_page(message: str) -> str:
