@@ -19,11 +19,14 @@ from bp_common.telemetry import (
 from bp_common.wiring import deliverer
 from bp_ops.embedded import EmbeddedPipeline
 from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.backbone.probe_stage import FOLLOW, PROBE
+from tests.telemetry.points import by_label, points
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_one_trace_spans_every_stage_of_a_run(tmp_path: Path, spans: InMemorySpa
         for s in spans.get_finished_spans()
         if s.attributes and s.attributes.get("bp.run_id") == run.run_id
     ]
-    assert sorted(s.attributes["bp.stage"] for s in handled) == ["export", "submit"]  # type: ignore[index]
+    assert sorted(str((s.attributes or {})["bp.stage"]) for s in handled) == ["export", "submit"]
     assert len({s.context.trace_id for s in handled}) == 1
     trace_id = format(handled[0].context.trace_id, "032x")
     assert exported.attributes["traceparent"].split("-")[1] == trace_id
@@ -72,9 +75,6 @@ def test_json_logs_carry_trace_and_run_ids(spans: InMemorySpanExporter) -> None:
 
 
 def test_metrics_count_messages_per_stage_and_outcome_and_time_stages(tmp_path: Path) -> None:
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -85,38 +85,24 @@ def test_metrics_count_messages_per_stage_and_outcome_and_time_stages(tmp_path: 
         scene.parent.mkdir()
         scene.write_text(body)
         p.drain(p.drop_scene(scene))
-    points = {}
-    for rm in reader.get_metrics_data().resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                for point in metric.data.data_points:
-                    points[(metric.name, tuple(sorted(point.attributes.items())))] = point
-    handled = {
-        dict(k[1])["outcome"]: v.value for k, v in points.items() if k[0] == "bp.stage.messages"
-    }
     # Every outcome's series exists from the start; these two deliveries moved two of them.
-    assert handled == {
+    assert by_label(reader, "bp.stage.messages", "outcome") == {
         "succeeded": 1,
         "permanent": 1,
         "duplicate": 0,
         "ignored": 0,
         "transient": 0,
     }
-    dead = {dict(k[1])["reason"]: v.value for k, v in points.items() if k[0] == "bp.dead_letters"}
-    assert dead == {"permanent": 1, "exhausted": 0}
-    assert {dict(k[1])["subscription"] for k in points if k[0] == "bp.dead_letters"} == {
+    assert by_label(reader, "bp.dead_letters", "reason") == {"permanent": 1, "exhausted": 0}
+    assert {p.labels["subscription"] for p in points(reader, "bp.dead_letters")} == {
         "bp-export-dead-letter"
     }
-    latency = {dict(k[1])["outcome"]: v for k, v in points.items() if k[0] == "bp.stage.duration"}
-    assert latency["succeeded"].count == 1 and latency["permanent"].count == 1
-    [in_flight] = [v.value for k, v in points.items() if k[0] == "bp.stage.in_flight"]
-    assert in_flight == 0
+    latency = {p.labels["outcome"]: p.count for p in points(reader, "bp.stage.duration")}
+    assert latency == {"succeeded": 1, "permanent": 1}
+    assert [p.value for p in points(reader, "bp.stage.in_flight")] == [0]
 
 
 def test_a_message_the_stage_ignores_and_a_repeat_are_counted_apart(tmp_path: Path) -> None:
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -125,20 +111,13 @@ def test_a_message_the_stage_ignores_and_a_repeat_are_counted_apart(tmp_path: Pa
     scene.parent.mkdir()
     scene.write_text("ok")
     run = p.drop_scene(scene)
-    [upload] = [m for m in p.bus.published("scene-uploads")]
+    [upload] = p.bus.published("scene-uploads")
     p.drain(run)
     p.bus.publish(Envelope(upload.topic, upload.data, upload.attributes))  # a redelivery
     manifest = {**json.loads(upload.data), "name": "scenes/k/scene_manifest.json"}
     p.bus.publish(Envelope(upload.topic, json.dumps(manifest).encode(), upload.attributes))
     p.drain(run)
-    counted = {
-        dict(point.attributes)["outcome"]: point.value
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == "bp.stage.messages"
-        for point in metric.data.data_points
-    }
+    counted = by_label(reader, "bp.stage.messages", "outcome")
     assert (counted["succeeded"], counted["duplicate"], counted["ignored"]) == (1, 1, 1)
 
 
