@@ -16,7 +16,6 @@ locals {
     # checkov:skip=CKV_SECRET_6:The name of a secrets backend, not a secret value.
     BP_SECRETS_BACKEND    = "secret-manager"
     BP_LEDGER_BACKEND     = "firestore"
-    BP_TELEMETRY_EXPORTER = "gcp"
     # The only backend the collector has; the Genie Sim server beside it waits for its own.
     BP_COLLECTOR_BACKEND = "mujoco"
   }
@@ -117,8 +116,10 @@ resource "google_compute_instance_template" "collector" {
     google-monitoring-enabled = "true"
     user-data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
       port              = var.port
-      env               = merge(var.env, local.base_env)
+      env               = merge(var.env, local.base_env, var.telemetry.env)
       registry_host     = local.registry_host
+      otel_image        = var.telemetry.image
+      otel_config_b64   = base64encode(var.telemetry.config)
       genie_sim_image   = var.genie_sim_image
       collector_image   = var.collector_image
       collector_command = join(" ", var.collector_command)

@@ -41,7 +41,7 @@ from bp_common.config import Settings
 from bp_common.errors import PermanentError
 
 TRACER_NAME = "blueprint-pipeline"
-_LOG_EXTRAS = (
+LOG_FIELDS = (
     "run_id",
     "scene_id",
     "stage",
@@ -265,7 +265,7 @@ class JsonLogFormatter(logging.Formatter):
             entry["trace_id"] = trace_id
             entry["span_id"] = format(span.span_id, "016x")
             entry["logging.googleapis.com/trace"] = f"projects/{self.project_id}/traces/{trace_id}"
-        for key in _LOG_EXTRAS:
+        for key in LOG_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -53,7 +53,7 @@ class Verdict:
         return "duplicate" if self.duplicate else "ignored" if self.ignored else "succeeded"
 
 
-def _error_fields(error: PipelineError) -> dict[str, str]:
+def error_log_fields(error: PipelineError) -> dict[str, str]:
     """The typed error as the JSON logs carry it (log-based metrics count permanent ones)."""
     return {
         "error_type": type(error).__name__,
@@ -133,7 +133,7 @@ class Deliverer:
             log.error(
                 "dead-lettering invalid message: %s",
                 exc,
-                extra={**extra, "outcome": "dead_letter", **_error_fields(exc)},
+                extra={**extra, "outcome": "dead_letter", **error_log_fields(exc)},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
         if isinstance(ref, Skip):
@@ -146,12 +146,16 @@ class Deliverer:
             return self._run(message, event, ref, extra)
         except PipelineError as exc:
             log.warning(
-                "ledger or bus failure, will retry: %s", exc, extra={**extra, **_error_fields(exc)}
+                "ledger or bus failure, will retry: %s",
+                exc,
+                extra={**extra, **error_log_fields(exc)},
             )
             return Verdict(Outcome.RETRY, exc, final=final)
         except Exception as exc:  # an unforeseen failure is retried, then dead-lettered by policy
             error = TransientError(f"{type(exc).__name__}: {exc}")
-            log.exception("unexpected failure, will retry", extra={**extra, **_error_fields(error)})
+            log.exception(
+                "unexpected failure, will retry", extra={**extra, **error_log_fields(error)}
+            )
             return Verdict(Outcome.RETRY, error, final=final)
 
     def _run(
@@ -198,7 +202,7 @@ class Deliverer:
             log.error(
                 "permanent failure, dead-lettering: %s",
                 exc,
-                extra={**extra, "outcome": "dead_letter", **_error_fields(exc)},
+                extra={**extra, "outcome": "dead_letter", **error_log_fields(exc)},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
         except Exception as exc:
@@ -213,7 +217,7 @@ class Deliverer:
                 "transient failure (attempt %d): %s",
                 attempt,
                 error,
-                extra={**extra, "outcome": "retry", **_error_fields(error)},
+                extra={**extra, "outcome": "retry", **error_log_fields(error)},
                 exc_info=not isinstance(exc, PipelineError),
             )
             return Verdict(Outcome.RETRY, error, final=final)
