@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,6 +64,8 @@ class RobotImport:
     codebase_version: str
     summary: DatasetSummary | None
     manifest: dict[str, Any] | None
+    write_seconds: float = 0.0
+    """How long writing the dataset, ground truth and report took."""
 
     @property
     def committed(self) -> bool:
@@ -187,6 +190,7 @@ def write_robot_dataset(
     `root` must be absent or empty. If the writer refuses episodes so that a gate no longer
     holds, the dataset files are removed and only the report stays (nothing is committed).
     """
+    started = time.monotonic()
     card = {
         "scene": quality.scene_id,
         "run": quality.run_id,
@@ -208,7 +212,7 @@ def write_robot_dataset(
     if not written.passed or summary is None:
         _clear(root)
         write_quality_report(written, root, None)
-        return RobotImport(written, root, lerobot.format, None, None)
+        return RobotImport(written, root, lerobot.format, None, None, time.monotonic() - started)
     write_quality_report(written, root, dataset)
     counts = {
         **written.counts.record(),
@@ -227,4 +231,6 @@ def write_robot_dataset(
         provenance=provenance,
     )
     commit_import_manifest(root, document)
-    return RobotImport(written, root, summary.codebase_version, summary, document)
+    return RobotImport(
+        written, root, summary.codebase_version, summary, document, time.monotonic() - started
+    )
