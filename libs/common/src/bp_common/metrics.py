@@ -179,7 +179,8 @@ UPLOAD_VERIFICATION_FAILURES = MetricSpec(
     "counter",
     "{file}",
     ("robot",),
-    "Files whose stored or source bytes did not verify (md5, crc32c, sha256), each try counted.",
+    "Files that did not verify: failed for good on a checksum (md5, crc32c, sha256 of the "
+    "source), or found missing or altered by the audit before commit and sent again.",
     "upload",
 )
 
