@@ -25,7 +25,8 @@ from google.cloud import pubsub_v1
 from tests.telemetry.dashboard_references import references, unmet
 from tests.telemetry.otlp_receiver import OtlpReceiver, ReceivedSpan
 
-pytestmark = [pytest.mark.emulators, pytest.mark.conformance]
+# Its own waits (publication, the conformance check) run longer than the suite's 300 s default.
+pytestmark = [pytest.mark.emulators, pytest.mark.conformance, pytest.mark.timeout(1500)]
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "kitchen_table"
 CONFORMANCE = REPO.parent / "shared" / "tools" / "lerobot-conformance" / "check"

@@ -90,7 +90,8 @@ def _refused(request: Request, status: int, reason: str) -> Response:
     log.warning("status request refused: %s", reason)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": reason}, status_code=status)
-    return HTMLResponse(html.access_page(reason), status_code=status)
+    title = "Access token needed" if status == 401 else "Request refused"
+    return HTMLResponse(html.refused_page(title, reason), status_code=status)
 
 
 def _secure(request: Request) -> bool:

@@ -415,8 +415,8 @@ def charts_page(view: charts.Overview) -> str:
     return page("Charts", body, active="charts")
 
 
-def access_page(message: str) -> str:
-    return page("Access token needed", f"<h1>Access token needed</h1><p>{_e(message)}</p>")
+def refused_page(title: str, message: str) -> str:
+    return page(title, f"<h1>{_e(title)}</h1><p>{_e(message)}</p>")
 
 
 def not_found_page(message: str) -> str:
