@@ -36,7 +36,14 @@ def is_loopback_host(host: str) -> bool:
 class GenieSimServer:
     """Genie Sim's aimdk.protocol services over a `SimulatedScene`, plaintext as Genie Sim is."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, env: str = "local") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        env: str = "local",
+        scene: SimulatedScene | None = None,
+    ) -> None:
         if not is_loopback_host(host) and env != "local":
             raise UnsafeConfiguration(
                 env,
@@ -45,7 +52,7 @@ class GenieSimServer:
                     " PIPELINE_ENV=local it listens on loopback only"
                 ],
             )
-        self.scene = SimulatedScene()
+        self.scene = scene or SimulatedScene()
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
