@@ -86,7 +86,8 @@ def test_a_collector_on_genie_sim_with_no_server_stops_at_start_with_a_typed_err
 ) -> None:
     done = bp(
         "collector", "serve", "--port", "0", "--data-dir", str(tmp_path / "collector"),
-        env={"BP_COLLECTOR_BACKEND": "genie-sim", "BP_GENIE_SIM_ADDRESS": f"127.0.0.1:{free_port()}"},
+        env={"BP_COLLECTOR_BACKEND": "genie-sim",
+             "BP_GENIE_SIM_ADDRESS": f"127.0.0.1:{free_port()}"},
     )  # fmt: skip
     assert done.returncode == 2
     assert "no Genie Sim server answers" in done.stderr
