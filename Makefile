@@ -6,7 +6,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 SAMPLE ?= examples/kitchen_table/scene.usda
 OUT ?= bp-out
 
-.PHONY: run test venv browser schemas lint clean
+.PHONY: run test venv browser schemas lint typecheck clean
 
 # The .proto files too: syncing regenerates the gRPC code (libs/collector-api, libs/genie-sim-api).
 $(VENV)/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
@@ -34,6 +34,10 @@ schemas: venv
 
 lint: venv
 	$(VENV)/bin/ruff check libs services tests benchmarks examples
+
+# mypy --strict over the whole workspace: every library and service, the tests and the benchmarks.
+typecheck: venv
+	$(VENV)/bin/mypy --strict libs/*/src services/*/src tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) $(OUT)

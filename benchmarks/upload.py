@@ -81,7 +81,7 @@ def cpu_seconds() -> float:
 
 
 def run_floor(folder: Path, threads: int) -> None:
-    from bp_upload.checksums import hash_stream
+    from bp_upload.destinations.checksums import hash_stream
 
     paths = sorted(p for p in folder.rglob("*") if p.is_file())
 
@@ -97,10 +97,10 @@ def run_ours(folder: Path, bucket: str, prefix_run: str, *, read_back: bool, thr
     from bp_common.blobstore.local import LocalBlobStore
     from bp_common.config import Settings
     from bp_common.secrets import FileSecretStore
-    from bp_upload.layout import DatasetLocation
     from bp_upload.options import UploadOptions
-    from bp_upload.publication import DatasetPublisher, DatasetSource, PublishRequest
-    from bp_upload.publication_manifest import QualitySummary
+    from bp_upload.publication.layout import DatasetLocation
+    from bp_upload.publication.manifest import QualitySummary
+    from bp_upload.publication.publisher import DatasetPublisher, DatasetSource, PublishRequest
     from bp_upload.wiring import firebase_destination
 
     settings = Settings(_env_file=None, firebase_bucket=bucket, backend="cloud")  # type: ignore[call-arg]

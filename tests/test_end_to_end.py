@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bp_common.blobstore.gcs import make_storage_client
@@ -100,7 +101,7 @@ def test_a_dropped_scene_is_published_verified_and_conformant(
     )
     scenes.blob("scenes/kitchen_table/scene.usda").upload_from_filename(EXAMPLE / "scene.usda")
 
-    received = []
+    received: list[Any] = []
     deadline = time.monotonic() + 900
     while not received and time.monotonic() < deadline:
         response = subscriber.pull(request={"subscription": watch, "max_messages": 5}, timeout=60)

@@ -80,7 +80,8 @@ class Issuer:
             "iat": now,
             "exp": now + expires_in,
         }
-        return jwt.encode(signer or self.signer, claims).decode()
+        token: bytes = jwt.encode(signer or self.signer, claims)
+        return token.decode()
 
     def close(self) -> None:
         self.server.shutdown()

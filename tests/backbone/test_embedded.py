@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bp_common.bus.local import LocalDeadLetterQueue
@@ -23,7 +24,7 @@ def scene(tmp_path: Path, body: str, name: str = "kitchen") -> Path:
     return folder / "scene.usda"
 
 
-def pipeline(root: Path, **settings: object) -> EmbeddedPipeline:
+def pipeline(root: Path, **settings: Any) -> EmbeddedPipeline:
     return EmbeddedPipeline(root, Settings(_env_file=None, **settings), {"export": PROBE})  # type: ignore[call-arg]
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bp_common.config import Settings, declared_variables
+from bp_common.config import PipelineEnv, Settings, declared_variables
 from bp_common.errors import InvalidName, UnknownSetting, UnsafeConfiguration
 from bp_common.ids import run_id_for, scene_id_from_object, validate_object_name
 
@@ -46,7 +46,7 @@ def test_object_names_refuse_traversal() -> None:
 def test_production_refuses_unsafe_settings_and_lists_every_problem() -> None:
     settings = Settings(
         _env_file=None,
-        env="production",
+        env=PipelineEnv.PRODUCTION,
         stage="export",
         collector_insecure=True,  # type: ignore[call-arg]
         allow_placeholder_embeddings=True,
@@ -77,7 +77,7 @@ def test_production_refuses_unsafe_settings_and_lists_every_problem() -> None:
 def test_safe_production_settings_start_and_local_never_refuses() -> None:
     safe = Settings(
         _env_file=None,
-        env="production",
+        env=PipelineEnv.PRODUCTION,
         stage="export",  # type: ignore[call-arg]
         dead_letter_topic="bp-export-dead-letter",
         push_audience="https://export",
@@ -94,7 +94,7 @@ def test_safe_production_settings_start_and_local_never_refuses() -> None:
 def test_pull_workers_need_no_push_settings_and_own_variables_are_not_secrets() -> None:
     worker = Settings(  # type: ignore[call-arg]
         _env_file=None,
-        env="production",
+        env=PipelineEnv.PRODUCTION,
         stage="submit",
         dead_letter_topic="bp-submit-dead-letter",
         ledger_backend="firestore",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bp_common.config import Settings
+from bp_common.config import PipelineEnv, Settings
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_common.runtime.push import create_app
 from bp_common.runtime.sinks import TopicDeadLetterSink
@@ -31,11 +31,13 @@ def issuer() -> Iterator[Issuer]:
 
 class Service:
     def __init__(self, root: Path, issuer: Issuer | None) -> None:
-        settings = Settings(_env_file=None, env="dev" if issuer else "local")  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, env=PipelineEnv.DEV if issuer else PipelineEnv.LOCAL)  # type: ignore[call-arg]
         wiring = embedded(root, settings)
         self.ports, self.bus = wiring.ports, wiring.bus
-        verifier = issuer and PushTokenVerifier(
-            audience=AUDIENCE, service_account=PUSHER, certs_url=issuer.certs_url
+        verifier = (
+            PushTokenVerifier(audience=AUDIENCE, service_account=PUSHER, certs_url=issuer.certs_url)
+            if issuer
+            else None
         )
         sink = TopicDeadLetterSink(self.bus, "bp-export-dead-letter")
         self.client = TestClient(

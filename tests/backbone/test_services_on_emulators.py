@@ -62,7 +62,7 @@ def ledger(stack: LocalStack) -> RunLedger:
 def upload(stack: LocalStack, scene_id: str, body: str) -> str:
     blob = make_storage_client(stack.project).bucket(BUCKET).blob(f"scenes/{scene_id}/scene.usda")
     blob.upload_from_string(body)
-    return run_id_for(BUCKET, blob.name, blob.generation)  # type: ignore[arg-type]
+    return run_id_for(BUCKET, blob.name, blob.generation)
 
 
 def stage_state(ledger: RunLedger, run_id: str, stage: str, state: StageState) -> RunRecord | None:
@@ -114,14 +114,11 @@ def test_permanent_failure_dead_letters_at_once_and_transient_after_the_attempts
         lambda: stage_state(ledger, flaky, "export", StageState.FAILED),
     )
     assert gave_up.stages["export"].attempts == stack.max_delivery_attempts
-    listing = wait_for(
-        "both dead letters",
-        lambda: (
-            (out := bp(stack, "dlq", "list", "--stage", "export"))
-            and "2 dead letter(s)" in out
-            and out
-        ),
-    )
+    def both_listed() -> str | None:
+        out = bp(stack, "dlq", "list", "--stage", "export")
+        return out if "2 dead letter(s)" in out else None
+
+    listing = wait_for("both dead letters", both_listed)
     assert "probe refuses this scene" in listing and "gave up after 5 delivery attempts" in listing
 
     down.unlink()  # the dependency is back: replaying the flaky scene now succeeds

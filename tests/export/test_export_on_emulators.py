@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bp_common.blobstore.gcs import GcsBlobStore, make_storage_client
@@ -44,7 +45,7 @@ def test_uploaded_scene_is_exported_and_announced(stack: LocalStack) -> None:
     )
     bucket.blob("scenes/kitchen_table/scene.usda").upload_from_filename(EXAMPLE / "scene.usda")
 
-    received = []
+    received: list[Any] = []
     deadline = time.monotonic() + 90
     while not received and time.monotonic() < deadline:
         response = subscriber.pull(request={"subscription": watch, "max_messages": 5}, timeout=30)

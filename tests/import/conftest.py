@@ -8,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_import.episode_frames import CodebaseVersion, DatasetSpec, EpisodeFrames
-from bp_import.lerobot_writer import DatasetSummary, write_lerobot_dataset
-from bp_import.synthetic_episodes import synthetic_episode, synthetic_spec
+from bp_import.lerobot.episode_frames import CodebaseVersion, DatasetSpec, EpisodeFrames
+from bp_import.lerobot.synthetic_episodes import synthetic_episode, synthetic_spec
+from bp_import.lerobot.writer import DatasetSummary, write_lerobot_dataset
 from numpy.typing import NDArray
 
 from .raw_episodes import RecordedEpisodes, record_episodes
-
-CONFORMANCE_CHECK = (Path(__file__).resolve().parents[2].parent
-                     / "shared/tools/lerobot-conformance/check")
 
 # (length, seed, task): a one-frame episode between longer ones, two tasks interleaved.
 EPISODES: tuple[tuple[int, int, str], ...] = (
@@ -52,7 +49,9 @@ def reference_episode(spec: DatasetSpec, length: int, seed: int, task: str) -> R
     episode = make_episode(spec, length, seed, task)
     cams = episode.cameras
     return ReferenceEpisode(
-        task=task, state=np.asarray(episode.state), action=np.asarray(episode.action),
+        task=task,
+        state=np.asarray(episode.state),
+        action=np.asarray(episode.action),
         rgb={n: np.stack(list(c.rgb)) for n, c in cams.items()},
         depth={n: np.stack(list(c.depth_mm or [])) for n, c in cams.items()},
         segmentation={n: np.stack(list(c.segmentation or [])) for n, c in cams.items()},
@@ -78,25 +77,37 @@ def references(spec: DatasetSpec) -> list[ReferenceEpisode]:
     return [reference_episode(spec, n, seed, task) for n, seed, task in EPISODES]
 
 
-def _write(tmp: Path, spec: DatasetSpec, references: list[ReferenceEpisode],
-           codebase: CodebaseVersion) -> WrittenDataset:
+def _write(
+    tmp: Path, spec: DatasetSpec, references: list[ReferenceEpisode], codebase: CodebaseVersion
+) -> WrittenDataset:
     root = tmp / "franka_panda"
     summary = write_lerobot_dataset(
-        root, spec, (make_episode(spec, n, seed, task) for n, seed, task in EPISODES),
-        codebase=codebase, provenance={"run": "test"})
-    return WrittenDataset(root=root, ground_truth=tmp / "ground_truth" / "franka_panda",
-                          summary=summary, spec=spec, references=references)
+        root,
+        spec,
+        (make_episode(spec, n, seed, task) for n, seed, task in EPISODES),
+        codebase=codebase,
+        provenance={"run": "test"},
+    )
+    return WrittenDataset(
+        root=root,
+        ground_truth=tmp / "ground_truth" / "franka_panda",
+        summary=summary,
+        spec=spec,
+        references=references,
+    )
 
 
 @pytest.fixture(scope="session")
-def dataset_v30(tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec,
-                references: list[ReferenceEpisode]) -> WrittenDataset:
+def dataset_v30(
+    tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec, references: list[ReferenceEpisode]
+) -> WrittenDataset:
     return _write(tmp_path_factory.mktemp("v30"), spec, references, "v3.0")
 
 
 @pytest.fixture(scope="session")
-def dataset_v21(tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec,
-                references: list[ReferenceEpisode]) -> WrittenDataset:
+def dataset_v21(
+    tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec, references: list[ReferenceEpisode]
+) -> WrittenDataset:
     return _write(tmp_path_factory.mktemp("v21"), spec, references, "v2.1")
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from bp_episode_format import read_episode
-from bp_import.episode_adapter import camera_to_world
-from bp_import.ground_truth import read_ground_truth_episode
+from bp_import.episodes.adapter import camera_to_world
 from bp_import.import_config import LeRobotSettings, QualitySettings
+from bp_import.lerobot.ground_truth import read_ground_truth_episode
 from bp_import.robot_import import RobotImport, assess_robot, write_robot_dataset
 
 from .raw_episodes import ROBOT, SCENE_ID, RecordedEpisodes, states_of
@@ -20,15 +20,16 @@ RUN_ID = "run-00000000000000000003"
 
 
 @pytest.fixture(scope="module")
-def imported(recorded: RecordedEpisodes, tmp_path_factory: pytest.TempPathFactory
-             ) -> RobotImport:
+def imported(recorded: RecordedEpisodes, tmp_path_factory: pytest.TempPathFactory) -> RobotImport:
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [recorded.succeeded[0]], QualitySettings())
-    return write_robot_dataset(quality, tmp_path_factory.mktemp("adapted") / ROBOT,
-                               LeRobotSettings(), {})
+    return write_robot_dataset(
+        quality, tmp_path_factory.mktemp("adapted") / ROBOT, LeRobotSettings(), {}
+    )
 
 
-def test_state_and_action_keep_their_names_and_values(recorded: RecordedEpisodes,
-                                                      imported: RobotImport) -> None:
+def test_state_and_action_keep_their_names_and_values(
+    recorded: RecordedEpisodes, imported: RobotImport
+) -> None:
     raw = read_episode(recorded.succeeded[0])
     info = json.loads((imported.root / "meta" / "info.json").read_text())
     names = raw.manifest["state"]
@@ -47,7 +48,8 @@ def test_state_and_action_keep_their_names_and_values(recorded: RecordedEpisodes
 
 
 def test_ground_truth_is_the_raw_depth_and_segmentation_with_camera_geometry(
-        recorded: RecordedEpisodes, imported: RobotImport) -> None:
+    recorded: RecordedEpisodes, imported: RobotImport
+) -> None:
     raw = read_episode(recorded.succeeded[0])
     truth = read_ground_truth_episode(imported.root / "ground_truth", 0)
     for camera in ("wrist", "overhead"):

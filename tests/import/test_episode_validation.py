@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bp_episode_format import read_episode
-from bp_import.episode_validation import DefectReason, validate_episode
+from bp_import.episodes.validation import DefectReason, validate_episode
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.robot_import import assess_robot, write_robot_dataset
 
@@ -28,14 +28,20 @@ from .raw_episodes import (
 
 RUN_ID = "run-00000000000000000001"
 # Lets short episodes (which end before their task does) into a dataset.
-PERMISSIVE = QualitySettings(require_success=False, min_score=0.0, min_success_rate=0.0,
-                             min_collision_free_rate=0.0, min_pass_rate=0.0)
+PERMISSIVE = QualitySettings(
+    require_success=False,
+    min_score=0.0,
+    min_success_rate=0.0,
+    min_collision_free_rate=0.0,
+    min_pass_rate=0.0,
+)
 
 
 def truncate(relative: str) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         path = folder / relative
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
     return apply
 
 
@@ -44,6 +50,7 @@ def flip_byte(relative: str) -> Callable[[Path], None]:
         data = bytearray((folder / relative).read_bytes())
         data[len(data) // 2] ^= 0xFF
         (folder / relative).write_bytes(bytes(data))
+
     return apply
 
 
@@ -54,11 +61,13 @@ def delete(relative: str) -> Callable[[Path], None]:
 def set_item(array: str, index: tuple[int, ...], value: float) -> Callable[[Path], None]:
     def change(arrays: dict[str, np.ndarray]) -> None:
         arrays[array][index] = value
+
     return edit_states(change)
 
 
 def frames_only(count: int) -> Callable[[Path], None]:
     """Cut the states (and the manifest's n_frames) to `count` frames; videos stay as they are."""
+
     def cut(arrays: dict[str, np.ndarray]) -> None:
         n = arrays["frame_index"].shape[0]
         keep = arrays["contact_frame"] < count
@@ -71,6 +80,7 @@ def frames_only(count: int) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         edit_states(cut)(folder)
         edit_manifest(lambda m: m.update(n_frames=count))(folder)
+
     return apply
 
 
@@ -97,19 +107,23 @@ def past_joint_limit(folder: Path) -> None:
 
 def drop_camera(camera: str) -> Callable[[Path], None]:
     """A valid episode recorded without one of the dataset's cameras."""
+
     def apply(folder: Path) -> None:
         manifest = manifest_of(folder)
         index = [c["name"] for c in manifest["cameras"]].index(camera)
         manifest["cameras"].pop(index)
         manifest["episode_id"] += ".wrist_only"
         for name in ("camera_position", "camera_quaternion"):
+
             def cut(arrays: dict[str, np.ndarray], name: str = name) -> None:
                 arrays[name] = np.delete(arrays[name], index, axis=1)
+
             edit_states(cut)(folder)
         for path in sorted((folder / "cameras" / camera).iterdir()):
             path.unlink()
         (folder / "cameras" / camera).rmdir()
         recommit(folder, manifest)
+
     return apply
 
 
@@ -123,18 +137,23 @@ def garbage_states(folder: Path) -> None:
 
 
 # (case, damage, reason): each damages a copy of a real short episode.
-CASES: list[tuple[str, Callable[[Path], None], str]] = [
+CASES: list[tuple[str, Callable[[Path], object], str]] = [
     ("truncated_video", truncate("cameras/wrist/rgb.mp4"), DefectReason.SIZE_MISMATCH),
     ("truncated_states", truncate("states.npz"), DefectReason.SIZE_MISMATCH),
     ("wrong_checksum", flip_byte("states.npz"), DefectReason.CHECKSUM_MISMATCH),
     ("missing_camera_file", delete("cameras/overhead/depth.mkv"), DefectReason.MISSING_FILE),
     ("never_committed", delete("episode.json"), DefectReason.NOT_COMMITTED),
-    ("unreadable_manifest", lambda f: (f / "episode.json").write_text('{"format": '),
-     DefectReason.UNREADABLE_MANIFEST),
-    ("future_format_version", edit_manifest(lambda m: m.update(format_version=2),
-                                            checksums=False), DefectReason.UNSUPPORTED_VERSION),
-    ("path_outside_episode", edit_manifest(unsafe_path, checksums=False),
-     DefectReason.UNSAFE_PATH),
+    (
+        "unreadable_manifest",
+        lambda f: (f / "episode.json").write_text('{"format": '),
+        DefectReason.UNREADABLE_MANIFEST,
+    ),
+    (
+        "future_format_version",
+        edit_manifest(lambda m: m.update(format_version=2), checksums=False),
+        DefectReason.UNSUPPORTED_VERSION,
+    ),
+    ("path_outside_episode", edit_manifest(unsafe_path, checksums=False), DefectReason.UNSAFE_PATH),
     ("manifest_without_fps", edit_manifest(lambda m: m.pop("fps")), DefectReason.SCHEMA),
     ("another_robot", edit_manifest(lambda m: m.update(robot="ur5e")), DefectReason.WRONG_ROBOT),
     ("zero_frames", frames_only(0), DefectReason.NO_FRAMES),
@@ -147,8 +166,7 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("joint_beyond_limit", past_joint_limit, DefectReason.JOINT_LIMIT),
     ("quaternion_not_unit", edit_states(scale_quaternion), DefectReason.QUATERNION_NORM),
     ("contact_after_the_end", set_item("contact_frame", (0,), 10_000), DefectReason.CONTACTS),
-    ("video_longer_than_states", frames_only(59),
-     DefectReason.CAMERA_STREAM),
+    ("video_longer_than_states", frames_only(59), DefectReason.CAMERA_STREAM),
     ("missing_camera", drop_camera("overhead"), "missing_camera"),
     ("duplicate_episode_id", lambda f: None, "duplicate_episode"),
 ]
@@ -165,10 +183,12 @@ def damaged(recorded: RecordedEpisodes, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.mark.parametrize(("case", "reason"), [(c, r) for c, _, r in CASES])
-def test_a_damaged_episode_is_left_out_with_its_reason(damaged: Path, case: str,
-                                                       reason: str) -> None:
-    quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [damaged / "a-good", damaged / f"b-{case}"],
-                           PERMISSIVE)
+def test_a_damaged_episode_is_left_out_with_its_reason(
+    damaged: Path, case: str, reason: str
+) -> None:
+    quality = assess_robot(
+        SCENE_ID, RUN_ID, ROBOT, [damaged / "a-good", damaged / f"b-{case}"], PERMISSIVE
+    )
     good, bad = quality.assessments
     assert good.included and good.reason is None
     assert not bad.included
@@ -176,7 +196,8 @@ def test_a_damaged_episode_is_left_out_with_its_reason(damaged: Path, case: str,
 
 
 def test_every_damaged_episode_together_leaves_a_dataset_of_the_good_one(
-        damaged: Path, tmp_path: Path) -> None:
+    damaged: Path, tmp_path: Path
+) -> None:
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, sorted(damaged.iterdir()), PERMISSIVE)
     done = write_robot_dataset(quality, tmp_path / ROBOT, LeRobotSettings(), {})
     assert done.committed and done.summary is not None
@@ -196,8 +217,9 @@ def test_validation_reports_what_it_measured(damaged: Path) -> None:
     assert late.defect is not None and late.defect.details["frame"] == 11
 
 
-def test_a_finger_slightly_past_its_soft_limit_is_tolerated(recorded: RecordedEpisodes,
-                                                            tmp_path: Path) -> None:
+def test_a_finger_slightly_past_its_soft_limit_is_tolerated(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     folder = copy_episode(recorded.failed[0], tmp_path / "ep")
     upper = manifest_of(folder)["state"]["joint_limits"]["upper"][-1]
     set_item("joint_position", (30, -1), upper + 0.01)(folder)
@@ -207,7 +229,8 @@ def test_a_finger_slightly_past_its_soft_limit_is_tolerated(recorded: RecordedEp
 
 
 def test_a_one_frame_episode_is_valid_counted_and_kept_out_unless_allowed(
-        recorded: RecordedEpisodes, tmp_path: Path) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     folders = [recorded.failed[0], recorded.one_frame]
     default = assess_robot(SCENE_ID, RUN_ID, ROBOT, folders, QualitySettings())
     one = next(a for a in default.assessments if a.manifest and a.manifest.n_frames == 1)
@@ -219,8 +242,9 @@ def test_a_one_frame_episode_is_valid_counted_and_kept_out_unless_allowed(
     assert sorted(e.length for e in done.summary.episodes) == [1, 60]
 
 
-def test_a_very_long_episode_streams_into_the_dataset(recorded: RecordedEpisodes,
-                                                      tmp_path: Path) -> None:
+def test_a_very_long_episode_streams_into_the_dataset(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     folder = long_episode(recorded.failed[0], tmp_path / "episodes" / "long-episode", 2400)
     assert read_episode(folder).n_frames == 2400
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [folder], QualitySettings())

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bp_import.feature_stats import QUANTILES, STAT_NAMES, PixelHistogram, numeric_stats
+from bp_import.lerobot.feature_stats import QUANTILES, STAT_NAMES, PixelHistogram, numeric_stats
 
 
 def numpy_image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
     """The definition: every pixel of every frame, scaled to [0, 1], per channel."""
     pixels = frames.reshape(-1, 3).astype(np.float64) / 255.0
-    stats = {"min": pixels.min(0), "max": pixels.max(0), "mean": pixels.mean(0),
-             "std": pixels.std(0)}
+    stats = {
+        "min": pixels.min(0),
+        "max": pixels.max(0),
+        "mean": pixels.mean(0),
+        "std": pixels.std(0),
+    }
     for name, q in QUANTILES.items():
         stats[name] = np.quantile(pixels, q, axis=0)
     return {k: v.reshape(3, 1, 1) for k, v in stats.items()}
@@ -20,11 +24,14 @@ def numpy_image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
 def test_image_stats_from_histograms_equal_numpy_over_every_pixel() -> None:
     rng = np.random.default_rng(3)
     # Skewed, clipped and sparse channels: quantiles fall between distinct values.
-    frames = np.stack([
-        np.clip(rng.normal(40, 30, (37, 29)), 0, 255),
-        rng.integers(200, 256, (37, 29)),
-        np.where(rng.random((37, 29)) < 0.97, 0, 255),
-    ], axis=-1)
+    frames = np.stack(
+        [
+            np.clip(rng.normal(40, 30, (37, 29)), 0, 255),
+            rng.integers(200, 256, (37, 29)),
+            np.where(rng.random((37, 29)) < 0.97, 0, 255),
+        ],
+        axis=-1,
+    )
     frames = np.stack([np.roll(frames, k, axis=0) for k in range(7)]).astype(np.uint8)
     histogram = PixelHistogram()
     for frame in frames:
@@ -57,8 +64,10 @@ def test_numeric_stats_keep_lerobot_shapes() -> None:
     rng = np.random.default_rng(5)
     vector = rng.normal(size=(50, 4)).astype(np.float32)
     stats = numeric_stats(vector)
-    assert {k: v.shape for k, v in stats.items()} == {**dict.fromkeys(STAT_NAMES, (4,)),
-                                                      "count": (1,)}
+    assert {k: v.shape for k, v in stats.items()} == {
+        **dict.fromkeys(STAT_NAMES, (4,)),
+        "count": (1,),
+    }
     np.testing.assert_array_equal(stats["q90"], np.quantile(vector.astype(np.float64), 0.9, 0))
     scalar = numeric_stats(np.arange(10, dtype=np.int64))
     assert scalar["mean"].shape == (1,) and scalar["mean"][0] == 4.5

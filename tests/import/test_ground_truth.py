@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from bp_import.ground_truth import read_ground_truth_episode
-from bp_import.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.ground_truth import read_ground_truth_episode
+from bp_import.lerobot.synthetic_episodes import synthetic_episode
 
 from .conftest import EPISODES, WrittenDataset
 
@@ -20,13 +20,16 @@ def test_index_describes_the_pack(dataset_v30: WrittenDataset) -> None:
     assert index["depth"]["unit"] == "mm" and index["depth"]["lossless"] is True
     assert [e["episode_index"] for e in index["episodes"]] == list(range(len(EPISODES)))
     assert [e["length"] for e in index["episodes"]] == [n for n, _, _ in EPISODES]
-    assert index["episodes"][0]["streams"] == {"overhead": ["depth", "segmentation"],
-                                               "wrist": ["depth", "segmentation"]}
+    assert index["episodes"][0]["streams"] == {
+        "overhead": ["depth", "segmentation"],
+        "wrist": ["depth", "segmentation"],
+    }
 
 
 @pytest.mark.parametrize("episode_index", range(len(EPISODES)))
-def test_depth_and_segmentation_round_trip_bit_for_bit(dataset_v30: WrittenDataset,
-                                                       episode_index: int) -> None:
+def test_depth_and_segmentation_round_trip_bit_for_bit(
+    dataset_v30: WrittenDataset, episode_index: int
+) -> None:
     ref = dataset_v30.references[episode_index]
     truth = read_ground_truth_episode(dataset_v30.ground_truth, episode_index)
     for camera in ("overhead", "wrist"):
@@ -46,10 +49,31 @@ def test_boxes_enclose_exactly_each_objects_pixels(dataset_v30: WrittenDataset) 
                 if object_id == 0:
                     continue
                 ys, xs = np.nonzero(ids == object_id)
-                expected.append((frame_index, camera, int(object_id), int(xs.min()),
-                                 int(ys.min()), int(xs.max()), int(ys.max()), int(ys.size)))
-    got = [(r["frame_index"], r["camera"], r["object_id"], r["x_min"], r["y_min"], r["x_max"],
-            r["y_max"], r["pixels"]) for r in rows]
+                expected.append(
+                    (
+                        frame_index,
+                        camera,
+                        int(object_id),
+                        int(xs.min()),
+                        int(ys.min()),
+                        int(xs.max()),
+                        int(ys.max()),
+                        int(ys.size),
+                    )
+                )
+    got = [
+        (
+            r["frame_index"],
+            r["camera"],
+            r["object_id"],
+            r["x_min"],
+            r["y_min"],
+            r["x_max"],
+            r["y_max"],
+            r["pixels"],
+        )
+        for r in rows
+    ]
     assert sorted(got) == sorted(expected)
     labels = {r["object_id"]: r["label"] for r in rows}
     assert labels[1] == "floor" and labels[3] == "cube_0"
@@ -63,14 +87,21 @@ def test_cameras_carry_intrinsics_and_poses(dataset_v30: WrittenDataset) -> None
     overhead, wrist = cameras["overhead"], cameras["wrist"]
     focal = 0.5 * 64 / np.tan(np.radians(58.0) / 2)
     assert overhead["intrinsics"]["fx"] == pytest.approx(focal)
-    assert overhead["intrinsics"]["matrix"] == [[focal, 0.0, 48.0], [0.0, focal, 32.0],
-                                                [0.0, 0.0, 1.0]]
+    assert overhead["intrinsics"]["matrix"] == [
+        [focal, 0.0, 48.0],
+        [0.0, focal, 32.0],
+        [0.0, 0.0, 1.0],
+    ]
     assert overhead["extrinsics"]["static"] is True
-    np.testing.assert_array_equal(overhead["extrinsics"]["camera_to_world"],
-                                  episode.cameras["overhead"].camera_to_world)
+    np.testing.assert_array_equal(
+        overhead["extrinsics"]["camera_to_world"], episode.cameras["overhead"].camera_to_world
+    )
     assert wrist["extrinsics"]["static"] is False
     poses = np.asarray(wrist["extrinsics"]["camera_to_world"])
     assert poses.shape == (length, 4, 4)
     np.testing.assert_array_equal(poses, episode.cameras["wrist"].camera_to_world)
-    np.testing.assert_allclose(poses[:, :3, :3] @ poses[:, :3, :3].transpose(0, 2, 1),
-                               np.broadcast_to(np.eye(3), (length, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        poses[:, :3, :3] @ poses[:, :3, :3].transpose(0, 2, 1),
+        np.broadcast_to(np.eye(3), (length, 3, 3)),
+        atol=1e-12,
+    )

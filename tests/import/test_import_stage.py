@@ -43,12 +43,15 @@ def collect(p: EmbeddedPipeline, run_id: str, folders: list[Path]) -> EmbeddedRu
 
 
 def ready(p: EmbeddedPipeline) -> list[DatasetsReady]:
-    return [decode(e.topic, e.data, e.attributes)  # type: ignore[misc]
-            for e in p.bus.published(DatasetsReady.TOPIC)]
+    return [
+        decode(e.topic, e.data, e.attributes)  # type: ignore[misc]
+        for e in p.bus.published(DatasetsReady.TOPIC)
+    ]
 
 
 def test_the_stage_commits_a_verified_dataset_and_emits_datasets_ready(
-        recorded: RecordedEpisodes, tmp_path: Path) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     p = pipeline(tmp_path)
     run = collect(p, RUN, [*recorded.succeeded, recorded.failed[0]])
     [event] = ready(p)
@@ -59,13 +62,18 @@ def test_the_stage_commits_a_verified_dataset_and_emits_datasets_ready(
     blobs = p.ports.blobs
     manifest = json.loads(blobs.read_bytes(dataset.manifest))
     assert (manifest["format_version"], manifest["robot"], manifest["run_id"]) == (1, ROBOT, RUN)
-    stored = {b.key[len(dataset.prefix):] for b in blobs.list(dataset.prefix)}
+    stored = {b.key[len(dataset.prefix) :] for b in blobs.list(dataset.prefix)}
     assert stored == {*manifest["files"], "import_manifest.json"}
     for name, entry in manifest["files"].items():
         data = blobs.read_bytes(dataset.prefix + name)
         assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry["sha256"], entry["size"])
-    assert {"meta/info.json", "ground_truth/ground_truth.json", "quality/quality_report.json",
-            "quality/quality_report.html", "quality/contact_sheet.png"} <= set(manifest["files"])
+    assert {
+        "meta/info.json",
+        "ground_truth/ground_truth.json",
+        "quality/quality_report.json",
+        "quality/quality_report.html",
+        "quality/contact_sheet.png",
+    } <= set(manifest["files"])
     assert manifest["counts"]["frames"] == dataset.frames
     assert manifest["provenance"]["input"]["robot_manifest"].endswith(f"{ROBOT}/manifest.json")
     assert manifest["provenance"]["configuration"]["quality"]["min_score"] == 0.6
@@ -79,7 +87,8 @@ def test_the_stage_commits_a_verified_dataset_and_emits_datasets_ready(
 
 
 def test_a_redelivery_re_emits_the_same_event_without_redoing_work(
-        recorded: RecordedEpisodes, tmp_path: Path) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     p = pipeline(tmp_path)
     run = collect(p, RUN, list(recorded.succeeded))
     prefix = f"runs/{SCENE_ID}/{RUN}/lerobot/"
@@ -93,7 +102,8 @@ def test_a_redelivery_re_emits_the_same_event_without_redoing_work(
 
 
 def test_a_failing_gate_writes_the_report_and_publishes_nothing_until_env_relaxes_it(
-        recorded: RecordedEpisodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = pipeline(tmp_path)
     folders = [recorded.succeeded[0], *recorded.failed]  # success rate 1/3 < 0.5
     run = collect(p, RUN, folders)
@@ -102,9 +112,12 @@ def test_a_failing_gate_writes_the_report_and_publishes_nothing_until_env_relaxe
     assert "min_success_rate" in (record.stages["import"].note or "")
     assert ready(p) == []
     prefix = f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
-    stored = {b.key[len(prefix):] for b in p.ports.blobs.list(prefix)}
-    assert stored == {"quality/quality_report.json", "quality/quality_report.html",
-                      "quality/contact_sheet.png"}
+    stored = {b.key[len(prefix) :] for b in p.ports.blobs.list(prefix)}
+    assert stored == {
+        "quality/quality_report.json",
+        "quality/quality_report.html",
+        "quality/contact_sheet.png",
+    }
     report = json.loads(p.ports.blobs.read_bytes(prefix + "quality/quality_report.json"))
     assert not report["passed"] and report["dataset"] is None
 
@@ -116,13 +129,19 @@ def test_a_failing_gate_writes_the_report_and_publishes_nothing_until_env_relaxe
 
 
 def test_damaged_and_missing_episodes_are_reported_while_the_others_are_imported(
-        recorded: RecordedEpisodes, tmp_path: Path) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     damaged = copy_episode(recorded.succeeded[1], tmp_path / "episodes" / "zz-damaged")
     (damaged / "cameras" / "wrist" / "rgb.mp4").write_bytes(b"\x00" * 100)
-    p = pipeline(tmp_path / "out", make_import_stage(QualitySettings(min_collision_free_rate=0.5,
-                                                                     min_pass_rate=0.5)))
-    robots = [stage_episodes(p.ports.blobs, f"runs/{SCENE_ID}/{RUN}/", ROBOT,
-                             [*recorded.succeeded, damaged])]
+    p = pipeline(
+        tmp_path / "out",
+        make_import_stage(QualitySettings(min_collision_free_rate=0.5, min_pass_rate=0.5)),
+    )
+    robots = [
+        stage_episodes(
+            p.ports.blobs, f"runs/{SCENE_ID}/{RUN}/", ROBOT, [*recorded.succeeded, damaged]
+        )
+    ]
     listing = json.loads(p.ports.blobs.read_bytes(robots[0].manifest))
     listing["episodes"].append({"episode_id": "ghost", "prefix": "ghost/"})
     p.ports.blobs.write_bytes(robots[0].manifest, json.dumps(listing).encode())
@@ -130,21 +149,22 @@ def test_damaged_and_missing_episodes_are_reported_while_the_others_are_imported
     p.drain(EmbeddedRun(SCENE_ID, RUN))
     [event] = ready(p)
     assert event.datasets[0].episodes == 2
-    report = json.loads(p.ports.blobs.read_bytes(
-        event.datasets[0].prefix + "quality/quality_report.json"))
+    report = json.loads(
+        p.ports.blobs.read_bytes(event.datasets[0].prefix + "quality/quality_report.json")
+    )
     reasons = {e["source"]: e["reason"] for e in report["episodes"]}
     assert reasons["ghost"] == "not_committed" and reasons["zz-damaged"] == "size_mismatch"
 
 
-def test_bp_import_runs_the_stage_logic_on_local_folders_once(recorded: RecordedEpisodes,
-                                                              tmp_path: Path) -> None:
+def test_bp_import_runs_the_stage_logic_on_local_folders_once(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     episodes = tmp_path / "episodes" / ROBOT
     for folder in recorded.succeeded:
         shutil.copytree(folder, episodes / folder.name)
     cli = CliRunner()
     out = tmp_path / "out"
-    first = cli.invoke(app, ["import", str(episodes.parent), "--out", str(out),
-                             "--format", "v2.1"])
+    first = cli.invoke(app, ["import", str(episodes.parent), "--out", str(out), "--format", "v2.1"])
     assert first.exit_code == 0, first.output
     assert "2 in the dataset" in first.output and "committed" in first.output
     info = json.loads((out / ROBOT / "meta" / "info.json").read_text())
@@ -158,13 +178,15 @@ def test_bp_import_runs_the_stage_logic_on_local_folders_once(recorded: Recorded
     assert bad.exit_code == 2
 
 
-def test_bp_import_exits_non_zero_when_the_gates_fail(recorded: RecordedEpisodes,
-                                                      tmp_path: Path) -> None:
+def test_bp_import_exits_non_zero_when_the_gates_fail(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     episodes = tmp_path / "episodes" / ROBOT
     for folder in recorded.failed:
         shutil.copytree(folder, episodes / folder.name)
-    result = CliRunner().invoke(app, ["import", str(episodes.parent), "--out",
-                                      str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app, ["import", str(episodes.parent), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 1
     assert (tmp_path / "out" / ROBOT / "quality" / "quality_report.html").is_file()
     assert not (tmp_path / "out" / ROBOT / "import_manifest.json").exists()

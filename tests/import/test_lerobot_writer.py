@@ -14,15 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from bp_common.errors import AlreadyExists
-from bp_import.episode_frames import (
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     DatasetSpec,
     EpisodeFrames,
     EpisodeFramesError,
 )
-from bp_import.feature_stats import QUANTILES, STAT_NAMES
-from bp_import.lerobot_writer import LeRobotDatasetWriter, write_lerobot_dataset
-from bp_import.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.feature_stats import QUANTILES, STAT_NAMES
+from bp_import.lerobot.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.writer import LeRobotDatasetWriter, write_lerobot_dataset
 
 from .conftest import EPISODES, ReferenceEpisode, WrittenDataset
 
@@ -33,9 +33,13 @@ TOLERANCE_S = 1e-4
 def numpy_stats(values: np.ndarray) -> dict[str, Any]:
     """Reference statistics of an (N, D) array over its frames."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    stats: dict[str, Any] = {"min": values.min(0), "max": values.max(0),
-                             "mean": values.mean(0), "std": values.std(0),
-                             "count": [len(values)]}
+    stats: dict[str, Any] = {
+        "min": values.min(0),
+        "max": values.max(0),
+        "mean": values.mean(0),
+        "std": values.std(0),
+        "count": [len(values)],
+    }
     for name, q in QUANTILES.items():
         stats[name] = np.quantile(values, q, axis=0)
     return stats
@@ -58,8 +62,7 @@ def assert_stats_equal(got: dict[str, Any], expected: dict[str, Any], feature: s
             want = want.reshape(have.shape)
         assert have.shape == want.shape, f"{feature}/{name}: {have.shape} != {want.shape}"
         # numpy's float64 sums over ~10^6 pixels carry ~1e-12 of rounding; ours are exact.
-        np.testing.assert_allclose(have, want, rtol=1e-10, atol=1e-12,
-                                   err_msg=f"{feature}/{name}")
+        np.testing.assert_allclose(have, want, rtol=1e-10, atol=1e-12, err_msg=f"{feature}/{name}")
 
 
 def expected_feature_values(refs: list[ReferenceEpisode]) -> dict[str, np.ndarray]:
@@ -91,8 +94,9 @@ def decode(path: Path) -> Iterator[tuple[float, np.ndarray]]:
             yield float(frame.pts * stream.time_base), frame.to_ndarray(format="rgb24")
 
 
-def assert_frames_at_their_times(decoded: list[tuple[float, np.ndarray]], start: float,
-                                 original: np.ndarray) -> None:
+def assert_frames_at_their_times(
+    decoded: list[tuple[float, np.ndarray]], start: float, original: np.ndarray
+) -> None:
     """Frame k is presented at start + k/fps (within 1e-4 s) and looks like original frame k."""
     times = np.array([t for t, _ in decoded])
     for k, frame in enumerate(original):
@@ -103,8 +107,10 @@ def assert_frames_at_their_times(decoded: list[tuple[float, np.ndarray]], start:
         assert error < 6.0, f"frame {k} decoded with mean error {error}"
         for other in (k - 3, k + 3):
             if 0 <= other < len(original):
-                assert error < np.abs(decoded[match][1].astype(int)
-                                      - original[other].astype(int)).mean()
+                assert (
+                    error
+                    < np.abs(decoded[match][1].astype(int) - original[other].astype(int)).mean()
+                )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,8 +120,12 @@ def assert_frames_at_their_times(decoded: list[tuple[float, np.ndarray]], start:
 def test_v30_layout(dataset_v30: WrittenDataset) -> None:
     files = {p.relative_to(dataset_v30.root).as_posix() for p in dataset_v30.summary.files}
     assert files == {
-        "README.md", "meta/info.json", "meta/stats.json", "meta/tasks.parquet",
-        "meta/episodes/chunk-000/file-000.parquet", "data/chunk-000/file-000.parquet",
+        "README.md",
+        "meta/info.json",
+        "meta/stats.json",
+        "meta/tasks.parquet",
+        "meta/episodes/chunk-000/file-000.parquet",
+        "data/chunk-000/file-000.parquet",
         "videos/observation.images.overhead/chunk-000/file-000.mp4",
         "videos/observation.images.wrist/chunk-000/file-000.mp4",
     }
@@ -131,24 +141,52 @@ def test_v30_info_json(dataset_v30: WrittenDataset, spec: DatasetSpec) -> None:
     assert info["chunks_size"] == 1000
     assert info["data_files_size_in_mb"] == 100 and info["video_files_size_in_mb"] == 200
     assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-    assert info["video_path"] == ("videos/{video_key}/chunk-{chunk_index:03d}/"
-                                  "file-{file_index:03d}.mp4")
+    assert info["video_path"] == (
+        "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    )
     features = info["features"]
-    assert list(features) == ["observation.state", "action", "observation.images.overhead",
-                              "observation.images.wrist", "timestamp", "frame_index",
-                              "episode_index", "index", "task_index"]
-    assert features["observation.state"] == {"dtype": "float32", "shape": [9],
-                                             "names": list(spec.state_names)}
+    assert list(features) == [
+        "observation.state",
+        "action",
+        "observation.images.overhead",
+        "observation.images.wrist",
+        "timestamp",
+        "frame_index",
+        "episode_index",
+        "index",
+        "task_index",
+    ]
+    assert features["observation.state"] == {
+        "dtype": "float32",
+        "shape": [9],
+        "names": list(spec.state_names),
+    }
     assert features["action"]["names"] == list(spec.action_names)
     video = features["observation.images.wrist"]
     assert video["dtype"] == "video" and video["shape"] == [64, 96, 3]
     assert video["names"] == ["height", "width", "channels"]
-    assert {k: video["info"][k] for k in ("video.height", "video.width", "video.codec",
-                                          "video.pix_fmt", "video.fps", "video.channels",
-                                          "has_audio", "is_depth_map")} == {
-        "video.height": 64, "video.width": 96, "video.codec": "h264",
-        "video.pix_fmt": "yuv420p", "video.fps": FPS, "video.channels": 3,
-        "has_audio": False, "is_depth_map": False}
+    assert {
+        k: video["info"][k]
+        for k in (
+            "video.height",
+            "video.width",
+            "video.codec",
+            "video.pix_fmt",
+            "video.fps",
+            "video.channels",
+            "has_audio",
+            "is_depth_map",
+        )
+    } == {
+        "video.height": 64,
+        "video.width": 96,
+        "video.codec": "h264",
+        "video.pix_fmt": "yuv420p",
+        "video.fps": FPS,
+        "video.channels": 3,
+        "has_audio": False,
+        "is_depth_map": False,
+    }
     assert features["timestamp"] == {"dtype": "float32", "shape": [1], "names": None}
 
 
@@ -156,26 +194,39 @@ def test_v30_frames_schema_indices_and_timestamps(dataset_v30: WrittenDataset) -
     path = dataset_v30.root / "data/chunk-000/file-000.parquet"
     schema = pq.read_schema(path)
     assert {f.name: f.type for f in schema} == {
-        "observation.state": pa.list_(pa.float32(), 9), "action": pa.list_(pa.float32(), 8),
-        "timestamp": pa.float32(), "frame_index": pa.int64(), "episode_index": pa.int64(),
-        "index": pa.int64(), "task_index": pa.int64()}
+        "observation.state": pa.list_(pa.float32(), 9),
+        "action": pa.list_(pa.float32(), 8),
+        "timestamp": pa.float32(),
+        "frame_index": pa.int64(),
+        "episode_index": pa.int64(),
+        "index": pa.int64(),
+        "task_index": pa.int64(),
+    }
     assert pq.ParquetFile(path).num_row_groups == len(EPISODES)
     table = read_frames(dataset_v30.root)
     expected = expected_feature_values(dataset_v30.references)
     for column, values in expected.items():
-        got = table.column(column).to_numpy() if column not in (
-            "observation.state", "action") else np.stack(table.column(column).to_pylist())
+        got = (
+            table.column(column).to_numpy()
+            if column not in ("observation.state", "action")
+            else np.stack(table.column(column).to_pylist())
+        )
         np.testing.assert_array_equal(got, values, err_msg=column)
     # The float32 timestamp of frame k is k / fps to float32 precision.
-    assert np.abs(table.column("timestamp").to_numpy().astype(np.float64)
-                  - expected["frame_index"] / FPS).max() < 1e-5
+    assert (
+        np.abs(
+            table.column("timestamp").to_numpy().astype(np.float64) - expected["frame_index"] / FPS
+        ).max()
+        < 1e-5
+    )
 
 
 def test_v30_episodes_table(dataset_v30: WrittenDataset) -> None:
     rows = pq.read_table(dataset_v30.root / "meta/episodes/chunk-000/file-000.parquet")
     assert rows.schema.field("tasks").type == pa.list_(pa.string())
     assert rows.schema.field("stats/observation.images.wrist/mean").type == pa.list_(
-        pa.list_(pa.list_(pa.float64())))
+        pa.list_(pa.list_(pa.float64()))
+    )
     start = 0
     for i, (row, (length, _, task)) in enumerate(zip(rows.to_pylist(), EPISODES, strict=True)):
         assert row["episode_index"] == i and row["tasks"] == [task] and row["length"] == length
@@ -191,8 +242,10 @@ def test_v30_episodes_table(dataset_v30: WrittenDataset) -> None:
 
 def test_v30_tasks_parquet_is_indexed_by_task(dataset_v30: WrittenDataset) -> None:
     table = pq.read_table(dataset_v30.root / "meta/tasks.parquet")
-    assert table.to_pydict() == {"task_index": [0, 1],
-                                 "task": ["put the red cube in the bin", "open the top drawer"]}
+    assert table.to_pydict() == {
+        "task_index": [0, 1],
+        "task": ["put the red cube in the bin", "open the top drawer"],
+    }
     pandas_meta = json.loads(table.schema.metadata[b"pandas"])
     assert pandas_meta["index_columns"] == ["task"]
 
@@ -227,7 +280,8 @@ def test_v30_episode_stats_equal_numpy_per_episode(dataset_v30: WrittenDataset) 
 
 
 def test_v30_video_frames_decode_at_from_timestamp_plus_timestamp(
-        dataset_v30: WrittenDataset) -> None:
+    dataset_v30: WrittenDataset,
+) -> None:
     rows = pq.read_table(dataset_v30.root / "meta/episodes/chunk-000/file-000.parquet")
     for camera in ("overhead", "wrist"):
         key = f"observation.images.{camera}"
@@ -241,8 +295,9 @@ def test_v30_video_frames_decode_at_from_timestamp_plus_timestamp(
             assert stream.codec_context.name == "h264" and stream.average_rate == Fraction(FPS)
             assert (stream.width, stream.height, stream.format.name) == (96, 64, "yuv420p")
         for row, ref in zip(rows.to_pylist(), dataset_v30.references, strict=True):
-            assert_frames_at_their_times(decoded, row[f"videos/{key}/from_timestamp"],
-                                         ref.rgb[camera])
+            assert_frames_at_their_times(
+                decoded, row[f"videos/{key}/from_timestamp"], ref.rgb[camera]
+            )
 
 
 def test_dataset_card(dataset_v30: WrittenDataset) -> None:
@@ -261,8 +316,14 @@ def test_dataset_card(dataset_v30: WrittenDataset) -> None:
 def test_v21_layout_and_info(dataset_v21: WrittenDataset) -> None:
     root = dataset_v21.root
     files = {p.relative_to(root).as_posix() for p in dataset_v21.summary.files}
-    expected = {"README.md", "meta/info.json", "meta/stats.json", "meta/tasks.jsonl",
-                "meta/episodes.jsonl", "meta/episodes_stats.jsonl"}
+    expected = {
+        "README.md",
+        "meta/info.json",
+        "meta/stats.json",
+        "meta/tasks.jsonl",
+        "meta/episodes.jsonl",
+        "meta/episodes_stats.jsonl",
+    }
     for i in range(len(EPISODES)):
         expected.add(f"data/chunk-000/episode_{i:06d}.parquet")
         for camera in ("overhead", "wrist"):
@@ -272,28 +333,35 @@ def test_v21_layout_and_info(dataset_v21: WrittenDataset) -> None:
     assert info["codebase_version"] == "v2.1"
     assert (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (4, 166, 2)
     assert (info["total_videos"], info["total_chunks"], info["chunks_size"]) == (8, 1, 1000)
-    assert info["data_path"] == ("data/chunk-{episode_chunk:03d}/"
-                                 "episode_{episode_index:06d}.parquet")
-    assert info["video_path"] == ("videos/chunk-{episode_chunk:03d}/{video_key}/"
-                                  "episode_{episode_index:06d}.mp4")
+    assert info["data_path"] == (
+        "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
+    )
+    assert info["video_path"] == (
+        "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+    )
 
 
 def test_v21_jsonl_metadata(dataset_v21: WrittenDataset) -> None:
     meta = dataset_v21.root / "meta"
     lines = [json.loads(x) for x in (meta / "tasks.jsonl").read_text().splitlines()]
-    assert lines == [{"task_index": 0, "task": "put the red cube in the bin"},
-                     {"task_index": 1, "task": "open the top drawer"}]
+    assert lines == [
+        {"task_index": 0, "task": "put the red cube in the bin"},
+        {"task_index": 1, "task": "open the top drawer"},
+    ]
     episodes = [json.loads(x) for x in (meta / "episodes.jsonl").read_text().splitlines()]
-    assert episodes == [{"episode_index": i, "tasks": [task], "length": n}
-                        for i, (n, _, task) in enumerate(EPISODES)]
+    assert episodes == [
+        {"episode_index": i, "tasks": [task], "length": n}
+        for i, (n, _, task) in enumerate(EPISODES)
+    ]
 
 
 def test_v21_episode_files_and_stats(dataset_v21: WrittenDataset) -> None:
     root = dataset_v21.root
     refs = dataset_v21.references
     everything = expected_feature_values(refs)
-    stats_lines = [json.loads(x) for x in
-                   (root / "meta/episodes_stats.jsonl").read_text().splitlines()]
+    stats_lines = [
+        json.loads(x) for x in (root / "meta/episodes_stats.jsonl").read_text().splitlines()
+    ]
     start = 0
     for i, ref in enumerate(refs):
         end = start + len(ref.state)
@@ -314,8 +382,9 @@ def test_v21_episode_files_and_stats(dataset_v21: WrittenDataset) -> None:
         start = end
 
 
-def test_v21_dataset_stats_equal_those_of_v30(dataset_v21: WrittenDataset,
-                                              dataset_v30: WrittenDataset) -> None:
+def test_v21_dataset_stats_equal_those_of_v30(
+    dataset_v21: WrittenDataset, dataset_v30: WrittenDataset
+) -> None:
     v21 = json.loads((dataset_v21.root / "meta/stats.json").read_text())
     v30 = json.loads((dataset_v30.root / "meta/stats.json").read_text())
     assert v21 == v30
@@ -352,14 +421,19 @@ def without_frames(e: EpisodeFrames) -> None:
     e.state, e.action, e.timestamps = e.state[:0], e.action[:0], None
 
 
-@pytest.mark.parametrize("damage, message", [
-    (with_nan, "NaN"), (with_slow_clock, "frame_index / fps"),
-    (with_short_action, "differ in length"), (without_overhead_camera, "cameras differ"),
-    (without_frames, "no frames"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (with_nan, "NaN"),
+        (with_slow_clock, "frame_index / fps"),
+        (with_short_action, "differ in length"),
+        (without_overhead_camera, "cameras differ"),
+        (without_frames, "no frames"),
+    ],
+)
 def test_bad_episodes_are_refused_before_anything_is_written(
-        tmp_path: Path, spec: DatasetSpec, damage: Callable[[EpisodeFrames], None],
-        message: str) -> None:
+    tmp_path: Path, spec: DatasetSpec, damage: Callable[[EpisodeFrames], None], message: str
+) -> None:
     writer = LeRobotDatasetWriter(tmp_path / "ds", spec)
     episode = synthetic_episode(spec, 10, seed=1)
     damage(episode)
@@ -373,21 +447,36 @@ def short_camera(spec: DatasetSpec, length: int, seed: int) -> Any:
     episode = synthetic_episode(spec, length, seed)
     wrist = episode.cameras["wrist"]
     frames = list(wrist.rgb)[: length - 3]
-    episode.cameras = {**episode.cameras, "wrist": CameraFrames(
-        rgb=iter(frames), depth_mm=wrist.depth_mm, segmentation=wrist.segmentation,
-        intrinsics=wrist.intrinsics, camera_to_world=wrist.camera_to_world)}
+    episode.cameras = {
+        **episode.cameras,
+        "wrist": CameraFrames(
+            rgb=iter(frames),
+            depth_mm=wrist.depth_mm,
+            segmentation=wrist.segmentation,
+            intrinsics=wrist.intrinsics,
+            camera_to_world=wrist.camera_to_world,
+        ),
+    }
     return episode
 
 
 @pytest.mark.parametrize("codebase", ["v3.0", "v2.1"])
 def test_an_episode_failing_mid_stream_is_dropped_and_writing_goes_on(
-        tmp_path: Path, spec: DatasetSpec, codebase: Any) -> None:
+    tmp_path: Path, spec: DatasetSpec, codebase: Any
+) -> None:
     rejected: list[str] = []
-    episodes = [synthetic_episode(spec, 20, seed=1), short_camera(spec, 25, seed=2),
-                synthetic_episode(spec, 15, seed=3)]
+    episodes = [
+        synthetic_episode(spec, 20, seed=1),
+        short_camera(spec, 25, seed=2),
+        synthetic_episode(spec, 15, seed=3),
+    ]
     summary = write_lerobot_dataset(
-        tmp_path / "ds", spec, episodes, codebase=codebase,
-        on_rejected=lambda e, err: rejected.append(f"{e.source_id}: {err.message}"))
+        tmp_path / "ds",
+        spec,
+        episodes,
+        codebase=codebase,
+        on_rejected=lambda e, err: rejected.append(f"{e.source_id}: {err.message}"),
+    )
     assert rejected == ["synthetic.franka_panda.s2: camera has fewer frames than the state"]
     assert (summary.total_episodes, summary.total_frames) == (2, 35)
     table = read_frames(tmp_path / "ds")
@@ -395,24 +484,33 @@ def test_an_episode_failing_mid_stream_is_dropped_and_writing_goes_on(
     assert table.column("episode_index").to_pylist() == [0] * 20 + [1] * 15
     gt_index = json.loads((tmp_path / "ground_truth/ds/ground_truth.json").read_text())
     assert [e["source_id"] for e in gt_index["episodes"]] == [
-        "synthetic.franka_panda.s1", "synthetic.franka_panda.s3"]
+        "synthetic.franka_panda.s1",
+        "synthetic.franka_panda.s3",
+    ]
     if codebase == "v3.0":
         rows = pq.read_table(tmp_path / "ds/meta/episodes/chunk-000/file-000.parquet")
         # The second good episode starts a new video file at time 0.
         assert rows.column("videos/observation.images.wrist/file_index").to_pylist() == [0, 1]
         assert rows.column("videos/observation.images.wrist/from_timestamp").to_pylist() == [
-            0.0, 0.0]
-        decoded = list(decode(tmp_path / "ds/videos/observation.images.wrist/chunk-000/"
-                                         "file-001.mp4"))
+            0.0,
+            0.0,
+        ]
+        decoded = list(
+            decode(tmp_path / "ds/videos/observation.images.wrist/chunk-000/file-001.mp4")
+        )
         assert len(decoded) == 15
 
 
-def test_v30_files_rotate_by_size_without_splitting_episodes(tmp_path: Path,
-                                                             spec: DatasetSpec) -> None:
+def test_v30_files_rotate_by_size_without_splitting_episodes(
+    tmp_path: Path, spec: DatasetSpec
+) -> None:
     summary = write_lerobot_dataset(
-        tmp_path / "ds", spec, (synthetic_episode(spec, 60, seed=s, ground_truth=False)
-                                for s in range(4)),
-        data_files_size_in_mb=0.004, video_files_size_in_mb=0.05)
+        tmp_path / "ds",
+        spec,
+        (synthetic_episode(spec, 60, seed=s, ground_truth=False) for s in range(4)),
+        data_files_size_in_mb=0.004,
+        video_files_size_in_mb=0.05,
+    )
     rows = pq.read_table(tmp_path / "ds/meta/episodes/chunk-000/file-000.parquet").to_pylist()
     data_files = [r["data/file_index"] for r in rows]
     video_files = [r["videos/observation.images.overhead/file_index"] for r in rows]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bp_import.episode_validation import validate_episode
+from bp_import.episodes.validation import validate_episode
 from bp_import.import_config import QualitySettings
-from bp_import.quality_gates import EpisodeCounts, dataset_gates
-from bp_import.quality_metrics import (
+from bp_import.quality.gates import EpisodeCounts, dataset_gates
+from bp_import.quality.metrics import (
     WEIGHTS,
     completeness,
     episode_cameras,
@@ -39,12 +39,10 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "quality-metrics.md"
 def measured(folder: Path, settings: QualitySettings | None = None):  # type: ignore[no-untyped-def]
     check = validate_episode(folder, settings or QualitySettings())
     assert check.valid is not None, check.defect
-    return measure_episode(check.valid, episode_cameras(check.valid),
-                           settings or QualitySettings())
+    return measure_episode(check.valid, episode_cameras(check.valid), settings or QualitySettings())
 
 
-def test_a_successful_real_episode_scores_high_on_every_metric(
-        recorded: RecordedEpisodes) -> None:
+def test_a_successful_real_episode_scores_high_on_every_metric(recorded: RecordedEpisodes) -> None:
     quality = measured(recorded.succeeded[0])
     assert quality.success == 1.0 and quality.collision_free == 1.0
     assert quality.completeness == 1.0
@@ -56,8 +54,9 @@ def test_a_successful_real_episode_scores_high_on_every_metric(
     assert QualitySettings().min_score <= quality.score <= 1.0
 
 
-def test_a_failed_episode_loses_exactly_the_success_weight(recorded: RecordedEpisodes,
-                                                           tmp_path: Path) -> None:
+def test_a_failed_episode_loses_exactly_the_success_weight(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     quality = measured(recorded.succeeded[0])
     failed = copy_episode(recorded.succeeded[0], tmp_path / "failed")
     edit_manifest(lambda m: m.update(success=False))(failed)
@@ -68,7 +67,8 @@ def test_a_failed_episode_loses_exactly_the_success_weight(recorded: RecordedEpi
 
 
 def test_a_gripper_closing_beside_the_target_has_no_grasp_stability(
-        recorded: RecordedEpisodes, tmp_path: Path) -> None:
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     folder = copy_episode(recorded.succeeded[0], tmp_path / "no-contact")
 
     def forget_contacts(arrays: dict[str, np.ndarray]) -> None:
@@ -112,7 +112,7 @@ def test_completeness_counts_the_expected_camera_streams_and_the_state() -> None
 
 
 def test_the_score_is_a_weighted_mean_of_the_metrics_computed() -> None:
-    everything = dict.fromkeys(WEIGHTS, 1.0)
+    everything: dict[str, float | None] = dict.fromkeys(WEIGHTS, 1.0)
     assert quality_score(everything) == 1.0
     partial = {**dict.fromkeys(WEIGHTS), "success": 1.0, "collision_free": 0.0}
     assert quality_score(partial) == pytest.approx(0.35 / 0.55)
@@ -124,19 +124,22 @@ def mixed_robot(recorded: RecordedEpisodes) -> list[Path]:
     return [*recorded.succeeded, *recorded.failed]
 
 
-def test_rates_count_invalid_episodes_as_failures(recorded: RecordedEpisodes,
-                                                  tmp_path: Path) -> None:
+def test_rates_count_invalid_episodes_as_failures(
+    recorded: RecordedEpisodes, tmp_path: Path
+) -> None:
     broken = copy_episode(recorded.succeeded[0], tmp_path / "zz-broken")
     (broken / "states.npz").write_bytes(b"damaged")
-    quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [*recorded.succeeded, broken],
-                           QualitySettings())
+    quality = assess_robot(
+        SCENE_ID, RUN_ID, ROBOT, [*recorded.succeeded, broken], QualitySettings()
+    )
     assert (quality.counts.episodes, quality.counts.valid, quality.counts.included) == (3, 2, 2)
     assert quality.counts.success_rate == pytest.approx(2 / 3)
     assert quality.counts.excluded == {"size_mismatch": 1}
 
 
-@pytest.mark.parametrize("gate", ["min_episodes", "min_success_rate",
-                                  "min_collision_free_rate", "min_pass_rate"])
+@pytest.mark.parametrize(
+    "gate", ["min_episodes", "min_success_rate", "min_collision_free_rate", "min_pass_rate"]
+)
 def test_each_gate_fails_on_its_own(recorded: RecordedEpisodes, gate: str) -> None:
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, mixed_robot(recorded), QualitySettings())
     assert quality.passed
@@ -144,7 +147,7 @@ def test_each_gate_fails_on_its_own(recorded: RecordedEpisodes, gate: str) -> No
     above = measured_value + 1 if gate == "min_episodes" else min(1.0, measured_value + 0.01)
     if gate == "min_collision_free_rate":
         above = 1.0  # every episode is collision-free: make one collide
-    settings = QualitySettings(**{gate: above})
+    settings = QualitySettings.model_validate({gate: above})
     counts = quality.counts
     if gate == "min_collision_free_rate":
         counts = EpisodeCounts(**{**counts.__dict__, "collision_free": counts.collision_free - 1})
@@ -153,7 +156,8 @@ def test_each_gate_fails_on_its_own(recorded: RecordedEpisodes, gate: str) -> No
 
 
 def test_bp_quality_environment_variables_change_the_gate_outcome(
-        recorded: RecordedEpisodes, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded: RecordedEpisodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folders = [recorded.succeeded[0], *recorded.failed]  # success 1/3, pass 1/3
     assert not assess_robot(SCENE_ID, RUN_ID, ROBOT, folders, QualitySettings()).passed
     monkeypatch.setenv("BP_QUALITY_MIN_SUCCESS_RATE", "0.3")
@@ -168,8 +172,11 @@ def test_bp_quality_environment_variables_change_the_gate_outcome(
 
 
 def test_the_documented_defaults_are_the_settings_defaults() -> None:
-    rows = dict(re.findall(r"^\| `(\w+)` \| `BP_QUALITY_\w+` \| ([^|]+?) \|", DOCS.read_text(),
-                           re.MULTILINE))
+    rows = dict(
+        re.findall(
+            r"^\| `(\w+)` \| `BP_QUALITY_\w+` \| ([^|]+?) \|", DOCS.read_text(), re.MULTILINE
+        )
+    )
     defaults = QualitySettings.model_fields
     assert set(rows) == set(defaults)
     for name, text in rows.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from bp_import.segmentation_boxes import object_boxes
+from bp_import.lerobot.segmentation_boxes import object_boxes
 
 
 def numpy_boxes(ids: np.ndarray) -> dict[int, tuple[int, int, int, int, int]]:
@@ -17,16 +17,15 @@ def numpy_boxes(ids: np.ndarray) -> dict[int, tuple[int, int, int, int, int]]:
 
 
 def as_dict(ids: np.ndarray) -> dict[int, tuple[int, int, int, int, int]]:
-    return {b.object_id: (b.x_min, b.y_min, b.x_max, b.y_max, b.pixels)
-            for b in object_boxes(ids)}
+    return {b.object_id: (b.x_min, b.y_min, b.x_max, b.y_max, b.pixels) for b in object_boxes(ids)}
 
 
 def test_overlapping_and_split_objects() -> None:
     ids = np.zeros((40, 60), dtype=np.uint16)
     ids[5:20, 10:30] = 3
-    ids[15:35, 25:50] = 4          # occludes part of 3
-    ids[38:40, 0:2] = 3            # a far-away fragment of 3 widens its box
-    ids[0, 59] = 7                 # a single pixel
+    ids[15:35, 25:50] = 4  # occludes part of 3
+    ids[38:40, 0:2] = 3  # a far-away fragment of 3 widens its box
+    ids[0, 59] = 7  # a single pixel
     boxes = as_dict(ids)
     assert boxes == numpy_boxes(ids)
     assert boxes[3] == (0, 5, 29, 39, int((ids == 3).sum()))
@@ -35,8 +34,11 @@ def test_overlapping_and_split_objects() -> None:
 
 def test_large_ids_and_random_masks_match_numpy() -> None:
     rng = np.random.default_rng(8)
-    ids = rng.choice(np.array([0, 1, 65535, 40000, 123], dtype=np.uint16), size=(300, 200),
-                     p=[0.5, 0.2, 0.1, 0.1, 0.1])
+    ids = rng.choice(
+        np.array([0, 1, 65535, 40000, 123], dtype=np.uint16),
+        size=(300, 200),
+        p=[0.5, 0.2, 0.1, 0.1, 0.1],
+    )
     assert as_dict(ids) == numpy_boxes(ids)
 
 

@@ -9,7 +9,7 @@ import pytest
 from bp_common.config import Settings
 from bp_common.secrets import FileSecretStore
 from bp_ops.emulators import EmulatorStack
-from bp_upload.firebase_storage import FirebaseDestination
+from bp_upload.destinations.firebase_storage import FirebaseDestination
 from bp_upload.options import UploadOptions
 from bp_upload.wiring import firebase_destination
 

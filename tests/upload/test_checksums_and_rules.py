@@ -11,11 +11,11 @@ import random
 import google_crc32c
 import pytest
 from bp_common.errors import InvalidName
-from bp_upload.checksums import HashingReader, digests_of, hash_stream
+from bp_upload.destinations.checksums import HashingReader, digests_of, hash_stream
 from bp_upload.errors import DeadlineExceeded, OutsideRunPrefix, SourceIncomplete
-from bp_upload.import_manifest import parse_import_manifest
-from bp_upload.layout import DatasetLocation
-from bp_upload.retry_policy import Backoff, Deadline
+from bp_upload.publication.import_manifest import parse_import_manifest
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.retry_policy import Backoff, Deadline
 
 DATA = random.Random(1).randbytes(3 * 1024 * 1024 + 17)
 

@@ -10,10 +10,10 @@ from bp_common.config import PipelineEnv, Settings
 from bp_common.errors import NotFound, UnsafeConfiguration
 from bp_common.secrets import FileSecretStore
 from bp_common.secrets.secretmanager import SecretManagerStore, make_secret_manager_client
-from bp_upload.catalogue import CatalogueEntry, DatasetCatalogue
-from bp_upload.catalogue_firestore import FirestoreCatalogue
-from bp_upload.catalogue_sqlite import SqliteCatalogue
-from bp_upload.credentials import (
+from bp_upload.catalogue.firestore import FirestoreCatalogue
+from bp_upload.catalogue.port import CatalogueEntry, DatasetCatalogue
+from bp_upload.catalogue.sqlite import SqliteCatalogue
+from bp_upload.destinations.credentials import (
     SECRET_NAME,
     CredentialsUnusable,
     env_credential_problems,

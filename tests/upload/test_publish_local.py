@@ -14,15 +14,15 @@ from bp_common.config import Settings
 from bp_common.contracts import decode, encode
 from bp_common.contracts.events import DatasetsPublished, DatasetsReady, RobotDataset
 from bp_ops.embedded import EmbeddedPipeline, EmbeddedRun
-from bp_upload.catalogue_sqlite import SqliteCatalogue
+from bp_upload.catalogue.sqlite import SqliteCatalogue
+from bp_upload.destinations.folder import FolderDestination
 from bp_upload.errors import DatasetRejected, SourceCorrupt
-from bp_upload.folder_destination import FolderDestination
-from bp_upload.layout import DatasetLocation
 from bp_upload.options import UploadOptions
-from bp_upload.publication import DatasetPublisher, DatasetSource, PublishRequest
-from bp_upload.publication_manifest import QualitySummary
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.manifest import QualitySummary
+from bp_upload.publication.publisher import DatasetPublisher, DatasetSource, PublishRequest
+from bp_upload.publication.transfer import FileOutcome
 from bp_upload.stage import UPLOAD
-from bp_upload.transfer import FileOutcome
 
 from tests.upload.datasets import Dataset, make_dataset, put_dataset
 

@@ -25,8 +25,8 @@ from bp_common.ledger.firestore import FirestoreLedgerStore
 from bp_common.runtime import Deliverer, Outcome, Ports
 from bp_common.secrets import FileSecretStore
 from bp_ops.emulators import EmulatorStack, free_port
-from bp_upload.catalogue_firestore import FirestoreCatalogue
-from bp_upload.catalogue_sqlite import SqliteCatalogue
+from bp_upload.catalogue.firestore import FirestoreCatalogue
+from bp_upload.catalogue.sqlite import SqliteCatalogue
 from bp_upload.stage import UPLOAD
 from google.cloud import firestore, storage
 from typer.testing import CliRunner

@@ -28,12 +28,12 @@ from bp_upload.errors import (
     DeadlineExceeded,
     SourceCorrupt,
 )
-from bp_upload.layout import DatasetLocation
 from bp_upload.options import UploadOptions
-from bp_upload.publication import DatasetPublisher, DatasetSource, PublishRequest
-from bp_upload.publication_manifest import QualitySummary
-from bp_upload.retry_policy import Backoff
-from bp_upload.transfer import FileOutcome
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.manifest import QualitySummary
+from bp_upload.publication.publisher import DatasetPublisher, DatasetSource, PublishRequest
+from bp_upload.publication.retry_policy import Backoff
+from bp_upload.publication.transfer import FileOutcome
 from google.cloud import storage
 
 from tests.conftest import unique_name

@@ -74,12 +74,15 @@ def _committed_digest(root: Path) -> str | None:
 
 
 def import_episodes(
-    episodes_dir: Path = typer.Argument(..., help="Episodes as `bp collect` writes them: "
-                                        "EPISODES_DIR/<robot>/<episode>/."),
+    episodes_dir: Path = typer.Argument(
+        ..., help="Episodes as `bp collect` writes them: EPISODES_DIR/<robot>/<episode>/."
+    ),
     out: Path = typer.Option(..., "--out", help="Folder for one dataset per robot."),
     codebase: str | None = typer.Option(
-        None, "--format", help="LeRobot codebase version: v3.0 or v2.1 (default: "
-        "BP_LEROBOT_FORMAT, else v3.0)."),
+        None,
+        "--format",
+        help="LeRobot codebase version: v3.0 or v2.1 (default: BP_LEROBOT_FORMAT, else v3.0).",
+    ),
     robots: str | None = typer.Option(None, help="Comma-separated robots (default: all)."),
 ) -> None:
     """Validate, score and gate raw episodes; write LeRobot datasets, reports and manifests."""
@@ -95,8 +98,7 @@ def import_episodes(
             raise typer.BadParameter(f"no episode folders for {unknown}", param_hint="--robots")
         found = {r: found[r] for r in wanted}
     if not found:
-        typer.secho(f"error: no robot folders with episodes in {episodes_dir}", fg="red",
-                    err=True)
+        typer.secho(f"error: no robot folders with episodes in {episodes_dir}", fg="red", err=True)
         raise typer.Exit(2)
     quality = QualitySettings()
     lerobot = LeRobotSettings(format=codebase) if codebase else LeRobotSettings()  # type: ignore[arg-type]
@@ -107,10 +109,12 @@ def import_episodes(
         root = out / robot
         if _committed_digest(root) == digest:
             typer.echo(f"{robot}: already imported (committed {root / IMPORT_MANIFEST})")
-        elif root.exists() and ((root / IMPORT_MANIFEST).exists()
-                                or not {p.name for p in root.iterdir()} <= _OUR_NAMES):
-            typer.secho(f"error: {root} holds another import; choose another --out", fg="red",
-                        err=True)
+        elif root.exists() and (
+            (root / IMPORT_MANIFEST).exists() or not {p.name for p in root.iterdir()} <= _OUR_NAMES
+        ):
+            typer.secho(
+                f"error: {root} holds another import; choose another --out", fg="red", err=True
+            )
             raise typer.Exit(2)
         else:
             shutil.rmtree(root, ignore_errors=True)  # an uncommitted earlier attempt
@@ -124,13 +128,19 @@ def import_episodes(
             "import_version": version("bp-import"),
             "episode_format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
             "configuration": {"quality": quality.record(), "lerobot": lerobot.record()},
-            "input": {"path": str((episodes_dir / robot).resolve()), "digest": digest,
-                      "episode_folders": len(found[robot]), "scene_id": scene_id,
-                      "run_id": run_id},
+            "input": {
+                "path": str((episodes_dir / robot).resolve()),
+                "digest": digest,
+                "episode_folders": len(found[robot]),
+                "scene_id": scene_id,
+                "run_id": run_id,
+            },
         }
 
-    typer.echo(f"importing {sum(map(len, todo.values()))} episode folders of "
-               f"{', '.join(todo)} (scene {scene_id}, {lerobot.format})...")
+    typer.echo(
+        f"importing {sum(map(len, todo.values()))} episode folders of "
+        f"{', '.join(todo)} (scene {scene_id}, {lerobot.format})..."
+    )
     try:
         result = import_run(scene_id, run_id, todo, out, quality, lerobot, provenance)
     except PipelineError as exc:
@@ -142,8 +152,10 @@ def import_episodes(
         c = final.counts
         state = "committed" if done is not None and done.committed else "not committed"
         frames = f", {done.summary.total_frames} frames" if done and done.summary else ""
-        typer.echo(f"{robot:<13} {c.episodes} episodes, {c.valid} valid, {c.succeeded} "
-                   f"succeeded, {c.included} in the dataset{frames}: {state} -> {out / robot}")
+        typer.echo(
+            f"{robot:<13} {c.episodes} episodes, {c.valid} valid, {c.succeeded} "
+            f"succeeded, {c.included} in the dataset{frames}: {state} -> {out / robot}"
+        )
         for reason, count in c.excluded.items():
             typer.echo(f"{'':<13} left out: {count} {reason}")
     if not result.passed:

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bp_import.episode_frames import CodebaseVersion
-from bp_import.video_encoding import VideoSettings
+from bp_import.lerobot.episode_frames import CodebaseVersion
+from bp_import.lerobot.video_encoding import VideoSettings
 
 
 class QualitySettings(BaseSettings):

@@ -32,9 +32,17 @@ def file_inventory(root: Path) -> dict[str, dict[str, Any]]:
     return inventory
 
 
-def import_manifest(root: Path, *, scene_id: str, run_id: str, robot: str,
-                    codebase_version: str, counts: Mapping[str, Any],
-                    quality: Mapping[str, Any], provenance: Mapping[str, Any]) -> dict[str, Any]:
+def import_manifest(
+    root: Path,
+    *,
+    scene_id: str,
+    run_id: str,
+    robot: str,
+    codebase_version: str,
+    counts: Mapping[str, Any],
+    quality: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "scene_id": scene_id,

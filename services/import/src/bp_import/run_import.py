@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bp_import.import_config import LeRobotSettings, QualitySettings
-from bp_import.quality_gates import failed_gates
-from bp_import.quality_report import RobotQuality
+from bp_import.quality.gates import failed_gates
+from bp_import.quality.report import RobotQuality
 from bp_import.robot_import import (
     RobotImport,
     assess_robot,
@@ -36,7 +36,8 @@ class RunImport:
     @property
     def passed(self) -> bool:
         return bool(self.qualities) and all(
-            robot in self.imports and self.imports[robot].committed for robot in self.qualities)
+            robot in self.imports and self.imports[robot].committed for robot in self.qualities
+        )
 
     def failures(self) -> dict[str, list[str]]:
         """Failed gates per robot that did not commit."""
@@ -52,13 +53,21 @@ class RunImport:
         return "; ".join(f"{robot}: {', '.join(why)}" for robot, why in self.failures().items())
 
 
-def import_run(scene_id: str, run_id: str, episodes: Mapping[str, Sequence[Path]], out: Path,
-               quality: QualitySettings, lerobot: LeRobotSettings,
-               provenance: Callable[[str], Mapping[str, Any]],
-               on_robot: RobotDone | None = None) -> RunImport:
+def import_run(
+    scene_id: str,
+    run_id: str,
+    episodes: Mapping[str, Sequence[Path]],
+    out: Path,
+    quality: QualitySettings,
+    lerobot: LeRobotSettings,
+    provenance: Callable[[str], Mapping[str, Any]],
+    on_robot: RobotDone | None = None,
+) -> RunImport:
     """Assess every robot's episode folders; write `out/<robot>/` for each (see module doc)."""
-    qualities = {robot: assess_robot(scene_id, run_id, robot, folders, quality)
-                 for robot, folders in sorted(episodes.items())}
+    qualities = {
+        robot: assess_robot(scene_id, run_id, robot, folders, quality)
+        for robot, folders in sorted(episodes.items())
+    }
     if not all(q.passed for q in qualities.values()):
         for robot, robot_quality in qualities.items():
             write_quality_report(robot_quality, out / robot)

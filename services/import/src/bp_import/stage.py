@@ -28,15 +28,21 @@ from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
 
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import IMPORT_MANIFEST, manifest_bytes
-from bp_import.quality_report import REPORT_DIR
+from bp_import.quality.report import REPORT_DIR
 from bp_import.robot_import import RobotImport
 from bp_import.run_import import import_run
 
 CHUNK = 1 << 20
-_CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/x-ndjson",
-                  ".parquet": "application/vnd.apache.parquet", ".mp4": "video/mp4",
-                  ".mkv": "video/x-matroska", ".png": "image/png", ".html": "text/html",
-                  ".md": "text/markdown"}
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".jsonl": "application/x-ndjson",
+    ".parquet": "application/vnd.apache.parquet",
+    ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".png": "image/png",
+    ".html": "text/html",
+    ".md": "text/markdown",
+}
 
 
 def dataset_prefix(ctx: StageContext, robot: str) -> str:
@@ -45,10 +51,15 @@ def dataset_prefix(ctx: StageContext, robot: str) -> str:
 
 def _robot_dataset(prefix: str, manifest: dict[str, Any]) -> RobotDataset:
     counts, quality = manifest["counts"], manifest["quality"]
-    return RobotDataset(robot=manifest["robot"], prefix=prefix, manifest=prefix + IMPORT_MANIFEST,
-                        codebase_version=manifest["codebase_version"],
-                        episodes=counts["dataset_episodes"], frames=counts["frames"],
-                        quality_pass_rate=quality["pass_rate"])
+    return RobotDataset(
+        robot=manifest["robot"],
+        prefix=prefix,
+        manifest=prefix + IMPORT_MANIFEST,
+        codebase_version=manifest["codebase_version"],
+        episodes=counts["dataset_episodes"],
+        frames=counts["frames"],
+        quality_pass_rate=quality["pass_rate"],
+    )
 
 
 def _committed(ctx: StageContext, robot: str) -> dict[str, Any] | None:
@@ -59,10 +70,12 @@ def _committed(ctx: StageContext, robot: str) -> dict[str, Any] | None:
         return None
 
 
-def _output(ctx: StageContext, event: EpisodesCollected,
-            manifests: dict[str, dict[str, Any]]) -> StageOutput:
-    datasets = [_robot_dataset(dataset_prefix(ctx, r.robot), manifests[r.robot])
-                for r in event.robots]
+def _output(
+    ctx: StageContext, event: EpisodesCollected, manifests: dict[str, dict[str, Any]]
+) -> StageOutput:
+    datasets = [
+        _robot_dataset(dataset_prefix(ctx, r.robot), manifests[r.robot]) for r in event.robots
+    ]
     counts: dict[str, float] = {
         "datasets": len(datasets),
         "episodes": sum(d.episodes for d in datasets),
@@ -72,10 +85,14 @@ def _output(ctx: StageContext, event: EpisodesCollected,
         counts[f"{robot}.episodes"] = manifest["counts"]["dataset_episodes"]
         counts[f"{robot}.frames"] = manifest["counts"]["frames"]
         counts[f"{robot}.pass_rate"] = manifest["quality"]["pass_rate"]
-    event_out = DatasetsReady(scene_id=event.scene_id, run_id=event.run_id, bucket=event.bucket,
-                              datasets=datasets)
-    return StageOutput(event_out, counts=counts,
-                       note=", ".join(f"{d.robot} {d.codebase_version}" for d in datasets))
+    event_out = DatasetsReady(
+        scene_id=event.scene_id, run_id=event.run_id, bucket=event.bucket, datasets=datasets
+    )
+    return StageOutput(
+        event_out,
+        counts=counts,
+        note=", ".join(f"{d.robot} {d.codebase_version}" for d in datasets),
+    )
 
 
 def _download(ctx: StageContext, key: str, target: Path) -> None:
@@ -84,16 +101,18 @@ def _download(ctx: StageContext, key: str, target: Path) -> None:
         shutil.copyfileobj(reader, writer, CHUNK)
 
 
-def _robot_episodes(ctx: StageContext, robot: RobotEpisodes, folder: Path) -> tuple[
-        list[Path], dict[str, Any]]:
+def _robot_episodes(
+    ctx: StageContext, robot: RobotEpisodes, folder: Path
+) -> tuple[list[Path], dict[str, Any]]:
     """Download every episode folder under the robot's prefix; returns folders and provenance.
 
     Folders the robot's manifest lists but the store lacks are created empty, so that they
     are reported (`not_committed`) rather than silently missing.
     """
     if not robot.prefix.startswith(ctx.run_prefix):
-        raise InvalidInput("episodes prefix lies outside the run", prefix=robot.prefix,
-                           run=ctx.run_id)
+        raise InvalidInput(
+            "episodes prefix lies outside the run", prefix=robot.prefix, run=ctx.run_id
+        )
     try:
         manifest_raw = ctx.blobs.read_bytes(robot.manifest)
     except NotFound as exc:
@@ -105,7 +124,7 @@ def _robot_episodes(ctx: StageContext, robot: RobotEpisodes, folder: Path) -> tu
         raise InvalidInput("robot episode manifest is unreadable", key=robot.manifest) from exc
     folders: set[str] = set()
     for blob in ctx.blobs.list(robot.prefix):
-        relative = blob.key[len(robot.prefix):]
+        relative = blob.key[len(robot.prefix) :]
         name, _, rest = relative.partition("/")
         if not rest:  # the robot's own files (manifest.json, job.json)
             continue
@@ -127,22 +146,30 @@ def _robot_episodes(ctx: StageContext, robot: RobotEpisodes, folder: Path) -> tu
     return [folder / name for name in sorted(folders)], provenance
 
 
-def _upload_tree(ctx: StageContext, root: Path, prefix: str,
-                 files: dict[str, dict[str, Any]] | None = None) -> None:
+def _upload_tree(
+    ctx: StageContext, root: Path, prefix: str, files: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Stream each file up; with the manifest's inventory, each object carries its sha256."""
-    names = sorted(files) if files is not None else sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    names = (
+        sorted(files)
+        if files is not None
+        else sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    )
     for name in names:
         path = root / name
         metadata = {"sha256": files[name]["sha256"]} if files is not None else None
-        with path.open("rb") as reader, ctx.blobs.open_write(
-                prefix + name, content_type=_CONTENT_TYPES.get(path.suffix),
-                metadata=metadata) as writer:
+        with (
+            path.open("rb") as reader,
+            ctx.blobs.open_write(
+                prefix + name, content_type=_CONTENT_TYPES.get(path.suffix), metadata=metadata
+            ) as writer,
+        ):
             shutil.copyfileobj(reader, writer, CHUNK)
 
 
-def make_import_stage(quality: QualitySettings | None = None,
-                      lerobot: LeRobotSettings | None = None) -> Stage[EpisodesCollected]:
+def make_import_stage(
+    quality: QualitySettings | None = None, lerobot: LeRobotSettings | None = None
+) -> Stage[EpisodesCollected]:
     """The stage; settings default to the BP_QUALITY_* / BP_LEROBOT_* environment, read at
     each delivery."""
 
@@ -163,7 +190,8 @@ def make_import_stage(quality: QualitySettings | None = None,
             for robot in event.robots:
                 if robot.robot not in manifests:
                     episodes[robot.robot], inputs[robot.robot] = _robot_episodes(
-                        ctx, robot, work / "episodes" / robot.robot)
+                        ctx, robot, work / "episodes" / robot.robot
+                    )
 
             def provenance(robot: str) -> dict[str, Any]:
                 return {
@@ -171,8 +199,12 @@ def make_import_stage(quality: QualitySettings | None = None,
                     "import_version": version("bp-import"),
                     "episode_format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
                     "configuration": {"quality": gates.record(), "lerobot": output.record()},
-                    "input": {**inputs[robot], "scene_id": ctx.scene_id, "run_id": ctx.run_id,
-                              "episodes_collected_prefix": event.episodes_prefix},
+                    "input": {
+                        **inputs[robot],
+                        "scene_id": ctx.scene_id,
+                        "run_id": ctx.run_id,
+                        "episodes_collected_prefix": event.episodes_prefix,
+                    },
                     "stage": {"name": ctx.stage, "attempt": ctx.attempt, "started": started},
                 }
 
@@ -183,24 +215,32 @@ def make_import_stage(quality: QualitySettings | None = None,
                 else:
                     _upload_tree(ctx, root, prefix, done.manifest["files"])
                     try:
-                        ctx.blobs.create_only(prefix + IMPORT_MANIFEST,
-                                              manifest_bytes(done.manifest),
-                                              content_type="application/json")
+                        ctx.blobs.create_only(
+                            prefix + IMPORT_MANIFEST,
+                            manifest_bytes(done.manifest),
+                            content_type="application/json",
+                        )
                         manifests[robot] = done.manifest
                     except AlreadyExists:  # a concurrent delivery committed this robot first
-                        manifests[robot] = dict(json.loads(
-                            ctx.blobs.read_bytes(prefix + IMPORT_MANIFEST)))
+                        manifests[robot] = dict(
+                            json.loads(ctx.blobs.read_bytes(prefix + IMPORT_MANIFEST))
+                        )
                 shutil.rmtree(root, ignore_errors=True)
                 shutil.rmtree(work / "episodes" / robot, ignore_errors=True)
 
-            result = import_run(ctx.scene_id, ctx.run_id, episodes, work / "out", gates, output,
-                                provenance, publish)
-        counts = {f"{robot}.{name}": float(value)
-                  for robot, q in result.qualities.items()
-                  for name, value in q.counts.record().items() if not isinstance(value, dict)}
+            result = import_run(
+                ctx.scene_id, ctx.run_id, episodes, work / "out", gates, output, provenance, publish
+            )
+        counts = {
+            f"{robot}.{name}": float(value)
+            for robot, q in result.qualities.items()
+            for name, value in q.counts.record().items()
+            if not isinstance(value, dict)
+        }
         if not result.passed:
-            return StageStop(StageState.QUALITY_FAILED, f"quality gates failed: {result.note()}",
-                             counts=counts)
+            return StageStop(
+                StageState.QUALITY_FAILED, f"quality gates failed: {result.note()}", counts=counts
+            )
         return _output(ctx, event, manifests)
 
     return Stage(name="import", handle=handle)

@@ -14,14 +14,14 @@ from bp_common.config import Settings
 from bp_common.errors import PipelineError, UnsafeConfiguration
 from bp_common.wiring import cloud_secrets
 
-from bp_upload.credentials import EMULATOR_VARIABLE
+from bp_upload.destinations.credentials import EMULATOR_VARIABLE
 from bp_upload.errors import DatasetRejected, DatasetUploadFailed
-from bp_upload.import_manifest import IMPORT_MANIFEST_NAME
-from bp_upload.layout import DatasetLocation
 from bp_upload.options import UploadSettings
-from bp_upload.publication import DatasetPublisher, DatasetSource, PublishRequest
-from bp_upload.publication_manifest import QualitySummary
-from bp_upload.transfer import FileOutcome
+from bp_upload.publication.import_manifest import IMPORT_MANIFEST_NAME
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.manifest import QualitySummary
+from bp_upload.publication.publisher import DatasetPublisher, DatasetSource, PublishRequest
+from bp_upload.publication.transfer import FileOutcome
 from bp_upload.wiring import catalogue_for, destination_for
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bp_upload.retry_policy import Backoff
+from bp_upload.publication.retry_policy import Backoff
 
 MIB = 1024 * 1024
 CHUNK_MULTIPLE = 256 * 1024

@@ -11,10 +11,15 @@ from bp_common.contracts.events import (
 from bp_common.errors import PipelineError
 from bp_common.runtime.stage import Stage, StageContext, StageOutput
 
-from bp_upload.layout import DatasetLocation
-from bp_upload.publication import DatasetPublisher, DatasetSource, Publication, PublishRequest
-from bp_upload.publication_manifest import QualitySummary
-from bp_upload.result import combine
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.manifest import QualitySummary
+from bp_upload.publication.publisher import (
+    DatasetPublisher,
+    DatasetSource,
+    Publication,
+    PublishRequest,
+)
+from bp_upload.publication.result import combine
 from bp_upload.wiring import UploadAdapters, stage_adapters
 
 

@@ -17,12 +17,16 @@ from bp_common.config import Settings
 from bp_common.runtime.stage import Ports
 from bp_common.secrets import SecretStore
 
-from bp_upload.catalogue import DatasetCatalogue
-from bp_upload.catalogue_sqlite import SqliteCatalogue
-from bp_upload.credentials import EMULATOR_VARIABLE, FirebaseCredential, firebase_credential
-from bp_upload.destination import Destination
-from bp_upload.firebase_storage import FirebaseDestination
-from bp_upload.folder_destination import FolderDestination
+from bp_upload.catalogue.port import DatasetCatalogue
+from bp_upload.catalogue.sqlite import SqliteCatalogue
+from bp_upload.destinations.credentials import (
+    EMULATOR_VARIABLE,
+    FirebaseCredential,
+    firebase_credential,
+)
+from bp_upload.destinations.firebase_storage import FirebaseDestination
+from bp_upload.destinations.folder import FolderDestination
+from bp_upload.destinations.port import Destination
 from bp_upload.options import UploadOptions, UploadSettings
 
 _LOCK = threading.Lock()
@@ -98,7 +102,7 @@ def catalogue_for(settings: Settings, *, local_path: Path) -> DatasetCatalogue:
         return SqliteCatalogue(local_path)
     from bp_common.ledger.firestore import make_firestore_client
 
-    from bp_upload.catalogue_firestore import FirestoreCatalogue
+    from bp_upload.catalogue.firestore import FirestoreCatalogue
 
     return FirestoreCatalogue(make_firestore_client(settings.project_id))
 

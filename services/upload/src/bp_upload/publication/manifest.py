@@ -10,7 +10,7 @@ from typing import Any
 
 from bp_common.errors import InvalidInput
 
-from bp_upload.layout import DatasetLocation
+from bp_upload.publication.layout import DatasetLocation
 
 MANIFEST_SCHEMA_VERSION = 1
 

@@ -121,8 +121,10 @@ class NumericAccumulator:
 
 def stats_to_json(stats: dict[str, FeatureStats]) -> dict[str, dict[str, Any]]:
     """Nested lists for stats.json / episodes_stats.jsonl (shapes preserved)."""
-    return {feature: {name: np.asarray(value).tolist() for name, value in by_stat.items()}
-            for feature, by_stat in stats.items()}
+    return {
+        feature: {name: np.asarray(value).tolist() for name, value in by_stat.items()}
+        for feature, by_stat in stats.items()
+    }
 
 
 def merge_histograms(histograms: Iterable[PixelHistogram]) -> PixelHistogram:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bp_common.sqlite_files import ThreadLocalSqlite
 
-from bp_upload.catalogue import CatalogueEntry, DatasetCatalogue, entry_id
+from bp_upload.catalogue.port import CatalogueEntry, DatasetCatalogue, entry_id
 
 
 class SqliteCatalogue(DatasetCatalogue):

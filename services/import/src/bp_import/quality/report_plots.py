@@ -36,10 +36,10 @@ def score_histogram(histogram: dict[str, Any], min_score: float) -> bytes:
     axes = figure.add_subplot()
     widths = np.diff(edges)
     axes.bar(edges[:-1], kept, widths, align="edge", color=KEPT, label="in the dataset")
-    axes.bar(edges[:-1], left, widths, bottom=kept, align="edge", color=LEFT_OUT,
-             label="left out")
-    axes.axvline(min_score, color="black", linestyle="--", linewidth=1,
-                 label=f"min score {min_score:g}")
+    axes.bar(edges[:-1], left, widths, bottom=kept, align="edge", color=LEFT_OUT, label="left out")
+    axes.axvline(
+        min_score, color="black", linestyle="--", linewidth=1, label=f"min score {min_score:g}"
+    )
     axes.set_xlim(0, 1)
     axes.set_xlabel("quality score")
     axes.set_ylabel("episodes")
@@ -57,8 +57,13 @@ def success_bars(rows: Sequence[dict[str, Any]], key: str, title: str) -> bytes:
     positions = np.arange(len(names))
     axes.barh(positions, rates, color=KEPT)
     for y, row in zip(positions, rows, strict=False):
-        axes.text(min(float(row["success_rate"]), 0.85) + 0.02, float(y),
-                  f"{row['succeeded']}/{row['episodes']}", va="center", fontsize=8)
+        axes.text(
+            min(float(row["success_rate"]), 0.85) + 0.02,
+            float(y),
+            f"{row['succeeded']}/{row['episodes']}",
+            va="center",
+            fontsize=8,
+        )
     axes.set_yticks(positions, [n if len(n) <= 32 else n[:30] + ".." for n in names], fontsize=8)
     axes.set_xlim(0, 1)
     axes.set_xlabel("success rate")
@@ -74,8 +79,7 @@ def trajectories(paths: Sequence[tuple[str, NDArray[np.float64]]]) -> bytes:
     for label, path in paths:
         line = top.plot(path[:, 0], path[:, 1], linewidth=1.2, label=label.lstrip("_")[-32:])[0]
         top.plot(path[0, 0], path[0, 1], "o", color=line.get_color(), markersize=3)
-        side.plot(np.linspace(0, 1, len(path)), path[:, 2], color=line.get_color(),
-                  linewidth=1.2)
+        side.plot(np.linspace(0, 1, len(path)), path[:, 2], color=line.get_color(), linewidth=1.2)
     top.set_xlabel("x (m)")
     top.set_ylabel("y (m)")
     top.set_aspect("equal", adjustable="datalim")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bp_import.episode_selection import EpisodeAssessment
+from bp_import.episodes.selection import EpisodeAssessment
 from bp_import.import_config import QualitySettings
 
 
@@ -52,8 +52,11 @@ class EpisodeCounts:
             succeeded=sum(1 for a in valid if a.quality and a.quality.success),
             collision_free=sum(1 for a in valid if a.quality and a.quality.collision_free),
             included=sum(1 for a in assessments if a.included),
-            excluded=dict(sorted(Counter(a.reason for a in assessments
-                                         if not a.included and a.reason).items())),
+            excluded=dict(
+                sorted(
+                    Counter(a.reason for a in assessments if not a.included and a.reason).items()
+                )
+            ),
         )
 
     def rate(self, count: int) -> float:
@@ -72,9 +75,12 @@ class EpisodeCounts:
         return self.rate(self.included)
 
     def record(self) -> dict[str, Any]:
-        return {**asdict(self), "success_rate": round(self.success_rate, 6),
-                "collision_free_rate": round(self.collision_free_rate, 6),
-                "pass_rate": round(self.pass_rate, 6)}
+        return {
+            **asdict(self),
+            "success_rate": round(self.success_rate, 6),
+            "collision_free_rate": round(self.collision_free_rate, 6),
+            "pass_rate": round(self.pass_rate, 6),
+        }
 
 
 def dataset_gates(counts: EpisodeCounts, settings: QualitySettings) -> list[GateResult]:
@@ -82,12 +88,12 @@ def dataset_gates(counts: EpisodeCounts, settings: QualitySettings) -> list[Gate
     checks = [
         ("min_episodes", float(counts.included), float(settings.min_episodes)),
         ("min_success_rate", counts.success_rate, settings.min_success_rate),
-        ("min_collision_free_rate", counts.collision_free_rate,
-         settings.min_collision_free_rate),
+        ("min_collision_free_rate", counts.collision_free_rate, settings.min_collision_free_rate),
         ("min_pass_rate", counts.pass_rate, settings.min_pass_rate),
     ]
-    return [GateResult(name, value, threshold, value >= threshold)
-            for name, value, threshold in checks]
+    return [
+        GateResult(name, value, threshold, value >= threshold) for name, value, threshold in checks
+    ]
 
 
 def failed_gates(gates: Sequence[GateResult]) -> list[str]:

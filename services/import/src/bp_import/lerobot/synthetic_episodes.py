@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import (
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     CameraIntrinsics,
     CameraSpec,
@@ -27,19 +27,25 @@ FLOOR_ID = 1
 FIRST_OBJECT_ID = 3
 
 
-def synthetic_spec(robot_type: str = "franka_panda", fps: int = 30, width: int = 96,
-                   height: int = 64, cameras: tuple[str, ...] = ("overhead", "wrist")
-                   ) -> DatasetSpec:
+def synthetic_spec(
+    robot_type: str = "franka_panda",
+    fps: int = 30,
+    width: int = 96,
+    height: int = 64,
+    cameras: tuple[str, ...] = ("overhead", "wrist"),
+) -> DatasetSpec:
     return DatasetSpec(
-        robot_type=robot_type, fps=fps,
+        robot_type=robot_type,
+        fps=fps,
         state_names=(*ARM_JOINTS, "finger_left", "finger_right"),
         action_names=(*ARM_JOINTS, "gripper"),
         cameras=tuple(CameraSpec(name, width, height) for name in cameras),
     )
 
 
-def minimum_jerk(start: NDArray[np.float64], end: NDArray[np.float64],
-                 steps: int) -> NDArray[np.float64]:
+def minimum_jerk(
+    start: NDArray[np.float64], end: NDArray[np.float64], steps: int
+) -> NDArray[np.float64]:
     """Positions of a minimum-jerk move from start to end over `steps` samples (both ends in)."""
     s = np.linspace(0.0, 1.0, steps)[:, None]
     return start + (end - start) * (10 * s**3 - 15 * s**4 + 6 * s**5)
@@ -75,8 +81,9 @@ class _Square:
 class SquaresScene:
     """A camera's view: a shaded floor and squares moving in straight lines, bouncing."""
 
-    def __init__(self, camera: CameraSpec, length: int, rng: np.random.Generator,
-                 squares: int = 3) -> None:
+    def __init__(
+        self, camera: CameraSpec, length: int, rng: np.random.Generator, squares: int = 3
+    ) -> None:
         self.camera = camera
         self.length = length
         h, w = camera.height, camera.width
@@ -86,14 +93,18 @@ class SquaresScene:
         floor = np.clip(shade + texture, 0, 255)
         self.floor = np.stack([floor, floor * 0.9, floor * 0.8], axis=-1).astype(np.uint8)
         self.floor_depth = (1200 + 4 * rows).astype(np.uint16)
-        palette = np.array([[220, 40, 40], [40, 200, 60], [50, 80, 230], [240, 200, 30]],
-                           dtype=np.uint8)
+        palette = np.array(
+            [[220, 40, 40], [40, 200, 60], [50, 80, 230], [240, 200, 30]], dtype=np.uint8
+        )
         self.squares = [
-            _Square(object_id=FIRST_OBJECT_ID + k, colour=palette[k % len(palette)],
-                    half_size=int(rng.integers(max(2, h // 12), max(3, h // 6))),
-                    depth_mm=700 + 80 * k,
-                    start=rng.uniform([0, 0], [w, h]),
-                    velocity=rng.uniform(-1.5, 1.5, size=2))
+            _Square(
+                object_id=FIRST_OBJECT_ID + k,
+                colour=palette[k % len(palette)],
+                half_size=int(rng.integers(max(2, h // 12), max(3, h // 6))),
+                depth_mm=700 + 80 * k,
+                start=rng.uniform([0, 0], [w, h]),
+                velocity=rng.uniform(-1.5, 1.5, size=2),
+            )
             for k in range(squares)
         ]
 
@@ -104,8 +115,9 @@ class SquaresScene:
         x, y = abs((x + 2 * w) % (2 * w) - w), abs((y + 2 * h) % (2 * h) - h)
         return int(w - x), int(h - y)
 
-    def render(self, frame: int) -> tuple[NDArray[np.uint8], NDArray[np.uint16],
-                                          NDArray[np.uint16]]:
+    def render(
+        self, frame: int
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint16], NDArray[np.uint16]]:
         rgb = self.floor.copy()
         depth = self.floor_depth.copy()
         ids = np.full(depth.shape, FLOOR_ID, dtype=np.uint16)
@@ -145,9 +157,14 @@ def _look_at(eye: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[n
     return pose
 
 
-def synthetic_episode(spec: DatasetSpec, length: int, seed: int, *,
-                      task: str = "put the red cube in the bin",
-                      ground_truth: bool = True) -> EpisodeFrames:
+def synthetic_episode(
+    spec: DatasetSpec,
+    length: int,
+    seed: int,
+    *,
+    task: str = "put the red cube in the bin",
+    ground_truth: bool = True,
+) -> EpisodeFrames:
     """One episode of `length` frames; the same seed gives the same episode."""
     rng = np.random.default_rng(seed)
     joints = joint_trajectory(length, rng)
@@ -159,10 +176,17 @@ def synthetic_episode(spec: DatasetSpec, length: int, seed: int, *,
     for camera in spec.cameras:
         scene = SquaresScene(camera, length, rng)
         if camera.name == "wrist":
-            eyes = np.stack([0.4 + 0.1 * np.cos(joints[:, 0]), 0.1 * np.sin(joints[:, 0]),
-                             0.5 + 0.05 * joints[:, 1]], axis=1)
+            eyes = np.stack(
+                [
+                    0.4 + 0.1 * np.cos(joints[:, 0]),
+                    0.1 * np.sin(joints[:, 0]),
+                    0.5 + 0.05 * joints[:, 1],
+                ],
+                axis=1,
+            )
             pose: NDArray[np.float64] = np.stack(
-                [_look_at(e, np.array([0.5, 0.0, 0.0])) for e in eyes])
+                [_look_at(e, np.array([0.5, 0.0, 0.0])) for e in eyes]
+            )
         else:
             pose = _look_at(np.array([1.2, 0.0, 1.4]), np.array([0.4, 0.0, 0.0]))
         cameras[camera.name] = CameraFrames(
@@ -170,15 +194,28 @@ def synthetic_episode(spec: DatasetSpec, length: int, seed: int, *,
             depth_mm=scene.depth() if ground_truth else None,
             segmentation=scene.segmentation() if ground_truth else None,
             intrinsics=CameraIntrinsics.from_vertical_fov(camera.width, camera.height, 58.0)
-            if ground_truth else None,
+            if ground_truth
+            else None,
             camera_to_world=pose if ground_truth else None,
         )
-    labels = {0: "background", FLOOR_ID: "floor", 2: "robot",
-              **{FIRST_OBJECT_ID + k: f"cube_{k}" for k in range(3)}} if ground_truth else {}
+    labels = (
+        {
+            0: "background",
+            FLOOR_ID: "floor",
+            2: "robot",
+            **{FIRST_OBJECT_ID + k: f"cube_{k}" for k in range(3)},
+        }
+        if ground_truth
+        else {}
+    )
     return EpisodeFrames(
-        task=task, state=joints.astype(np.float32), action=action.astype(np.float32),
-        cameras=cameras, timestamps=np.arange(length) / spec.fps,
-        source_id=f"synthetic.{spec.robot_type}.s{seed}", segmentation_labels=labels,
+        task=task,
+        state=joints.astype(np.float32),
+        action=action.astype(np.float32),
+        cameras=cameras,
+        timestamps=np.arange(length) / spec.fps,
+        source_id=f"synthetic.{spec.robot_type}.s{seed}",
+        segmentation_labels=labels,
     )
 
 

@@ -2,7 +2,7 @@
 
 Episodes are written as they come: each camera's frames stream through its encoder on a worker
 thread while the per-frame table and statistics are computed, so memory holds one frame per
-camera plus the numeric columns. Statistics are exact (see `feature_stats`). A ground-truth
+camera plus the numeric columns. Statistics are exact (see `lerobot.feature_stats`). A ground-truth
 pack (depth, segmentation, boxes, cameras) is written beside the dataset when episodes carry it.
 
 An episode that turns out to be bad while streaming (a camera short of frames, a wrong shape)
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from bp_common.errors import AlreadyExists, InvalidInput
 from numpy.typing import NDArray
 
-from bp_import.dataset_card import dataset_card
-from bp_import.episode_frames import (
+from bp_import.lerobot.dataset_card import dataset_card
+from bp_import.lerobot.episode_frames import (
     CameraSpec,
     CheckedEpisode,
     CodebaseVersion,
@@ -39,15 +39,15 @@ from bp_import.episode_frames import (
     EpisodeFramesError,
     check_episode,
 )
-from bp_import.feature_stats import (
+from bp_import.lerobot.feature_stats import (
     FeatureStats,
     NumericAccumulator,
     PixelHistogram,
     numeric_stats,
     stats_to_json,
 )
-from bp_import.ground_truth import BoxRows, GroundTruthPackWriter
-from bp_import.lerobot_metadata import (
+from bp_import.lerobot.ground_truth import BoxRows, GroundTruthPackWriter
+from bp_import.lerobot.metadata import (
     ACTION,
     DATA_PATH,
     EPISODES_PATH,
@@ -62,7 +62,7 @@ from bp_import.lerobot_metadata import (
     stats_feature_names,
     tasks_table,
 )
-from bp_import.video_encoding import Mp4Encoder, VideoSettings
+from bp_import.lerobot.video_encoding import Mp4Encoder, VideoSettings
 
 MB = 1024 * 1024
 
@@ -127,8 +127,15 @@ def _next_location(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
 class _ConcatenatedStorage:
     """v3.0: episodes appended to shared parquet and per-camera MP4 files, rotated by size."""
 
-    def __init__(self, root: Path, spec: DatasetSpec, video: VideoSettings, chunks_size: int,
-                 data_mb: float, video_mb: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        spec: DatasetSpec,
+        video: VideoSettings,
+        chunks_size: int,
+        data_mb: float,
+        video_mb: float,
+    ) -> None:
         self.root, self.spec, self.video = root, spec, video
         self.chunks_size = chunks_size
         self.data_limit, self.video_limit = data_mb * MB, video_mb * MB
@@ -145,8 +152,9 @@ class _ConcatenatedStorage:
 
     def _video_path(self, camera: CameraSpec) -> str:
         chunk, file = self._video_location[camera.name]
-        return VIDEO_PATH["v3.0"].format(video_key=camera.video_key, chunk_index=chunk,
-                                         file_index=file)
+        return VIDEO_PATH["v3.0"].format(
+            video_key=camera.video_key, chunk_index=chunk, file_index=file
+        )
 
     def place(self, episode_index: int, table: pa.Table) -> _Placement:
         if self._data_writer is not None and self._data_bytes + table.nbytes > self.data_limit:
@@ -160,10 +168,15 @@ class _ConcatenatedStorage:
                 self._rotate_video(camera)
             if camera.name not in self._encoders:
                 self._encoders[camera.name] = Mp4Encoder(
-                    self.root / self._video_path(camera), camera.width, camera.height,
-                    self.spec.fps, self.video)
+                    self.root / self._video_path(camera),
+                    camera.width,
+                    camera.height,
+                    self.spec.fps,
+                    self.video,
+                )
         return _Placement(
-            data_file=self._data_path(), data_location=self._data_location,
+            data_file=self._data_path(),
+            data_location=self._data_location,
             encoders=dict(self._encoders),
             video_files={c.name: self._video_path(c) for c in self.spec.cameras},
             video_locations=dict(self._video_location),
@@ -173,8 +186,9 @@ class _ConcatenatedStorage:
 
     def _rotate_video(self, camera: CameraSpec) -> None:
         self._encoders.pop(camera.name).close()
-        self._video_location[camera.name] = _next_location(*self._video_location[camera.name],
-                                                           self.chunks_size)
+        self._video_location[camera.name] = _next_location(
+            *self._video_location[camera.name], self.chunks_size
+        )
 
     def commit(self, placement: _Placement, table: pa.Table) -> None:
         if self._data_writer is None:
@@ -202,7 +216,8 @@ class _ConcatenatedStorage:
                 encoder.path.unlink(missing_ok=True)
             else:
                 self._video_location[camera.name] = _next_location(
-                    *self._video_location[camera.name], self.chunks_size)
+                    *self._video_location[camera.name], self.chunks_size
+                )
 
     def close(self, pool: ThreadPoolExecutor) -> None:
         if self._data_writer is not None:
@@ -224,24 +239,35 @@ class _ConcatenatedStorage:
 class _PerEpisodeStorage:
     """v2.1: one parquet and one MP4 per camera for each episode."""
 
-    def __init__(self, root: Path, spec: DatasetSpec, video: VideoSettings,
-                 chunks_size: int) -> None:
+    def __init__(
+        self, root: Path, spec: DatasetSpec, video: VideoSettings, chunks_size: int
+    ) -> None:
         self.root, self.spec, self.video, self.chunks_size = root, spec, video, chunks_size
         self._open: list[Mp4Encoder] = []
 
     def place(self, episode_index: int, table: pa.Table) -> _Placement:
         chunk = episode_index // self.chunks_size
-        videos = {c.name: VIDEO_PATH["v2.1"].format(episode_chunk=chunk, video_key=c.video_key,
-                                                    episode_index=episode_index)
-                  for c in self.spec.cameras}
-        encoders = {c.name: Mp4Encoder(self.root / videos[c.name], c.width, c.height,
-                                       self.spec.fps, self.video) for c in self.spec.cameras}
+        videos = {
+            c.name: VIDEO_PATH["v2.1"].format(
+                episode_chunk=chunk, video_key=c.video_key, episode_index=episode_index
+            )
+            for c in self.spec.cameras
+        }
+        encoders = {
+            c.name: Mp4Encoder(
+                self.root / videos[c.name], c.width, c.height, self.spec.fps, self.video
+            )
+            for c in self.spec.cameras
+        }
         self._open = list(encoders.values())
         return _Placement(
             data_file=DATA_PATH["v2.1"].format(episode_chunk=chunk, episode_index=episode_index),
-            data_location=(chunk, episode_index), encoders=encoders, video_files=videos,
+            data_location=(chunk, episode_index),
+            encoders=encoders,
+            video_files=videos,
             video_locations={name: (chunk, episode_index) for name in videos},
-            from_timestamp=dict.fromkeys(videos, 0.0), close_after_episode=True,
+            from_timestamp=dict.fromkeys(videos, 0.0),
+            close_after_episode=True,
         )
 
     def commit(self, placement: _Placement, table: pa.Table) -> None:
@@ -267,27 +293,40 @@ class _PerEpisodeStorage:
         self._open = []
 
 
-def _encode_camera(encoder: Mp4Encoder, camera: CameraSpec,
-                   frames: Iterable[NDArray[np.uint8]], length: int,
-                   close_after: bool) -> PixelHistogram:
+def _encode_camera(
+    encoder: Mp4Encoder,
+    camera: CameraSpec,
+    frames: Iterable[NDArray[np.uint8]],
+    length: int,
+    close_after: bool,
+) -> PixelHistogram:
     """Encode one camera's episode frames and count their pixel values."""
     histogram = PixelHistogram()
     written = 0
     for frame in frames:
         if written == length:
-            raise EpisodeFramesError("camera has more frames than the state", camera=camera.name,
-                                     expected=length)
+            raise EpisodeFramesError(
+                "camera has more frames than the state", camera=camera.name, expected=length
+            )
         array = np.asarray(frame)
         if array.shape != (camera.height, camera.width, 3) or array.dtype != np.uint8:
-            raise EpisodeFramesError(f"rgb frames must be ({camera.height}, {camera.width}, 3) "
-                                     "uint8", camera=camera.name, frame=written,
-                                     shape=array.shape, dtype=str(array.dtype))
+            raise EpisodeFramesError(
+                f"rgb frames must be ({camera.height}, {camera.width}, 3) uint8",
+                camera=camera.name,
+                frame=written,
+                shape=array.shape,
+                dtype=str(array.dtype),
+            )
         histogram.add(array)
         encoder.encode(array)
         written += 1
     if written != length:
-        raise EpisodeFramesError("camera has fewer frames than the state", camera=camera.name,
-                                 frames=written, expected=length)
+        raise EpisodeFramesError(
+            "camera has fewer frames than the state",
+            camera=camera.name,
+            frames=written,
+            expected=length,
+        )
     if close_after:
         encoder.close()
     return histogram
@@ -303,11 +342,21 @@ class LeRobotDatasetWriter:
     depth, segmentation, intrinsics or poses.
     """
 
-    def __init__(self, root: Path, spec: DatasetSpec, *, codebase: CodebaseVersion = "v3.0",
-                 video: VideoSettings | None = None, ground_truth_root: Path | None = None,
-                 chunks_size: int = 1000, data_files_size_in_mb: float = 100,
-                 video_files_size_in_mb: float = 200, workers: int | None = None,
-                 license_id: str = "other", provenance: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        spec: DatasetSpec,
+        *,
+        codebase: CodebaseVersion = "v3.0",
+        video: VideoSettings | None = None,
+        ground_truth_root: Path | None = None,
+        chunks_size: int = 1000,
+        data_files_size_in_mb: float = 100,
+        video_files_size_in_mb: float = 200,
+        workers: int | None = None,
+        license_id: str = "other",
+        provenance: Mapping[str, str] | None = None,
+    ) -> None:
         if codebase not in ("v3.0", "v2.1"):
             raise DatasetWriterError("codebase must be v3.0 or v2.1", codebase=codebase)
         if root.exists() and any(root.iterdir()):
@@ -325,12 +374,15 @@ class LeRobotDatasetWriter:
         self.ground_truth_root = ground_truth_root or root.parent / "ground_truth" / root.name
         self._ground_truth: GroundTruthPackWriter | None = None
         self._storage: _Storage = (
-            _ConcatenatedStorage(root, spec, self.video, chunks_size, data_files_size_in_mb,
-                                 video_files_size_in_mb)
-            if codebase == "v3.0" else _PerEpisodeStorage(root, spec, self.video, chunks_size)
+            _ConcatenatedStorage(
+                root, spec, self.video, chunks_size, data_files_size_in_mb, video_files_size_in_mb
+            )
+            if codebase == "v3.0"
+            else _PerEpisodeStorage(root, spec, self.video, chunks_size)
         )
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                        thread_name_prefix="lerobot-encode")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="lerobot-encode"
+        )
         self._tasks: dict[str, int] = {}
         self._episodes: list[EpisodeRecord] = []
         self._episode_rows: list[dict[str, Any]] = []
@@ -343,8 +395,12 @@ class LeRobotDatasetWriter:
     def __enter__(self) -> LeRobotDatasetWriter:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         if kind is None:
             if not self._finished:
                 self.finalize()
@@ -358,20 +414,33 @@ class LeRobotDatasetWriter:
         checked = check_episode(self.spec, episode)
         index = len(self._episodes)
         task_index = self._tasks.get(episode.task, len(self._tasks))
-        table = frame_table(self.spec, state=checked.state, action=checked.action,
-                            timestamps=checked.timestamps, episode_index=index,
-                            first_index=self._frames, task_index=task_index)
+        table = frame_table(
+            self.spec,
+            state=checked.state,
+            action=checked.action,
+            timestamps=checked.timestamps,
+            episode_index=index,
+            first_index=self._frames,
+            task_index=task_index,
+        )
         placement = self._storage.place(index, table)
         jobs: list[Future[Any]] = [
-            self._pool.submit(_encode_camera, placement.encoders[c.name], c,
-                              episode.cameras[c.name].rgb, checked.length,
-                              placement.close_after_episode)
+            self._pool.submit(
+                _encode_camera,
+                placement.encoders[c.name],
+                c,
+                episode.cameras[c.name].rgb,
+                checked.length,
+                placement.close_after_episode,
+            )
             for c in self.spec.cameras
         ]
         truth = self._ground_truth_for(episode)
         if truth is not None:
-            jobs += [self._pool.submit(job)
-                     for job in truth.stream_jobs(index, checked.length, episode.cameras)]
+            jobs += [
+                self._pool.submit(job)
+                for job in truth.stream_jobs(index, checked.length, episode.cameras)
+            ]
         numeric = self._numeric_columns(checked, index, task_index)
         stats: dict[str, FeatureStats] = {key: numeric_stats(v) for key, v in numeric.items()}
         failure = self._wait(jobs)
@@ -381,29 +450,44 @@ class LeRobotDatasetWriter:
                 truth.discard_episode(index)
             if isinstance(failure, EpisodeFramesError):
                 raise failure
-            raise EpisodeFramesError(f"episode could not be encoded: {failure}",
-                                     robot=self.spec.robot_type,
-                                     episode=episode.source_id) from failure
-        histograms: list[PixelHistogram] = [job.result() for job in jobs[:len(self.spec.cameras)]]
+            raise EpisodeFramesError(
+                f"episode could not be encoded: {failure}",
+                robot=self.spec.robot_type,
+                episode=episode.source_id,
+            ) from failure
+        histograms: list[PixelHistogram] = [job.result() for job in jobs[: len(self.spec.cameras)]]
         for camera, histogram in zip(self.spec.cameras, histograms, strict=True):
             stats[camera.video_key] = histogram.stats()
             self._histograms[camera.name].merge(histogram)
         self._storage.commit(placement, table)
         if truth is not None:
-            box_rows: list[BoxRows] = [r for r in (job.result() for job in
-                                                   jobs[len(self.spec.cameras):]) if r]
-            truth.commit_episode(index, checked.length, episode.source_id, episode.cameras,
-                                 episode.segmentation_labels, box_rows)
+            box_rows: list[BoxRows] = [
+                r for r in (job.result() for job in jobs[len(self.spec.cameras) :]) if r
+            ]
+            truth.commit_episode(
+                index,
+                checked.length,
+                episode.source_id,
+                episode.cameras,
+                episode.segmentation_labels,
+                box_rows,
+            )
         for key, values in numeric.items():
             self._numeric[key].add(values)
         self._tasks.setdefault(episode.task, task_index)
         record = EpisodeRecord(
-            episode_index=index, length=checked.length, task_index=task_index,
-            source_id=episode.source_id, data_file=placement.data_file,
-            video_files={self.spec.camera(n).video_key: p
-                         for n, p in placement.video_files.items()},
-            from_timestamp={self.spec.camera(n).video_key: t
-                            for n, t in placement.from_timestamp.items()})
+            episode_index=index,
+            length=checked.length,
+            task_index=task_index,
+            source_id=episode.source_id,
+            data_file=placement.data_file,
+            video_files={
+                self.spec.camera(n).video_key: p for n, p in placement.video_files.items()
+            },
+            from_timestamp={
+                self.spec.camera(n).video_key: t for n, t in placement.from_timestamp.items()
+            },
+        )
         ordered = {key: stats[key] for key in stats_feature_names(self.spec)}
         self._episode_rows.append(self._episode_row(record, placement, episode.task, ordered))
         self._episode_stats.append(ordered)
@@ -412,15 +496,18 @@ class LeRobotDatasetWriter:
         return record
 
     def _ground_truth_for(self, episode: EpisodeFrames) -> GroundTruthPackWriter | None:
-        wanted = episode.segmentation_labels or any(c.has_ground_truth
-                                                    for c in episode.cameras.values())
+        wanted = episode.segmentation_labels or any(
+            c.has_ground_truth for c in episode.cameras.values()
+        )
         if wanted and self._ground_truth is None:
-            self._ground_truth = GroundTruthPackWriter(self.ground_truth_root, self.spec,
-                                                       self.chunks_size)
+            self._ground_truth = GroundTruthPackWriter(
+                self.ground_truth_root, self.spec, self.chunks_size
+            )
         return self._ground_truth if wanted else None
 
-    def _numeric_columns(self, checked: CheckedEpisode, episode_index: int,
-                         task_index: int) -> dict[str, NDArray[Any]]:
+    def _numeric_columns(
+        self, checked: CheckedEpisode, episode_index: int, task_index: int
+    ) -> dict[str, NDArray[Any]]:
         n = checked.length
         return {
             STATE: checked.state,
@@ -441,8 +528,13 @@ class LeRobotDatasetWriter:
                 failure = error
         return failure
 
-    def _episode_row(self, record: EpisodeRecord, placement: _Placement, task: str,
-                     stats: Mapping[str, FeatureStats]) -> dict[str, Any]:
+    def _episode_row(
+        self,
+        record: EpisodeRecord,
+        placement: _Placement,
+        task: str,
+        stats: Mapping[str, FeatureStats],
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "episode_index": record.episode_index,
             "tasks": [task],
@@ -479,49 +571,82 @@ class LeRobotDatasetWriter:
         self._storage.close(self._pool)
         self._pool.shutdown(wait=True)
         if not self._episodes:
-            raise DatasetWriterError("no episodes were written", path=str(self.root),
-                                     robot=self.spec.robot_type)
+            raise DatasetWriterError(
+                "no episodes were written", path=str(self.root), robot=self.spec.robot_type
+            )
         tasks = sorted(self._tasks, key=self._tasks.__getitem__)
         meta = self.root / "meta"
         meta.mkdir(parents=True, exist_ok=True)
         if self.codebase == "v3.0":
             path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
             path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pylist(self._episode_rows,
-                                                schema=episodes_schema(self.spec)), path)
+            pq.write_table(
+                pa.Table.from_pylist(self._episode_rows, schema=episodes_schema(self.spec)), path
+            )
             pq.write_table(tasks_table(tasks), meta / "tasks.parquet")
         else:
-            _write_jsonl(meta / "tasks.jsonl",
-                         [{"task_index": i, "task": t} for i, t in enumerate(tasks)])
-            _write_jsonl(meta / "episodes.jsonl",
-                         [{"episode_index": e.episode_index, "tasks": [tasks[e.task_index]],
-                           "length": e.length} for e in self._episodes])
-            _write_jsonl(meta / "episodes_stats.jsonl",
-                         [{"episode_index": e.episode_index, "stats": stats_to_json(s)}
-                          for e, s in zip(self._episodes, self._episode_stats, strict=True)])
-        (meta / "stats.json").write_text(json.dumps(stats_to_json(self.dataset_stats()),
-                                                    indent=2) + "\n")
+            _write_jsonl(
+                meta / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)]
+            )
+            _write_jsonl(
+                meta / "episodes.jsonl",
+                [
+                    {
+                        "episode_index": e.episode_index,
+                        "tasks": [tasks[e.task_index]],
+                        "length": e.length,
+                    }
+                    for e in self._episodes
+                ],
+            )
+            _write_jsonl(
+                meta / "episodes_stats.jsonl",
+                [
+                    {"episode_index": e.episode_index, "stats": stats_to_json(s)}
+                    for e, s in zip(self._episodes, self._episode_stats, strict=True)
+                ],
+            )
+        (meta / "stats.json").write_text(
+            json.dumps(stats_to_json(self.dataset_stats()), indent=2) + "\n"
+        )
         info = info_json(
-            self.spec, self.video, self.codebase, total_episodes=len(self._episodes),
-            total_frames=self._frames, total_tasks=len(tasks), chunks_size=self.chunks_size,
+            self.spec,
+            self.video,
+            self.codebase,
+            total_episodes=len(self._episodes),
+            total_frames=self._frames,
+            total_tasks=len(tasks),
+            chunks_size=self.chunks_size,
             data_files_size_in_mb=self.data_files_size_in_mb,
             video_files_size_in_mb=self.video_files_size_in_mb,
-            total_chunks=(len(self._episodes) - 1) // self.chunks_size + 1)
+            total_chunks=(len(self._episodes) - 1) // self.chunks_size + 1,
+        )
         ground_truth = None
         if self._ground_truth is not None:
             self._ground_truth.finalize(self.root)
             ground_truth = self.ground_truth_root
-        (self.root / "README.md").write_text(dataset_card(
-            info, tasks, license_id=self.license_id,
-            ground_truth_path=(os.path.relpath(ground_truth, self.root)
-                               if ground_truth else None),
-            provenance=self.provenance))
+        (self.root / "README.md").write_text(
+            dataset_card(
+                info,
+                tasks,
+                license_id=self.license_id,
+                ground_truth_path=(
+                    os.path.relpath(ground_truth, self.root) if ground_truth else None
+                ),
+                provenance=self.provenance,
+            )
+        )
         (meta / "info.json").write_text(json.dumps(info, indent=4) + "\n")
         return DatasetSummary(
-            root=self.root, codebase_version=self.codebase, total_episodes=len(self._episodes),
-            total_frames=self._frames, tasks=tasks, episodes=list(self._episodes),
+            root=self.root,
+            codebase_version=self.codebase,
+            total_episodes=len(self._episodes),
+            total_frames=self._frames,
+            tasks=tasks,
+            episodes=list(self._episodes),
             ground_truth_root=ground_truth,
-            files=sorted(p for p in self.root.rglob("*") if p.is_file()))
+            files=sorted(p for p in self.root.rglob("*") if p.is_file()),
+        )
 
     def abort(self) -> None:
         """Stop without committing: the directory has no info.json and is not a dataset."""
@@ -538,9 +663,14 @@ def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-def write_lerobot_dataset(root: Path, spec: DatasetSpec, episodes: Iterable[EpisodeFrames],
-                          *, on_rejected: Callable[[EpisodeFrames, EpisodeFramesError], None]
-                          | None = None, **options: Any) -> DatasetSummary:
+def write_lerobot_dataset(
+    root: Path,
+    spec: DatasetSpec,
+    episodes: Iterable[EpisodeFrames],
+    *,
+    on_rejected: Callable[[EpisodeFrames, EpisodeFramesError], None] | None = None,
+    **options: Any,
+) -> DatasetSummary:
     """Write every episode (one at a time) and finalize; bad episodes go to `on_rejected`.
 
     Without `on_rejected` the first bad episode aborts the dataset (nothing is committed).

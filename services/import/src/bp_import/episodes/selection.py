@@ -1,7 +1,7 @@
 """Which of a robot's episodes go into its dataset, and why each other one stays out.
 
 An episode enters the dataset when, in this order, it is
-1. valid (`episode_validation`; else its `DefectReason`),
+1. valid (`episodes.validation`; else its `DefectReason`),
 2. the first of its `episode_id` among the robot's folders (else `duplicate_episode`: the
    collector rewrites an episode in place, so a second folder with the same id is a copy),
 3. recorded like the dataset: the dataset's cameras (else `missing_camera`), and the same fps,
@@ -28,13 +28,13 @@ import numpy as np
 from bp_episode_format import MANIFEST, RawEpisode
 from numpy.typing import NDArray
 
-from bp_import.episode_validation import (
+from bp_import.episodes.validation import (
     EpisodeDefect,
     RawEpisodeManifest,
     validate_episode,
 )
 from bp_import.import_config import QualitySettings
-from bp_import.quality_metrics import CameraShape, EpisodeQuality, measure_episode
+from bp_import.quality.metrics import CameraShape, EpisodeQuality, measure_episode
 
 PREVIEW_POINTS = 120
 
@@ -61,15 +61,20 @@ class DatasetLayout:
 
     @classmethod
     def of(cls, manifest: RawEpisodeManifest) -> DatasetLayout:
-        return cls(fps=manifest.fps,
-                   cameras=tuple((c.name, c.width, c.height) for c in manifest.cameras),
-                   joint_names=tuple(manifest.state.joint_names),
-                   action_names=tuple(manifest.state.action_names))
+        return cls(
+            fps=manifest.fps,
+            cameras=tuple((c.name, c.width, c.height) for c in manifest.cameras),
+            joint_names=tuple(manifest.state.joint_names),
+            action_names=tuple(manifest.state.action_names),
+        )
 
     def record(self) -> dict[str, Any]:
-        return {"fps": self.fps,
-                "cameras": [{"name": n, "width": w, "height": h} for n, w, h in self.cameras],
-                "joint_names": list(self.joint_names), "action_names": list(self.action_names)}
+        return {
+            "fps": self.fps,
+            "cameras": [{"name": n, "width": w, "height": h} for n, w, h in self.cameras],
+            "joint_names": list(self.joint_names),
+            "action_names": list(self.action_names),
+        }
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,16 @@ class EpisodeAssessment:
         return self.defect is None and self.raw is not None
 
     def excluded(self, reason: ExclusionReason, message: str) -> EpisodeAssessment:
-        return replace(self, included=False, reason=reason.value, message=message,
-                       dataset_index=None)
+        return replace(
+            self, included=False, reason=reason.value, message=message, dataset_index=None
+        )
 
 
 def _manifest_layout(path: Path) -> DatasetLayout | None:
     try:
-        return DatasetLayout.of(RawEpisodeManifest.model_validate(
-            json.loads((path / MANIFEST).read_text())))
+        return DatasetLayout.of(
+            RawEpisodeManifest.model_validate(json.loads((path / MANIFEST).read_text()))
+        )
     except Exception:  # a folder whose manifest does not parse has no say in the layout
         return None
 
@@ -119,45 +126,69 @@ def dataset_layout(paths: Iterable[Path]) -> DatasetLayout | None:
     return max(counts, key=lambda layout: (counts[layout], len(layout.cameras)))
 
 
-def assess_episode(path: Path, settings: QualitySettings, robot: str | None,
-                   layout: DatasetLayout | None) -> EpisodeAssessment:
+def assess_episode(
+    path: Path, settings: QualitySettings, robot: str | None, layout: DatasetLayout | None
+) -> EpisodeAssessment:
     """Validate and measure one folder; the selection happens in `select_episodes`."""
     validation = validate_episode(path, settings, robot)
     if validation.valid is None:
         defect = validation.defect
         assert defect is not None
         return EpisodeAssessment(
-            source=validation.source, path=path, episode_id=validation.episode_id,
-            manifest=validation.manifest, raw=None, defect=defect, quality=None, preview=None,
-            reason=defect.reason.value, message=defect.message)
+            source=validation.source,
+            path=path,
+            episode_id=validation.episode_id,
+            manifest=validation.manifest,
+            raw=None,
+            defect=defect,
+            quality=None,
+            preview=None,
+            reason=defect.reason.value,
+            message=defect.message,
+        )
     valid = validation.valid
     expected = layout.cameras if layout is not None else DatasetLayout.of(valid.manifest).cameras
     quality = measure_episode(valid, expected, settings)
     path_points = valid.states["ee_position"].astype(np.float64)
     step = max(1, int(np.ceil(len(path_points) / PREVIEW_POINTS)))
     return EpisodeAssessment(
-        source=validation.source, path=path, episode_id=valid.manifest.episode_id,
-        manifest=valid.manifest, raw=valid.raw, defect=None, quality=quality,
-        preview=np.vstack([path_points[::step], path_points[-1:]]))
+        source=validation.source,
+        path=path,
+        episode_id=valid.manifest.episode_id,
+        manifest=valid.manifest,
+        raw=valid.raw,
+        defect=None,
+        quality=quality,
+        preview=np.vstack([path_points[::step], path_points[-1:]]),
+    )
 
 
-def _layout_problem(manifest: RawEpisodeManifest,
-                    layout: DatasetLayout) -> tuple[ExclusionReason, str] | None:
+def _layout_problem(
+    manifest: RawEpisodeManifest, layout: DatasetLayout
+) -> tuple[ExclusionReason, str] | None:
     own = DatasetLayout.of(manifest)
     names = {name for name, _, _ in own.cameras}
     missing = [name for name, _, _ in layout.cameras if name not in names]
     if missing:
         return ExclusionReason.MISSING_CAMERA, f"episode lacks camera(s) {', '.join(missing)}"
     if own != layout:
-        differs = [f for f in ("fps", "cameras", "joint_names", "action_names")
-                   if getattr(own, f) != getattr(layout, f)]
-        return (ExclusionReason.INCONSISTENT,
-                f"episode differs from the dataset in {', '.join(differs)}")
+        differs = [
+            f
+            for f in ("fps", "cameras", "joint_names", "action_names")
+            if getattr(own, f) != getattr(layout, f)
+        ]
+        return (
+            ExclusionReason.INCONSISTENT,
+            f"episode differs from the dataset in {', '.join(differs)}",
+        )
     return None
 
 
-def select_episodes(assessments: Sequence[EpisodeAssessment], layout: DatasetLayout | None,
-                    settings: QualitySettings) -> list[EpisodeAssessment]:
+def select_episodes(
+    assessments: Sequence[EpisodeAssessment],
+    layout: DatasetLayout | None,
+    settings: QualitySettings,
+) -> list[EpisodeAssessment]:
     """Decide, in folder order, which episodes enter the dataset (rules in the docstring)."""
     seen: set[str] = set()
     out: list[EpisodeAssessment] = []
@@ -168,20 +199,30 @@ def select_episodes(assessments: Sequence[EpisodeAssessment], layout: DatasetLay
         manifest, quality = item.manifest, item.quality
         problem = _layout_problem(manifest, layout) if layout is not None else None
         if manifest.episode_id in seen:
-            out.append(item.excluded(ExclusionReason.DUPLICATE_EPISODE,
-                                     "another folder holds the same episode_id"))
+            out.append(
+                item.excluded(
+                    ExclusionReason.DUPLICATE_EPISODE, "another folder holds the same episode_id"
+                )
+            )
             continue
         seen.add(manifest.episode_id)
         if problem is not None:
             out.append(item.excluded(*problem))
         elif settings.require_success and not manifest.success:
             reason = (manifest.model_extra or {}).get("outcome", {}).get("reason", "")
-            out.append(item.excluded(ExclusionReason.TASK_FAILED,
-                                     f"task failed: {reason}" if reason else "task failed"))
+            out.append(
+                item.excluded(
+                    ExclusionReason.TASK_FAILED,
+                    f"task failed: {reason}" if reason else "task failed",
+                )
+            )
         elif quality.score < settings.min_score:
-            out.append(item.excluded(ExclusionReason.LOW_SCORE,
-                                     f"quality score {quality.score:.3f} below "
-                                     f"{settings.min_score}"))
+            out.append(
+                item.excluded(
+                    ExclusionReason.LOW_SCORE,
+                    f"quality score {quality.score:.3f} below {settings.min_score}",
+                )
+            )
         else:
             out.append(replace(item, included=True, reason=None, message=None))
     return out

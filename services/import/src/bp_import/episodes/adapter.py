@@ -20,16 +20,16 @@ import numpy as np
 from bp_episode_format import RawEpisode
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import (
+from bp_import.episodes.selection import DatasetLayout
+from bp_import.episodes.validation import RawEpisodeManifest
+from bp_import.lerobot.episode_frames import (
     CameraFrames,
     CameraIntrinsics,
     CameraSpec,
     DatasetSpec,
     EpisodeFrames,
 )
-from bp_import.episode_selection import DatasetLayout
-from bp_import.episode_validation import RawEpisodeManifest
-from bp_import.quality_metrics import rotation_matrices
+from bp_import.quality.metrics import rotation_matrices
 
 # MuJoCo cameras look along -z with y up; OpenCV's look along +z with y down.
 _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
@@ -37,9 +37,12 @@ _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
 def dataset_spec(robot: str, layout: DatasetLayout) -> DatasetSpec:
     return DatasetSpec(
-        robot_type=robot, fps=layout.fps, state_names=layout.joint_names,
+        robot_type=robot,
+        fps=layout.fps,
+        state_names=layout.joint_names,
         action_names=layout.action_names,
-        cameras=tuple(CameraSpec(name, width, height) for name, width, height in layout.cameras))
+        cameras=tuple(CameraSpec(name, width, height) for name, width, height in layout.cameras),
+    )
 
 
 def camera_to_world(positions: NDArray[Any], quaternions: NDArray[Any]) -> NDArray[np.float64]:
@@ -61,11 +64,14 @@ def episode_frames(raw: RawEpisode, manifest: RawEpisodeManifest) -> EpisodeFram
     for index, camera in enumerate(manifest.cameras):
         pose = None
         if "camera_position" in states and "camera_quaternion" in states:
-            pose = camera_to_world(states["camera_position"][:, index],
-                                   states["camera_quaternion"][:, index])
-        intrinsics = (CameraIntrinsics.from_vertical_fov(camera.width, camera.height,
-                                                         camera.fovy_deg)
-                      if camera.fovy_deg is not None else None)
+            pose = camera_to_world(
+                states["camera_position"][:, index], states["camera_quaternion"][:, index]
+            )
+        intrinsics = (
+            CameraIntrinsics.from_vertical_fov(camera.width, camera.height, camera.fovy_deg)
+            if camera.fovy_deg is not None
+            else None
+        )
         cameras[camera.name] = CameraFrames(
             rgb=raw.iter_frames(camera.name, "rgb"),
             depth_mm=raw.iter_frames(camera.name, "depth"),

@@ -13,14 +13,19 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import CodebaseVersion, DatasetSpec
-from bp_import.feature_stats import STAT_NAMES, FeatureStats
-from bp_import.video_encoding import VideoSettings
+from bp_import.lerobot.episode_frames import CodebaseVersion, DatasetSpec
+from bp_import.lerobot.feature_stats import STAT_NAMES, FeatureStats
+from bp_import.lerobot.video_encoding import VideoSettings
 
 STATE = "observation.state"
 ACTION = "action"
-INDEX_COLUMNS: tuple[str, ...] = ("timestamp", "frame_index", "episode_index", "index",
-                                  "task_index")
+INDEX_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "frame_index",
+    "episode_index",
+    "index",
+    "task_index",
+)
 
 DATA_PATH = {
     "v3.0": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
@@ -33,39 +38,62 @@ VIDEO_PATH = {
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 
 
-def features(spec: DatasetSpec, video: VideoSettings,
-             codebase: CodebaseVersion) -> dict[str, dict[str, Any]]:
+def features(
+    spec: DatasetSpec, video: VideoSettings, codebase: CodebaseVersion
+) -> dict[str, dict[str, Any]]:
     """info.json `features`: state, action, one video per camera, then the index columns."""
     result: dict[str, dict[str, Any]] = {
-        STATE: {"dtype": "float32", "shape": [len(spec.state_names)],
-                "names": list(spec.state_names)},
-        ACTION: {"dtype": "float32", "shape": [len(spec.action_names)],
-                 "names": list(spec.action_names)},
+        STATE: {
+            "dtype": "float32",
+            "shape": [len(spec.state_names)],
+            "names": list(spec.state_names),
+        },
+        ACTION: {
+            "dtype": "float32",
+            "shape": [len(spec.action_names)],
+            "names": list(spec.action_names),
+        },
     }
     for camera in spec.cameras:
         info: dict[str, Any] = {
-            "video.height": camera.height, "video.width": camera.width,
-            "video.codec": video.canonical_codec, "video.pix_fmt": video.pix_fmt,
-            "video.fps": spec.fps, "video.channels": 3, "has_audio": False,
+            "video.height": camera.height,
+            "video.width": camera.width,
+            "video.codec": video.canonical_codec,
+            "video.pix_fmt": video.pix_fmt,
+            "video.fps": spec.fps,
+            "video.channels": 3,
+            "has_audio": False,
         }
         if codebase == "v2.1":
             info["video.is_depth_map"] = False
         else:
             info.update(video.info_fields())
             info["is_depth_map"] = False
-        result[camera.video_key] = {"dtype": "video",
-                                    "shape": [camera.height, camera.width, 3],
-                                    "names": ["height", "width", "channels"], "info": info}
+        result[camera.video_key] = {
+            "dtype": "video",
+            "shape": [camera.height, camera.width, 3],
+            "names": ["height", "width", "channels"],
+            "info": info,
+        }
     result["timestamp"] = {"dtype": "float32", "shape": [1], "names": None}
     for column in INDEX_COLUMNS[1:]:
         result[column] = {"dtype": "int64", "shape": [1], "names": None}
     return result
 
 
-def info_json(spec: DatasetSpec, video: VideoSettings, codebase: CodebaseVersion, *,
-              total_episodes: int, total_frames: int, total_tasks: int, chunks_size: int,
-              data_files_size_in_mb: float, video_files_size_in_mb: float,
-              total_chunks: int) -> dict[str, Any]:
+def info_json(
+    spec: DatasetSpec,
+    video: VideoSettings,
+    codebase: CodebaseVersion,
+    *,
+    total_episodes: int,
+    total_frames: int,
+    total_tasks: int,
+    chunks_size: int,
+    data_files_size_in_mb: float,
+    video_files_size_in_mb: float,
+    total_chunks: int,
+) -> dict[str, Any]:
     info: dict[str, Any] = {
         "codebase_version": codebase,
         "robot_type": spec.robot_type,
@@ -104,8 +132,9 @@ def frame_schema(spec: DatasetSpec) -> pa.Schema:
     hf_features: dict[str, Any] = {}
     for name, width in ((STATE, len(spec.state_names)), (ACTION, len(spec.action_names))):
         value = {"dtype": "float32", "_type": "Value"}
-        hf_features[name] = value if width == 1 else {"feature": value, "length": width,
-                                                      "_type": "List"}
+        hf_features[name] = (
+            value if width == 1 else {"feature": value, "length": width, "_type": "List"}
+        )
     hf_features["timestamp"] = {"dtype": "float32", "_type": "Value"}
     for column in INDEX_COLUMNS[1:]:
         hf_features[column] = {"dtype": "int64", "_type": "Value"}
@@ -120,9 +149,16 @@ def _vector_array(values: NDArray[np.float32]) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
 
 
-def frame_table(spec: DatasetSpec, *, state: NDArray[np.float32], action: NDArray[np.float32],
-                timestamps: NDArray[np.float32], episode_index: int, first_index: int,
-                task_index: int) -> pa.Table:
+def frame_table(
+    spec: DatasetSpec,
+    *,
+    state: NDArray[np.float32],
+    action: NDArray[np.float32],
+    timestamps: NDArray[np.float32],
+    episode_index: int,
+    first_index: int,
+    task_index: int,
+) -> pa.Table:
     n = state.shape[0]
     columns = [
         _vector_array(state),
@@ -140,20 +176,39 @@ def tasks_table(tasks: Sequence[str]) -> pa.Table:
     """meta/tasks.parquet: column `task_index`, indexed by `task` the way pandas writes it."""
     pandas_metadata = {
         "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
-                            "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-             "numpy_type": "int64", "metadata": None},
-            {"name": "task", "field_name": "task", "pandas_type": "unicode",
-             "numpy_type": "object", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": "task",
+                "field_name": "task",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
         ],
         "attributes": {},
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.0",
     }
-    schema = pa.schema([pa.field("task_index", pa.int64()), pa.field("task", pa.string())],
-                       metadata={b"pandas": json.dumps(pandas_metadata).encode()})
+    schema = pa.schema(
+        [pa.field("task_index", pa.int64()), pa.field("task", pa.string())],
+        metadata={b"pandas": json.dumps(pandas_metadata).encode()},
+    )
     return pa.Table.from_arrays(
         [pa.array(range(len(tasks)), type=pa.int64()), pa.array(list(tasks), type=pa.string())],
         schema=schema,
@@ -187,20 +242,28 @@ def episodes_schema(spec: DatasetSpec) -> pa.Schema:
     ]
     for camera in spec.cameras:
         prefix = f"videos/{camera.video_key}"
-        fields += [pa.field(f"{prefix}/chunk_index", pa.int64()),
-                   pa.field(f"{prefix}/file_index", pa.int64()),
-                   pa.field(f"{prefix}/from_timestamp", pa.float64()),
-                   pa.field(f"{prefix}/to_timestamp", pa.float64())]
+        fields += [
+            pa.field(f"{prefix}/chunk_index", pa.int64()),
+            pa.field(f"{prefix}/file_index", pa.int64()),
+            pa.field(f"{prefix}/from_timestamp", pa.float64()),
+            pa.field(f"{prefix}/to_timestamp", pa.float64()),
+        ]
     image_keys = {c.video_key for c in spec.cameras}
     for feature in stats_feature_names(spec):
         ndim = 3 if feature in image_keys else 1
-        fields += [pa.field(f"stats/{feature}/{stat}", _stat_type(stat, ndim))
-                   for stat in STAT_NAMES]
-    fields += [pa.field("meta/episodes/chunk_index", pa.int64()),
-               pa.field("meta/episodes/file_index", pa.int64())]
+        fields += [
+            pa.field(f"stats/{feature}/{stat}", _stat_type(stat, ndim)) for stat in STAT_NAMES
+        ]
+    fields += [
+        pa.field("meta/episodes/chunk_index", pa.int64()),
+        pa.field("meta/episodes/file_index", pa.int64()),
+    ]
     return pa.schema(fields)
 
 
 def flatten_episode_stats(stats: Mapping[str, FeatureStats]) -> dict[str, Any]:
-    return {f"stats/{feature}/{name}": np.asarray(value).tolist()
-            for feature, by_stat in stats.items() for name, value in by_stat.items()}
+    return {
+        f"stats/{feature}/{name}": np.asarray(value).tolist()
+        for feature, by_stat in stats.items()
+        for name, value in by_stat.items()
+    }

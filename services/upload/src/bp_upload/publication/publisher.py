@@ -26,8 +26,8 @@ from typing import Any
 from bp_common.blobstore import BlobStore
 from bp_common.errors import AlreadyExists, NotFound, PermanentError, PipelineError, Unavailable
 
-from bp_upload.catalogue import CatalogueEntry, DatasetCatalogue
-from bp_upload.destination import Destination
+from bp_upload.catalogue.port import CatalogueEntry, DatasetCatalogue
+from bp_upload.destinations.port import Destination
 from bp_upload.errors import (
     CleanupFailed,
     SourceCorrupt,
@@ -35,24 +35,30 @@ from bp_upload.errors import (
     VerificationFailed,
     upload_failed,
 )
-from bp_upload.import_manifest import (
+from bp_upload.options import UploadOptions
+from bp_upload.publication.import_manifest import (
     IMPORT_MANIFEST_NAME,
     DatasetInventory,
     SourceFile,
     parse_import_manifest,
 )
-from bp_upload.layout import DatasetLocation
-from bp_upload.options import UploadOptions
-from bp_upload.publication_manifest import (
+from bp_upload.publication.layout import DatasetLocation
+from bp_upload.publication.manifest import (
     DatasetManifest,
     LatestPointer,
     PublishedFile,
     QualitySummary,
     parse_manifest,
 )
-from bp_upload.result import UploadResult
-from bp_upload.retry_policy import Deadline
-from bp_upload.transfer import SHA256_METADATA, FileJob, FileOutcome, Transfer, TransferReport
+from bp_upload.publication.result import UploadResult
+from bp_upload.publication.retry_policy import Deadline
+from bp_upload.publication.transfer import (
+    SHA256_METADATA,
+    FileJob,
+    FileOutcome,
+    Transfer,
+    TransferReport,
+)
 
 log = logging.getLogger("bp.upload")
 _LATEST_SWAP_TRIES = 8

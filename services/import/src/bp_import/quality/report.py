@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from bp_import.episode_selection import DatasetLayout, EpisodeAssessment
+from bp_import.episodes.selection import DatasetLayout, EpisodeAssessment
 from bp_import.import_config import QualitySettings
-from bp_import.quality_gates import EpisodeCounts, GateResult
-from bp_import.quality_metrics import WEIGHTS
+from bp_import.quality.gates import EpisodeCounts, GateResult
+from bp_import.quality.metrics import WEIGHTS
 
 REPORT_FORMAT = "bp-quality-report"
 REPORT_DIR = "quality"
@@ -61,9 +61,16 @@ def episode_record(item: EpisodeAssessment) -> dict[str, Any]:
         "dataset_index": item.dataset_index,
     }
     if manifest is not None:
-        record.update(task_id=manifest.task_id, task=manifest.task_text, target=manifest.target,
-                      seed=manifest.seed, n_frames=manifest.n_frames, fps=manifest.fps,
-                      success=manifest.success, collision_count=manifest.collisions.count)
+        record.update(
+            task_id=manifest.task_id,
+            task=manifest.task_text,
+            target=manifest.target,
+            seed=manifest.seed,
+            n_frames=manifest.n_frames,
+            fps=manifest.fps,
+            success=manifest.success,
+            collision_count=manifest.collisions.count,
+        )
     if item.defect is not None:
         record["defect"] = item.defect.record()
     if item.quality is not None:
@@ -81,10 +88,14 @@ def _success_table(items: Sequence[EpisodeAssessment], key: str) -> list[dict[st
     for name, group in sorted(groups.items()):
         valid = [g for g in group if g.is_valid]
         succeeded = sum(1 for g in valid if g.manifest and g.manifest.success)
-        row: dict[str, Any] = {key: name, "episodes": len(group), "valid": len(valid),
-                               "succeeded": succeeded,
-                               "success_rate": round(succeeded / len(group), 6),
-                               "included": sum(1 for g in group if g.included)}
+        row: dict[str, Any] = {
+            key: name,
+            "episodes": len(group),
+            "valid": len(valid),
+            "succeeded": succeeded,
+            "success_rate": round(succeeded / len(group), 6),
+            "included": sum(1 for g in group if g.included),
+        }
         if key == "task" and group[0].manifest is not None:
             row["instruction"] = group[0].manifest.task_text
         rows.append(row)
@@ -98,14 +109,19 @@ def score_summary(items: Sequence[EpisodeAssessment]) -> dict[str, Any]:
     left = np.array([a.quality.score for a in items if a.quality is not None and not a.included])
     summary: dict[str, Any] = {
         "count": int(scores.size),
-        "histogram": {"edges": [round(float(e), 4) for e in edges],
-                      "included": np.histogram(kept, edges)[0].tolist(),
-                      "excluded": np.histogram(left, edges)[0].tolist()},
+        "histogram": {
+            "edges": [round(float(e), 4) for e in edges],
+            "included": np.histogram(kept, edges)[0].tolist(),
+            "excluded": np.histogram(left, edges)[0].tolist(),
+        },
     }
     if scores.size:
-        summary.update(mean=round(float(scores.mean()), 6),
-                       median=round(float(np.median(scores)), 6),
-                       min=round(float(scores.min()), 6), max=round(float(scores.max()), 6))
+        summary.update(
+            mean=round(float(scores.mean()), 6),
+            median=round(float(np.median(scores)), 6),
+            min=round(float(scores.min()), 6),
+            max=round(float(scores.max()), 6),
+        )
     return summary
 
 

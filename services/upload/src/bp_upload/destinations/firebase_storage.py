@@ -25,8 +25,8 @@ from google.cloud import storage
 from google.cloud.storage.fileio import BlobWriter
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from bp_upload.checksums import Digests, StreamHasher
-from bp_upload.destination import Destination
+from bp_upload.destinations.checksums import Digests, StreamHasher
+from bp_upload.destinations.port import Destination
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 CHUNK_MULTIPLE = 256 * 1024

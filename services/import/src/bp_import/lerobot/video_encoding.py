@@ -17,7 +17,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import VideoCodec
+from bp_import.lerobot.episode_frames import VideoCodec
 
 # libav logs every encoder summary at INFO; keep the stage's logs readable.
 logging.getLogger("libav").setLevel(logging.WARNING)
@@ -69,16 +69,22 @@ class VideoSettings:
 
     def info_fields(self) -> dict[str, Any]:
         """The encoder settings as LeRobot records them in a video feature's `info`."""
-        return {"video.g": self.gop, "video.crf": self.crf, "video.preset": self.preset,
-                "video.fast_decode": 0, "video.video_backend": "pyav",
-                "video.extra_options": dict(self.extra_options())}
+        return {
+            "video.g": self.gop,
+            "video.crf": self.crf,
+            "video.preset": self.preset,
+            "video.fast_decode": 0,
+            "video.video_backend": "pyav",
+            "video.extra_options": dict(self.extra_options()),
+        }
 
 
 class Mp4Encoder:
     """Appends RGB frames to one MP4 file; frame k is presented at exactly k / fps."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: int,
-                 settings: VideoSettings) -> None:
+    def __init__(
+        self, path: Path, width: int, height: int, fps: int, settings: VideoSettings
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if settings.codec == "libsvtav1":
             # SVT-AV1 prints its whole configuration to stderr unless told to log errors only.
@@ -91,8 +97,9 @@ class Mp4Encoder:
         # Compressed bytes handed to the muxer so far: the file's size without its index.
         self.payload_bytes = 0
         self._container = av.open(str(path), mode="w")
-        stream = self._container.add_stream(settings.codec, rate=fps,
-                                            options=settings.codec_options())
+        stream = self._container.add_stream(
+            settings.codec, rate=fps, options=settings.codec_options()
+        )
         stream.width = width
         stream.height = height
         stream.pix_fmt = settings.pix_fmt
@@ -102,8 +109,10 @@ class Mp4Encoder:
 
     def encode(self, rgb: NDArray[np.uint8]) -> None:
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"frame {self.frames} of {self.path.name}: expected "
-                             f"({self.height}, {self.width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
+            raise ValueError(
+                f"frame {self.frames} of {self.path.name}: expected "
+                f"({self.height}, {self.width}, 3) uint8, got {rgb.shape} {rgb.dtype}"
+            )
         # Wrapping the array (no copy) is safe: encode() converts it to yuv420p before it returns.
         frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames
@@ -143,8 +152,9 @@ class LosslessEncoder:
         self.fps = fps
         self.frames = 0
         self._container = av.open(str(path), mode="w", format="matroska")
-        stream = self._container.add_stream("ffv1", rate=fps,
-                                            options={"level": "3", "slicecrc": "1"})
+        stream = self._container.add_stream(
+            "ffv1", rate=fps, options={"level": "3", "slicecrc": "1"}
+        )
         stream.width = width
         stream.height = height
         stream.pix_fmt = "gray16le"
@@ -154,9 +164,11 @@ class LosslessEncoder:
 
     def encode(self, values: NDArray[np.uint16]) -> None:
         if values.shape != (self.height, self.width) or values.dtype != np.uint16:
-            raise ValueError(f"frame {self.frames} of {self.path.name}: expected "
-                             f"({self.height}, {self.width}) uint16, got {values.shape} "
-                             f"{values.dtype}")
+            raise ValueError(
+                f"frame {self.frames} of {self.path.name}: expected "
+                f"({self.height}, {self.width}) uint16, got {values.shape} "
+                f"{values.dtype}"
+            )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(values), format="gray16le")
         frame.pts = self.frames
         frame.time_base = Fraction(1, self.fps)
@@ -174,8 +186,10 @@ class LosslessEncoder:
 def read_lossless_frames(path: Path) -> NDArray[np.uint16]:
     """All frames of an FFV1 gray16le file as an (N, H, W) uint16 array."""
     with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="gray16le")
-                  for frame in container.decode(container.streams.video[0])]
+        frames = [
+            frame.to_ndarray(format="gray16le")
+            for frame in container.decode(container.streams.video[0])
+        ]
     if not frames:
         return np.zeros((0, 0, 0), dtype=np.uint16)
     return np.stack(frames).astype(np.uint16, copy=False)
@@ -187,5 +201,8 @@ def decoded_presentation_times(path: Path) -> list[float]:
         stream = container.streams.video[0]
         time_base = stream.time_base
         assert time_base is not None
-        return [float(frame.pts * time_base) for frame in container.decode(stream)
-                if frame.pts is not None]
+        return [
+            float(frame.pts * time_base)
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]

@@ -86,8 +86,11 @@ class EpisodeDefect:
     details: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        return {"reason": self.reason.value, "message": self.message,
-                "details": {k: _plain(v) for k, v in self.details.items()}}
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "details": {k: _plain(v) for k, v in self.details.items()},
+        }
 
 
 class EpisodeInvalid(Exception):
@@ -189,8 +192,9 @@ class EpisodeValidation:
         return self.valid is not None
 
 
-def validate_episode(path: Path, settings: QualitySettings,
-                     robot: str | None = None) -> EpisodeValidation:
+def validate_episode(
+    path: Path, settings: QualitySettings, robot: str | None = None
+) -> EpisodeValidation:
     """Check one episode folder; never raises for what the folder holds."""
     source = path.name
     manifest: RawEpisodeManifest | None = None
@@ -200,8 +204,12 @@ def validate_episode(path: Path, settings: QualitySettings,
         episode_id = _episode_id_of(raw.manifest)
         manifest = _schema(raw.manifest)
         if robot is not None and manifest.robot != robot:
-            raise EpisodeInvalid(DefectReason.WRONG_ROBOT, "episode belongs to another robot",
-                                 robot=manifest.robot, expected=robot)
+            raise EpisodeInvalid(
+                DefectReason.WRONG_ROBOT,
+                "episode belongs to another robot",
+                robot=manifest.robot,
+                expected=robot,
+            )
         if manifest.n_frames == 0:
             raise EpisodeInvalid(DefectReason.NO_FRAMES, "episode has no frames")
         states = _load_states(raw)
@@ -217,8 +225,9 @@ def validate_episode(path: Path, settings: QualitySettings,
     except Exception as exc:  # whatever else a damaged folder provokes is a defect, not a crash
         defect = EpisodeDefect(DefectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
         return EpisodeValidation(source, episode_id, manifest, None, defect)
-    return EpisodeValidation(source, manifest.episode_id, manifest,
-                             ValidEpisode(raw, manifest, states), None)
+    return EpisodeValidation(
+        source, manifest.episode_id, manifest, ValidEpisode(raw, manifest, states), None
+    )
 
 
 def _read(path: Path) -> RawEpisode:
@@ -239,16 +248,18 @@ def _schema(document: dict[str, Any]) -> RawEpisodeManifest:
         manifest = RawEpisodeManifest.model_validate(document)
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise EpisodeInvalid(DefectReason.SCHEMA, "manifest does not match the format",
-                             problems=problems[:10]) from exc
+        raise EpisodeInvalid(
+            DefectReason.SCHEMA, "manifest does not match the format", problems=problems[:10]
+        ) from exc
     names = [c.name for c in manifest.cameras]
     if len(set(names)) != len(names):
         raise EpisodeInvalid(DefectReason.SCHEMA, "camera names repeat", cameras=names)
     limits = manifest.state.joint_limits
     joints = len(manifest.state.joint_names)
     if limits is not None and (len(limits.lower) != joints or len(limits.upper) != joints):
-        raise EpisodeInvalid(DefectReason.SCHEMA, "joint_limits do not name every joint",
-                             joints=joints)
+        raise EpisodeInvalid(
+            DefectReason.SCHEMA, "joint_limits do not name every joint", joints=joints
+        )
     if len(manifest.state.action_names) > joints + 1:
         raise EpisodeInvalid(DefectReason.SCHEMA, "more action columns than joints allow")
     return manifest
@@ -258,8 +269,9 @@ def _load_states(raw: RawEpisode) -> dict[str, NDArray[Any]]:
     try:
         return raw.states()
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EpisodeInvalid(DefectReason.UNREADABLE_STATES,
-                             f"states.npz cannot be read: {exc}") from exc
+        raise EpisodeInvalid(
+            DefectReason.UNREADABLE_STATES, f"states.npz cannot be read: {exc}"
+        ) from exc
 
 
 def expected_shapes(manifest: RawEpisodeManifest, contacts: int) -> dict[str, tuple[int, ...]]:
@@ -268,12 +280,21 @@ def expected_shapes(manifest: RawEpisodeManifest, contacts: int) -> dict[str, tu
     j, a = len(s.joint_names), len(s.action_names)
     k, p, c = len(s.object_ids), len(s.articulation_joints), len(manifest.cameras)
     shapes: dict[str, tuple[int, ...]] = {
-        "frame_index": (n,), "timestamp": (n,), "joint_position": (n, j),
-        "joint_velocity": (n, j), "ee_position": (n, 3), "ee_quaternion": (n, 4),
-        "gripper_opening": (n,), "action": (n, a), "object_position": (n, k, 3),
-        "object_quaternion": (n, k, 4), "articulation_position": (n, p),
-        "collisions_started": (n,), "collision_peak_force_n": (n,),
-        "camera_position": (n, c, 3), "camera_quaternion": (n, c, 4),
+        "frame_index": (n,),
+        "timestamp": (n,),
+        "joint_position": (n, j),
+        "joint_velocity": (n, j),
+        "ee_position": (n, 3),
+        "ee_quaternion": (n, 4),
+        "gripper_opening": (n,),
+        "action": (n, a),
+        "object_position": (n, k, 3),
+        "object_quaternion": (n, k, 4),
+        "articulation_position": (n, p),
+        "collisions_started": (n,),
+        "collision_peak_force_n": (n,),
+        "camera_position": (n, c, 3),
+        "camera_quaternion": (n, c, 4),
     }
     shapes.update({name: (contacts,) for name in CONTACT_ARRAYS})
     return shapes
@@ -282,29 +303,36 @@ def expected_shapes(manifest: RawEpisodeManifest, contacts: int) -> dict[str, tu
 def _check_shapes(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]]) -> None:
     missing = [name for name in (*STATE_ARRAYS, *CONTACT_ARRAYS) if name not in states]
     if missing:
-        raise EpisodeInvalid(DefectReason.SHAPE, "states.npz lacks arrays of the format",
-                             missing=missing)
+        raise EpisodeInvalid(
+            DefectReason.SHAPE, "states.npz lacks arrays of the format", missing=missing
+        )
     contacts = int(np.shape(states["contact_frame"])[0]) if states["contact_frame"].ndim else -1
     for name, shape in expected_shapes(manifest, contacts).items():
         if name in CAMERA_POSE_ARRAYS and name not in states:
             continue
         array = states[name]
         if array.shape != shape:
-            raise EpisodeInvalid(DefectReason.SHAPE, f"{name} has another shape than the "
-                                 "manifest implies", array=name, shape=list(array.shape),
-                                 expected=list(shape))
+            raise EpisodeInvalid(
+                DefectReason.SHAPE,
+                f"{name} has another shape than the manifest implies",
+                array=name,
+                shape=list(array.shape),
+                expected=list(shape),
+            )
         numeric = np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
         if not numeric:
-            raise EpisodeInvalid(DefectReason.SHAPE, f"{name} is not numeric", array=name,
-                                 dtype=str(array.dtype))
+            raise EpisodeInvalid(
+                DefectReason.SHAPE, f"{name} is not numeric", array=name, dtype=str(array.dtype)
+            )
 
 
 def _check_finite(states: dict[str, NDArray[Any]]) -> None:
     for name, array in states.items():
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
             bad = np.argwhere(~np.isfinite(array))[0].tolist()
-            raise EpisodeInvalid(DefectReason.NON_FINITE, f"{name} holds NaN or infinity",
-                                 array=name, first_at=bad)
+            raise EpisodeInvalid(
+                DefectReason.NON_FINITE, f"{name} holds NaN or infinity", array=name, first_at=bad
+            )
 
 
 def _check_time(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]]) -> None:
@@ -315,18 +343,28 @@ def _check_time(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]]) -
     steps = np.diff(timestamps)
     if np.any(steps <= 0):
         at = int(np.argmax(steps <= 0)) + 1
-        raise EpisodeInvalid(DefectReason.TIMESTAMPS, "timestamps are not strictly increasing",
-                             frame=at, previous=float(timestamps[at - 1]),
-                             value=float(timestamps[at]))
+        raise EpisodeInvalid(
+            DefectReason.TIMESTAMPS,
+            "timestamps are not strictly increasing",
+            frame=at,
+            previous=float(timestamps[at - 1]),
+            value=float(timestamps[at]),
+        )
     drift = np.abs(timestamps - np.arange(n) / fps)
     if drift.max() > TIMESTAMP_TOLERANCE_S:
         at = int(np.argmax(drift))
-        raise EpisodeInvalid(DefectReason.TIMESTAMPS, "timestamps are not frame_index / fps",
-                             fps=fps, frame=at, drift_s=float(drift[at]))
+        raise EpisodeInvalid(
+            DefectReason.TIMESTAMPS,
+            "timestamps are not frame_index / fps",
+            fps=fps,
+            frame=at,
+            drift_s=float(drift[at]),
+        )
 
 
-def _check_joint_limits(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]],
-                        tolerance: float) -> None:
+def _check_joint_limits(
+    manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]], tolerance: float
+) -> None:
     limits = manifest.state.joint_limits
     if limits is None:
         return
@@ -337,10 +375,16 @@ def _check_joint_limits(manifest: RawEpisodeManifest, states: dict[str, NDArray[
     worst = np.unravel_index(int(np.argmax(beyond)), beyond.shape)
     if beyond[worst] > tolerance:
         joint = int(worst[1])
-        raise EpisodeInvalid(DefectReason.JOINT_LIMIT, "a joint goes past its limit",
-                             joint=manifest.state.joint_names[joint], frame=int(worst[0]),
-                             value=float(q[worst]), lower=float(lower[joint]),
-                             upper=float(upper[joint]), tolerance=tolerance)
+        raise EpisodeInvalid(
+            DefectReason.JOINT_LIMIT,
+            "a joint goes past its limit",
+            joint=manifest.state.joint_names[joint],
+            frame=int(worst[0]),
+            value=float(q[worst]),
+            lower=float(lower[joint]),
+            upper=float(upper[joint]),
+            tolerance=tolerance,
+        )
 
 
 def _check_quaternions(states: dict[str, NDArray[Any]], tolerance: float) -> None:
@@ -350,16 +394,25 @@ def _check_quaternions(states: dict[str, NDArray[Any]], tolerance: float) -> Non
         deviation = np.abs(np.linalg.norm(states[name].astype(np.float64), axis=-1) - 1.0)
         if deviation.max() > tolerance:
             at = np.unravel_index(int(np.argmax(deviation)), deviation.shape)
-            raise EpisodeInvalid(DefectReason.QUATERNION_NORM, f"{name} is not a unit quaternion",
-                                 array=name, at=[int(i) for i in at],
-                                 norm_deviation=float(deviation[at]), tolerance=tolerance)
+            raise EpisodeInvalid(
+                DefectReason.QUATERNION_NORM,
+                f"{name} is not a unit quaternion",
+                array=name,
+                at=[int(i) for i in at],
+                norm_deviation=float(deviation[at]),
+                tolerance=tolerance,
+            )
 
 
 def _check_contacts(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]]) -> None:
     frames = states["contact_frame"]
     if frames.size and (frames.min() < 0 or frames.max() >= manifest.n_frames):
-        raise EpisodeInvalid(DefectReason.CONTACTS, "contact rows point past the episode",
-                             first=int(frames.min()), last=int(frames.max()))
+        raise EpisodeInvalid(
+            DefectReason.CONTACTS,
+            "contact rows point past the episode",
+            first=int(frames.min()),
+            last=int(frames.max()),
+        )
 
 
 def _check_cameras(raw: RawEpisode, manifest: RawEpisodeManifest) -> None:
@@ -368,19 +421,31 @@ def _check_cameras(raw: RawEpisode, manifest: RawEpisodeManifest) -> None:
             try:
                 probe = raw.probe(camera.name, stream)
             except (OSError, av.FFmpegError) as exc:
-                raise EpisodeInvalid(DefectReason.CAMERA_STREAM, "stream cannot be opened",
-                                     camera=camera.name, stream=stream,
-                                     error=str(exc)) from exc
+                raise EpisodeInvalid(
+                    DefectReason.CAMERA_STREAM,
+                    "stream cannot be opened",
+                    camera=camera.name,
+                    stream=stream,
+                    error=str(exc),
+                ) from exc
             if (probe.width, probe.height) != (camera.width, camera.height):
-                raise EpisodeInvalid(DefectReason.CAMERA_STREAM, "stream has another size",
-                                     camera=camera.name, stream=stream,
-                                     size=[probe.width, probe.height],
-                                     expected=[camera.width, camera.height])
+                raise EpisodeInvalid(
+                    DefectReason.CAMERA_STREAM,
+                    "stream has another size",
+                    camera=camera.name,
+                    stream=stream,
+                    size=[probe.width, probe.height],
+                    expected=[camera.width, camera.height],
+                )
             if probe.frames != manifest.n_frames:
-                raise EpisodeInvalid(DefectReason.CAMERA_STREAM,
-                                     "stream has another number of frames than the states",
-                                     camera=camera.name, stream=stream, frames=probe.frames,
-                                     expected=manifest.n_frames)
+                raise EpisodeInvalid(
+                    DefectReason.CAMERA_STREAM,
+                    "stream has another number of frames than the states",
+                    camera=camera.name,
+                    stream=stream,
+                    frames=probe.frames,
+                    expected=manifest.n_frames,
+                )
 
 
 def _plain(value: Any) -> Any:

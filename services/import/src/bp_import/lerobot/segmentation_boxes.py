@@ -24,8 +24,9 @@ class ObjectBox:
     pixels: int
 
 
-def object_boxes(segmentation: NDArray[np.uint16],
-                 ignore: frozenset[int] = frozenset({BACKGROUND_ID})) -> list[ObjectBox]:
+def object_boxes(
+    segmentation: NDArray[np.uint16], ignore: frozenset[int] = frozenset({BACKGROUND_ID})
+) -> list[ObjectBox]:
     """One box per id present in the image (ids in `ignore` skipped), sorted by id."""
     if segmentation.ndim != 2:
         raise ValueError(f"segmentation must be (H, W), got {segmentation.shape}")
@@ -39,10 +40,12 @@ def object_boxes(segmentation: NDArray[np.uint16],
         present_ids, dense = np.arange(top), ids
     labels = len(present_ids)
     # Counting (row, id) and (column, id) pairs finds every id's rows and columns in two passes.
-    per_row = np.bincount((np.arange(height)[:, None] * labels + dense).ravel(),
-                          minlength=height * labels).reshape(height, labels)
-    per_col = np.bincount((np.arange(width)[None, :] * labels + dense).ravel(),
-                          minlength=width * labels).reshape(width, labels)
+    per_row = np.bincount(
+        (np.arange(height)[:, None] * labels + dense).ravel(), minlength=height * labels
+    ).reshape(height, labels)
+    per_col = np.bincount(
+        (np.arange(width)[None, :] * labels + dense).ravel(), minlength=width * labels
+    ).reshape(width, labels)
     pixels = per_row.sum(axis=0)
     boxes: list[ObjectBox] = []
     for label in np.flatnonzero(pixels):
@@ -51,7 +54,14 @@ def object_boxes(segmentation: NDArray[np.uint16],
             continue
         rows = np.flatnonzero(per_row[:, label])
         cols = np.flatnonzero(per_col[:, label])
-        boxes.append(ObjectBox(object_id=object_id, x_min=int(cols[0]), y_min=int(rows[0]),
-                               x_max=int(cols[-1]), y_max=int(rows[-1]),
-                               pixels=int(pixels[label])))
+        boxes.append(
+            ObjectBox(
+                object_id=object_id,
+                x_min=int(cols[0]),
+                y_min=int(rows[0]),
+                x_max=int(cols[-1]),
+                y_max=int(rows[-1]),
+                pixels=int(pixels[label]),
+            )
+        )
     return boxes

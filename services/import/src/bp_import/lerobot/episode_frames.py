@@ -62,7 +62,9 @@ class CameraSpec:
         if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
             raise EpisodeFramesError(
                 "camera width and height must be positive and even (yuv420p video)",
-                camera=self.name, width=self.width, height=self.height,
+                camera=self.name,
+                width=self.width,
+                height=self.height,
             )
 
     @property
@@ -84,8 +86,9 @@ class DatasetSpec:
         if self.fps <= 0:
             raise EpisodeFramesError("fps must be positive", robot=self.robot_type, fps=self.fps)
         if not self.state_names or not self.action_names:
-            raise EpisodeFramesError("state and action need at least one named column",
-                                     robot=self.robot_type)
+            raise EpisodeFramesError(
+                "state and action need at least one named column", robot=self.robot_type
+            )
         for names, what in ((self.state_names, "state"), (self.action_names, "action")):
             if len(set(names)) != len(names):
                 raise EpisodeFramesError(f"{what} names repeat", robot=self.robot_type)
@@ -96,8 +99,9 @@ class DatasetSpec:
         for cam in self.cameras:
             if cam.name == name:
                 return cam
-        raise EpisodeFramesError("no such camera in the dataset", robot=self.robot_type,
-                                 camera=name)
+        raise EpisodeFramesError(
+            "no such camera in the dataset", robot=self.robot_type, camera=name
+        )
 
 
 @dataclass
@@ -119,8 +123,12 @@ class CameraFrames:
 
     @property
     def has_ground_truth(self) -> bool:
-        return (self.depth_mm is not None or self.segmentation is not None
-                or self.intrinsics is not None or self.camera_to_world is not None)
+        return (
+            self.depth_mm is not None
+            or self.segmentation is not None
+            or self.intrinsics is not None
+            or self.camera_to_world is not None
+        )
 
 
 @dataclass
@@ -174,8 +182,12 @@ def check_episode(spec: DatasetSpec, episode: EpisodeFrames) -> CheckedEpisode:
     if n == 0:
         raise EpisodeFramesError("episode has no frames", **where)
     if action.shape[0] != n:
-        raise EpisodeFramesError("action and state differ in length", state_frames=n,
-                                 action_frames=action.shape[0], **where)
+        raise EpisodeFramesError(
+            "action and state differ in length",
+            state_frames=n,
+            action_frames=action.shape[0],
+            **where,
+        )
     timestamps = frame_timestamps(n, spec.fps)
     if episode.timestamps is not None:
         given = np.asarray(episode.timestamps, dtype=np.float64).reshape(-1)
@@ -183,23 +195,36 @@ def check_episode(spec: DatasetSpec, episode: EpisodeFrames) -> CheckedEpisode:
             raise EpisodeFramesError("timestamps and state differ in length", **where)
         drift = np.abs(given - np.arange(n) / spec.fps)
         if not np.all(np.isfinite(given)) or drift.max() > TIMESTAMP_TOLERANCE_S:
-            raise EpisodeFramesError("timestamps are not frame_index / fps", fps=spec.fps,
-                                     max_drift_s=float(np.nanmax(drift)), **where)
+            raise EpisodeFramesError(
+                "timestamps are not frame_index / fps",
+                fps=spec.fps,
+                max_drift_s=float(np.nanmax(drift)),
+                **where,
+            )
     missing = sorted({c.name for c in spec.cameras} - set(episode.cameras))
     extra = sorted(set(episode.cameras) - {c.name for c in spec.cameras})
     if missing or extra:
-        raise EpisodeFramesError("episode cameras differ from the dataset's", missing=missing,
-                                 unexpected=extra, **where)
+        raise EpisodeFramesError(
+            "episode cameras differ from the dataset's", missing=missing, unexpected=extra, **where
+        )
     for name, cam in episode.cameras.items():
         pose = cam.camera_to_world
         if pose is not None and np.shape(pose) not in ((4, 4), (n, 4, 4)):
-            raise EpisodeFramesError("camera_to_world must be (4, 4) or (N, 4, 4)", camera=name,
-                                     shape=np.shape(pose), **where)
+            raise EpisodeFramesError(
+                "camera_to_world must be (4, 4) or (N, 4, 4)",
+                camera=name,
+                shape=np.shape(pose),
+                **where,
+            )
     return CheckedEpisode(frames=episode, state=state, action=action, timestamps=timestamps)
 
 
-def _matrix(values: Sequence[Sequence[float]] | NDArray[np.floating], width: int, key: str,
-            where: dict[str, str | None]) -> NDArray[np.float32]:
+def _matrix(
+    values: Sequence[Sequence[float]] | NDArray[np.floating],
+    width: int,
+    key: str,
+    where: dict[str, str | None],
+) -> NDArray[np.float32]:
     array = np.asarray(values)
     if array.ndim != 2 or array.shape[1] != width:
         raise EpisodeFramesError(f"{key} must be (N, {width})", shape=array.shape, **where)

@@ -24,8 +24,8 @@ from typing import Literal
 from bp_common.blobstore import BlobInfo, BlobStore
 from bp_common.errors import NotFound, PipelineError, TransientError, Unavailable
 
-from bp_upload.checksums import Digests, HashingReader, hash_stream
-from bp_upload.destination import Destination
+from bp_upload.destinations.checksums import Digests, HashingReader, hash_stream
+from bp_upload.destinations.port import Destination
 from bp_upload.errors import (
     ChecksumMismatch,
     DeadlineExceeded,
@@ -34,10 +34,10 @@ from bp_upload.errors import (
     UploadCancelled,
     VerificationFailed,
 )
-from bp_upload.import_manifest import SourceFile
 from bp_upload.options import UploadOptions
-from bp_upload.result import FileFailure
-from bp_upload.retry_policy import Cancel, Deadline, soonest
+from bp_upload.publication.import_manifest import SourceFile
+from bp_upload.publication.result import FileFailure
+from bp_upload.publication.retry_policy import Cancel, Deadline, soonest
 
 log = logging.getLogger("bp.upload")
 SHA256_METADATA = "sha256"

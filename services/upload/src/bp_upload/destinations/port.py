@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from bp_common.blobstore import BlobInfo
 
-from bp_upload.checksums import Digests
+from bp_upload.destinations.checksums import Digests
 
 
 class Destination(abc.ABC):

@@ -14,7 +14,7 @@ from bp_common.ledger.firestore import DEFAULT_RETRY, TRANSIENT_ERRORS
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from bp_upload.catalogue import (
+from bp_upload.catalogue.port import (
     CATALOGUE_COLLECTION,
     CatalogueEntry,
     DatasetCatalogue,

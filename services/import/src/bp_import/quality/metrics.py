@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episode_validation import ValidEpisode
+from bp_import.episodes.validation import ValidEpisode
 from bp_import.import_config import QualitySettings
 
 WEIGHTS: dict[str, float] = {
@@ -103,8 +103,9 @@ def episode_cameras(episode: ValidEpisode) -> tuple[CameraShape, ...]:
     return tuple((c.name, c.width, c.height) for c in episode.manifest.cameras)
 
 
-def measure_episode(episode: ValidEpisode, expected_cameras: Sequence[CameraShape],
-                    settings: QualitySettings) -> EpisodeQuality:
+def measure_episode(
+    episode: ValidEpisode, expected_cameras: Sequence[CameraShape], settings: QualitySettings
+) -> EpisodeQuality:
     """Every metric of the module docstring for one validated episode."""
     manifest, states = episode.manifest, episode.states
     dt = 1.0 / manifest.fps
@@ -117,10 +118,12 @@ def measure_episode(episode: ValidEpisode, expected_cameras: Sequence[CameraShap
     components: dict[str, float | None] = {
         "success": 1.0 if manifest.success else 0.0,
         "collision_free": 1.0 if manifest.collisions.count == 0 else 0.0,
-        "smoothness": None if rms_jerk is None
+        "smoothness": None
+        if rms_jerk is None
         else 1.0 / (1.0 + rms_jerk / settings.jerk_scale_rad_s3),
         "path_efficiency": path_efficiency(states["ee_position"].astype(np.float64), closed),
-        "joint_limit_margin": None if margin is None
+        "joint_limit_margin": None
+        if margin is None
         else min(1.0, max(0.0, margin) / settings.joint_margin_scale),
         "grasp_stability": grasp,
         "completeness": completeness(episode_cameras(episode), expected_cameras),
@@ -162,8 +165,7 @@ def path_efficiency(p: NDArray[np.float64], closed: NDArray[np.bool_]) -> float 
     if travelled < MIN_PATH_M:
         return None
     cuts = [0, *(np.flatnonzero(np.diff(closed.astype(np.int8))) + 1).tolist(), len(p) - 1]
-    chords = sum(float(np.linalg.norm(p[b] - p[a])) for a, b in itertools.pairwise(cuts)
-                 if b > a)
+    chords = sum(float(np.linalg.norm(p[b] - p[a])) for a, b in itertools.pairwise(cuts) if b > a)
     return float(min(1.0, chords / travelled))
 
 
@@ -195,8 +197,9 @@ def _entity_id(segmentation_ids: dict[str, str], name: str | None) -> int | None
     return None
 
 
-def grasp_stability(episode: ValidEpisode, closed: NDArray[np.bool_],
-                    slip_scale_m: float) -> tuple[float | None, float | None]:
+def grasp_stability(
+    episode: ValidEpisode, closed: NDArray[np.bool_], slip_scale_m: float
+) -> tuple[float | None, float | None]:
     """G and the slip in metres (None when not computable); see the module docstring."""
     manifest, states = episode.manifest, episode.states
     if not closed.any():
@@ -216,7 +219,7 @@ def grasp_stability(episode: ValidEpisode, closed: NDArray[np.bool_],
     end = start
     while end + 1 < len(closed) and closed[end + 1]:
         end += 1
-    hold = in_contact[start:end + 1]
+    hold = in_contact[start : end + 1]
     ratio = float(hold.mean())
     if manifest.target not in manifest.state.object_ids:
         return ratio, None
@@ -225,8 +228,9 @@ def grasp_stability(episode: ValidEpisode, closed: NDArray[np.bool_],
     opening = states["gripper_opening"].astype(np.float64)
     settled = [f for f in frames if f > 0 and abs(opening[f] - opening[f - 1]) < SETTLED_M]
     frames = frames[frames >= (settled[0] if settled else frames[0])]
-    offsets = states["object_position"][frames, k].astype(np.float64) - \
-        states["ee_position"][frames].astype(np.float64)
+    offsets = states["object_position"][frames, k].astype(np.float64) - states["ee_position"][
+        frames
+    ].astype(np.float64)
     in_hand = np.einsum("nji,nj->ni", rotation_matrices(states["ee_quaternion"][frames]), offsets)
     slip = float(np.linalg.norm(in_hand - in_hand[0], axis=1).max())
     return ratio * max(0.0, 1.0 - slip / slip_scale_m), slip
@@ -234,10 +238,14 @@ def grasp_stability(episode: ValidEpisode, closed: NDArray[np.bool_],
 
 def rotation_matrices(quaternions: NDArray[Any]) -> NDArray[np.float64]:
     """(n, 3, 3) rotations of unit quaternions w, x, y, z."""
-    w, x, y, z = (quaternions.astype(np.float64) /
-                  np.linalg.norm(quaternions, axis=-1, keepdims=True)).T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
-    ], axis=1)
+    w, x, y, z = (
+        quaternions.astype(np.float64) / np.linalg.norm(quaternions, axis=-1, keepdims=True)
+    ).T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
+        ],
+        axis=1,
+    )

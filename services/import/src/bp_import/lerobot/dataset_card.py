@@ -7,9 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def dataset_card(info: Mapping[str, Any], tasks: Sequence[str], *,
-                 license_id: str = "other", ground_truth_path: str | None = None,
-                 provenance: Mapping[str, str] | None = None, max_tasks_listed: int = 50) -> str:
+def dataset_card(
+    info: Mapping[str, Any],
+    tasks: Sequence[str],
+    *,
+    license_id: str = "other",
+    ground_truth_path: str | None = None,
+    provenance: Mapping[str, str] | None = None,
+    max_tasks_listed: int = 50,
+) -> str:
     """Markdown with YAML front matter the Hugging Face Hub reads (licence, tags, data files)."""
     data_glob = "data/*/*.parquet"
     features: Mapping[str, Mapping[str, Any]] = info["features"]
@@ -35,8 +41,7 @@ def dataset_card(info: Mapping[str, Any], tasks: Sequence[str], *,
         f"(codebase {info['codebase_version']}).",
         "",
         f"- Robot: `{info['robot_type']}`",
-        f"- Episodes: {info['total_episodes']}, frames: {info['total_frames']}, "
-        f"fps: {info['fps']}",
+        f"- Episodes: {info['total_episodes']}, frames: {info['total_frames']}, fps: {info['fps']}",
         f"- Tasks: {info['total_tasks']}",
     ]
     videos = {k: f for k, f in features.items() if f["dtype"] == "video"}
@@ -44,8 +49,10 @@ def dataset_card(info: Mapping[str, Any], tasks: Sequence[str], *,
         codec = next(iter(videos.values()))["info"]["video.codec"]
         lines.append(f"- Cameras: {', '.join(f'`{k}`' for k in videos)} ({codec}, yuv420p)")
     if ground_truth_path:
-        lines.append(f"- Ground truth (depth, segmentation, 2D boxes, camera poses): "
-                     f"`{ground_truth_path}`, described by its `ground_truth.json`")
+        lines.append(
+            f"- Ground truth (depth, segmentation, 2D boxes, camera poses): "
+            f"`{ground_truth_path}`, described by its `ground_truth.json`"
+        )
     lines += ["", "## Features", "", "| feature | dtype | shape | names |", "|---|---|---|---|"]
     for key, feature in features.items():
         names = feature.get("names")

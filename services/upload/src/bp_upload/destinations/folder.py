@@ -17,8 +17,8 @@ from bp_common.blobstore import BlobInfo
 from bp_common.blobstore.local import LocalBlobStore
 from bp_common.errors import AlreadyExists, NotFound
 
-from bp_upload.checksums import READ_SIZE, Digests, hash_stream
-from bp_upload.destination import Destination
+from bp_upload.destinations.checksums import READ_SIZE, Digests, hash_stream
+from bp_upload.destinations.port import Destination
 
 _LOCK_DIR = ".bp-meta"
 

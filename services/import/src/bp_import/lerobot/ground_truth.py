@@ -26,26 +26,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from bp_import.episode_frames import CameraFrames, CameraSpec, DatasetSpec, EpisodeFramesError
-from bp_import.segmentation_boxes import object_boxes
-from bp_import.video_encoding import LosslessEncoder, read_lossless_frames
+from bp_import.lerobot.episode_frames import (
+    CameraFrames,
+    CameraSpec,
+    DatasetSpec,
+    EpisodeFramesError,
+)
+from bp_import.lerobot.segmentation_boxes import object_boxes
+from bp_import.lerobot.video_encoding import LosslessEncoder, read_lossless_frames
 
 FORMAT_NAME = "bp-ground-truth"
 FORMAT_VERSION = 1
 INDEX_FILE = "ground_truth.json"
 EPISODE_DIR = "chunk-{chunk:03d}/episode_{episode_index:06d}"
 
-BOXES_SCHEMA = pa.schema([
-    pa.field("frame_index", pa.int32()),
-    pa.field("camera", pa.string()),
-    pa.field("object_id", pa.int32()),
-    pa.field("label", pa.string()),
-    pa.field("x_min", pa.int32()),
-    pa.field("y_min", pa.int32()),
-    pa.field("x_max", pa.int32()),
-    pa.field("y_max", pa.int32()),
-    pa.field("pixels", pa.int32()),
-])
+BOXES_SCHEMA = pa.schema(
+    [
+        pa.field("frame_index", pa.int32()),
+        pa.field("camera", pa.string()),
+        pa.field("object_id", pa.int32()),
+        pa.field("label", pa.string()),
+        pa.field("x_min", pa.int32()),
+        pa.field("y_min", pa.int32()),
+        pa.field("x_max", pa.int32()),
+        pa.field("y_max", pa.int32()),
+        pa.field("pixels", pa.int32()),
+    ]
+)
 
 BoxRows = dict[str, list[Any]]
 
@@ -75,33 +82,59 @@ class GroundTruthPackWriter:
         chunk = episode_index // self.chunks_size
         return self.root / EPISODE_DIR.format(chunk=chunk, episode_index=episode_index)
 
-    def stream_jobs(self, episode_index: int, length: int,
-                    cameras: Mapping[str, CameraFrames]) -> list[Callable[[], BoxRows | None]]:
+    def stream_jobs(
+        self, episode_index: int, length: int, cameras: Mapping[str, CameraFrames]
+    ) -> list[Callable[[], BoxRows | None]]:
         """One job per depth or segmentation stream; a segmentation job returns its box rows."""
         jobs: list[Callable[[], BoxRows | None]] = []
         folder = self.episode_dir(episode_index)
         for name, frames in cameras.items():
             camera = self.spec.camera(name)
             if frames.depth_mm is not None:
-                jobs.append(partial(_encode_depth, folder / name / "depth.mkv", camera,
-                                    frames.depth_mm, length, self.spec.fps))
+                jobs.append(
+                    partial(
+                        _encode_depth,
+                        folder / name / "depth.mkv",
+                        camera,
+                        frames.depth_mm,
+                        length,
+                        self.spec.fps,
+                    )
+                )
             if frames.segmentation is not None:
-                jobs.append(partial(_encode_segmentation, folder / name / "segmentation.mkv",
-                                    camera, frames.segmentation, length, self.spec.fps))
+                jobs.append(
+                    partial(
+                        _encode_segmentation,
+                        folder / name / "segmentation.mkv",
+                        camera,
+                        frames.segmentation,
+                        length,
+                        self.spec.fps,
+                    )
+                )
         return jobs
 
-    def commit_episode(self, episode_index: int, length: int, source_id: str | None,
-                       cameras: Mapping[str, CameraFrames], labels: Mapping[int, str],
-                       box_rows: list[BoxRows]) -> None:
+    def commit_episode(
+        self,
+        episode_index: int,
+        length: int,
+        source_id: str | None,
+        cameras: Mapping[str, CameraFrames],
+        labels: Mapping[int, str],
+        box_rows: list[BoxRows],
+    ) -> None:
         """Write the episode's JSON and boxes once its streams are encoded."""
         folder = self.episode_dir(episode_index)
         folder.mkdir(parents=True, exist_ok=True)
-        camera_doc = {name: _camera_record(self.spec.camera(name), frames)
-                      for name, frames in cameras.items() if frames.has_ground_truth}
-        _write_json(folder / "cameras.json", {"episode_index": episode_index,
-                                              "cameras": camera_doc})
-        _write_json(folder / "objects.json",
-                    {str(k): v for k, v in sorted(labels.items())})
+        camera_doc = {
+            name: _camera_record(self.spec.camera(name), frames)
+            for name, frames in cameras.items()
+            if frames.has_ground_truth
+        }
+        _write_json(
+            folder / "cameras.json", {"episode_index": episode_index, "cameras": camera_doc}
+        )
+        _write_json(folder / "objects.json", {str(k): v for k, v in sorted(labels.items())})
         columns: BoxRows = {name: [] for name in BOXES_SCHEMA.names if name != "label"}
         for rows in box_rows:
             for key, values in rows.items():
@@ -110,10 +143,20 @@ class GroundTruthPackWriter:
         table = pa.Table.from_pydict(columns, schema=BOXES_SCHEMA)
         pq.write_table(table, folder / "boxes.parquet")
         relative = folder.relative_to(self.root).as_posix()
-        streams = {name: sorted(p.stem for p in (folder / name).glob("*.mkv"))
-                   for name in cameras if (folder / name).is_dir()}
-        self._episodes.append({"episode_index": episode_index, "source_id": source_id,
-                               "length": length, "path": relative, "streams": streams})
+        streams = {
+            name: sorted(p.stem for p in (folder / name).glob("*.mkv"))
+            for name in cameras
+            if (folder / name).is_dir()
+        }
+        self._episodes.append(
+            {
+                "episode_index": episode_index,
+                "source_id": source_id,
+                "length": length,
+                "path": relative,
+                "streams": streams,
+            }
+        )
 
     def discard_episode(self, episode_index: int) -> None:
         shutil.rmtree(self.episode_dir(episode_index), ignore_errors=True)
@@ -126,19 +169,37 @@ class GroundTruthPackWriter:
             "dataset": os.path.relpath(dataset_dir.resolve(), self.root.resolve()),
             "robot_type": self.spec.robot_type,
             "fps": self.spec.fps,
-            "cameras": [{"name": c.name, "width": c.width, "height": c.height}
-                        for c in self.spec.cameras],
-            "depth": {"file": "<camera>/depth.mkv", "codec": "ffv1", "container": "matroska",
-                      "pix_fmt": "gray16le", "unit": "mm", "invalid_value": 0,
-                      "lossless": True},
-            "segmentation": {"file": "<camera>/segmentation.mkv", "codec": "ffv1",
-                             "container": "matroska", "pix_fmt": "gray16le",
-                             "ids": "objects.json", "background_id": 0, "lossless": True},
-            "boxes": {"file": "boxes.parquet", "bounds": "inclusive pixel indices; x = column, "
-                      "y = row; one row per object id present in a frame (background skipped)"},
-            "cameras_file": {"file": "cameras.json", "intrinsics": "pinhole, pixels",
-                             "extrinsics": "camera_to_world 4x4, one pose (static) or one per "
-                             "frame"},
+            "cameras": [
+                {"name": c.name, "width": c.width, "height": c.height} for c in self.spec.cameras
+            ],
+            "depth": {
+                "file": "<camera>/depth.mkv",
+                "codec": "ffv1",
+                "container": "matroska",
+                "pix_fmt": "gray16le",
+                "unit": "mm",
+                "invalid_value": 0,
+                "lossless": True,
+            },
+            "segmentation": {
+                "file": "<camera>/segmentation.mkv",
+                "codec": "ffv1",
+                "container": "matroska",
+                "pix_fmt": "gray16le",
+                "ids": "objects.json",
+                "background_id": 0,
+                "lossless": True,
+            },
+            "boxes": {
+                "file": "boxes.parquet",
+                "bounds": "inclusive pixel indices; x = column, "
+                "y = row; one row per object id present in a frame (background skipped)",
+            },
+            "cameras_file": {
+                "file": "cameras.json",
+                "intrinsics": "pinhole, pixels",
+                "extrinsics": "camera_to_world 4x4, one pose (static) or one per frame",
+            },
             "episodes": self._episodes,
         }
         path = self.root / INDEX_FILE
@@ -150,17 +211,29 @@ def _camera_record(camera: CameraSpec, frames: CameraFrames) -> dict[str, Any]:
     record: dict[str, Any] = {"width": camera.width, "height": camera.height}
     if frames.intrinsics is not None:
         k = frames.intrinsics
-        record["intrinsics"] = {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy,
-                                "width": k.width, "height": k.height, "matrix": k.matrix()}
+        record["intrinsics"] = {
+            "fx": k.fx,
+            "fy": k.fy,
+            "cx": k.cx,
+            "cy": k.cy,
+            "width": k.width,
+            "height": k.height,
+            "matrix": k.matrix(),
+        }
     if frames.camera_to_world is not None:
         pose = np.asarray(frames.camera_to_world, dtype=np.float64)
-        record["extrinsics"] = {"convention": frames.extrinsics_convention, "frame": "world",
-                                "static": pose.ndim == 2, "camera_to_world": pose.tolist()}
+        record["extrinsics"] = {
+            "convention": frames.extrinsics_convention,
+            "frame": "world",
+            "static": pose.ndim == 2,
+            "camera_to_world": pose.tolist(),
+        }
     return record
 
 
-def _encode_depth(path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]],
-                  length: int, fps: int) -> None:
+def _encode_depth(
+    path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]], length: int, fps: int
+) -> None:
     encoder = LosslessEncoder(path, camera.width, camera.height, fps)
     try:
         for frame in frames:
@@ -170,8 +243,9 @@ def _encode_depth(path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.ui
     _check_count(encoder.frames, length, camera, "depth_mm")
 
 
-def _encode_segmentation(path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]],
-                         length: int, fps: int) -> BoxRows:
+def _encode_segmentation(
+    path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]], length: int, fps: int
+) -> BoxRows:
     encoder = LosslessEncoder(path, camera.width, camera.height, fps)
     rows: BoxRows = {name: [] for name in BOXES_SCHEMA.names if name != "label"}
     try:
@@ -196,16 +270,23 @@ def _encode_segmentation(path: Path, camera: CameraSpec, frames: Iterable[NDArra
 def _uint16(frame: NDArray[Any], camera: CameraSpec, stream: str) -> NDArray[np.uint16]:
     array = np.asarray(frame)
     if array.dtype != np.uint16 or array.shape != (camera.height, camera.width):
-        raise EpisodeFramesError(f"{stream} frames must be ({camera.height}, {camera.width}) "
-                                 "uint16", camera=camera.name, shape=array.shape,
-                                 dtype=str(array.dtype))
+        raise EpisodeFramesError(
+            f"{stream} frames must be ({camera.height}, {camera.width}) uint16",
+            camera=camera.name,
+            shape=array.shape,
+            dtype=str(array.dtype),
+        )
     return array
 
 
 def _check_count(frames: int, length: int, camera: CameraSpec, stream: str) -> None:
     if frames != length:
-        raise EpisodeFramesError(f"{stream} has another number of frames than the state",
-                                 camera=camera.name, frames=frames, expected=length)
+        raise EpisodeFramesError(
+            f"{stream} has another number of frames than the state",
+            camera=camera.name,
+            frames=frames,
+            expected=length,
+        )
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -222,10 +303,20 @@ def read_ground_truth_episode(root: Path, episode_index: int) -> GroundTruthEpis
     folder = root / entry["path"]
     cameras = json.loads((folder / "cameras.json").read_text())["cameras"]
     objects = {int(k): v for k, v in json.loads((folder / "objects.json").read_text()).items()}
-    depth = {name: read_lossless_frames(folder / name / "depth.mkv")
-             for name, streams in entry["streams"].items() if "depth" in streams}
-    segmentation = {name: read_lossless_frames(folder / name / "segmentation.mkv")
-                    for name, streams in entry["streams"].items() if "segmentation" in streams}
-    return GroundTruthEpisode(cameras=cameras, objects=objects, depth_mm=depth,
-                              segmentation=segmentation,
-                              boxes=pq.read_table(folder / "boxes.parquet"))
+    depth = {
+        name: read_lossless_frames(folder / name / "depth.mkv")
+        for name, streams in entry["streams"].items()
+        if "depth" in streams
+    }
+    segmentation = {
+        name: read_lossless_frames(folder / name / "segmentation.mkv")
+        for name, streams in entry["streams"].items()
+        if "segmentation" in streams
+    }
+    return GroundTruthEpisode(
+        cameras=cameras,
+        objects=objects,
+        depth_mm=depth,
+        segmentation=segmentation,
+        boxes=pq.read_table(folder / "boxes.parquet"),
+    )

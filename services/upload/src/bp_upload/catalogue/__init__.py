@@ -1,0 +1,1 @@
+"""The dataset catalogue: its port, Firestore in the cloud and SQLite locally."""

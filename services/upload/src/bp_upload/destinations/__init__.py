@@ -1,0 +1,1 @@
+"""Where datasets are published: the destination port, Firebase Storage, a folder, checksums."""

@@ -1,0 +1,1 @@
+"""One dataset published: its location, source inventory, verified transfer, manifest and result."""
