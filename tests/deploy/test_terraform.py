@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from bp_collector.backends import BACKENDS
+from bp_collector.settings import CollectorSettings
 from bp_common.config import Settings
 from bp_common.contracts.events import TOPICS
 from bp_common.ledger.firestore import FirestoreLedgerStore
@@ -572,11 +573,15 @@ def _render_cloud_init(template: str, variables: dict[str, Any]) -> str:
     return render(loop.sub(expand, template), {k: str(v) for k, v in variables.items()})
 
 
-def test_the_collector_runs_a_backend_it_has(collector_module: Folder) -> None:
+def test_the_gpu_collector_runs_on_the_genie_sim_server_beside_it_over_loopback(
+    collector_module: Folder,
+) -> None:
     env = collector_module.locals["base_env"]
-    assert env["BP_COLLECTOR_BACKEND"] in BACKENDS
-    # Nothing reads a Genie Sim address until the collector has a Genie Sim backend.
-    assert not [name for name in env if name.startswith("BP_GENIE_SIM")]
+    assert env["BP_COLLECTOR_BACKEND"] == "genie-sim" and "genie-sim" in BACKENDS
+    assert env["BP_GENIE_SIM_ADDRESS"] == "127.0.0.1:50051"  # plaintext: the VM's loopback
+    declared = CollectorSettings.model_fields
+    genie = [name for name in env if name.startswith("BP_GENIE_SIM")]
+    assert genie and all(name[3:].lower() in declared for name in genie)
 
 
 def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
@@ -598,6 +603,7 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
             "env": {"PIPELINE_ENV": "production", "BP_PROJECT_ID": PROJECT},
             "registry_host": "us-central1-docker.pkg.dev",
             "genie_sim_image": "registry/genie-sim@sha256:abc",
+            "scene_dir": "/var/lib/bp/genie-sim/scenes",
             "collector_image": "registry/bp-collector:1",
             "collector_command": "bp collector serve --host 0.0.0.0 --port 50061",
             "otel_image": "registry/otelcol:1",
@@ -614,10 +620,14 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
     assert "cos-extensions install gpu" in files["/etc/systemd/system/bp-gpu-driver.service"]
     genie = files["/etc/systemd/system/genie-sim.service"]
     assert "registry/genie-sim@sha256:abc" in genie and "/dev/nvidia0" in genie
+    assert "GENIE_SIM_GRPC_HOST=127.0.0.1" in genie  # Genie Sim's plaintext port stays local
+    scenes = "/var/lib/bp/genie-sim/scenes"
+    assert f"--volume {scenes}:{scenes}:ro" in genie
     collector = files["/etc/systemd/system/bp-collector.service"]
     assert "Requires=genie-sim.service" in collector
     assert "--env-file /etc/bp/collector.env" in collector
     assert "registry/bp-collector:1 bp collector serve" in collector
+    assert f"--volume {scenes}:{scenes} " in collector
     assert any("bp-collector.service" in step for step in config["runcmd"])
     # The OpenTelemetry Collector beside it, with its configuration from Terraform.
     [otel_file] = [f for f in config["write_files"] if f["path"] == "/etc/bp/otel-collector.yaml"]

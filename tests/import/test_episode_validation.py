@@ -137,7 +137,7 @@ def garbage_states(folder: Path) -> None:
 
 
 # (case, damage, reason): each damages a copy of a real short episode.
-CASES: list[tuple[str, Callable[[Path], None], str]] = [
+CASES: list[tuple[str, Callable[[Path], object], str]] = [
     ("truncated_video", truncate("cameras/wrist/rgb.mp4"), DefectReason.SIZE_MISMATCH),
     ("truncated_states", truncate("states.npz"), DefectReason.SIZE_MISMATCH),
     ("wrong_checksum", flip_byte("states.npz"), DefectReason.CHECKSUM_MISMATCH),

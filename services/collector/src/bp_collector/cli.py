@@ -74,6 +74,7 @@ def collector(
     """The episode collector: a gRPC server that runs episodes on its backend
     (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
     # Imported here: every `bp` command loads this module, only `serve` needs the backend and gRPC.
+    from bp_collector.backends import SIMULATION_PROCESSES
     from bp_collector.service.server import CollectorServer, load_server_tls, wants_plaintext
     from bp_collector.service.servicer import Limits, WatchTiming
     from bp_collector.settings import CollectorSettings
@@ -111,7 +112,8 @@ def collector(
             _given(port, own.collector_port),
             tls=tls,
             backend=own.collector_backend,
-            workers=_given(workers, own.collector_workers) or None,
+            workers=_given(workers, own.collector_workers)
+            or SIMULATION_PROCESSES.get(own.collector_backend),
             limits=limits,
             watch=WatchTiming(),
         )

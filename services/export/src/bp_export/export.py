@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bp_scene_contract import read_scene_graph
+from bp_scene_contract import read_scene_graph, read_task_config
 
 from bp_export.assets.asset_index import (
     asset_index_json,
@@ -20,6 +20,7 @@ from bp_export.assets.asset_index import (
 from bp_export.embeddings.asset_embeddings import EmbeddingProvider, embed_assets, local_provider
 from bp_export.scene.graph import build_scene_graph, scene_graph_json
 from bp_export.scene.reconciliation import reconcile_scene
+from bp_export.tasks.genie_sim import genie_sim_tasks_json
 from bp_export.tasks.planning import build_task_config, select_robots
 from bp_export.usd.scene import load_scene
 
@@ -72,6 +73,8 @@ def export_scene(
         "task_config.json": _json(tasks),
         "asset_embeddings.json": _json(embeddings),
         "scene_manifest.json": _json(reconciled.manifest.to_json()),
+        # The same tasks in Genie Sim's own task-config format, for Genie Sim's own tools.
+        "genie_sim_tasks.json": genie_sim_tasks_json(contract, read_task_config(_json(tasks))),
     }
     kept = {t for r in tasks["robots"] for t in r["tasks"]}
     return ExportResult(
