@@ -23,7 +23,6 @@ METER_NAME = "blueprint-pipeline"
 # Delivery outcomes as ops count them; `ignored` is a message the stage has nothing to do with.
 OUTCOMES = ("succeeded", "duplicate", "ignored", "transient", "permanent")
 DEAD_LETTER_REASONS = ("permanent", "exhausted")
-EPISODE_OUTCOMES = ("succeeded", "failed", "error")
 
 # Bucket bounds (seconds) that an SLO's threshold can sit on exactly.
 STAGE_SECONDS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)

@@ -41,6 +41,7 @@ from bp_common.config import Settings
 from bp_common.errors import PermanentError
 
 TRACER_NAME = "blueprint-pipeline"
+# Fields a log record may carry into its JSON line; the log-based metrics extract some of them.
 LOG_FIELDS = (
     "run_id",
     "scene_id",
