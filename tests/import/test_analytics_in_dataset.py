@@ -93,6 +93,11 @@ def test_each_tasks_instructions_become_the_datasets_tasks(
     assert set(language["tasks"]["pick_place_x"]["episodes_per_instruction"].values()) == {1}
 
 
+def forget_forces(arrays: dict[str, np.ndarray]) -> None:
+    """As the collector wrote episodes before it recorded fingertip forces."""
+    del arrays[FINGERTIP_FORCE]
+
+
 def test_episodes_recorded_before_contact_forces_import_without_the_feature(
     recorded: RecordedEpisodes, tmp_path: Path
 ) -> None:
@@ -100,7 +105,7 @@ def test_episodes_recorded_before_contact_forces_import_without_the_feature(
     for source in recorded.succeeded:
         target = tmp_path / "sources" / source.name
         shutil.copytree(source, target)
-        edit_states(lambda arrays: arrays.pop(FINGERTIP_FORCE))(target)
+        edit_states(forget_forces)(target)
         folders.append(target)
     root = import_folders(folders, tmp_path)
 
