@@ -83,7 +83,8 @@ def analytics_html(document: Mapping[str, Any], measured: Sequence[MeasuredEpiso
                         )
                     ),
                     escape(
-                        ", ".join(embodiment["done_by_only_some"].get(task, [])) or "all or none"
+                        ", ".join(embodiment["done_by_only_some"].get(task, []))
+                        or "every robot that attempts it, or none"
                     ),
                 ]
                 for task in sorted(
