@@ -332,7 +332,7 @@ def analytics_panel(panel: dict[str, Any]) -> str:
         ("Diversity score", _rate(panel["diversity"])),
         ("Instructions", _e(panel["instructions"] if panel["instructions"] is not None else "-")),
         ("Contact forces", _e(panel["contact_feature"] or "not recorded")),
-        ("Only some robots do", _e(", ".join(panel["only_some_robots"]) or "-")),
+        ("Only some robots attempt or do", _e(", ".join(panel["only_some_robots"]) or "-")),
         ("Learnability", learnability),
     ]
     return (
