@@ -331,3 +331,26 @@ def test_a_task_the_expert_cannot_attempt_is_still_recorded_as_failed(
     assert episode.manifest["expert"]["phase"] == "not started"
     assert episode.n_frames >= 1  # Nothing to wait for: the episode ends after its first frame.
     assert episode.rgb("overhead").shape[0] == episode.n_frames
+
+
+def test_fingertip_forces_carry_the_lifted_cube_and_squeeze_it_from_both_sides(
+    cube_episode: EpisodeResult,
+) -> None:
+    episode = read_episode(cube_episode.out_dir)
+    states = episode.states()
+    ids = episode.manifest["state"]["object_ids"]
+    cube = states["object_position"][:, ids.index("cube"), :]
+    forces = states["fingertip_force_n"]
+    arm = len(episode.manifest["state"]["action_names"]) - 1
+    fingers = len(episode.manifest["state"]["joint_names"]) - arm
+    lifted = (cube[:, 2] > cube[0, 2] + 0.08) & (states["gripper_opening"] < 0.05)
+
+    assert forces.shape == (episode.n_frames, fingers, 3)
+    # Held still in the air, the cube (0.1 kg) weighs on the fingers: their z forces sum to -m g.
+    weight = forces[lifted].sum(axis=1)[:, 2].mean()
+    assert weight == pytest.approx(-0.1 * 9.81, rel=0.15)
+    # The grip squeezes: the two fingers are pushed apart, with equal and opposite forces.
+    left, right = forces[lifted, 0].mean(axis=0), forces[lifted, 1].mean(axis=0)
+    assert np.linalg.norm(left) > 2.0 and np.dot(left, right) < 0
+    # Before the approach nothing touches the fingers.
+    assert np.all(forces[0] == 0.0)

@@ -41,3 +41,7 @@ CONTACT_ARRAYS = (
 # pose per frame, (N, C, 3) and (N, C, 4) w,x,y,z, cameras in the manifest's order, in
 # MuJoCo's camera axes (x right, y up, looking along -z).
 CAMERA_POSE_ARRAYS = ("camera_position", "camera_quaternion")
+# Optional (recorded since the collector measures it; older episodes lack it): the contact
+# force on each finger, (N, F, 3) float64 newtons in the world frame, fingers in the order of
+# the finger joints (`joint_names` after the arm joints): what fingertip sensors would read.
+FINGERTIP_FORCE = "fingertip_force_n"

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from bp_ops import dlq
 from bp_ops.status import charts, html
+from bp_ops.status.analytics import analytics_key, dataset_panels, leaderboard
 from bp_ops.status.guard import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -263,6 +264,39 @@ def create_app(
     def api_charts(limit: int = Query(default=500, ge=1, le=500)) -> dict[str, Any]:
         view = charts.overview(sources.ledger.list(limit=limit), peek_all(), datetime.now(UTC))
         return view.document()
+
+    @app.get("/runs/{run_id}/analytics", response_class=HTMLResponse)
+    def run_analytics(run_id: str) -> HTMLResponse:
+        record = run_or_none(run_id)
+        if record is None:
+            return HTMLResponse(html.not_found_page(f"no run {run_id}"), status_code=404)
+        return HTMLResponse(html.analytics_page(record, dataset_panels(sources.blobs, record)))
+
+    @app.get("/runs/{run_id}/analytics/{robot}")
+    def analytics_report(run_id: str, robot: str) -> Response:
+        record = run_or_none(run_id)
+        try:
+            if record is None:
+                raise NotFound("no such run", run_id=run_id)
+            body = sources.blobs.read_bytes(analytics_key(record, robot, "analytics.html"))
+        except (NotFound, InvalidName):
+            return HTMLResponse(
+                html.not_found_page(f"no analytics for {robot} in run {run_id}"),
+                status_code=404,
+            )
+        return Response(
+            body,
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/leaderboard", response_class=HTMLResponse)
+    def leaderboard_view() -> HTMLResponse:
+        return HTMLResponse(html.leaderboard_page(leaderboard(sources.blobs)))
+
+    @app.get("/api/leaderboard")
+    def api_leaderboard() -> list[dict[str, Any]]:
+        return leaderboard(sources.blobs)
 
     @app.get("/dead-letters", response_class=HTMLResponse)
     def dead_letters(

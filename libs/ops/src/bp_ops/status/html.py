@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from bp_common.bus.base import DeadLetter
@@ -94,6 +95,7 @@ def page(title: str, body: str, *, active: str = "") -> str:
         ("runs", "/", "Runs"),
         ("charts", "/charts", "Charts"),
         ("dead-letters", "/dead-letters", "Dead letters"),
+        ("leaderboard", "/leaderboard", "Leaderboard"),
     ]
     nav = "".join(
         f'<a href="{href}" class="{"active" if key == active else ""}">{label}</a>'
@@ -192,6 +194,7 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
         source = f"gs://{run.source.bucket}/{run.source.object}#{run.source.generation}"
         facts.append(("Source", f"<span class='mono'>{_e(source)}</span>"))
     facts.append(("Quality report", _report_links(run, reports)))
+    facts.append(("Analytics", f'<a href="/runs/{quote(run.run_id)}/analytics">datasets</a>'))
     rows = []
     for name in _stage_names([run]):
         record = run.stages.get(name)
@@ -421,3 +424,75 @@ def refused_page(title: str, message: str) -> str:
 
 def not_found_page(message: str) -> str:
     return page("Not found", f"<h1>Not found</h1><p>{_e(message)}</p><p><a href='/'>Runs</a></p>")
+
+
+def _rate(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
+def analytics_panel(panel: dict[str, Any]) -> str:
+    """One dataset's analytics: per-task measures, coverage, language, learnability."""
+    rows = "".join(
+        f"<tr><td>{_e(t['task'])}</td><td class='num'>{_e(t['episodes'])}</td>"
+        f"<td class='num'>{_rate(t['success_rate'])}</td>"
+        f"<td class='num'>{_rate(t['carry_optimality'])}</td>"
+        f"<td class='num'>{_rate(t['time_to_success_s'])}</td>"
+        f"<td class='num'>{_rate(t['idle_time_s'])}</td></tr>"
+        for t in panel["tasks"]
+    )
+    learned = panel["learnability"]
+    learnability = (
+        f"{learned['successes']}/{learned['evaluations']} held-out runs succeed after training "
+        f"on {learned['training_episodes']} episodes ({_e(learned.get('policy', ''))})"
+        if learned
+        else "not checked (bp learnability)"
+    )
+    facts = [
+        ("Episodes", f"{_e(panel['episodes'].get('in_dataset', '-'))} in the dataset"),
+        ("Diversity score", _rate(panel["diversity"])),
+        ("Instructions", _e(panel["instructions"] if panel["instructions"] is not None else "-")),
+        ("Contact forces", _e(panel["contact_feature"] or "not recorded")),
+        ("Only some robots attempt or do", _e(", ".join(panel["only_some_robots"]) or "-")),
+        ("Learnability", learnability),
+    ]
+    return (
+        f"<section class='panel' id='analytics-{_e(panel['robot'])}'>"
+        f"<h2>{_e(panel['robot'])} <a href='{_e(panel['page'])}'>analytics page</a></h2>"
+        f"<dl class='facts'>{''.join(f'<dt>{k}</dt><dd>{v}</dd>' for k, v in facts)}</dl>"
+        "<table><thead><tr><th>Task</th><th class='num'>Episodes</th><th class='num'>Success</th>"
+        "<th class='num'>Carry optimality</th><th class='num'>Time to success (s)</th>"
+        f"<th class='num'>Idle (s)</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+def analytics_page(run: RunRecord, panels: list[dict[str, Any]]) -> str:
+    body = f"<h1>Dataset analytics of run {_run_link(run.run_id)}</h1>" + (
+        "".join(analytics_panel(p) for p in panels) or "<p class='muted'>No analytics yet.</p>"
+    )
+    return page(f"Analytics {run.run_id}", body, active="runs")
+
+
+def leaderboard_page(rows: list[dict[str, Any]]) -> str:
+    items = "".join(
+        f"<tr><td class='num'>{rank}</td><td>{_e(r['scene_id'])}</td>"
+        f"<td>{_run_link(r['run_id'])}</td><td>{_e(r['robot'])}</td>"
+        f"<td class='num'>{_rate(r['success_rate'])}</td>"
+        f"<td class='num'>{_e(r['successes'])}/{_e(r['evaluations'])}</td>"
+        f"<td class='num'>{_e(r['training_episodes'])}</td>"
+        f"<td>{_e(', '.join(t for t in r['tasks'] if t))}</td></tr>"
+        for rank, r in enumerate(rows, start=1)
+    )
+    table = (
+        "<table id='leaderboard'><thead><tr><th class='num'>#</th><th>Scene</th><th>Run</th>"
+        "<th>Robot</th><th class='num'>Learnability</th><th class='num'>Held-out runs</th>"
+        "<th class='num'>Training episodes</th><th>Tasks</th></tr></thead>"
+        f"<tbody>{items}</tbody></table>"
+        if rows
+        else "<p class='muted'>No learnability results yet: run <code>bp learnability</code>.</p>"
+    )
+    body = (
+        "<h1>Policy leaderboard</h1><p class='muted'>A behaviour-cloning policy trained on each "
+        "dataset, run in simulation on seeds no demonstration used: the share of runs that "
+        f"succeed, next to how many episodes it learned from.</p>{table}"
+    )
+    return page("Leaderboard", body, active="leaderboard")

@@ -17,7 +17,7 @@ import numpy as np
 from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
 from bp_collector.backend import episode_id_for
-from bp_collector.mujoco.contacts import ContactMonitor
+from bp_collector.mujoco.contacts import ContactMonitor, FingerForces
 from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
 from bp_collector.mujoco.observation import observe
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
@@ -94,6 +94,8 @@ class _StateLog:
             self.a["camera_position"] = np.zeros((n_max, n_c, 3))
             self.a["camera_quaternion"] = np.zeros((n_max, n_c, 4))
         self.contacts: list[tuple[int, Any]] = []
+        self.fingers = FingerForces(model, robot.finger_joints)
+        self.a["fingertip_force_n"] = np.zeros((n_max, self.fingers.count, 3))
 
     def observe(self, i: int, fps: int, data: mujoco.MjData) -> None:
         a = self.a
@@ -109,6 +111,7 @@ class _StateLog:
             a["object_quaternion"][i] = data.xquat[self.object_bodies]
         if len(self.part_adr):
             a["articulation_position"][i] = data.qpos[self.part_adr]
+        a["fingertip_force_n"][i] = self.fingers.measure(data)
         for k, cam in enumerate(self.camera_ids):
             a["camera_position"][i, k] = data.cam_xpos[cam]
             mujoco.mju_mat2Quat(a["camera_quaternion"][i, k], data.cam_xmat[cam])
