@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bp_episode_format import STREAMS
+from bp_robot_models import ROBOT_IDS
 
 from bp_collector.backend import Capabilities, EpisodeOrder, EpisodeSummary
 from bp_collector.mujoco.episode import simulate_episode
-from bp_collector.mujoco.robots import SUPPORTED_ROBOTS
 from bp_collector.mujoco.world import SUPPORTED_CAMERAS
 
 # What one CPU simulation process renders and steps in reasonable time.
@@ -23,7 +23,7 @@ class MujocoBackend:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             name="mujoco",
-            robots=SUPPORTED_ROBOTS,
+            robots=ROBOT_IDS,
             cameras=SUPPORTED_CAMERAS,
             streams=STREAMS,
             max_image_side=MAX_IMAGE_SIDE,

@@ -48,7 +48,8 @@ class _StateLog:
         self.joint_names = list(robot.arm_joints) + list(robot.finger_joints)
         self.qadr = np.array([model.joint(j).qposadr[0] for j in self.joint_names])
         self.dadr = np.array([model.joint(j).dofadr[0] for j in self.joint_names])
-        self.finger_adr = np.array([model.joint(j).qposadr[0] for j in robot.finger_joints])
+        self.pinch = np.array([model.body(b).id for b in robot.pinch_bodies])
+        self.pinch_closed = _pinch_distance(world, 0.0)
         self.site = model.site(robot.ee_site).id
         self.object_ids = sorted(world.free_objects)
         self.object_bodies = np.array(
@@ -103,7 +104,8 @@ class _StateLog:
         a["joint_velocity"][i] = data.qvel[self.dadr]
         a["ee_position"][i] = data.site_xpos[self.site]
         mujoco.mju_mat2Quat(a["ee_quaternion"][i], data.site_xmat[self.site])
-        a["gripper_opening"][i] = float(np.sum(data.qpos[self.finger_adr]))
+        tips = data.xipos[self.pinch]
+        a["gripper_opening"][i] = float(np.linalg.norm(tips[0] - tips[1])) - self.pinch_closed
         if len(self.object_bodies):
             a["object_position"][i] = data.xpos[self.object_bodies]
             a["object_quaternion"][i] = data.xquat[self.object_bodies]
@@ -132,6 +134,17 @@ class _StateLog:
             np.concatenate([c.is_collision for c in records]) if records else np.zeros(0, bool)
         )
         return out
+
+
+def _pinch_distance(world: World, opening: float) -> float:
+    """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
+    model, robot = world.model, world.robot
+    data = mujoco.MjData(model)
+    for joint, q in zip(robot.finger_joints, robot.finger_qpos(opening), strict=True):
+        data.qpos[model.joint(joint).qposadr[0]] = q
+    mujoco.mj_kinematics(model, data)
+    a, b = (data.xipos[model.body(name).id] for name in robot.pinch_bodies)
+    return float(np.linalg.norm(a - b))
 
 
 def set_initial_joint(world: World, task: TaskSpec, data: mujoco.MjData) -> None:
@@ -215,9 +228,7 @@ def simulate_episode(
                 action = expert.act(data)
                 expert.apply(data, action)
             else:
-                action = np.concatenate(
-                    [hold[: len(world.robot.arm_actuators)], [world.robot.gripper_open_ctrl]]
-                )
+                action = np.concatenate([hold[: len(world.robot.arm_actuators)], [1.0]])
             log.a["action"][i] = action
             t1 = time.perf_counter()
             monitor.start_frame()

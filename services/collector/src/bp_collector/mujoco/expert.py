@@ -24,6 +24,10 @@ JOINT_SPEED_RAD_S = 0.8
 CARRY_SPEED_M_S = 0.2
 PULL_SPEED_M_S = 0.1
 
+OPEN = 1.0
+CLOSED = 0.0
+"""The gripper command is an opening fraction: 1 fully open, 0 closed, whatever the hand."""
+
 PathFn = Callable[[float], "tuple[np.ndarray, np.ndarray] | np.ndarray"]
 """A path maps progress s in [0, 1] to a hand pose (position, rotation) or to joint targets."""
 
@@ -207,7 +211,7 @@ class ScriptedExpert:
         self.grip_act = self.model.actuator(robot.gripper_actuator).id
         self.q_cmd = np.array([data.qpos[a] for a in self.ik.qadr])
         self.pos, self.rot = self.ik.forward(self.q_cmd)
-        self.gripper = robot.gripper_open_ctrl
+        self.gripper = OPEN
         self.max_residual = 0.0
         if task.moves_object:
             if task.target not in world.free_objects:
@@ -253,7 +257,7 @@ class ScriptedExpert:
 
     def apply(self, data: mujoco.MjData, action: np.ndarray) -> None:
         data.ctrl[self.arm_act] = action[:-1]
-        data.ctrl[self.grip_act] = action[-1]
+        data.ctrl[self.grip_act] = self.world.robot.gripper_ctrl(float(action[-1]))
 
     def _advance(self, data: mujoco.MjData, t: float) -> None:
         while not self.done and (
@@ -338,8 +342,7 @@ class ScriptedExpert:
     def _pick_place_segments(self, obj: FreeObject) -> list[Segment]:
         world = self.world
         task = self.task
-        robot = world.robot
-        open_, closed = robot.gripper_open_ctrl, robot.gripper_closed_ctrl
+        open_, closed = OPEN, CLOSED
         half_z = obj.half_extents[2]
         if task.goal_region is None:
             raise ExpertError("pick-and-place task without a goal region")
@@ -425,8 +428,7 @@ class ScriptedExpert:
     def _open_close_segments(self, part: ArticulatedPart) -> list[Segment]:
         world = self.world
         model = world.model
-        robot = world.robot
-        open_, closed = robot.gripper_open_ctrl, robot.gripper_closed_ctrl
+        open_, closed = OPEN, CLOSED
         joint = model.joint(part.mj_joint)
         lower, upper = (float(v) for v in joint.range)
         goal_q = _joint_target(self.task, lower, upper)

@@ -28,9 +28,10 @@ from bp_scene_contract import (
     TaskSpec,
 )
 
+from bp_robot_models import PREFIX as ROBOT_PREFIX
+from bp_robot_models import RobotHandle, add_robot
+
 from bp_collector.mujoco.randomization import DomainRandomization
-from bp_collector.mujoco.robots import PREFIX as ROBOT_PREFIX
-from bp_collector.mujoco.robots import RobotHandle, add_robot
 
 NODE_PREFIX = "node/"
 SCENE_CONTYPE = 1
@@ -604,7 +605,7 @@ def build_world(
             robot=assignment.robot,
         )
     robot = add_robot(spec, assignment.robot, base.position, base.orientation)
-    if base.position[2] - floor_z > 0.02 and not robot.mobile_base_bodies:
+    if base.position[2] - floor_z > 0.02 and not robot.floor_bodies:
         # A pedestal under an arm mounted above the floor, so it does not hang in the air.
         height = base.position[2] - floor_z
         pedestal = spec.worldbody.add_geom(
@@ -633,8 +634,8 @@ def build_world(
     qpos = model.qpos0.copy()
     for joint, q in zip(robot.arm_joints, robot.home_qpos, strict=True):
         qpos[model.joint(joint).qposadr[0]] = q
-    for joint in robot.finger_joints:
-        qpos[model.joint(joint).qposadr[0]] = robot.gripper_open_ctrl
+    for joint, q in zip(robot.finger_joints, robot.finger_qpos(1.0), strict=True):
+        qpos[model.joint(joint).qposadr[0]] = q
     key.qpos = qpos.tolist()
     ctrl = np.zeros(model.nu)
     for act, q in zip(robot.arm_actuators, robot.home_qpos, strict=True):
