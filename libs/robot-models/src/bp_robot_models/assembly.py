@@ -67,7 +67,7 @@ class Recipe:
     driver_closed: float
     followers: tuple[Follower, ...]
     pinch: tuple[str, str]
-    """Two opposing fingertip bodies: the grasp closes between them."""
+    """Two opposing fingertip geoms (pads): the grasp closes between their centres."""
     grip_kp: float
     grip_force: float
     frozen_joints: tuple[str, ...] = ()
@@ -91,7 +91,7 @@ class RobotHandle:
     home_qpos: tuple[float, ...]
     gripper_open_ctrl: float
     gripper_closed_ctrl: float
-    pinch_bodies: tuple[str, str]
+    pinch_geoms: tuple[str, str]
     finger_coupling: tuple[tuple[float, float], ...] = field(default=())
     """(offset, ratio) of each finger joint on the driving one (the first is (0, 1))."""
     floor_bodies: tuple[str, ...] = field(default=())
@@ -148,6 +148,9 @@ HAND = "hand/"
 
 def _attach_hand(arm: mujoco.MjSpec, mount: str, hand_file: Path, quat: Sequence[float]) -> None:
     hand = _from_file(hand_file)
+    # robosuite merges its gripper files into robot files that say angle="radian", so their
+    # angles are radians even where the gripper file leaves MuJoCo's default (degrees).
+    hand.compiler.degree = False
     root = hand.worldbody.first_body()
     frame = arm.body(mount).add_frame(quat=list(quat))
     frame.attach_body(root, HAND, "")
@@ -187,6 +190,7 @@ def _ur10() -> mujoco.MjSpec:
     assets = robosuite_assets()
     # ee_link's x axis points out of the flange; the gripper's base points along its own z.
     hand = _from_file(assets / "grippers" / "robotiq_gripper_85.xml")
+    hand.compiler.degree = False
     frame = flange.add_frame(quat=[math.cos(math.pi / 4), 0.0, math.sin(math.pi / 4), 0.0])
     frame.attach_body(hand.worldbody.first_body(), HAND, "")
     return arm
@@ -267,7 +271,7 @@ _RECIPES: dict[str, Recipe] = {
         driver_open=0.04,
         driver_closed=0.0,
         followers=(Follower(HAND + "finger_joint2", -1.0),),
-        pinch=(HAND + "finger_joint1_tip", HAND + "finger_joint2_tip"),
+        pinch=(HAND + "finger1_pad_collision", HAND + "finger2_pad_collision"),
         grip_kp=2000.0,
         grip_force=70.0,
     ),
@@ -297,7 +301,7 @@ _RECIPES: dict[str, Recipe] = {
             Follower(HAND + "left_inner_finger_joint", -1.0),
             Follower(HAND + "right_inner_finger_joint", -1.0),
         ),
-        pinch=(HAND + "left_inner_finger", HAND + "right_inner_finger"),
+        pinch=(HAND + "left_fingerpad_collision", HAND + "right_fingerpad_collision"),
         grip_kp=60.0,
         grip_force=8.0,
     ),
@@ -327,7 +331,7 @@ _RECIPES: dict[str, Recipe] = {
             Follower(HAND + "left_inner_finger_joint", -1.0),
             Follower(HAND + "right_inner_finger_joint", -1.0),
         ),
-        pinch=(HAND + "left_inner_finger", HAND + "right_inner_finger"),
+        pinch=(HAND + "left_fingerpad_collision", HAND + "right_fingerpad_collision"),
         grip_kp=60.0,
         grip_force=8.0,
     ),
@@ -384,7 +388,7 @@ _RECIPES: dict[str, Recipe] = {
             Follower(HAND + "R_thumb_proximal_pitch_joint", 0.45),
             Follower(HAND + "R_thumb_distal_joint", 0.45),
         ),
-        pinch=(HAND + "R_thumb_distal_link", HAND + "R_index_intermediate_link"),
+        pinch=(HAND + "R_thumb_distal_link_col", HAND + "R_index_intermediate_link_col"),
         grip_kp=40.0,
         grip_force=20.0,
         frozen_joints=(
@@ -457,12 +461,17 @@ def _drive(spec: mujoco.MjSpec, r: Recipe) -> None:
         act.forcerange = [-torque * 4, torque * 4]
         act.forcelimited = 1
     for follower in r.followers:
-        spec.add_equality(
+        coupling = spec.add_equality(
             type=mujoco.mjtEq.mjEQ_JOINT,
             name1=follower.joint,
             name2=r.driver,
             data=[follower.offset, follower.ratio, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         )
+        # Stiff: the fingers of a linkage hand move as one, as the real mechanism makes them.
+        coupling.solref = [0.004, 1.0]
+        coupling.solimp = [0.95, 0.99, 0.001, 0.5, 2.0]
+        follower_joint = spec.joint(follower.joint)
+        follower_joint.armature = max(float(follower_joint.armature), 0.005)
     lo, hi = sorted((r.driver_open, r.driver_closed))
     driver = spec.joint(r.driver)
     driver.range = [lo, hi]
@@ -488,7 +497,7 @@ def _ee_site(spec: mujoco.MjSpec, r: Recipe) -> None:
     mujoco.mj_kinematics(model, data)
     hand = model.body(r.hand_body).id
     hand_pos, hand_rot = data.xpos[hand], data.xmat[hand].reshape(3, 3)
-    a, b = (data.xipos[model.body(n).id] for n in r.pinch)
+    a, b = (data.geom_xpos[model.geom(n).id] for n in r.pinch)
     mid = hand_rot.T @ ((a + b) / 2 - hand_pos)
     closing = hand_rot.T @ (b - a)
     z = np.asarray(r.approach, dtype=float)
@@ -552,7 +561,7 @@ def add_robot(
         home_qpos=r.home,
         gripper_open_ctrl=r.driver_open,
         gripper_closed_ctrl=r.driver_closed,
-        pinch_bodies=(PREFIX + r.pinch[0], PREFIX + r.pinch[1]),
+        pinch_geoms=(PREFIX + r.pinch[0], PREFIX + r.pinch[1]),
         finger_coupling=((0.0, 1.0), *((f.offset, f.ratio) for f in r.followers)),
         floor_bodies=on_floor,
     )

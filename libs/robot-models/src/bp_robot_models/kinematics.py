@@ -79,7 +79,7 @@ def _pinch_distance(model: mujoco.MjModel, name: str, driver_q: float) -> float:
         q = follower.offset + follower.ratio * driver_q
         data.qpos[model.joint(follower.joint).qposadr[0]] = q
     mujoco.mj_kinematics(model, data)
-    a, b = (data.xipos[model.body(n).id] for n in r.pinch)
+    a, b = (data.geom_xpos[model.geom(n).id] for n in r.pinch)
     return float(np.linalg.norm(a - b))
 
 

@@ -48,7 +48,7 @@ class _StateLog:
         self.joint_names = list(robot.arm_joints) + list(robot.finger_joints)
         self.qadr = np.array([model.joint(j).qposadr[0] for j in self.joint_names])
         self.dadr = np.array([model.joint(j).dofadr[0] for j in self.joint_names])
-        self.pinch = np.array([model.body(b).id for b in robot.pinch_bodies])
+        self.pinch = np.array([model.geom(g).id for g in robot.pinch_geoms])
         self.pinch_closed = _pinch_distance(world, 0.0)
         self.site = model.site(robot.ee_site).id
         self.object_ids = sorted(world.free_objects)
@@ -104,7 +104,7 @@ class _StateLog:
         a["joint_velocity"][i] = data.qvel[self.dadr]
         a["ee_position"][i] = data.site_xpos[self.site]
         mujoco.mju_mat2Quat(a["ee_quaternion"][i], data.site_xmat[self.site])
-        tips = data.xipos[self.pinch]
+        tips = data.geom_xpos[self.pinch]
         a["gripper_opening"][i] = float(np.linalg.norm(tips[0] - tips[1])) - self.pinch_closed
         if len(self.object_bodies):
             a["object_position"][i] = data.xpos[self.object_bodies]
@@ -143,7 +143,7 @@ def _pinch_distance(world: World, opening: float) -> float:
     for joint, q in zip(robot.finger_joints, robot.finger_qpos(opening), strict=True):
         data.qpos[model.joint(joint).qposadr[0]] = q
     mujoco.mj_kinematics(model, data)
-    a, b = (data.xipos[model.body(name).id] for name in robot.pinch_bodies)
+    a, b = (data.geom_xpos[model.geom(name).id] for name in robot.pinch_geoms)
     return float(np.linalg.norm(a - b))
 
 
