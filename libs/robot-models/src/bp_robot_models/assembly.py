@@ -92,6 +92,8 @@ class RobotHandle:
     gripper_open_ctrl: float
     gripper_closed_ctrl: float
     pinch_geoms: tuple[str, str]
+    tip_depth: float = 0.0
+    """How far (m) the hand's fingers reach past the end-effector site along its z axis."""
     finger_coupling: tuple[tuple[float, float], ...] = field(default=())
     """(offset, ratio) of each finger joint on the driving one (the first is (0, 1))."""
     floor_bodies: tuple[str, ...] = field(default=())
@@ -389,7 +391,7 @@ _RECIPES: dict[str, Recipe] = {
             Follower(HAND + "R_thumb_distal_joint", 0.45),
         ),
         pinch=(HAND + "R_thumb_distal_link_col", HAND + "R_index_intermediate_link_col"),
-        grip_kp=40.0,
+        grip_kp=150.0,
         grip_force=20.0,
         frozen_joints=(
             "torso_waist_yaw",
@@ -529,6 +531,45 @@ def _assembled_xml(name: str) -> str:
     return str(spec.to_xml())
 
 
+@cache
+def tip_depth(name: str) -> float:
+    """How far the hand's collision geoms reach past the end-effector site, open or closed."""
+    r = recipe(name)
+    model = robot_spec(name).compile()
+    data = mujoco.MjData(model)
+    site = model.site(EE_SITE).id
+    hand = model.body(r.hand_body).id
+    in_hand = [
+        g
+        for g in range(model.ngeom)
+        if (model.geom_contype[g] or model.geom_conaffinity[g])
+        and _below(model, int(model.geom_bodyid[g]), hand)
+    ]
+    deepest = 0.0
+    for driver_q in (r.driver_open, r.driver_closed):
+        data.qpos[model.joint(r.driver).qposadr[0]] = driver_q
+        for follower in r.followers:
+            q = follower.offset + follower.ratio * driver_q
+            data.qpos[model.joint(follower.joint).qposadr[0]] = q
+        mujoco.mj_kinematics(model, data)
+        axis = data.site_xmat[site].reshape(3, 3)[:, 2]
+        for g in in_hand:
+            centre, half = model.geom_aabb[g][:3], model.geom_aabb[g][3:]
+            rot = data.geom_xmat[g].reshape(3, 3)
+            reach = float((data.geom_xpos[g] + rot @ centre - data.site_xpos[site]) @ axis)
+            reach += float(np.abs(rot.T @ axis) @ half)
+            deepest = max(deepest, reach)
+    return deepest
+
+
+def _below(model: mujoco.MjModel, body: int, ancestor: int) -> bool:
+    while body > 0:
+        if body == ancestor:
+            return True
+        body = int(model.body_parentid[body])
+    return False
+
+
 def robot_spec(name: str) -> mujoco.MjSpec:
     """A fresh spec of the robot alone, its base frame at the world origin."""
     spec = mujoco.MjSpec.from_string(_assembled_xml(name))
@@ -562,6 +603,7 @@ def add_robot(
         gripper_open_ctrl=r.driver_open,
         gripper_closed_ctrl=r.driver_closed,
         pinch_geoms=(PREFIX + r.pinch[0], PREFIX + r.pinch[1]),
+        tip_depth=tip_depth(name),
         finger_coupling=((0.0, 1.0), *((f.offset, f.ratio) for f in r.followers)),
         floor_bodies=on_floor,
     )

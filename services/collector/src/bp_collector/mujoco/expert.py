@@ -19,6 +19,8 @@ from bp_scene_contract import ObjectInside, TaskSpec
 from bp_collector.mujoco.world import ArticulatedPart, FreeObject, World
 
 HANDLE_DEPTH_M = 0.018
+TIP_CLEARANCE_M = 0.008
+"""Gap kept between the fingertips and the surface an object stands on while grasping it."""
 # Average speeds that set how long a move takes (the minimum-jerk peak is 1.9 times these).
 JOINT_SPEED_RAD_S = 0.8
 CARRY_SPEED_M_S = 0.2
@@ -356,8 +358,9 @@ class ScriptedExpert:
             if obj.shape == "container":
                 centre, _ = self._rim(obj)
                 return np.array([centre[0], centre[1], max(top - 0.015, bottom + 0.01)])
-            z = max(pos[2], top - 0.03, bottom + 0.015)
-            return np.array([pos[0], pos[1], z])
+            # Low enough to hold it well, high enough that no fingertip touches the support.
+            z = max(pos[2], top - 0.03, bottom + self.world.robot.tip_depth + TIP_CLEARANCE_M)
+            return np.array([pos[0], pos[1], min(z, top)])
 
         def pregrasp(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             rot = self._grasp_rotation(obj)
