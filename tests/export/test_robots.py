@@ -22,7 +22,7 @@ from bp_export.tasks.robots import (
 
 def test_planning_knows_the_five_simulated_robots() -> None:
     assert set(ROBOT_NAMES) == {"franka_panda", "ur5e", "ur10", "fetch", "gr1"}
-    assert [get_robot(n).dof for n in ROBOT_NAMES] == [7, 6, 6, 7, 7]
+    assert [get_robot(n).dof for n in ROBOT_NAMES] == [7, 6, 6, 7, 8]
 
 
 def test_an_unknown_robot_is_invalid_input() -> None:

@@ -4,6 +4,8 @@ kinematic chain for planning that is exactly the simulated arm."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import mujoco
@@ -137,3 +139,20 @@ def test_the_ur10_says_it_is_not_the_e_series() -> None:
     facts = robot_facts("ur10")
     assert any("UR10e" in note for note in facts.notes)
     assert facts.source.licence == "BSD-3-Clause"
+
+
+def test_the_model_packages_are_read_as_data_never_imported() -> None:
+    # robosuite's and gymnasium-robotics' own dependencies are overridden away: importing them
+    # would fail, and nothing needs to.
+    probe = (
+        "import sys, mujoco\n"
+        "from bp_robot_models import ROBOT_IDS, add_robot, serial_chain\n"
+        "for name in ROBOT_IDS:\n"
+        "    add_robot(mujoco.MjSpec(), name, [0, 0, 0], [1, 0, 0, 0]); serial_chain(name)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('robosuite', 'gymnasium_robotics', 'gymnasium'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=240, check=True
+    )
+    assert done.stdout.strip() == ""

@@ -369,10 +369,11 @@ _RECIPES: dict[str, Recipe] = {
     "gr1": Recipe(
         load=_gr1,
         base="base",
-        arm_joints=_gr1_joints("r"),
-        home=(-0.4, -0.2, 0.0, -1.3, 0.0, 0.0, 0.0),
-        kp=(600.0, 600.0, 400.0, 400.0, 150.0, 150.0, 150.0),
-        torque=(60.0, 60.0, 40.0, 40.0, 12.0, 12.0, 12.0),
+        # The waist's pitch leans the upper body over the work, as a standing person does.
+        arm_joints=("torso_waist_pitch", *_gr1_joints("r")),
+        home=(0.0, -0.4, -0.2, 0.0, -1.3, 0.0, 0.0, 0.0),
+        kp=(3000.0, 600.0, 600.0, 400.0, 400.0, 150.0, 150.0, 150.0),
+        torque=(200.0, 60.0, 60.0, 40.0, 40.0, 12.0, 12.0, 12.0),
         hand_body=HAND + "right_hand",
         approach=(0.0, 0.0, 1.0),
         driver=HAND + "R_index_proximal_joint",
@@ -387,15 +388,14 @@ _RECIPES: dict[str, Recipe] = {
             Follower(HAND + "R_pinky_proximal_joint", 1.0),
             Follower(HAND + "R_pinky_intermediate_joint", 1.1),
             Follower(HAND + "R_thumb_proximal_yaw_joint", 0.0, 1.4),
-            Follower(HAND + "R_thumb_proximal_pitch_joint", 0.45),
-            Follower(HAND + "R_thumb_distal_joint", 0.45),
+            Follower(HAND + "R_thumb_proximal_pitch_joint", 0.9),
+            Follower(HAND + "R_thumb_distal_joint", 0.9),
         ),
         pinch=(HAND + "R_thumb_distal_link_col", HAND + "R_index_intermediate_link_col"),
         grip_kp=150.0,
         grip_force=20.0,
         frozen_joints=(
             "torso_waist_yaw",
-            "torso_waist_pitch",
             "torso_waist_roll",
             "head_yaw",
             "head_roll",
@@ -417,8 +417,9 @@ def recipe(name: str) -> Recipe:
 
 
 def _strip_controls(spec: mujoco.MjSpec) -> None:
-    """Drop what the packages add for their own controllers and viewers."""
+    """Drop what the packages add for their own controllers and viewers (sites would render)."""
     for collection in (
+        spec.sites,
         spec.actuators,
         spec.tendons,
         spec.equalities,
@@ -486,22 +487,33 @@ def _drive(spec: mujoco.MjSpec, r: Recipe) -> None:
     act.forcelimited = 1
 
 
+def _pinch_points(
+    model: mujoco.MjModel, data: mujoco.MjData, r: Recipe, driver_q: float
+) -> tuple[np.ndarray, np.ndarray]:
+    data.qpos[model.joint(r.driver).qposadr[0]] = driver_q
+    for follower in r.followers:
+        data.qpos[model.joint(follower.joint).qposadr[0]] = follower.offset + follower.ratio * driver_q
+    mujoco.mj_kinematics(model, data)
+    a, b = (data.geom_xpos[model.geom(n).id].copy() for n in r.pinch)
+    return a, b
+
+
 def _ee_site(spec: mujoco.MjSpec, r: Recipe) -> None:
-    """Between the fingertips with the hand open; z out of the hand, y the closing direction."""
+    """Where the fingertips meet as the hand closes; z out of the hand, y the closing direction.
+
+    For a parallel jaw that is midway between its pads at any opening; a hand's fingers curl,
+    so their open midpoint is not where they close on an object, and the closed one is.
+    """
     model = spec.compile()
     data = mujoco.MjData(model)
     for joint_name, q in zip(r.arm_joints, r.home, strict=True):
         data.qpos[model.joint(joint_name).qposadr[0]] = q
-    data.qpos[model.joint(r.driver).qposadr[0]] = r.driver_open
-    for follower in r.followers:
-        q = follower.offset + follower.ratio * r.driver_open
-        data.qpos[model.joint(follower.joint).qposadr[0]] = q
-    mujoco.mj_kinematics(model, data)
+    a_open, b_open = _pinch_points(model, data, r, r.driver_open)
+    a_shut, b_shut = _pinch_points(model, data, r, r.driver_closed)
     hand = model.body(r.hand_body).id
     hand_pos, hand_rot = data.xpos[hand], data.xmat[hand].reshape(3, 3)
-    a, b = (data.geom_xpos[model.geom(n).id] for n in r.pinch)
-    mid = hand_rot.T @ ((a + b) / 2 - hand_pos)
-    closing = hand_rot.T @ (b - a)
+    mid = hand_rot.T @ ((a_shut + b_shut) / 2 - hand_pos)
+    closing = hand_rot.T @ (b_open - a_open)
     z = np.asarray(r.approach, dtype=float)
     z /= np.linalg.norm(z)
     y = closing - np.dot(closing, z) * z
