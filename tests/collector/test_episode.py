@@ -125,7 +125,7 @@ def test_manifest_lists_every_file_with_its_checksum(cube_episode: EpisodeResult
         "cameras/overhead/depth.mkv",
         "cameras/overhead/segmentation.mkv",
     } <= listed
-    assert manifest["format"] == "bp-raw-episode" and manifest["format_version"] == 1
+    assert manifest["format"] == "bp-raw-episode" and manifest["format_version"] == 2
     for key in (
         "episode_id",
         "task_id",

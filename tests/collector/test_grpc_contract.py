@@ -146,7 +146,7 @@ def test_get_info_is_the_version_handshake_and_describes_the_running_backend(
     assert info.limits.max_episodes_per_job == 100
     assert info.limits.max_message_bytes == MAX_MESSAGE
     assert info.limits.simulation_workers == 2 and info.limits.max_concurrent_jobs >= 1
-    assert (info.episode_format, info.episode_format_version) == ("bp-raw-episode", 1)
+    assert (info.episode_format, info.episode_format_version) == ("bp-raw-episode", 2)
     assert (info.default_width, info.default_height, info.default_fps) == (224, 224, 30)
 
 

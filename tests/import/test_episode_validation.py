@@ -131,7 +131,7 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("never_committed", delete("episode.json"), DefectReason.NOT_COMMITTED),
     ("unreadable_manifest", lambda f: (f / "episode.json").write_text('{"format": '),
      DefectReason.UNREADABLE_MANIFEST),
-    ("future_format_version", edit_manifest(lambda m: m.update(format_version=2),
+    ("future_format_version", edit_manifest(lambda m: m.update(format_version=3),
                                             checksums=False), DefectReason.UNSUPPORTED_VERSION),
     ("path_outside_episode", edit_manifest(unsafe_path, checksums=False),
      DefectReason.UNSAFE_PATH),
