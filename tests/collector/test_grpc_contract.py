@@ -137,7 +137,9 @@ def test_get_info_is_the_version_handshake_and_describes_the_running_backend(
     assert info.server_version and info.backend == pb.BACKEND_MUJOCO
     offer = server.backend.capabilities()
     assert offer.name == "mujoco"
-    assert list(info.robots) == list(offer.robots) == ["franka_panda", "ur5e", "ur10", "fetch", "gr1"]
+    assert (
+        list(info.robots) == list(offer.robots) == ["franka_panda", "ur5e", "ur10", "fetch", "gr1"]
+    )
     cameras = {c.name: list(c.streams) for c in info.cameras}
     assert list(cameras) == list(offer.cameras)
     assert cameras["wrist"] == cameras["overhead"] == ["rgb", "depth", "segmentation"]

@@ -77,9 +77,7 @@ def test_ik_finds_a_top_down_grasp_in_front_of_the_robot(name: str) -> None:
     centre = robot.reach_centre()
     # Ahead of the shoulder by half its reach and a little below it, as a table top would be.
     ahead = 0.5 * approximate_reach(name)
-    target = IkTarget(
-        (centre[0] + ahead, centre[1], centre[2] - 0.25), approach=(0.0, 0.0, -1.0)
-    )
+    target = IkTarget((centre[0] + ahead, centre[1], centre[2] - 0.25), approach=(0.0, 0.0, -1.0))
     solution = solve_ik(robot.chain, target, seeds=[robot.home])
     assert solution.success
     tcp = forward_kinematics(robot.chain, solution.q)

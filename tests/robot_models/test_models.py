@@ -95,9 +95,7 @@ def test_panda_ready_pose_puts_the_fingertips_at_franka_s_published_tcp() -> Non
         ("ur10", (math.hypot(0.612 + 0.5723, 0.163941 + 0.0922), 0.1273 - 0.1157)),
     ],
 )
-def test_ur_arms_match_their_published_dh_tables(
-    name: str, flange: tuple[float, float]
-) -> None:
+def test_ur_arms_match_their_published_dh_tables(name: str, flange: tuple[float, float]) -> None:
     model, data, handle = _posed(name, (0.0,) * 6)
     hand = data.xpos[model.body(handle.hand_body).id]
     assert math.hypot(hand[0], hand[1]) == pytest.approx(flange[0], abs=0.003)

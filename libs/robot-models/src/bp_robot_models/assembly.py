@@ -492,7 +492,9 @@ def _pinch_points(
 ) -> tuple[np.ndarray, np.ndarray]:
     data.qpos[model.joint(r.driver).qposadr[0]] = driver_q
     for follower in r.followers:
-        data.qpos[model.joint(follower.joint).qposadr[0]] = follower.offset + follower.ratio * driver_q
+        data.qpos[model.joint(follower.joint).qposadr[0]] = (
+            follower.offset + follower.ratio * driver_q
+        )
     mujoco.mj_kinematics(model, data)
     a, b = (data.geom_xpos[model.geom(n).id].copy() for n in r.pinch)
     return a, b

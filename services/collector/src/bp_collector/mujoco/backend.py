@@ -44,6 +44,7 @@ class MujocoBackend:
             height=order.height,
             fps=order.fps,
             max_seconds=order.max_seconds,
+            fovy_deg=order.fovy_deg,
         )
         if result.episode_id != order.episode_id:
             raise RuntimeError(

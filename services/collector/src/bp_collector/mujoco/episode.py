@@ -23,7 +23,7 @@ from bp_collector.mujoco.observation import observe
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
 from bp_collector.mujoco.rendering import CameraRig
-from bp_collector.mujoco.world import World, WorldOptions, build_world
+from bp_collector.mujoco.world import FIXED_CAMERA_FOVY_DEG, World, WorldOptions, build_world
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,7 @@ def simulate_episode(
     stop_when_done: bool = True,
     render: bool = True,
     ranges: RandomizationRanges | None = None,
+    fovy_deg: float = 0.0,
 ) -> EpisodeResult:
     """Simulate, record and judge one episode; the directory is committed by its manifest.
 
@@ -191,7 +192,8 @@ def simulate_episode(
     cams = tuple(cameras) if render else ()
     free = [n.asset_id for n in graph.nodes if not n.is_static and n.articulation is None]
     rand = draw_randomization(seed, free, [n.asset_id for n in graph.nodes], cams, ranges)
-    world = build_world(graph, assignment, task, WorldOptions(cams, width, height, fps), rand)
+    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG)
+    world = build_world(graph, assignment, task, options, rand)
     model = world.model
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, 0)
