@@ -125,7 +125,7 @@ def test_one_actuator_opens_and_closes_the_whole_hand(name: str) -> None:
     opened, closed = gap_after(1.0), gap_after(0.0)
     assert opened - closed > 0.8 * serial_chain(name).gripper_span
     for joint, want in zip(handle.finger_joints, handle.finger_qpos(0.0), strict=True):
-        assert data.qpos[model.joint(joint).qposadr[0]] == pytest.approx(want, abs=0.05)
+        assert data.qpos[model.joint(joint).qposadr[0]] == pytest.approx(want, abs=0.1)
 
 
 def test_an_unknown_robot_is_refused_with_the_known_ones() -> None:
