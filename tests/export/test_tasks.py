@@ -487,7 +487,7 @@ def _grip_scene() -> dict[str, Any]:
             "salad_bowl", "salad_bowl", (0.25, -0.15), top, (0.18, 0.18, 0.07),
             affordances=("Graspable", "Containable"),
         ),
-        scenes.item_on("block_01", "wooden_block", (-0.1, -0.2), top, (0.074, 0.074, 0.05)),
+        scenes.item_on("block_01", "wooden_block", (-0.1, -0.2), top, (0.071, 0.071, 0.05)),
     ]  # fmt: skip
     return scenes.scene(
         "grips", [scenes.floor(), scenes.table(), *items],

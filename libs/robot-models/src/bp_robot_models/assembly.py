@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import fast_simplification
 import mujoco
 import numpy as np
 
@@ -31,6 +32,9 @@ PREFIX = "robot/"
 ROBOT_CONTYPE = 2
 ROBOT_CONAFFINITY = 1
 EE_SITE = "ee"
+VISUAL_TRIANGLES = 24_000
+"""How many triangles a robot's visual meshes keep: the packages' CAD-derived meshes (135,000
+for the Panda) cost CPU rendering ten times what a policy can tell apart at 640x480."""
 
 
 class UnknownRobot(ValueError):
@@ -294,8 +298,10 @@ _RECIPES: dict[str, Recipe] = {
         hand_body=HAND + "robotiq_85_adapter_link",
         approach=(0.0, 0.0, 1.0),
         driver=HAND + "finger_joint",
-        driver_open=0.0,
-        driver_closed=0.8,
+        # Commands stay 0.015 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
+        # a linkage driven onto them overshoots them.
+        driver_open=0.015,
+        driver_closed=0.785,
         followers=(
             Follower(HAND + "right_outer_knuckle_joint", 1.0),
             Follower(HAND + "left_inner_knuckle_joint", 1.0),
@@ -324,8 +330,10 @@ _RECIPES: dict[str, Recipe] = {
         hand_body=HAND + "robotiq_85_adapter_link",
         approach=(0.0, 0.0, 1.0),
         driver=HAND + "finger_joint",
-        driver_open=0.0,
-        driver_closed=0.8,
+        # Commands stay 0.015 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
+        # a linkage driven onto them overshoots them.
+        driver_open=0.015,
+        driver_closed=0.785,
         followers=(
             Follower(HAND + "right_outer_knuckle_joint", 1.0),
             Follower(HAND + "left_inner_knuckle_joint", 1.0),
@@ -439,12 +447,75 @@ def _freeze_legs_and_torso(spec: mujoco.MjSpec, frozen: Sequence[str], free: set
             spec.delete(joint)
 
 
+def _lighten_visual_meshes(spec: mujoco.MjSpec, budget: int = VISUAL_TRIANGLES) -> None:
+    """Decimate the meshes only visual geoms use, sharing `budget` triangles by their size.
+
+    The simplified triangles replace the file, in the mesh's own frame (MuJoCo re-centres a
+    mesh on compiling, so the compiled vertices are moved back by the offset it applied).
+    Collision meshes are untouched: contacts see the package's geometry.
+    """
+    visual_meshes = {
+        g.meshname
+        for g in spec.geoms
+        if g.type == mujoco.mjtGeom.mjGEOM_MESH and not g.contype and not g.conaffinity
+    }
+    colliding = {
+        g.meshname
+        for g in spec.geoms
+        if g.type == mujoco.mjtGeom.mjGEOM_MESH and (g.contype or g.conaffinity)
+    }
+    only_visual = visual_meshes - colliding
+    if not only_visual:
+        return
+    model = spec.compile()
+    total = sum(int(model.mesh_facenum[model.mesh(n).id]) for n in only_visual)
+    if total <= budget:
+        return
+    keep = budget / total
+    for mesh in list(spec.meshes):
+        if mesh.name not in only_visual:
+            continue
+        i = model.mesh(mesh.name).id
+        v0, nv = int(model.mesh_vertadr[i]), int(model.mesh_vertnum[i])
+        f0, nf = int(model.mesh_faceadr[i]), int(model.mesh_facenum[i])
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, model.mesh_quat[i])
+        points = model.mesh_vert[v0 : v0 + nv] @ rot.reshape(3, 3).T + model.mesh_pos[i]
+        faces = model.mesh_face[f0 : f0 + nf]
+        # Compiled meshes repeat a vertex wherever its normal or texture coordinate changes;
+        # decimation needs the surface connected, so equal positions are welded first.
+        points, weld = np.unique(np.round(points, 7), axis=0, return_inverse=True)
+        faces = weld.reshape(-1)[faces]
+        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2])]
+        faces = faces[faces[:, 0] != faces[:, 2]]
+        target = max(64, int(nf * keep))
+        if target < len(faces):
+            points, faces = fast_simplification.simplify(
+                points.astype(np.float64), faces.astype(np.int32), target_count=target
+            )
+        name = mesh.name
+        spec.delete(mesh)
+        spec.add_mesh(
+            name=name,
+            uservert=np.asarray(points, dtype=np.float32).ravel().tolist(),
+            userface=np.asarray(faces, dtype=np.int32).ravel().tolist(),
+        )
+
+
+HIDDEN_GROUP = 3
+"""Geom group cameras do not render (MuJoCo shows groups 0 to 2 by default)."""
+
+
 def _collision_flags(spec: mujoco.MjSpec) -> None:
-    """Collision geoms collide with the scene only, never with the robot itself."""
+    """Collision geoms collide with the scene only, never with the robot itself; where the model
+    has visual geoms, its collision geoms are not rendered twice."""
+    has_visuals = any(not g.contype and not g.conaffinity for g in spec.geoms)
     for geom in spec.geoms:
         if geom.contype or geom.conaffinity:
             geom.contype = ROBOT_CONTYPE
             geom.conaffinity = ROBOT_CONAFFINITY
+            if has_visuals:
+                geom.group = HIDDEN_GROUP
 
 
 def _drive(spec: mujoco.MjSpec, r: Recipe) -> None:
@@ -537,6 +608,7 @@ def _assembled_xml(name: str) -> str:
     if r.frozen_joints:
         keep = {*r.arm_joints, r.driver, *(f.joint for f in r.followers)}
         _freeze_legs_and_torso(spec, r.frozen_joints, keep)
+    _lighten_visual_meshes(spec)
     _collision_flags(spec)
     for body in spec.bodies:
         body.gravcomp = 1.0
