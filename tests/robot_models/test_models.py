@@ -53,8 +53,10 @@ def test_every_collision_mesh_is_read_from_an_installed_package(name: str) -> No
     for mesh_name in colliding:
         file = Path(meshes[mesh_name].file)
         assert file.is_file() and "site-packages" in file.parts, file
-        assert package.replace("-", "_") in str(file) or "cmeel.prefix" in str(file) or (
-            "robosuite" in str(file)
+        assert (
+            package.replace("-", "_") in str(file)
+            or "cmeel.prefix" in str(file)
+            or ("robosuite" in str(file))
         )
 
 
