@@ -49,7 +49,7 @@ def test_ur5e_base_joint_turns_the_whole_arm_about_vertical() -> None:
 
 def test_the_gripper_span_is_read_from_the_hand_model() -> None:
     assert get_robot("franka_panda").gripper_max_opening == pytest.approx(0.08, abs=1e-3)
-    assert get_robot("ur5e").gripper_max_opening == pytest.approx(0.0815, abs=2e-3)
+    assert get_robot("ur5e").gripper_max_opening == pytest.approx(0.0825, abs=2e-3)
 
 
 @pytest.mark.parametrize("name", ROBOT_NAMES)

@@ -74,6 +74,8 @@ class Recipe:
     """Two opposing fingertip geoms (pads): the grasp closes between their centres."""
     grip_kp: float
     grip_force: float
+    grip_kv: float | None = None
+    """Velocity gain of the gripper actuator; None for kp / 20."""
     frozen_joints: tuple[str, ...] = ()
     """Joints removed, so their bodies hold the pose they have at zero (a humanoid's legs)."""
     floor_words: tuple[str, ...] = ()
@@ -298,10 +300,10 @@ _RECIPES: dict[str, Recipe] = {
         hand_body=HAND + "robotiq_85_adapter_link",
         approach=(0.0, 0.0, 1.0),
         driver=HAND + "finger_joint",
-        # Commands stay 0.015 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
+        # Commands stay 0.01 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
         # a linkage driven onto them overshoots them.
-        driver_open=0.015,
-        driver_closed=0.785,
+        driver_open=0.01,
+        driver_closed=0.79,
         followers=(
             Follower(HAND + "right_outer_knuckle_joint", 1.0),
             Follower(HAND + "left_inner_knuckle_joint", 1.0),
@@ -330,10 +332,10 @@ _RECIPES: dict[str, Recipe] = {
         hand_body=HAND + "robotiq_85_adapter_link",
         approach=(0.0, 0.0, 1.0),
         driver=HAND + "finger_joint",
-        # Commands stay 0.015 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
+        # Commands stay 0.01 rad inside the knuckles' 0 to 0.8 rad: the limits are soft, and
         # a linkage driven onto them overshoots them.
-        driver_open=0.015,
-        driver_closed=0.785,
+        driver_open=0.01,
+        driver_closed=0.79,
         followers=(
             Follower(HAND + "right_outer_knuckle_joint", 1.0),
             Follower(HAND + "left_inner_knuckle_joint", 1.0),
@@ -544,14 +546,17 @@ def _drive(spec: mujoco.MjSpec, r: Recipe) -> None:
         # Stiff: the fingers of a linkage hand move as one, as the real mechanism makes them.
         coupling.solref = [0.004, 1.0]
         coupling.solimp = [0.95, 0.99, 0.001, 0.5, 2.0]
-        follower_joint = spec.joint(follower.joint)
-        follower_joint.armature = max(float(follower_joint.armature), 0.005)
+        # Only the driving joint has a travel of its own; a follower's limits would fight the
+        # coupling whenever the hand moves fast (soft constraints give a little either way).
+        spec.joint(follower.joint).limited = 0
+
     lo, hi = sorted((r.driver_open, r.driver_closed))
     driver = spec.joint(r.driver)
-    driver.range = [lo, hi]
-    driver.limited = 1
+    if not driver.limited or driver.range[0] >= driver.range[1]:
+        driver.range = [lo, hi]
+        driver.limited = 1
     act = spec.add_actuator(name="act/gripper", target=r.driver, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-    act.set_to_position(kp=r.grip_kp, kv=r.grip_kp / 20)
+    act.set_to_position(kp=r.grip_kp, kv=r.grip_kv if r.grip_kv is not None else r.grip_kp / 20)
     act.ctrlrange = [lo, hi]
     act.ctrllimited = 1
     act.forcerange = [-r.grip_force, r.grip_force]
