@@ -79,7 +79,7 @@ def test_mujoco_runs_an_order_into_a_raw_episode_its_summary_describes(tmp_path:
     scene, tasks = read_scene_graph(graph), read_task_config(config)
     backend = create_backend("mujoco")
     offer = backend.capabilities()
-    assert offer.robots == ("franka_panda", "ur5e", "fetch")
+    assert offer.robots == ("franka_panda", "ur5e", "ur10", "fetch", "gr1")
     assert {"wrist", "overhead"} <= set(offer.cameras)
     order = EpisodeOrder(
         episode_id=episode_id_for(scene.scene_id, "pick_place_can", "franka_panda", 5),

@@ -33,6 +33,7 @@ from bp_collector.mujoco.backend import MujocoBackend
 from bp_collector.mujoco.recording import MANIFEST, read_episode
 from bp_collector.mujoco.rendering import CameraImages
 from bp_common.errors import UnsafeConfiguration
+from bp_robot_models import ROBOT_IDS
 from bp_scene_contract import read_scene_graph, read_task_config
 
 from tests.collector.conftest import FPS, HEIGHT, WIDTH
@@ -79,7 +80,7 @@ def test_the_backend_lists_the_robots_and_cameras_the_server_offers(
     offer = backend.capabilities()
     assert offer.name == "genie-sim"
     # The MuJoCo-backed server has the collector's robots; Genie Sim's G1/G2 it refuses.
-    assert offer.robots == ("franka_panda", "ur5e", "fetch")
+    assert offer.robots == ROBOT_IDS
     assert offer.cameras == ("wrist", "overhead", "front")
 
 

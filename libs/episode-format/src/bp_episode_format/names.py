@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 FORMAT_NAME = "bp-raw-episode"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 made the action's gripper column an opening fraction (1 open, 0 closed) for every
+hand; in version 1 it was a finger target in metres, 0 closed. Both read alike: larger is more
+open, 0 is closed."""
 MANIFEST = "episode.json"
 STATES = "states.npz"
 STREAMS = ("rgb", "depth", "segmentation")

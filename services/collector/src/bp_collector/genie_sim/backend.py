@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from bp_episode_format import STREAMS
+from bp_robot_models import ROBOT_IDS as SUPPORTED_ROBOTS
 from bp_scene_contract import SceneGraph, TaskConfig
 
 from bp_collector.backend import Capabilities, EpisodeOrder, EpisodeSummary
 from bp_collector.genie_sim import wire
 from bp_collector.genie_sim.client import GenieSimClient, GenieSimUnavailable, RobotNotOffered
 from bp_collector.genie_sim.episode import run_episode
-from bp_collector.mujoco.robots import SUPPORTED_ROBOTS
 from bp_collector.mujoco.world import SUPPORTED_CAMERAS
 
 log = logging.getLogger("bp.collector.genie_sim")

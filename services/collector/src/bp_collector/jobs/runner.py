@@ -107,6 +107,7 @@ class JobRunner:
             height=camera.height or d.height,
             fps=camera.fps or d.fps,
             max_seconds=request.max_episode_seconds or d.max_seconds,
+            fovy_deg=camera.fovy_deg,
         )
 
     def _fill(self) -> None:

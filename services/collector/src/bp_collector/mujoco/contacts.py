@@ -46,7 +46,7 @@ class ContactMonitor:
         self.world = world
         self.robot = world.robot_geoms
         exempt = set(exempt_bodies)
-        floor_exempt = bool(world.robot.mobile_base_bodies)
+        floor_exempt = bool(world.robot.floor_bodies)
         self.exempt = np.array(
             [
                 model.geom_bodyid[g] in exempt or (floor_exempt and model.geom(g).name == "floor")
@@ -55,7 +55,7 @@ class ContactMonitor:
             dtype=bool,
         )
         self.mobile = np.zeros(model.ngeom, dtype=bool)
-        for name in world.robot.mobile_base_bodies:
+        for name in world.robot.floor_bodies:
             self.mobile[model.geom_bodyid == model.body(name).id] = True
         self.stats = CollisionStats()
         self._active: set[tuple[int, int]] = set()

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import mujoco
 import numpy as np
+from bp_robot_models import ROBOT_IDS as SUPPORTED_ROBOTS
 from bp_scene_contract import (
     Pose,
     RobotAssignment,
@@ -34,7 +35,6 @@ from bp_scene_contract import (
 from bp_collector.genie_sim import wire
 from bp_collector.mujoco.randomization import DomainRandomization
 from bp_collector.mujoco.rendering import CameraImages, CameraRig
-from bp_collector.mujoco.robots import SUPPORTED_ROBOTS
 from bp_collector.mujoco.world import SUPPORTED_CAMERAS, World, WorldOptions, build_world
 
 TASK_CONFIG = "task_config.json"
