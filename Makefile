@@ -8,9 +8,9 @@ OUT ?= bp-out
 
 .PHONY: run test venv browser schemas lint typecheck clean
 
-# The .proto files too: syncing regenerates the collector's gRPC code (libs/collector-api).
+# The .proto files too: syncing regenerates the gRPC code (libs/collector-api, libs/genie-sim-api).
 $(VENV)/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
-		$(wildcard proto/*/*/*/*.proto libs/*/hatch_build.py)
+		$(wildcard proto/*/*/*/*.proto proto/*/*/*/*/*.proto libs/*/hatch_build.py)
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8; }
 	$(UV) sync --frozen --all-packages
 	touch $@

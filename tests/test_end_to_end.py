@@ -1,6 +1,7 @@
 """The whole chain as four services started by `bp up` on the emulators: a scene uploaded with
 google-cloud-storage comes out as a verified dataset in the Firebase bucket, passing lerobot's
-own conformance check, with one trace across all four services."""
+own conformance check, with one trace across all four services. The services export OTLP to a
+receiver on loopback, and emit every metric the Terraform's dashboards, alerts and SLOs read."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ from bp_common.contracts import DatasetsPublished, decode
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET
 from google.cloud import pubsub_v1
 
-pytestmark = [pytest.mark.emulators, pytest.mark.conformance]
+from tests.telemetry.dashboard_references import references, unmet
+from tests.telemetry.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+# Its own waits (publication, the conformance check) run longer than the suite's 300 s default.
+pytestmark = [pytest.mark.emulators, pytest.mark.conformance, pytest.mark.timeout(1500)]
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "kitchen_table"
 CONFORMANCE = REPO.parent / "shared" / "tools" / "lerobot-conformance" / "check"
@@ -35,13 +40,17 @@ class Stack:
     root: Path
     env: dict[str, str]
     process: subprocess.Popen[str]
+    telemetry: OtlpReceiver
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
+    telemetry = OtlpReceiver()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
     env |= {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
+    # The standard variables, which every service `bp up` starts inherits.
+    env |= telemetry.environment("http/protobuf")
     up = subprocess.Popen(
         [sys.executable, "-m", "bp_common.cli", "up", "--out", str(root)],
         stdout=subprocess.PIPE,
@@ -61,10 +70,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for line in (root / "stack.env").read_text().splitlines()
     )
     try:
-        yield Stack(root, stack_env, up)
+        yield Stack(root, stack_env, up, telemetry)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(60)
+        telemetry.close()
 
 
 def trace_ids_of_run(stack: Stack, run_id: str) -> dict[str, set[str]]:
@@ -137,3 +147,21 @@ def test_a_dropped_scene_is_published_verified_and_conformant(
     assert set(traces) == set(STAGES), traces
     assert len(set().union(*traces.values())) == 1, traces
     assert message.attributes["traceparent"].split("-")[1] in traces["upload"]
+
+    # The same trace, exported: one span per service, all in the run's one trace.
+    exported = stack.telemetry.received
+    deadline = time.monotonic() + 30
+    spans: list[ReceivedSpan] = []
+    while {s.service for s in spans} != {f"bp-{stage}" for stage in STAGES}:
+        assert time.monotonic() < deadline, f"spans of the run: {spans}"
+        time.sleep(0.5)
+        spans = [s for s in exported.spans if ("bp.run_id", event.run_id) in s.attributes]
+    assert {s.trace_id for s in spans} == set(traces["upload"])
+
+    # Every metric a dashboard widget, alert policy or SLO reads arrived, with its labels.
+    refs = references()
+    while problems := unmet(refs, exported.metric_labels()):
+        assert time.monotonic() < deadline + 30, "\n".join(problems)
+        time.sleep(1.0)
+    services = {p.service for p in exported.points}
+    assert services >= {*(f"bp-{stage}" for stage in STAGES), "bp-collector"}

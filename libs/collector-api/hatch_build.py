@@ -35,7 +35,8 @@ def generate(project: Path) -> list[Path]:
     out = src / PACKAGE / "blueprint"
     if out.exists():
         shutil.rmtree(out)
-    sources = sorted(proto_root.rglob("*.proto"))
+    # Only the collector contract: proto/aimdk (Genie Sim's protocol) is libs/genie-sim-api's.
+    sources = sorted((proto_root / "blueprint").rglob("*.proto"))
     if not sources:
         raise RuntimeError(f"no .proto files under {proto_root}")
     well_known = Path(grpc_tools.__file__).parent / "_proto"

@@ -46,7 +46,9 @@ def test_an_unknown_backend_is_refused_at_start_naming_the_known_ones(tmp_path: 
     )
     assert result.returncode != 0
     assert "BP_COLLECTOR_BACKEND" in result.stderr
-    assert "unknown collector backend 'nonsense'; known backends: mujoco" in result.stderr
+    assert (
+        "unknown collector backend 'nonsense'; known backends: genie-sim, mujoco" in result.stderr
+    )
     assert not data_dir.exists()  # refused before it claimed anything
 
 
@@ -64,11 +66,11 @@ def test_settings_read_the_collectors_variables_and_are_declared_for_the_whole_p
 
 
 def test_the_registry_makes_known_backends_and_names_them_when_asked_for_another() -> None:
-    assert sorted(BACKENDS) == ["mujoco"]
+    assert sorted(BACKENDS) == ["genie-sim", "mujoco"]
     backend = create_backend("mujoco")
     assert backend.capabilities().name == "mujoco"
-    with pytest.raises(UnknownBackend, match="known backends: mujoco") as caught:
-        create_backend("genie-sim")
+    with pytest.raises(UnknownBackend, match="known backends: genie-sim, mujoco") as caught:
+        create_backend("isaac-lab")
     assert caught.value.permanent
 
 
@@ -77,7 +79,7 @@ def test_mujoco_runs_an_order_into_a_raw_episode_its_summary_describes(tmp_path:
     scene, tasks = read_scene_graph(graph), read_task_config(config)
     backend = create_backend("mujoco")
     offer = backend.capabilities()
-    assert offer.robots == ("franka_panda", "ur5e", "fetch")
+    assert offer.robots == ("franka_panda", "ur5e", "ur10", "fetch", "gr1")
     assert {"wrist", "overhead"} <= set(offer.cameras)
     order = EpisodeOrder(
         episode_id=episode_id_for(scene.scene_id, "pick_place_can", "franka_panda", 5),

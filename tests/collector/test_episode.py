@@ -10,7 +10,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from bp_collector.demo_scenes import TABLE_TOP_Z
+from bp_collector.demo_scenes import TABLE_TOP_Z, tabletop_scene
 from bp_collector.mujoco.episode import EpisodeResult, simulate_episode
 from bp_collector.mujoco.recording import EpisodeIntegrityError, read_episode
 from bp_scene_contract import read_scene_graph, read_task_config
@@ -125,7 +125,7 @@ def test_manifest_lists_every_file_with_its_checksum(cube_episode: EpisodeResult
         "cameras/overhead/depth.mkv",
         "cameras/overhead/segmentation.mkv",
     } <= listed
-    assert manifest["format"] == "bp-raw-episode" and manifest["format_version"] == 1
+    assert manifest["format"] == "bp-raw-episode" and manifest["format_version"] == 2
     for key in (
         "episode_id",
         "task_id",
@@ -331,3 +331,50 @@ def test_a_task_the_expert_cannot_attempt_is_still_recorded_as_failed(
     assert episode.manifest["expert"]["phase"] == "not started"
     assert episode.n_frames >= 1  # Nothing to wait for: the episode ends after its first frame.
     assert episode.rgb("overhead").shape[0] == episode.n_frames
+
+
+def test_fingertip_forces_carry_the_lifted_cube_and_squeeze_it_from_both_sides(
+    cube_episode: EpisodeResult,
+) -> None:
+    episode = read_episode(cube_episode.out_dir)
+    states = episode.states()
+    ids = episode.manifest["state"]["object_ids"]
+    cube = states["object_position"][:, ids.index("cube"), :]
+    forces = states["fingertip_force_n"]
+    arm = len(episode.manifest["state"]["action_names"]) - 1
+    fingers = len(episode.manifest["state"]["joint_names"]) - arm
+    lifted = (cube[:, 2] > cube[0, 2] + 0.08) & (states["gripper_opening"] < 0.05)
+
+    assert forces.shape == (episode.n_frames, fingers, 3)
+    # Held still in the air, the cube (0.1 kg) weighs on the fingers: their z forces sum to -m g.
+    weight = forces[lifted].sum(axis=1)[:, 2].mean()
+    assert weight == pytest.approx(-0.1 * 9.81, rel=0.15)
+    # The grip squeezes: the two fingers are pushed apart, with equal and opposite forces.
+    left, right = forces[lifted, 0].mean(axis=0), forces[lifted, 1].mean(axis=0)
+    assert np.linalg.norm(left) > 2.0 and np.dot(left, right) < 0
+    # Before the approach nothing touches the fingers.
+    assert np.all(forces[0] == 0.0)
+
+
+def test_a_run_sets_the_fixed_cameras_field_of_view_and_records_it(tmp_path: Path) -> None:
+    graph, config = tabletop_scene("franka_panda")
+    result = simulate_episode(
+        read_scene_graph(graph),
+        read_task_config(config),
+        "franka_panda",
+        "pick_place_cube",
+        seed=3,
+        out_dir=tmp_path / "ep",
+        cameras=("wrist", "overhead", "front"),
+        width=80,
+        height=60,
+        fps=FPS,
+        max_seconds=0.2,
+        stop_when_done=False,
+        fovy_deg=70.0,
+    )
+    cameras = {c["name"]: c for c in read_episode(result.out_dir).manifest["cameras"]}
+    assert cameras["overhead"]["fovy_deg"] == pytest.approx(70.0)
+    assert cameras["front"]["fovy_deg"] == pytest.approx(70.0)
+    assert cameras["wrist"]["fovy_deg"] == pytest.approx(75.0)  # the hand camera keeps its lens
+    assert (cameras["front"]["width"], cameras["front"]["height"]) == (80, 60)

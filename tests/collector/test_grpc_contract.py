@@ -137,7 +137,9 @@ def test_get_info_is_the_version_handshake_and_describes_the_running_backend(
     assert info.server_version and info.backend == pb.BACKEND_MUJOCO
     offer = server.backend.capabilities()
     assert offer.name == "mujoco"
-    assert list(info.robots) == list(offer.robots) == ["franka_panda", "ur5e", "fetch"]
+    assert (
+        list(info.robots) == list(offer.robots) == ["franka_panda", "ur5e", "ur10", "fetch", "gr1"]
+    )
     cameras = {c.name: list(c.streams) for c in info.cameras}
     assert list(cameras) == list(offer.cameras)
     assert cameras["wrist"] == cameras["overhead"] == ["rgb", "depth", "segmentation"]
@@ -146,7 +148,7 @@ def test_get_info_is_the_version_handshake_and_describes_the_running_backend(
     assert info.limits.max_episodes_per_job == 100
     assert info.limits.max_message_bytes == MAX_MESSAGE
     assert info.limits.simulation_workers == 2 and info.limits.max_concurrent_jobs >= 1
-    assert (info.episode_format, info.episode_format_version) == ("bp-raw-episode", 1)
+    assert (info.episode_format, info.episode_format_version) == ("bp-raw-episode", 2)
     assert (info.default_width, info.default_height, info.default_fps) == (224, 224, 30)
 
 

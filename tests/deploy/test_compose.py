@@ -56,7 +56,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 def test_the_stack_has_the_emulators_an_init_the_stages_and_the_collector(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(services) == {*EMULATORS, "init", *BP_SERVICES}
+    assert set(services) == {*EMULATORS, "init", *BP_SERVICES, "otel-collector"}
 
 
 def test_every_service_has_a_pinned_image_or_a_build_from_the_repository(

@@ -5,6 +5,7 @@ The HCL is parsed (python-hcl2), not planned: no provider or cloud account is ne
 
 from __future__ import annotations
 
+import base64
 import inspect
 import os
 import re
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from bp_collector.backends import BACKENDS
+from bp_collector.settings import CollectorSettings
 from bp_common import stages
 from bp_common.config import Settings
 from bp_common.contracts.events import TOPICS
@@ -57,6 +59,13 @@ def collector_module(env: Folder) -> Folder:
 @pytest.fixture(scope="module")
 def monitoring_module(env: Folder) -> Folder:
     return folder(module_folder(env.modules["monitoring"]))
+
+
+def container_named(template: dict[str, Any], name: str) -> dict[str, Any]:
+    """One container of a Cloud Run template (the stage, or its OpenTelemetry Collector)."""
+    found = [c for c in blocks(template, "containers") if c.get("name") == name]
+    assert len(found) == 1, f"expected one container {name!r}"
+    return found[0]
 
 
 def stage_names(module: Folder, stage: str) -> dict[str, str]:
@@ -230,7 +239,7 @@ def test_push_stages_are_services_and_the_pulling_stage_is_an_always_on_worker(
     assert expression(pool["count"]) == "local.push ? 0 : 1"
     assert stage_module.locals["push"] == '${var.delivery == "push"}'
     assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
-    container = block(block(service, "template"), "containers")
+    container = container_named(block(service, "template"), "stage")
     assert block(block(container, "startup_probe"), "http_get")["path"] == "/readyz"
     assert block(block(container, "liveness_probe"), "http_get")["path"] == "/healthz"
     # A pull worker must keep running between messages.
@@ -290,7 +299,7 @@ def test_no_primitive_role_is_granted_anywhere(relative: str) -> None:
         if "role" in body
     ]
     roles += [r for r in walk_strings(tf.locals) if r.startswith("roles/")]
-    assert roles or relative in ("modules/network", "modules/monitoring")
+    assert roles or relative in ("modules/network", "modules/monitoring", "modules/telemetry")
     assert not [r for r in roles if r in PRIMITIVE_ROLES or r.endswith((".admin", "Admin"))]
 
 
@@ -347,7 +356,7 @@ def test_secrets_are_mounted_where_the_file_secret_store_reads_them(stage_module
         item = block(block(volume, "secret"), "items")
         # FileSecretStore reads {BP_SECRETS_DIR}/{name}/latest.
         assert (item["path"], item["version"]) == ("latest", "latest")
-        mount = block(block(template, "containers"), "volume_mounts")
+        mount = block(container_named(template, "stage"), "volume_mounts")
         assert mount["mount_path"] == "${local.secrets_dir}/${volume_mounts.value}"
         assert (
             mount["name"] == "secret-${volume_mounts.value}"
@@ -377,6 +386,9 @@ def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[
     resolved = {k: render(v, values) for k, v in stage_module.locals["base_env"].items()}
     if env.locals["stages"][stage]["delivery"] == "push":
         resolved |= {k: render(v, values) for k, v in stage_module.locals["push_env"].items()}
+    telemetry = folder(module_folder(env.modules["telemetry"]))
+    ports = {f"var.{n}": str(telemetry.default(n)) for n in ("grpc_port", "http_port")}
+    resolved |= {k: render(v, ports) for k, v in telemetry.locals["app_env"].items()}
     resolved |= {k: "placeholder" for k in env.locals["common_env"]}
     resolved |= {k: "placeholder" for k in env.locals["stage_extra_env"][stage]}
     return resolved
@@ -500,27 +512,22 @@ def test_buckets_are_private_and_versioned(env: Folder) -> None:
 
 
 def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: Folder) -> None:
+    # Which metrics they read, and that something emits each one: tests/telemetry.
     dashboard = monitoring_module.resource("google_monitoring_dashboard", "pipeline")[
         "dashboard_json"
     ]
-    assert "flatten(local.stage_rows)" in dashboard
-    row = str(monitoring_module.locals["stage_rows"])
-    for metric in (
-        "bp.messages.handled",
-        "bp.messages.failed",
-        "bp.stage.duration",
-        "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
-        "pubsub.googleapis.com/subscription/num_undelivered_messages",
-        "pubsub.googleapis.com/subscription/dead_letter_message_count",
-        "run.googleapis.com/request_latencies",
-    ):
-        assert metric in row, metric
-    pipeline = str(monitoring_module.locals["pipeline_row"])
-    assert "bp.episodes.collected" in pipeline and "bp.quality.evaluated" in pipeline
-    assert monitoring_module.default("otel_metric_prefix") == "custom.googleapis.com/opentelemetry"
-
+    assert "flatten(local.stage_rows)" in dashboard and "local.pipeline_rows" in dashboard
+    assert expression(monitoring_module.locals["stage_rows"]).startswith(
+        "[for name, s in var.stages :"
+    )
     policies = monitoring_module.of_type("google_monitoring_alert_policy")
-    assert set(policies) == {"dead_letters", "error_rate", "stuck_runs"}
+    assert set(policies) == {
+        "dead_letters",
+        "dead_letter_rate",
+        "error_rate",
+        "stuck_runs",
+        "slo_burn",
+    }
     assert "local.dead_letter_subscriptions" in str(policies["dead_letters"])
     assert "denominator_filter" in block(
         block(policies["error_rate"], "conditions"), "condition_threshold"
@@ -536,6 +543,9 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
         and "module.stage[name].dead_letter_subscription" in stages_arg
     )
     assert set(env.default("stuck_after_seconds")) == set(STAGE_NAMES)
+    assert expression(env.modules["monitoring"]["otel_metric_prefix"]) == (
+        "module.telemetry.metric_prefix"
+    )
 
 
 def test_the_collector_runs_on_a_private_gpu_vm(collector_module: Folder) -> None:
@@ -588,11 +598,15 @@ def _render_cloud_init(template: str, variables: dict[str, Any]) -> str:
     return render(loop.sub(expand, template), {k: str(v) for k, v in variables.items()})
 
 
-def test_the_collector_runs_a_backend_it_has(collector_module: Folder) -> None:
+def test_the_gpu_collector_runs_on_the_genie_sim_server_beside_it_over_loopback(
+    collector_module: Folder,
+) -> None:
     env = collector_module.locals["base_env"]
-    assert env["BP_COLLECTOR_BACKEND"] in BACKENDS
-    # Nothing reads a Genie Sim address until the collector has a Genie Sim backend.
-    assert not [name for name in env if name.startswith("BP_GENIE_SIM")]
+    assert env["BP_COLLECTOR_BACKEND"] == "genie-sim" and "genie-sim" in BACKENDS
+    assert env["BP_GENIE_SIM_ADDRESS"] == "127.0.0.1:50051"  # plaintext: the VM's loopback
+    declared = CollectorSettings.model_fields
+    genie = [name for name in env if name.startswith("BP_GENIE_SIM")]
+    assert genie and all(name[3:].lower() in declared for name in genie)
 
 
 def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
@@ -614,8 +628,11 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
             "env": {"PIPELINE_ENV": "production", "BP_PROJECT_ID": PROJECT},
             "registry_host": "us-central1-docker.pkg.dev",
             "genie_sim_image": "registry/genie-sim@sha256:abc",
+            "scene_dir": "/var/lib/bp/genie-sim/scenes",
             "collector_image": "registry/bp-collector:1",
             "collector_command": "bp collector serve --host 0.0.0.0 --port 50061",
+            "otel_image": "registry/otelcol:1",
+            "otel_config_b64": base64.b64encode(b"receivers: {}\n").decode(),
         },
     )
     assert rendered.startswith("#cloud-config\n")
@@ -628,8 +645,23 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
     assert "cos-extensions install gpu" in files["/etc/systemd/system/bp-gpu-driver.service"]
     genie = files["/etc/systemd/system/genie-sim.service"]
     assert "registry/genie-sim@sha256:abc" in genie and "/dev/nvidia0" in genie
+    assert "GENIE_SIM_GRPC_HOST=127.0.0.1" in genie  # Genie Sim's plaintext port stays local
+    scenes = "/var/lib/bp/genie-sim/scenes"
+    assert f"--volume {scenes}:{scenes}:ro" in genie
     collector = files["/etc/systemd/system/bp-collector.service"]
     assert "Requires=genie-sim.service" in collector
     assert "--env-file /etc/bp/collector.env" in collector
     assert "registry/bp-collector:1 bp collector serve" in collector
+    assert f"--volume {scenes}:{scenes} " in collector
     assert any("bp-collector.service" in step for step in config["runcmd"])
+    # The OpenTelemetry Collector beside it, with its configuration from Terraform.
+    [otel_file] = [f for f in config["write_files"] if f["path"] == "/etc/bp/otel-collector.yaml"]
+    assert otel_file["encoding"] == "b64"
+    assert base64.b64decode(otel_file["content"]) == b"receivers: {}\n"
+    otel = files["/etc/systemd/system/otel-collector.service"]
+    assert (
+        "--network host" in otel and "registry/otelcol:1 --config=/etc/otelcol/config.yaml" in otel
+    )
+    assert "/etc/bp/otel-collector.yaml:/etc/otelcol/config.yaml:ro" in otel
+    assert "Wants=otel-collector.service" in collector
+    assert any("otel-collector.service" in step for step in config["runcmd"])

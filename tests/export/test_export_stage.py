@@ -53,7 +53,7 @@ def test_kitchen_table_exports_verified_outputs_and_emits_the_event(tmp_path: Pa
     assert graph["frame"] == {"up_axis": "z", "units": "m", "handedness": "right"}
     assert any(e["relation"] == "on" for e in graph["edges"])
     assert event.summary.tasks > 0 and tasks["tasks"]  # type: ignore[attr-defined]
-    assert {r["robot"] for r in tasks["robots"]} == {"franka_panda", "ur5e", "fetch"}
+    assert {r["robot"] for r in tasks["robots"]} == {"franka_panda", "ur5e", "ur10", "fetch"}
     embeddings = json.loads(files["asset_embeddings.json"])
     assert embeddings["status"] == "present" and len(embeddings["assets"][0]["vector"]) == 384
     record = p.ports.ledger.get(run.run_id)

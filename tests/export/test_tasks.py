@@ -198,7 +198,7 @@ def test_a_scene_with_nothing_to_do_has_zero_tasks(scene: dict[str, Any]) -> Non
     config = generate_tasks(scene)
     assert config["tasks"] == []
     assert config["dropped"] == []
-    assert [r["robot"] for r in config["robots"]] == ["franka_panda", "ur5e", "fetch"]
+    assert [r["robot"] for r in config["robots"]] == ["franka_panda", "ur5e", "ur10", "fetch"]
     assert all(r["tasks"] == [] and r["base_pose"] is None for r in config["robots"])
 
 
@@ -241,8 +241,9 @@ def test_repeated_names_are_told_apart_in_instructions() -> None:
     assert "next to the plate" in texts["mug_b"]
 
 
-def test_robot_list_defaults_to_all_three_and_follows_the_scene_first() -> None:
-    assert select_robots() == ["franka_panda", "ur5e", "fetch"]
+def test_robot_list_defaults_to_all_but_gr1_and_follows_the_scene_first() -> None:
+    assert select_robots() == ["franka_panda", "ur5e", "ur10", "fetch"]
+    assert select_robots(["gr1"]) == ["gr1"]
     assert select_robots(None, ["fetch", "ur5e", "fetch"]) == ["fetch", "ur5e"]
     assert select_robots(["ur5e"], ["fetch"]) == ["ur5e"]
 
@@ -486,7 +487,7 @@ def _grip_scene() -> dict[str, Any]:
             "salad_bowl", "salad_bowl", (0.25, -0.15), top, (0.18, 0.18, 0.07),
             affordances=("Graspable", "Containable"),
         ),
-        scenes.item_on("block_01", "wooden_block", (-0.1, -0.2), top, (0.075, 0.075, 0.05)),
+        scenes.item_on("block_01", "wooden_block", (-0.1, -0.2), top, (0.071, 0.071, 0.05)),
     ]  # fmt: skip
     return scenes.scene(
         "grips", [scenes.floor(), scenes.table(), *items],

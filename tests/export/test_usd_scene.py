@@ -260,3 +260,16 @@ def test_tilted_sphere_box_is_tight(tmp_path: Path) -> None:
     box = _save_and_load(stage).object("Ball").bbox
     assert box.min == pytest.approx((-0.05, -0.05, 0.0))
     assert box.max == pytest.approx((0.05, 0.05, 0.1))
+
+
+def test_a_scope_groups_its_prims_and_is_never_one_object(tmp_path: Path) -> None:
+    # Two pallets filed under one Scope, no bodies or labels anywhere: without the Scope rule
+    # they would merge into one box spanning both.
+    stage = _stage(tmp_path / "scene.usda")
+    UsdGeom.Scope.Define(stage, "/World/Pallets")
+    for name, x in (("PalletA", 0.0), ("PalletB", 2.5)):
+        UsdGeom.Xform.Define(stage, f"/World/Pallets/{name}")
+        UsdPhysics.CollisionAPI.Apply(_cube(stage, f"/World/Pallets/{name}/Deck", 1.0, (x, 0, 0.1)))
+    scene = _save_and_load(stage)
+    assert sorted(o.asset_id for o in scene.objects) == ["PalletA", "PalletB"]
+    assert all(o.bbox.size[0] == pytest.approx(1.0) for o in scene.objects)

@@ -15,10 +15,6 @@ from numpy.typing import NDArray
 
 from .raw_episodes import RecordedEpisodes, record_episodes
 
-CONFORMANCE_CHECK = (
-    Path(__file__).resolve().parents[2].parent / "shared/tools/lerobot-conformance/check"
-)
-
 # (length, seed, task): a one-frame episode between longer ones, two tasks interleaved.
 EPISODES: tuple[tuple[int, int, str], ...] = (
     (45, 11, "put the red cube in the bin"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +11,11 @@ from bp_import.lerobot.synthetic_episodes import synthetic_episode
 from bp_import.lerobot.video_encoding import VideoSettings
 from bp_import.lerobot.writer import write_lerobot_dataset
 
-from .conftest import CONFORMANCE_CHECK, WrittenDataset
+from ..conformance import check_dataset as conformance
+from .conftest import WrittenDataset
 from .test_lerobot_writer import short_camera
 
 pytestmark = pytest.mark.conformance
-
-
-def conformance(root: Path) -> str:
-    if not CONFORMANCE_CHECK.is_file():
-        pytest.skip(f"conformance tool not found at {CONFORMANCE_CHECK}")
-    done = subprocess.run(
-        [str(CONFORMANCE_CHECK), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0 and done.stdout.strip().endswith("VALID"), (
-        f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
-    )
-    return done.stdout
 
 
 def test_v30_dataset_is_valid(dataset_v30: WrittenDataset) -> None:

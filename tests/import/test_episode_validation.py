@@ -137,7 +137,7 @@ def garbage_states(folder: Path) -> None:
 
 
 # (case, damage, reason): each damages a copy of a real short episode.
-CASES: list[tuple[str, Callable[[Path], None], str]] = [
+CASES: list[tuple[str, Callable[[Path], object], str]] = [
     ("truncated_video", truncate("cameras/wrist/rgb.mp4"), DefectReason.SIZE_MISMATCH),
     ("truncated_states", truncate("states.npz"), DefectReason.SIZE_MISMATCH),
     ("wrong_checksum", flip_byte("states.npz"), DefectReason.CHECKSUM_MISMATCH),
@@ -150,7 +150,7 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ),
     (
         "future_format_version",
-        edit_manifest(lambda m: m.update(format_version=2), checksums=False),
+        edit_manifest(lambda m: m.update(format_version=3), checksums=False),
         DefectReason.UNSUPPORTED_VERSION,
     ),
     ("path_outside_episode", edit_manifest(unsafe_path, checksums=False), DefectReason.UNSAFE_PATH),
@@ -221,8 +221,10 @@ def test_a_finger_slightly_past_its_soft_limit_is_tolerated(
     recorded: RecordedEpisodes, tmp_path: Path
 ) -> None:
     folder = copy_episode(recorded.failed[0], tmp_path / "ep")
-    upper = manifest_of(folder)["state"]["joint_limits"]["upper"][-1]
-    set_item("joint_position", (30, -1), upper + 0.01)(folder)
+    # The hand's driving joint: the last one with limits (the joints following it have none).
+    uppers = manifest_of(folder)["state"]["joint_limits"]["upper"]
+    finger = max(i for i, value in enumerate(uppers) if value is not None)
+    set_item("joint_position", (30, finger), uppers[finger] + 0.01)(folder)
     assert validate_episode(folder, QualitySettings()).is_valid
     strict = QualitySettings(joint_limit_tolerance=0.001)
     assert validate_episode(folder, strict).defect.reason is DefectReason.JOINT_LIMIT  # type: ignore[union-attr]

@@ -112,7 +112,7 @@ def test_completeness_counts_the_expected_camera_streams_and_the_state() -> None
 
 
 def test_the_score_is_a_weighted_mean_of_the_metrics_computed() -> None:
-    everything = dict.fromkeys(WEIGHTS, 1.0)
+    everything: dict[str, float | None] = dict.fromkeys(WEIGHTS, 1.0)
     assert quality_score(everything) == 1.0
     partial = {**dict.fromkeys(WEIGHTS), "success": 1.0, "collision_free": 0.0}
     assert quality_score(partial) == pytest.approx(0.35 / 0.55)
@@ -147,7 +147,7 @@ def test_each_gate_fails_on_its_own(recorded: RecordedEpisodes, gate: str) -> No
     above = measured_value + 1 if gate == "min_episodes" else min(1.0, measured_value + 0.01)
     if gate == "min_collision_free_rate":
         above = 1.0  # every episode is collision-free: make one collide
-    settings = QualitySettings(**{gate: above})
+    settings = QualitySettings.model_validate({gate: above})
     counts = quality.counts
     if gate == "min_collision_free_rate":
         counts = EpisodeCounts(**{**counts.__dict__, "collision_free": counts.collision_free - 1})

@@ -5,7 +5,6 @@ imported with `bp import` as v3.0 and as v2.1, and checked."""
 from __future__ import annotations
 
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bp_export.export import export_scene
 from bp_scene_contract import read_scene_graph, read_task_config
 from typer.testing import CliRunner
 
-from .conftest import CONFORMANCE_CHECK
+from ..conformance import check_dataset as check
 
 pytestmark = pytest.mark.conformance
 
@@ -85,28 +84,12 @@ def imported(
     return outs
 
 
-def check(root: Path) -> str:
-    done = subprocess.run(
-        [str(CONFORMANCE_CHECK), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0 and done.stdout.strip().endswith("VALID"), (
-        f"{root}: exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
-    )
-    return done.stdout
-
-
 def test_the_sample_scene_datasets_are_valid_in_lerobot(
     imported: dict[str, Path], scene_episodes: tuple[Path, dict[str, int]]
 ) -> None:
     """Every robot's v3.0 dataset; v2.1 (written by the same code for every robot, but slow to
     check: lerobot converts it first) for one robot."""
     simulated = scene_episodes[1]
-    if not CONFORMANCE_CHECK.is_file():
-        pytest.skip(f"conformance tool not found at {CONFORMANCE_CHECK}")
     for codebase, out in imported.items():
         roots = sorted(p for p in out.iterdir() if p.is_dir())
         assert [p.name for p in roots] == sorted(simulated)

@@ -13,7 +13,8 @@ from bp_common.ledger import RunLedger, RunRecord, StageState
 from bp_common.ledger.model import EmittedEvent
 from bp_common.ledger.run_state import RunStateName, run_state
 from bp_common.ledger.sqlite import SqliteLedgerStore
-from bp_ops.status import StatusSources, create_app
+from bp_ops.status import Guard, StatusSources, create_app
+from bp_ops.status.guard import TOKEN_COOKIE
 from bp_ops.status.html import runs_page
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -134,7 +135,9 @@ def test_bp_runs_the_status_page_and_its_json_api_agree(recorded: RecordedRuns) 
     ledger.stage_finished(in_flight, "kitchen", "submit", StageState.SUCCEEDED, emitted=EVENT)
 
     sources = StatusSources(ledger, recorded.sources().dead_letters, p.bus, p.ports.blobs)
-    api = {r["run_id"]: r for r in TestClient(create_app(sources)).get("/api/runs").json()}
+    http = TestClient(create_app(sources, Guard(token="printed-token")))
+    http.cookies.set(TOKEN_COOKIE, "printed-token")
+    api = {r["run_id"]: r for r in http.get("/api/runs").json()}
     page = runs_page(ledger.list(), {}, scene=None, limit=50)
     cli = CliRunner()
     out = str(p.root)

@@ -1,4 +1,5 @@
-"""The status page over the embedded backends: runs, reports, dead letters and replay."""
+"""The status page over the embedded backends: runs, reports, charts, dead letters, replay and
+purge, behind its access token and CSRF tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from bp_common.bus.base import ATTR_REPLAY_COUNT
 from bp_common.runtime.attempts import AttemptWriter
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_ops.embedded import EmbeddedRun
-from bp_ops.status import create_app
+from bp_ops.status import Guard, create_app
+from bp_ops.status.guard import CSRF_COOKIE, TOKEN_COOKIE
 from bp_ops.status.overview import QUALITY_REPORT, quality_report_key
 from fastapi.testclient import TestClient
 
@@ -18,14 +20,103 @@ from tests.backbone.oidc_issuer import Issuer
 from tests.status.conftest import REPORT_HTML, RecordedRuns
 
 SAME_ORIGIN = {"sec-fetch-site": "same-origin", "origin": "http://testserver"}
+TOKEN = "printed-at-start-0123456789abcdef"
+
+
+def anonymous(recorded: RecordedRuns, **options: object) -> TestClient:
+    """A browser that has not opened the printed address."""
+    guard = options.pop("guard", Guard(token=TOKEN))
+    return TestClient(create_app(recorded.sources(), guard, **options), follow_redirects=False)  # type: ignore[arg-type]
 
 
 def client(recorded: RecordedRuns, **options: object) -> TestClient:
-    return TestClient(create_app(recorded.sources(), **options), follow_redirects=False)  # type: ignore[arg-type]
+    """A browser that opened the printed address: it holds the token cookie."""
+    http = anonymous(recorded, **options)
+    http.cookies.set(TOKEN_COOKIE, TOKEN)
+    return http
+
+
+def csrf(http: TestClient) -> str:
+    token = http.get("/api/csrf").json()["csrf_token"]
+    assert isinstance(token, str) and http.cookies.get(CSRF_COOKIE)
+    return token
+
+
+def post_form(http: TestClient, path: str, fields: dict[str, str]) -> object:
+    return http.post(path, data={**fields, "csrf_token": csrf(http)}, headers=SAME_ORIGIN)
 
 
 def test_health_answers_without_touching_the_backends(recorded: RecordedRuns) -> None:
-    assert client(recorded).get("/healthz").json() == {"status": "ok"}
+    assert anonymous(recorded).get("/healthz").json() == {"status": "ok"}
+
+
+def test_without_the_token_nothing_is_served_and_nothing_changes(recorded: RecordedRuns) -> None:
+    http = anonymous(recorded)
+    page = http.get("/")
+    assert page.status_code == 401 and "?token=" in page.text
+    assert http.get("/api/runs").status_code == 401
+    assert http.get("/charts").status_code == 401
+    for path in ("/dead-letters/replay", "/dead-letters/purge"):
+        refused = http.post(path, data={"stage": "export"}, headers=SAME_ORIGIN)
+        assert refused.status_code == 401
+    api = http.post("/api/dead-letters/replay", json={"stage": "export"})
+    assert api.status_code == 401
+    wrong = http.get("/", params={"token": "guessed"})
+    assert wrong.status_code == 401
+    assert recorded.waiting() == 1
+
+
+def test_the_printed_address_becomes_a_cookie_and_leaves_the_address_bar(
+    recorded: RecordedRuns,
+) -> None:
+    http = anonymous(recorded)
+    landed = http.get("/dead-letters", params={"token": TOKEN, "stage": "export"})
+    assert landed.status_code == 303
+    assert landed.headers["location"] == "/dead-letters?stage=export"
+    cookie = landed.headers["set-cookie"]
+    assert f"{TOKEN_COOKIE}={TOKEN}" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert http.get("/").status_code == 200
+
+
+def test_api_clients_send_the_token_as_a_bearer_token(recorded: RecordedRuns) -> None:
+    http = anonymous(recorded)
+    runs = http.get("/api/runs", headers={"authorization": f"Bearer {TOKEN}"})
+    assert runs.status_code == 200 and len(runs.json()) == 2
+
+
+def test_a_state_change_needs_a_post_with_the_csrf_token(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    assert http.get("/dead-letters/replay").status_code == 405
+    assert http.get("/dead-letters/purge").status_code == 405
+    bare = http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
+    assert bare.status_code == 403 and "CSRF" in bare.text
+    csrf(http)  # the browser has its CSRF cookie now, but the form below lacks the token
+    forged = http.post(
+        "/dead-letters/purge",
+        data={"stage": "export", "csrf_token": "0" * 64},
+        headers=SAME_ORIGIN,
+    )
+    assert forged.status_code == 403
+    api = http.post("/api/dead-letters/purge", json={"stage": "export"})
+    assert api.status_code == 403
+    assert recorded.waiting() == 1
+    # The token of another browser (another CSRF cookie) does not fit this one's cookie.
+    other = client(recorded)
+    stolen = csrf(other)
+    csrf(http)
+    mismatched = http.post(
+        "/dead-letters/replay", data={"stage": "export", "csrf_token": stolen}, headers=SAME_ORIGIN
+    )
+    assert mismatched.status_code == 403
+    assert recorded.waiting() == 1
+
+
+def test_every_page_forbids_framing_and_foreign_scripts(recorded: RecordedRuns) -> None:
+    page = client(recorded).get("/dead-letters")
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert "script-src " not in policy  # only the confirm() attributes may run
 
 
 def test_runs_list_shows_each_run_with_stage_states_timings_and_errors(
@@ -107,11 +198,13 @@ def test_replay_button_republishes_with_a_replay_count_like_bp_dlq_replay(
     page = http.get("/dead-letters").text
     assert "id='replay-export'" in page and "confirm(" in page
 
-    answer = http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/dead-letters?replayed=1&refused=0&stage=export"
+    assert "name='csrf_token'" in page
+    answer = post_form(http, "/dead-letters/replay", {"stage": "export"})
+    assert answer.status_code == 303  # type: ignore[attr-defined]
+    location = answer.headers["location"]  # type: ignore[attr-defined]
+    assert location == "/dead-letters?replayed=1&refused=0&stage=export"
     assert recorded.waiting() == 0
-    after = http.get(answer.headers["location"]).text
+    after = http.get(location).text
     assert "Replayed 1 dead letter(s) of stage export" in after
 
     bus = recorded.pipeline.bus
@@ -123,40 +216,59 @@ def test_replay_button_republishes_with_a_replay_count_like_bp_dlq_replay(
 
 def test_replay_refuses_a_message_replayed_too_often(recorded: RecordedRuns) -> None:
     http = client(recorded, max_replays=1)
-    http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
+    post_form(http, "/dead-letters/replay", {"stage": "export"})
     recorded.pipeline.drain(EmbeddedRun(scene_id="broken", run_id=recorded.dead_lettered))
     assert recorded.waiting() == 1  # the scene is still bad: dead-lettered again
 
-    answer = http.post("/dead-letters/replay", data={"stage": "export"}, headers=SAME_ORIGIN)
-    assert answer.headers["location"] == "/dead-letters?replayed=0&refused=1&stage=export"
+    answer = post_form(http, "/dead-letters/replay", {"stage": "export"})
+    location = answer.headers["location"]  # type: ignore[attr-defined]
+    assert location == "/dead-letters?replayed=0&refused=1&stage=export"
     assert recorded.waiting() == 1
-    assert "refused 1 already replayed 1 times" in http.get(answer.headers["location"]).text
+    assert "refused 1 already replayed 1 times" in http.get(location).text
     assert "id='replay-export'" not in http.get("/dead-letters").text
 
 
 def test_api_replay_dry_run_changes_nothing(recorded: RecordedRuns) -> None:
     http = client(recorded)
-    report = http.post("/api/dead-letters/replay", json={"stage": "export", "dry_run": True})
+    headers = {"x-csrf-token": csrf(http)}
+    report = http.post(
+        "/api/dead-letters/replay", json={"stage": "export", "dry_run": True}, headers=headers
+    )
     assert report.status_code == 200
     body = report.json()
     assert body["dry_run"] is True and [x["run_id"] for x in body["replayed"]] == [
         recorded.dead_lettered
     ]
     assert recorded.waiting() == 1
-    unknown = http.post("/api/dead-letters/replay", json={"stage": "nope"})
+    unknown = http.post("/api/dead-letters/replay", json={"stage": "nope"}, headers=headers)
     assert unknown.status_code == 404
+
+
+def test_purge_deletes_a_stages_dead_letters_for_good(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    page = http.get("/dead-letters").text
+    assert "id='purge-export'" in page and "id='purge-submit'" not in page  # nothing to purge
+    answer = post_form(http, "/dead-letters/purge", {"stage": "export"})
+    location = answer.headers["location"]  # type: ignore[attr-defined]
+    assert location == "/dead-letters?purged=1&stage=export"
+    assert "Purged 1 dead letter(s) of stage export" in http.get(location).text
+    assert recorded.waiting() == 0
+    assert recorded.pipeline.bus.receive(["export"]) is None  # deleted, not replayed
 
 
 def test_a_replay_posted_from_another_site_is_refused(recorded: RecordedRuns) -> None:
     http = client(recorded)
+    token = csrf(http)
     forged = http.post(
         "/dead-letters/replay",
-        data={"stage": "export"},
+        data={"stage": "export", "csrf_token": token},
         headers={"sec-fetch-site": "cross-site", "origin": "https://evil.example"},
     )
     assert forged.status_code == 403
     from_report = http.post(
-        "/dead-letters/replay", data={"stage": "export"}, headers={"origin": "null"}
+        "/dead-letters/replay",
+        data={"stage": "export", "csrf_token": token},
+        headers={"origin": "null"},
     )
     assert from_report.status_code == 403
     assert recorded.waiting() == 1
@@ -176,7 +288,7 @@ def test_with_oidc_every_route_but_health_needs_a_token_of_the_allowed_account(
     verifier = PushTokenVerifier(
         audience=audience, service_account=account, certs_url=issuer.certs_url
     )
-    http = client(recorded, verifier=verifier)
+    http = anonymous(recorded, guard=Guard(verifier=verifier))
     assert http.get("/healthz").status_code == 200
     assert http.get("/").status_code == 401
     assert http.get("/api/dead-letters").status_code == 401
@@ -203,3 +315,20 @@ def test_a_report_is_found_in_the_committed_attempt_else_in_the_latest_one(
     assert quality_report_key(blobs, run, "probe") == unit + "attempts/a02-commit/" + QUALITY_REPORT
     page = client(recorded).get(f"/runs/{run.run_id}/reports/probe")
     assert page.content == b"<!doctype html><title>committed</title>"
+def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns) -> None:
+    http = client(recorded)
+    view = http.get("/api/charts").json()
+    stages = {s["stage"]: s for s in view["stages"]}
+    assert view["runs_considered"] == 2
+    assert sum(stages["export"]["finished"]) == 2 and sum(stages["export"]["failed"]) == 1
+    assert sum(stages["submit"]["finished"]) == 1 and sum(stages["submit"]["failed"]) == 0
+    assert stages["export"]["waiting"] is None  # export's queue is not in the ledger
+    assert stages["import"]["waiting"] == 1  # submit handed on, no import stage is installed
+    assert stages["export"]["dead_letters"] == 1 and stages["submit"]["dead_letters"] == 0
+    assert sum(view["dead_letters_per_hour"]) == 1
+    assert stages["export"]["p50_s"] is not None
+    page = http.get("/charts").text
+    for chart in ("throughput-export", "latency", "backlog", "dead-letters"):
+        assert f"id='{chart}'" in page
+    row = page[page.index("id='load-import'") :].split("</tr>")[0]
+    assert "<td class='num'>1</td>" in row  # one run waiting for import

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.parse
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import requests
 from bp_common.cli import app
 from bp_ops.stack import LocalStack
 from typer.testing import CliRunner
@@ -46,8 +47,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
 
 
 def get(stack: LocalStack, path: str) -> Any:
-    assert stack.status is not None
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.status.port}{path}", timeout=30) as r:
+    """What an API client with the printed token reads."""
+    assert stack.status is not None and stack.status_token is not None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.status.port}{path}",
+        headers={"Authorization": f"Bearer {stack.status_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
         body = r.read().decode()
         return json.loads(body) if path.startswith("/api/") else body
 
@@ -61,7 +67,12 @@ def test_bp_up_serves_the_status_page_over_the_stack_and_its_replay_reaches_the_
     stack: LocalStack, tmp_path: Path
 ) -> None:
     assert stack.status is not None
-    assert any(line.startswith("  status page: http://127.0.0.1:") for line in stack.describe())
+    printed = [line for line in stack.describe() if line.startswith("  status page: ")]
+    assert printed and f"/?token={stack.status_token}," in printed[0]
+    base = f"http://127.0.0.1:{stack.status.port}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/api/runs", timeout=30)
+    assert refused.value.code == 401
     folder = tmp_path / "refused"
     folder.mkdir()
     (folder / "scene.usda").write_text("permanent")
@@ -75,13 +86,16 @@ def test_bp_up_serves_the_status_page_over_the_stack_and_its_replay_reaches_the_
     assert run["state"] == "failed" and run["stages"]["export"]["error"]["type"] == "InvalidInput"
     assert run_id in get(stack, "/")
 
-    assert stack.status is not None
-    form = urllib.parse.urlencode({"stage": "export"}).encode()
-    replay = urllib.request.Request(
-        f"http://127.0.0.1:{stack.status.port}/dead-letters/replay", data=form, method="POST"
+    browser = requests.Session()  # keeps the cookies a browser would
+    assert browser.get(stack.status_url, timeout=30).url == f"{base}/"
+    csrf = browser.get(f"{base}/api/csrf", timeout=30).json()["csrf_token"]
+    answer = browser.post(  # follows the 303
+        f"{base}/dead-letters/replay",
+        data={"stage": "export", "csrf_token": csrf},
+        headers={"Origin": base},
+        timeout=30,
     )
-    with urllib.request.urlopen(replay, timeout=30) as answer:  # follows the 303
-        assert "Replayed 1 dead letter(s) of stage export" in answer.read().decode()
+    assert "Replayed 1 dead letter(s) of stage export" in answer.text
 
     # The export service gets the message again, refuses it again, and it returns counted.
     again = wait_for(

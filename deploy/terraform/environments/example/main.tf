@@ -59,6 +59,7 @@ locals {
     "firebasestorage.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "iap.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
@@ -79,6 +80,14 @@ resource "google_project_service_identity" "pubsub" {
   provider   = google-beta
   project    = var.project_id
   service    = "pubsub.googleapis.com"
+  depends_on = [google_project_service.apis]
+}
+
+# IAP invokes the status page as this agent.
+resource "google_project_service_identity" "iap" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "iap.googleapis.com"
   depends_on = [google_project_service.apis]
 }
 
@@ -298,6 +307,11 @@ module "network" {
   depends_on = [google_project_service.apis]
 }
 
+module "telemetry" {
+  source     = "../../modules/telemetry"
+  project_id = var.project_id
+}
+
 module "stage" {
   source   = "../../modules/stage"
   for_each = local.stages
@@ -314,6 +328,13 @@ module "stage" {
   secrets              = [for s in local.stage_secrets[each.key] : google_secret_manager_secret.pipeline[s].secret_id]
   bucket_roles         = local.stage_bucket_roles[each.key]
   pubsub_service_agent = google_project_service_identity.pubsub.email
+
+  telemetry = {
+    image       = module.telemetry.image
+    config      = module.telemetry.config
+    health_port = module.telemetry.health_port
+    env         = module.telemetry.app_env
+  }
 
   max_delivery_attempts = var.max_delivery_attempts
   ack_deadline_seconds  = each.value.ack_deadline
@@ -349,6 +370,12 @@ module "collector" {
   env             = local.common_env
   labels          = local.labels
 
+  telemetry = {
+    image  = module.telemetry.image
+    config = module.telemetry.config
+    env    = module.telemetry.app_env
+  }
+
   artifact_registry_repository = {
     location = google_artifact_registry_repository.images.location
     name     = google_artifact_registry_repository.images.repository_id
@@ -380,7 +407,24 @@ module "monitoring" {
     }
   }
 
-  otel_metric_prefix    = var.otel_metric_prefix
+  otel_metric_prefix    = module.telemetry.metric_prefix
   notification_channels = google_monitoring_notification_channel.email[*].id
   depends_on            = [google_project_service.apis]
+}
+
+module "status" {
+  source = "../../modules/status"
+
+  project_id                = var.project_id
+  region                    = var.region
+  image                     = "${local.registry}/bp-ops:${var.image_tag}"
+  pipeline_env              = var.pipeline_env
+  bucket                    = google_storage_bucket.scenes.name
+  dead_letter_subscriptions = [for name in keys(local.stages) : module.stage[name].dead_letter_subscription]
+  replay_topics             = [for s in values(local.stages) : google_pubsub_topic.pipeline[s.consumes].name]
+  members                   = var.status_page_members
+  iap_service_agent         = google_project_service_identity.iap.email
+  deletion_protection       = var.deletion_protection
+  labels                    = local.labels
+  depends_on                = [google_project_service.apis, google_firestore_database.ledger]
 }

@@ -37,3 +37,8 @@ output "dashboard" {
   description = "The Cloud Monitoring dashboard."
   value       = module.monitoring.dashboard_id
 }
+
+output "status_page" {
+  description = "The status page behind IAP (members in var.status_page_members)."
+  value       = module.status.url
+}

@@ -103,10 +103,10 @@ variable "alert_email" {
   default     = null
 }
 
-variable "otel_metric_prefix" {
-  description = "Metric type prefix the OpenTelemetry exporter writes under."
-  type        = string
-  default     = "custom.googleapis.com/opentelemetry"
+variable "status_page_members" {
+  description = "Who may open the status page through IAP: user:, group: or domain: members (e.g. group:pipeline-oncall@example.com)."
+  type        = list(string)
+  default     = []
 }
 
 variable "deletion_protection" {

@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 7.18, < 8.0"
+      version = ">= 7.21, < 8.0"
     }
     google-beta = {
       source  = "hashicorp/google-beta"

@@ -1,5 +1,5 @@
-# The GPU collector: our gRPC collector (MuJoCo, until the Genie Sim backend exists) beside a
-# Genie Sim server on Isaac Sim, on NVIDIA L4 VMs in a regional managed instance group, reachable
+# The GPU collector: our gRPC collector, on its genie-sim backend, beside a Genie Sim server on
+# Isaac Sim (plaintext gRPC, on the VM's loopback only), on NVIDIA L4 VMs in a regional managed instance group, reachable
 # only from the submit worker through an internal load balancer with a private DNS name. No
 # public address; secrets come from Secret Manager.
 
@@ -16,10 +16,13 @@ locals {
     # checkov:skip=CKV_SECRET_6:The name of a secrets backend, not a secret value.
     BP_SECRETS_BACKEND    = "secret-manager"
     BP_LEDGER_BACKEND     = "firestore"
-    BP_TELEMETRY_EXPORTER = "gcp"
-    # The only backend the collector has; the Genie Sim server beside it waits for its own.
-    BP_COLLECTOR_BACKEND = "mujoco"
+    # Episodes run on the Genie Sim server beside the collector, over the VM's loopback (Genie
+    # Sim speaks plaintext); both containers mount the scene folder at the same path.
+    BP_COLLECTOR_BACKEND   = "genie-sim"
+    BP_GENIE_SIM_ADDRESS   = "127.0.0.1:50051"
+    BP_GENIE_SIM_SCENE_DIR = local.genie_sim_scene_dir
   }
+  genie_sim_scene_dir = "/var/lib/bp/genie-sim/scenes"
 
   project_roles = [
     "roles/logging.logWriter",
@@ -117,9 +120,12 @@ resource "google_compute_instance_template" "collector" {
     google-monitoring-enabled = "true"
     user-data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
       port              = var.port
-      env               = merge(var.env, local.base_env)
+      env               = merge(var.env, local.base_env, var.telemetry.env)
       registry_host     = local.registry_host
+      otel_image        = var.telemetry.image
+      otel_config_b64   = base64encode(var.telemetry.config)
       genie_sim_image   = var.genie_sim_image
+      scene_dir         = local.genie_sim_scene_dir
       collector_image   = var.collector_image
       collector_command = join(" ", var.collector_command)
     })

@@ -131,3 +131,12 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "telemetry" {
+  description = "The OpenTelemetry Collector each VM runs beside our collector (modules/telemetry): its image, configuration, and the OTEL_* variables our collector exports to it with."
+  type = object({
+    image  = string
+    config = string
+    env    = map(string)
+  })
+}

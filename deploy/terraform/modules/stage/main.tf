@@ -29,7 +29,6 @@ locals {
     BP_FLOW_CONTROL_MAX_MESSAGES = tostring(local.concurrency)
     BP_LEDGER_BACKEND        = "firestore"
     BP_REQUIRE_EMBEDDINGS    = "true"
-    BP_TELEMETRY_EXPORTER    = "gcp"
   }
 
   push_env = {
@@ -37,7 +36,13 @@ locals {
     BP_PUSH_SERVICE_ACCOUNT = one(google_service_account.push[*].email)
   }
 
-  environment = merge(var.env, local.base_env, { for k, v in local.push_env : k => v if local.push })
+  environment = merge(
+    var.env, local.base_env, var.telemetry.env, { for k, v in local.push_env : k => v if local.push }
+  )
+
+  # The OpenTelemetry Collector sidecar (modules/telemetry): it gets the CPU and memory it needs
+  # from the instance, reads its configuration from one variable and answers probes on health_port.
+  collector_name = "otel-collector"
 
   runtime_member = "serviceAccount:${google_service_account.runtime.email}"
 
@@ -220,7 +225,9 @@ resource "google_cloud_run_v2_service" "push" {
     }
 
     containers {
-      image = var.image
+      name       = "stage"
+      image      = var.image
+      depends_on = [local.collector_name]
 
       ports {
         container_port = 8080
@@ -231,7 +238,9 @@ resource "google_cloud_run_v2_service" "push" {
           cpu    = var.cpu
           memory = var.memory
         }
-        cpu_idle          = true
+        # CPU between requests too: the sidecar exports metrics every minute, not only while a
+        # push request happens to be running (decision 0040).
+        cpu_idle          = false
         startup_cpu_boost = true
       }
 
@@ -263,6 +272,34 @@ resource "google_cloud_run_v2_service" "push" {
         period_seconds = 30
         http_get {
           path = "/healthz"
+        }
+      }
+    }
+
+    containers {
+      name  = local.collector_name
+      image = var.telemetry.image
+      args  = ["--config=env:OTELCOL_CONFIG"]
+
+      env {
+        name  = "OTELCOL_CONFIG"
+        value = var.telemetry.config
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "256Mi"
+        }
+        cpu_idle = false
+      }
+
+      startup_probe {
+        period_seconds    = 5
+        failure_threshold = 12
+        http_get {
+          path = "/"
+          port = var.telemetry.health_port
         }
       }
     }
@@ -327,7 +364,9 @@ resource "google_cloud_run_v2_worker_pool" "pull" {
     labels          = var.labels
 
     containers {
-      image = var.image
+      name       = "stage"
+      image      = var.image
+      depends_on = [local.collector_name]
 
       resources {
         limits = {
@@ -349,6 +388,33 @@ resource "google_cloud_run_v2_worker_pool" "pull" {
         content {
           name       = "secret-${volume_mounts.value}"
           mount_path = "${local.secrets_dir}/${volume_mounts.value}"
+        }
+      }
+    }
+
+    containers {
+      name  = local.collector_name
+      image = var.telemetry.image
+      args  = ["--config=env:OTELCOL_CONFIG"]
+
+      env {
+        name  = "OTELCOL_CONFIG"
+        value = var.telemetry.config
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "256Mi"
+        }
+      }
+
+      startup_probe {
+        period_seconds    = 5
+        failure_threshold = 12
+        http_get {
+          path = "/"
+          port = var.telemetry.health_port
         }
       }
     }

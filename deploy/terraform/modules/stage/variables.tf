@@ -201,3 +201,13 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "telemetry" {
+  description = "The OpenTelemetry Collector sidecar (modules/telemetry): its image, configuration, health port, and the OTEL_* variables the stage exports to it with."
+  type = object({
+    image       = string
+    config      = string
+    health_port = number
+    env         = map(string)
+  })
+}

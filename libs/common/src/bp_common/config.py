@@ -93,8 +93,6 @@ class Settings(BaseSettings):
     require_embeddings: bool | None = None
     allow_placeholder_embeddings: bool = False
 
-    telemetry_exporter: Literal["none", "console", "otlp", "gcp"] = "none"
-    otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
     @model_validator(mode="after")

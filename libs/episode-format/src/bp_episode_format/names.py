@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 FORMAT_NAME = "bp-raw-episode"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 made the action's gripper column an opening fraction (1 open, 0 closed) for every
+hand; in version 1 it was a finger target in metres, 0 closed. Both read alike: larger is more
+open, 0 is closed."""
 MANIFEST = "episode.json"
 STATES = "states.npz"
 STREAMS = ("rgb", "depth", "segmentation")
@@ -41,3 +45,7 @@ CONTACT_ARRAYS = (
 # pose per frame, (N, C, 3) and (N, C, 4) w,x,y,z, cameras in the manifest's order, in
 # MuJoCo's camera axes (x right, y up, looking along -z).
 CAMERA_POSE_ARRAYS = ("camera_position", "camera_quaternion")
+# Optional (recorded since the collector measures it; older episodes lack it): the contact
+# force on each finger, (N, F, 3) float64 newtons in the world frame, fingers in the order of
+# the finger joints (`joint_names` after the arm joints): what fingertip sensors would read.
+FINGERTIP_FORCE = "fingertip_force_n"

@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 from bp_episode_format.names import (
     DECODE_FORMATS,
     FORMAT_NAME,
-    FORMAT_VERSION,
     MANIFEST,
+    READABLE_VERSIONS,
     STATES,
     STREAM_FILES,
 )
@@ -169,10 +169,9 @@ def read_episode(path: Path, verify: bool = True) -> RawEpisode:
             f"unreadable manifest: {exc}", IntegrityProblem.UNREADABLE_MANIFEST, path=path
         ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise EpisodeIntegrityError(
-            "not a raw episode manifest", IntegrityProblem.WRONG_FORMAT, path=path
-        )
-    if manifest.get("format_version") != FORMAT_VERSION:
+        raise EpisodeIntegrityError("not a raw episode manifest", IntegrityProblem.WRONG_FORMAT,
+                                    path=path)
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise EpisodeIntegrityError(
             f"unsupported raw episode format_version {manifest.get('format_version')}",
             IntegrityProblem.UNSUPPORTED_VERSION,

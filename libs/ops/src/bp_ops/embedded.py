@@ -20,6 +20,7 @@ from bp_common.ids import run_id_for
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
 from bp_common.runtime.uploads import claimed_run
+from opentelemetry.metrics import Meter
 
 from bp_ops.scene_drop import SceneFile, plan_drop
 
@@ -37,7 +38,16 @@ class EmbeddedRun:
 
 
 class EmbeddedPipeline:
-    def __init__(self, root: Path, settings: Settings, stages: dict[str, Stage[Any, Any]]) -> None:
+    """`meter`, when given, takes the stages' metrics instead of the process's meter provider."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        stages: dict[str, Stage[Any, Any]],
+        *,
+        meter: Meter | None = None,
+    ) -> None:
         self.root = Path(root)
         self.settings = settings
         self.stages = stages
@@ -45,7 +55,8 @@ class EmbeddedPipeline:
         self.ports: Ports = adapters.ports
         self.bus: LocalBus = adapters.bus
         self.deliverers = {
-            name: wiring.deliverer(stage, self.ports, settings) for name, stage in stages.items()
+            name: wiring.deliverer(stage, self.ports, settings, meter=meter)
+            for name, stage in stages.items()
         }
 
     def _put(self, item: SceneFile, *, force: bool = False) -> int | None:

@@ -103,6 +103,7 @@ class LocalStack:
         self.status: ServiceProcess | None = None
         self.events_path = self.root / EVENTS_FILE
         self.supervisor: Supervisor | None = None
+        self.status_token: str | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -242,11 +243,24 @@ class LocalStack:
 
     def start_status_page(self, *, wait: bool = True) -> ServiceProcess:
         """`bp status serve` on a free port (its own again on a restart), reading this stack's
-        ledger, queues, bucket and supervisor events."""
+        ledger, queues, bucket and supervisor events.
+
+        Its access token is made here once and handed over in a file only this user can read, so
+        `describe` can print the address that carries it, and it still works after a restart.
+        """
+        from bp_ops.status import new_token
+
         port = self.status.port if self.status is not None and self.status.port else free_port()
         log = self.root / "logs" / "status.log"
+        token_file = self.root / "status.token"
+        if self.status_token is None:
+            self.status_token = new_token()
+            token_file.unlink(missing_ok=True)
+            descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(self.status_token)
         command = [sys.executable, "-m", "bp_common.cli", "status", "serve", "--port", str(port)]
-        command += ["--stack-events", str(self.events_path)]
+        command += ["--stack-events", str(self.events_path), "--token-file", str(token_file)]
         with log.open("ab") as handle:
             process = subprocess.Popen(
                 command,
@@ -295,7 +309,7 @@ class LocalStack:
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
         if self.status is not None:
             lines.append(
-                f"  status page: http://{LOOPBACK}:{self.status.port}/,"
+                f"  status page: {self.status_url},"
                 f" pid {self.status.process.pid}, log {self.status.log}"
             )
         env_file = self.root / "stack.env"
@@ -306,6 +320,12 @@ class LocalStack:
             f"gs://{BUCKET}/scenes/SCENE_ID/scene.usda, see README)"
         )
         return lines
+
+    @property
+    def status_url(self) -> str:
+        """The status page's address with its access token (open it once; a cookie keeps it)."""
+        assert self.status is not None and self.status_token is not None
+        return f"http://{LOOPBACK}:{self.status.port}/?token={self.status_token}"
 
     def wait(self) -> None:
         """Supervise the services until interrupted; raises EmulatorError if an emulator died."""

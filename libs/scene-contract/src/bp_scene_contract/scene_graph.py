@@ -4,7 +4,8 @@
      nodes: [{asset_id, semantic, size, pose{position, orientation (w,x,y,z)}, bbox{min, max},
               sim_role, affordances, properties{mass, friction}, is_static, usd_path,
               articulation: null | {joints: [{name, type, axis, anchor, lower, upper,
-                                             moving_part_bbox}]}}],
+                                             moving_part_bbox}]},
+              shapes: [{usd_path, kind, pose, size, collision, visual, rgba, mesh}]}],
      edges: [{source, target, relation, confidence}]}
 
 `size` is the extents of the world box `bbox`. Mass (kg) and friction are null where the scene
@@ -12,6 +13,11 @@ does not say. Joints are in world coordinates: `axis` is a non-zero direction (r
 unit vector), `anchor` a point on it, `lower`/`upper` the limits in radians (revolute) or metres
 (prismatic), `lower` taken as closed. An edge says that `source` rests on, is in, is stacked on,
 is beside or is aligned with `target`.
+
+`shapes` are the node's authored geometric prims, each with its true shape in the world frame
+(`box`, `sphere`, `ellipsoid`, `cylinder`, `capsule` or `mesh`), whether it collides, whether it
+is seen, and its colour; empty when export had none to give (the simulator then falls back to
+the node's box). A document without `shapes` reads as empty: version 1 documents stay valid.
 """
 
 from __future__ import annotations
@@ -76,6 +82,49 @@ class Articulation(ContractModel):
     joints: tuple[ArticulationJoint, ...]
 
 
+ShapeKind = Literal["box", "sphere", "ellipsoid", "cylinder", "capsule", "mesh"]
+
+
+class MeshData(ContractModel):
+    """A triangle mesh in its shape's frame, in metres, with the sha256 of its content."""
+
+    vertices: tuple[Vec3, ...] = Field(min_length=4)
+    triangles: tuple[tuple[int, int, int], ...] = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _indices_in_range(self) -> MeshData:
+        count = len(self.vertices)
+        if any(not 0 <= i < count for triangle in self.triangles for i in triangle):
+            raise ValueError("a triangle names a vertex the mesh does not have")
+        return self
+
+
+class Shape(ContractModel):
+    """One authored geometric prim of a node, in the world frame."""
+
+    usd_path: str
+    kind: ShapeKind
+    pose: Pose
+    """The shape's frame; the axis of a cylinder or capsule is its z."""
+    size: Vec3
+    """Half extents of a box or ellipsoid; (r, r, r) for a sphere; (r, r, half length) for a
+    cylinder or a capsule's straight part; (1, 1, 1) for a mesh, whose vertices carry scale."""
+    collision: bool
+    visual: bool
+    rgba: tuple[float, float, float, float] | None = None
+    """Display colour (displayColor, or a UsdPreviewSurface's diffuse colour); null if none."""
+    mesh: MeshData | None = None
+
+    @model_validator(mode="after")
+    def _mesh_iff_mesh_kind(self) -> Shape:
+        if (self.kind == "mesh") != (self.mesh is not None):
+            raise ValueError("a mesh shape has mesh data, and only a mesh shape has")
+        if any(v <= 0 for v in self.size):
+            raise ValueError("shape sizes are positive")
+        return self
+
+
 class SceneNode(ContractModel):
     """One object of the scene."""
 
@@ -90,6 +139,7 @@ class SceneNode(ContractModel):
     is_static: bool
     usd_path: str
     articulation: Articulation | None
+    shapes: tuple[Shape, ...] = ()
 
     @property
     def name(self) -> str:

@@ -32,7 +32,7 @@ from bp_scene_contract.geometry import ContractModel, OrderedBox, Pose
 SCHEMA_VERSION: Literal[1] = 1
 
 TaskKind = Literal["pick_place", "place_in", "stack", "open_close"]
-RobotName = Literal["franka_panda", "ur5e", "fetch"]
+RobotName = Literal["franka_panda", "ur5e", "ur10", "fetch", "gr1"]
 
 MOVE_KINDS: tuple[TaskKind, ...] = ("pick_place", "place_in", "stack")
 """Kinds whose task is a grasp, a carry and a place into `goal_region`."""

@@ -53,6 +53,8 @@ class EpisodeOrder:
     height: int
     fps: int
     max_seconds: float
+    fovy_deg: float = 0.0
+    """Vertical field of view of the fixed cameras, degrees; 0 keeps each camera's own."""
 
 
 @dataclass(frozen=True)

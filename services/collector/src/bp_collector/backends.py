@@ -21,7 +21,25 @@ def _mujoco() -> Backend:
     return MujocoBackend()
 
 
-BACKENDS: Mapping[str, Callable[[], Backend]] = {"mujoco": _mujoco}
+def _genie_sim() -> Backend:
+    from bp_common.config import Settings
+
+    from bp_collector.genie_sim.backend import GenieSimBackend
+    from bp_collector.genie_sim.client import check_address
+    from bp_collector.settings import CollectorSettings
+
+    settings, own = Settings(), CollectorSettings()
+    return GenieSimBackend(
+        check_address(own.genie_sim_address, settings.env.value),
+        own.genie_sim_scene_dir or settings.data_dir / "genie-sim" / "scenes",
+    )
+
+
+BACKENDS: Mapping[str, Callable[[], Backend]] = {"mujoco": _mujoco, "genie-sim": _genie_sim}
+
+SIMULATION_PROCESSES: Mapping[str, int] = {"genie-sim": 1}
+"""Backends that take a fixed number of simulation processes: a Genie Sim server plays one
+scene at a time, so one process drives it (more servers, more collectors)."""
 
 
 class UnknownBackend(PermanentError):

@@ -12,7 +12,8 @@ from typing import TypeVar
 import typer
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
-from bp_common.telemetry import setup_logging
+from bp_common.metrics import COLLECTION_QUEUED, gauge
+from bp_common.telemetry import meter, setup_logging, setup_telemetry
 from pydantic import ValidationError
 
 _T = TypeVar("_T")
@@ -73,11 +74,17 @@ def collector(
     """The episode collector: a gRPC server that runs episodes on its backend
     (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
     # Imported here: every `bp` command loads this module, only `serve` needs the backend and gRPC.
+    from bp_collector.backends import SIMULATION_PROCESSES
     from bp_collector.service.server import CollectorServer, load_server_tls, wants_plaintext
     from bp_collector.service.servicer import Limits, WatchTiming
     from bp_collector.settings import CollectorSettings
 
     settings = Settings()
+    try:
+        setup_telemetry(settings, "collector")
+    except PipelineError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     setup_logging(settings, "collector", json_logs=not settings.is_local)
     try:
         own = CollectorSettings()
@@ -105,7 +112,8 @@ def collector(
             _given(port, own.collector_port),
             tls=tls,
             backend=own.collector_backend,
-            workers=_given(workers, own.collector_workers) or None,
+            workers=_given(workers, own.collector_workers)
+            or SIMULATION_PROCESSES.get(own.collector_backend),
             limits=limits,
             watch=WatchTiming(),
         )
@@ -113,6 +121,8 @@ def collector(
     except PipelineError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
+    store = server.store
+    gauge(meter(), COLLECTION_QUEUED, lambda: [(float(store.pending_episodes()), {})])
     if port_file is not None:
         _write_port_file(port_file, bound)
     stop = threading.Event()

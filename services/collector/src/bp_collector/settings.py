@@ -33,6 +33,11 @@ class CollectorSettings(BaseSettings):
     collector_max_episodes_per_job: int = Field(default=10_000, ge=1)
     collector_shutdown_grace_s: float = Field(default=25.0, ge=0)
     """Seconds running episodes get to finish on stop."""
+    genie_sim_address: str = "127.0.0.1:50051"
+    """host:port of the Genie Sim server (backend genie-sim); plaintext: loopback outside local."""
+    genie_sim_scene_dir: Path | None = None
+    """Where the genie-sim backend writes each scene for the server to load; a folder the Genie
+    Sim container mounts at the same path (default: BP_DATA_DIR/genie-sim/scenes)."""
 
     @field_validator("collector_backend")
     @classmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bp_scene_contract import read_scene_graph
+from bp_scene_contract import read_scene_graph, read_task_config
 
 from bp_export.assets.asset_index import (
     asset_index_json,
@@ -20,6 +20,8 @@ from bp_export.assets.asset_index import (
 from bp_export.embeddings.asset_embeddings import EmbeddingProvider, embed_assets, local_provider
 from bp_export.scene.graph import build_scene_graph, scene_graph_json
 from bp_export.scene.reconciliation import reconcile_scene
+from bp_export.tasks.genie_sim import genie_sim_tasks_json
+from bp_export.tasks.language import annotate_instructions
 from bp_export.tasks.planning import build_task_config, select_robots
 from bp_export.usd.scene import load_scene
 
@@ -62,16 +64,19 @@ def export_scene(
     names = select_robots(reconciled.manifest.robots, robots)
     graph_text = scene_graph_json(graph)
     contract = read_scene_graph(graph_text)  # what downstream stages will read
-    tasks = build_task_config(contract, names).model_dump(mode="json")
-    embeddings = embed_assets(
-        contract, provider or local_provider(), require_embeddings=require_embeddings
+    encoder = provider or local_provider()
+    tasks = annotate_instructions(build_task_config(contract, names), contract, encoder).model_dump(
+        mode="json"
     )
+    embeddings = embed_assets(contract, encoder, require_embeddings=require_embeddings)
     files = {
         "scene_graph.json": graph_text.encode(),
         "asset_index.json": asset_index_json(index).encode(),
         "task_config.json": _json(tasks),
         "asset_embeddings.json": _json(embeddings),
         "scene_manifest.json": _json(reconciled.manifest.to_json()),
+        # The same tasks in Genie Sim's own task-config format, for Genie Sim's own tools.
+        "genie_sim_tasks.json": genie_sim_tasks_json(contract, read_task_config(_json(tasks))),
     }
     kept = {t for r in tasks["robots"] for t in r["tasks"]}
     return ExportResult(

@@ -25,7 +25,7 @@ from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import IMPORT_MANIFEST
 from bp_import.run_import import import_run
 
-_OUR_NAMES = {"meta", "data", "videos", "ground_truth", "quality", "README.md"}
+_OUR_NAMES = {"meta", "data", "videos", "ground_truth", "quality", "analytics", "README.md"}
 
 
 def robot_folders(episodes_dir: Path) -> dict[str, list[Path]]:

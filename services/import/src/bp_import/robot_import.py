@@ -9,6 +9,9 @@ gates fail, `write_quality_report` alone writes the report. The robot's folder:
     meta/ data/ videos/ README.md          the LeRobot dataset (v3.0, or v2.1 on request)
     ground_truth/                          depth, segmentation, boxes, cameras (`ground_truth`)
     quality/quality_report.json|.html, quality/contact_sheet.png
+    analytics/analytics.json|.html         trajectory, embodiment, coverage, language, contact,
+                                           sim-to-real (`bp_import.analytics`), summed up in
+                                           the dataset card
     import_manifest.json                   the inventory; its presence commits the folder
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +28,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bp_import.episodes.adapter import dataset_spec, episode_frames
+from bp_import.analytics.document import (
+    ANALYTICS_DIR,
+    ANALYTICS_HTML,
+    ANALYTICS_JSON,
+    MeasuredEpisode,
+    robot_analytics,
+    run_trajectories,
+    summary_lines,
+)
+from bp_import.analytics.language import assign_instructions
+from bp_import.analytics.page import analytics_html
+from bp_import.episodes.adapter import (
+    CONTACT_FORCE,
+    dataset_spec,
+    episode_frames,
+    records_contact_force,
+)
 from bp_import.episodes.selection import (
     EpisodeAssessment,
     ExclusionReason,
@@ -63,6 +83,8 @@ class RobotImport:
     codebase_version: str
     summary: DatasetSummary | None
     manifest: dict[str, Any] | None
+    write_seconds: float = 0.0
+    """How long writing the dataset, ground truth and report took."""
 
     @property
     def committed(self) -> bool:
@@ -103,13 +125,28 @@ def _clear(root: Path, keep: str = REPORT_DIR) -> None:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
+@dataclass(frozen=True)
+class WrittenEpisodes:
+    """What writing the episodes settled: who is in, which instruction each carries, and
+    whether the dataset has the contact-force feature."""
+
+    quality: RobotQuality
+    summary: DatasetSummary | None
+    instructions: dict[str, str]
+    contact_feature: str | None
+
+
 def _write_episodes(
     quality: RobotQuality, root: Path, lerobot: LeRobotSettings, card: Mapping[str, str]
-) -> tuple[RobotQuality, DatasetSummary | None]:
+) -> WrittenEpisodes:
     assert quality.layout is not None
+    chosen = [a for a in quality.assessments if a.included and a.raw and a.manifest]
+    # The feature needs every episode to have it; episodes recorded before it was added lack it.
+    force = bool(chosen) and all(a.raw is not None and records_contact_force(a.raw) for a in chosen)
+    instructions = assign_instructions([a.manifest for a in chosen if a.manifest is not None])
     writer = LeRobotDatasetWriter(
         root,
-        dataset_spec(quality.robot, quality.layout),
+        dataset_spec(quality.robot, quality.layout, contact_force=force),
         codebase=lerobot.format,
         video=lerobot.video(),
         ground_truth_root=root / GROUND_TRUTH_DIR,
@@ -122,19 +159,34 @@ def _write_episodes(
                 updated.append(item)
                 continue
             try:
-                record = writer.add_episode(episode_frames(item.raw, item.manifest))
+                record = writer.add_episode(
+                    episode_frames(
+                        item.raw,
+                        item.manifest,
+                        task=instructions.get(item.manifest.episode_id),
+                        contact_force=force,
+                    )
+                )
             except (EpisodeFramesError, OSError, ValueError) as error:
                 updated.append(item.excluded(ExclusionReason.REJECTED_BY_WRITER, str(error)))
             else:
                 updated.append(replace(item, dataset_index=record.episode_index))
         if not any(item.included for item in updated):
             writer.abort()
-            return _with_gates(replace(quality, assessments=updated)), None
+            return WrittenEpisodes(
+                _with_gates(replace(quality, assessments=updated)), None, instructions, None
+            )
         summary = writer.finalize()
     except BaseException:
         writer.abort()
         raise
-    return _with_gates(replace(quality, assessments=updated)), summary
+    kept = {a.episode_id for a in updated if a.included}
+    return WrittenEpisodes(
+        _with_gates(replace(quality, assessments=updated)),
+        summary,
+        {k: v for k, v in instructions.items() if k in kept},
+        CONTACT_FORCE if force else None,
+    )
 
 
 def _sheet_rows(quality: RobotQuality) -> list[SheetRow]:
@@ -179,21 +231,52 @@ def write_quality_report(
     return path
 
 
-def write_robot_dataset(
-    quality: RobotQuality, root: Path, lerobot: LeRobotSettings, provenance: Mapping[str, Any]
-) -> RobotImport:
-    """Write the dataset, ground truth and report; commit with the manifest if gates still hold.
+def write_analytics(
+    written: WrittenEpisodes,
+    root: Path,
+    measured: Mapping[str, Sequence[MeasuredEpisode]],
+) -> dict[str, Any]:
+    """analytics/analytics.json and .html under `root`, and their summary in README.md."""
+    quality = written.quality
+    document = robot_analytics(
+        quality, measured, written.instructions, contact_feature=written.contact_feature
+    )
+    folder = root / ANALYTICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ANALYTICS_JSON).write_text(json.dumps(document, indent=2) + "\n")
+    (folder / ANALYTICS_HTML).write_text(analytics_html(document, measured.get(quality.robot, [])))
+    card = root / "README.md"
+    if card.is_file():
+        card.write_text(
+            card.read_text().rstrip("\n") + "\n\n" + "\n".join(summary_lines(document)) + "\n"
+        )
+    return document
 
-    `root` must be absent or empty. If the writer refuses episodes so that a gate no longer
-    holds, the dataset files are removed and only the report stays (nothing is committed).
+
+def write_robot_dataset(
+    quality: RobotQuality,
+    root: Path,
+    lerobot: LeRobotSettings,
+    provenance: Mapping[str, Any],
+    measured: Mapping[str, Sequence[MeasuredEpisode]] | None = None,
+) -> RobotImport:
+    """Write the dataset, ground truth, report and analytics; commit with the manifest if gates
+    still hold.
+
+    `root` must be absent or empty. `measured` holds every robot of the run, measured once by
+    `run_trajectories` (the embodiment matrix compares them); alone, the robot is measured
+    here. If the writer refuses episodes so that a gate no longer holds, the dataset files are
+    removed and only the report stays (nothing is committed).
     """
+    started = time.monotonic()
     card = {
         "scene": quality.scene_id,
         "run": quality.run_id,
         "pipeline version": str(provenance.get("pipeline_version", "")),
         "quality report": f"{REPORT_DIR}/{REPORT_HTML}",
     }
-    written, summary = _write_episodes(quality, root, lerobot, card)
+    episodes = _write_episodes(quality, root, lerobot, card)
+    written, summary = episodes.quality, episodes.summary
     dataset = (
         None
         if summary is None
@@ -208,8 +291,13 @@ def write_robot_dataset(
     if not written.passed or summary is None:
         _clear(root)
         write_quality_report(written, root, None)
-        return RobotImport(written, root, lerobot.format, None, None)
+        return RobotImport(written, root, lerobot.format, None, None, time.monotonic() - started)
     write_quality_report(written, root, dataset)
+    write_analytics(
+        episodes,
+        root,
+        measured if measured is not None else run_trajectories({written.robot: written}),
+    )
     counts = {
         **written.counts.record(),
         "dataset_episodes": summary.total_episodes,
@@ -227,4 +315,6 @@ def write_robot_dataset(
         provenance=provenance,
     )
     commit_import_manifest(root, document)
-    return RobotImport(written, root, summary.codebase_version, summary, document)
+    return RobotImport(
+        written, root, summary.codebase_version, summary, document, time.monotonic() - started
+    )

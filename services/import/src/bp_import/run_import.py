@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bp_import.analytics.document import run_trajectories
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.quality.gates import failed_gates
 from bp_import.quality.report import RobotQuality
@@ -75,8 +76,10 @@ def import_run(
                 on_robot(robot, out / robot, None)
         return RunImport(qualities)
     imports: dict[str, RobotImport] = {}
+    # Measured once for all robots: each robot's analytics compare it with the others.
+    measured = run_trajectories(qualities)
     for robot, robot_quality in qualities.items():
-        done = write_robot_dataset(robot_quality, out / robot, lerobot, provenance(robot))
+        done = write_robot_dataset(robot_quality, out / robot, lerobot, provenance(robot), measured)
         imports[robot] = done
         if on_robot is not None:
             on_robot(robot, out / robot, done)

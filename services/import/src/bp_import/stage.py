@@ -17,6 +17,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections import Counter
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -31,11 +32,13 @@ from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
 
+from bp_import.episodes.selection import ExclusionReason
+from bp_import.episodes.validation import DefectReason
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import IMPORT_MANIFEST
 from bp_import.quality.report import REPORT_DIR
 from bp_import.robot_import import RobotImport
-from bp_import.run_import import import_run
+from bp_import.run_import import RunImport, import_run
 
 CHUNK = 1 << 20
 _CONTENT_TYPES = {
@@ -165,6 +168,32 @@ def _reports(root: Path) -> dict[str, dict[str, Any]]:
     return {p.relative_to(root).as_posix(): {} for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+EXCLUSION_REASONS = frozenset(r.value for r in (*ExclusionReason, *DefectReason))
+
+
+def _measure(ctx: StageContext, result: RunImport) -> None:
+    """Each robot's assessment and dataset on the pipeline's metrics (bp_common.metrics)."""
+    m = ctx.metrics
+    for robot, assessed in result.qualities.items():
+        done = result.imports.get(robot)
+        final = done.quality if done is not None else assessed
+        included = sum(1 for a in final.assessments if a.included)
+        m.import_episodes.add(included, robot=robot, verdict="included")
+        m.import_episodes.add(len(final.assessments) - included, robot=robot, verdict="excluded")
+        excluded = Counter(a.reason or "unknown" for a in final.assessments if not a.included)
+        # Every known reason's series, at 0 when no episode had it: a chart reads 0, not no data.
+        for reason in sorted(EXCLUSION_REASONS | set(excluded)):
+            m.import_excluded.add(excluded[reason], robot=robot, reason=reason)
+        if done is None or not done.committed or done.summary is None:
+            m.import_datasets.add(1, robot=robot, verdict="failed")
+            continue
+        m.import_datasets.add(1, robot=robot, verdict="passed")
+        m.import_frames.add(done.summary.total_frames, robot=robot)
+        if done.write_seconds > 0:
+            rate = done.summary.total_frames / done.write_seconds
+            m.import_frame_rate.record(rate, robot=robot)
+
+
 def make_import_stage(
     quality: QualitySettings | None = None, lerobot: LeRobotSettings | None = None
 ) -> Stage[EpisodesCollected]:
@@ -227,6 +256,7 @@ def make_import_stage(
             result = import_run(
                 ctx.scene_id, ctx.run_id, episodes, work / "out", gates, output, provenance, publish
             )
+        _measure(ctx, result)
         counts = {
             f"{robot}.{name}": float(value)
             for robot, q in result.qualities.items()

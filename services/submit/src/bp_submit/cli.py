@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -44,6 +45,18 @@ def collect(
     width: int = typer.Option(0, help="Image width (0: the collector's default, 224)."),
     height: int = typer.Option(0, help="Image height (0: the collector's default, 224)."),
     seed: int = typer.Option(0, min=0, help="First randomisation seed."),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="Simulator of the collector this command starts: mujoco or genie-sim"
+        " [BP_COLLECTOR_BACKEND, mujoco]; a running collector (--collector) has its own.",
+    ),
+    genie_sim_address: str | None = typer.Option(
+        None,
+        "--genie-sim-address",
+        help="host:port of the Genie Sim server, with --backend genie-sim"
+        " [BP_GENIE_SIM_ADDRESS, 127.0.0.1:50051]; `bp genie-sim serve` answers there on MuJoCo.",
+    ),
 ) -> None:
     """Collect episodes for an exported scene, with a progress bar; resumes when run again."""
     # Imported here: every `bp` command loads this module, only `collect` needs gRPC.
@@ -65,6 +78,19 @@ def collect(
     from bp_submit.config import SubmitConfig
     from bp_submit.connection import collector_client
 
+    if collector and (backend or genie_sim_address):
+        raise typer.BadParameter(
+            "a running collector has its own backend: --backend and --genie-sim-address choose"
+            " the one this command starts",
+            param_hint="--collector",
+        )
+    if genie_sim_address and backend != "genie-sim":
+        raise typer.BadParameter("needs --backend genie-sim", param_hint="--genie-sim-address")
+    # The collector this command starts is a child process: it reads its backend from these.
+    if backend:
+        os.environ["BP_COLLECTOR_BACKEND"] = backend
+    if genie_sim_address:
+        os.environ["BP_GENIE_SIM_ADDRESS"] = genie_sim_address
     graph, tasks, export_sha = _read_export(export_dir)
     planned, left_out = assigned_tasks(json.loads(tasks))
     if robots:
@@ -81,6 +107,8 @@ def collect(
     scene_id = json.loads(graph)["scene_id"]
     camera = pb.CameraSpec(width=width, height=height)
     params = f"{episodes_per_task}:{seconds}:{width}x{height}:{seed}"
+    if backend:
+        params += f":{backend}"
     key_prefix = f"collect:{export_sha[:16]}:{hashlib.sha256(params.encode()).hexdigest()[:8]}"
     plan = CollectionPlan(
         scene_id=scene_id,

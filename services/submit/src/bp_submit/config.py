@@ -25,6 +25,8 @@ class SubmitConfig(BaseSettings):
     episode_height: int = Field(default=0, ge=0)
     episode_fps: int = Field(default=0, ge=0)
     episode_cameras: str = ""
+    # Vertical field of view of the fixed cameras (overhead, front), degrees; 0 keeps theirs.
+    episode_fov_deg: float = Field(default=0.0, ge=0.0, lt=180.0)
 
     # `auto`: in `local`, when nothing listens at BP_COLLECTOR_ADDRESS (a loopback address),
     # start a plaintext collector on loopback beside this process. `never`: use the address.

@@ -72,6 +72,7 @@ def _camera(config: SubmitConfig) -> pb.CameraSpec:
         width=config.episode_width,
         height=config.episode_height,
         fps=config.episode_fps,
+        fovy_deg=config.episode_fov_deg,
     )
 
 

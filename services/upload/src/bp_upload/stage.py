@@ -12,6 +12,13 @@ from bp_common.errors import PipelineError
 from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput
 
+from bp_upload.errors import (
+    ChecksumMismatch,
+    DatasetRejected,
+    DatasetUploadFailed,
+    SourceCorrupt,
+    VerificationFailed,
+)
 from bp_upload.publication.layout import DatasetLocation
 from bp_upload.publication.manifest import QualitySummary
 from bp_upload.publication.publisher import (
@@ -20,8 +27,12 @@ from bp_upload.publication.publisher import (
     Publication,
     PublishRequest,
 )
-from bp_upload.publication.result import combine
+from bp_upload.publication.result import UploadResult, combine
 from bp_upload.wiring import UploadAdapters, stage_adapters
+
+VERIFICATION_ERRORS = frozenset(
+    e.__name__ for e in (ChecksumMismatch, VerificationFailed, SourceCorrupt)
+)
 
 
 def request_for(
@@ -56,6 +67,30 @@ def published(p: Publication) -> PublishedDataset:
     )
 
 
+def _measure(ctx: StageContext[UploadAdapters], robot: str, result: UploadResult) -> None:
+    """One dataset's transfer on the pipeline's metrics (bp_common.metrics)."""
+    ctx.metrics.upload_bytes.add(result.bytes, robot=robot)
+    if result.bytes and result.duration_s > 0:
+        ctx.metrics.upload_throughput.record(result.bytes / result.duration_s, robot=robot)
+    ctx.metrics.upload_verification_failures.add(verification_failures(result), robot=robot)
+
+
+def _measure_failure(ctx: StageContext[UploadAdapters], robot: str, error: PipelineError) -> None:
+    """A failed dataset still sent what it sent, and may have failed verification."""
+    if not isinstance(error, DatasetUploadFailed | DatasetRejected):
+        return
+    if isinstance(error.result, UploadResult):
+        _measure(ctx, robot, error.result)
+        if verification_failures(error.result) == 0 and isinstance(error.cause, VerificationFailed):
+            ctx.metrics.upload_verification_failures.add(1, robot=robot)
+
+
+def verification_failures(result: UploadResult) -> int:
+    """Files that did not verify: failed for good on a checksum, or found altered by the audit."""
+    failed = sum(1 for f in result.failures if f.error_type in VERIFICATION_ERRORS)
+    return failed + result.repaired
+
+
 def handle(ctx: StageContext[UploadAdapters], ready: DatasetsReady) -> StageOutput:
     adapters = ctx.adapters
     publisher = DatasetPublisher(
@@ -72,9 +107,11 @@ def handle(ctx: StageContext[UploadAdapters], ready: DatasetsReady) -> StageOutp
         except PipelineError as exc:
             ctx.log.error("dataset %s not published: %s", request.location.prefix, exc)
             errors.append(exc)
+            _measure_failure(ctx, dataset.robot, exc)
             continue
         ctx.log.info("published %s: %s", publication.manifest_uri, publication.result.summary())
         publications.append(publication)
+        _measure(ctx, dataset.robot, publication.result)
     if errors:
         raise next((e for e in errors if e.permanent), errors[0])
     event = DatasetsPublished(

@@ -33,7 +33,11 @@ def _service(
     """The stage with every adapter it runs on, or exit naming what could not be built."""
     settings = load_settings()
     stage = stage_registry.load(spec)
-    setup_telemetry(settings, stage.name)
+    try:
+        setup_telemetry(settings, stage.name)
+    except PipelineError as exc:
+        typer.secho(f"{stage.name}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     adapters = wiring.cloud(settings)
     try:
         deliverer = wiring.deliverer(stage, adapters.ports, settings, transport=transport)

@@ -31,11 +31,12 @@ from bp_common import telemetry
 from bp_common.bus import Message
 from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope, decode, encode
-from bp_common.contracts.events import Event
+from bp_common.contracts.events import DatasetsPublished, Event
 from bp_common.errors import PermanentError, PipelineError, TransientError
 from bp_common.ledger import RunRecord, StageState
 from bp_common.ledger.leases import Held, Lease, LeaseLost
 from bp_common.ledger.model import EmittedEvent
+from bp_common.metrics import DEAD_LETTER_REASONS, OUTCOMES, PipelineMetrics, pipeline_metrics
 from bp_common.runtime.holding import Hold, holder_gone, holder_name
 from bp_common.runtime.limits import DeliveryLimits, Transport, delivery_limits
 from bp_common.runtime.stage import Ports, RunRef, Skip, Stage, StageContext, StageOutput
@@ -63,6 +64,29 @@ class Verdict:
     error: PipelineError | None = None
     emitted: Envelope | None = None
     duplicate: bool = False
+    ignored: bool = False
+    """Acked without work: the stage has nothing to do with this message."""
+    final: bool = False
+    """A retry on the last delivery attempt: the subscription dead-letters it next."""
+
+    @property
+    def counted_as(self) -> str:
+        """The outcome label of bp.stage.messages."""
+        if self.outcome is Outcome.RETRY:
+            return "transient"
+        if self.outcome is Outcome.DEAD_LETTER:
+            return "permanent"
+        if self.outcome is Outcome.DEFER:
+            return "duplicate"  # handed back while another delivery holds the unit
+        return "duplicate" if self.duplicate else "ignored" if self.ignored else "succeeded"
+
+
+def error_log_fields(error: PipelineError) -> dict[str, str]:
+    """The typed error as the JSON logs carry it (log-based metrics count permanent ones)."""
+    return {
+        "error_type": type(error).__name__,
+        "error_kind": "permanent" if error.permanent else "transient",
+    }
 
 
 class Deliverer:
@@ -95,29 +119,43 @@ class Deliverer:
             stage_deadline_s=stage.deadline_s(settings) if stage.deadline_s else None,
         )
         self._slots = threading.BoundedSemaphore(self.limits.work_slots)
-        m = meter or telemetry.meter()
-        self._handled = m.create_counter("bp.messages.handled", description="messages by outcome")
-        self._failed = m.create_counter("bp.messages.failed", description="failed deliveries")
-        self._latency = m.create_histogram("bp.stage.duration", unit="s", description="stage time")
+        self.metrics = PipelineMetrics(meter) if meter is not None else pipeline_metrics()
+        name, subscription = stage.name, stage.route.dead_letter_subscription
+        # Every series this stage can emit starts at 0: a dashboard shows 0, not "no data".
+        self.metrics.stage_messages.zero({"stage": name, "outcome": o} for o in OUTCOMES)
+        self.metrics.dead_letters.zero(
+            {"stage": name, "subscription": subscription, "reason": r} for r in DEAD_LETTER_REASONS
+        )
+        self.metrics.stage_in_flight.add(0, stage=name)
 
     def deliver(self, message: Message) -> Verdict:
         started = time.monotonic()
+        name = self.stage.name
         ctx = telemetry.extract_trace(message.attributes)
-        with telemetry.tracer().start_as_current_span(
-            f"{self.stage.name} {message.topic}", context=ctx, kind=SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("bp.stage", self.stage.name)
-            span.set_attribute("messaging.message.id", message.id)
-            span.set_attribute("bp.delivery_attempt", message.delivery_attempt)
-            verdict = self._deliver(message, span)
-            span.set_attribute("bp.outcome", verdict.outcome.value)
-            if verdict.error is not None:
-                span.set_status(Status(StatusCode.ERROR, verdict.error.message))
-        attrs = {"stage": self.stage.name, "outcome": verdict.outcome.value}
-        self._handled.add(1, attrs)
-        if verdict.outcome is not Outcome.ACK:
-            self._failed.add(1, attrs)
-        self._latency.record(time.monotonic() - started, {"stage": self.stage.name})
+        self.metrics.stage_in_flight.add(1, stage=name)
+        try:
+            with telemetry.tracer().start_as_current_span(
+                f"{name} {message.topic}", context=ctx, kind=SpanKind.CONSUMER
+            ) as span:
+                span.set_attribute("bp.stage", name)
+                span.set_attribute("messaging.message.id", message.id)
+                span.set_attribute("bp.delivery_attempt", message.delivery_attempt)
+                verdict = self._deliver(message, span)
+                span.set_attribute("bp.outcome", verdict.outcome.value)
+                if verdict.error is not None:
+                    span.set_status(Status(StatusCode.ERROR, verdict.error.message))
+        finally:
+            self.metrics.stage_in_flight.add(-1, stage=name)
+        outcome = verdict.counted_as
+        self.metrics.stage_messages.add(1, stage=name, outcome=outcome)
+        self.metrics.stage_duration.record(time.monotonic() - started, stage=name, outcome=outcome)
+        if verdict.outcome is Outcome.DEAD_LETTER or verdict.final:
+            self.metrics.dead_letters.add(
+                1,
+                stage=name,
+                subscription=self.stage.route.dead_letter_subscription,
+                reason="permanent" if verdict.outcome is Outcome.DEAD_LETTER else "exhausted",
+            )
         return verdict
 
     def _deliver(self, message: Message, span: Span) -> Verdict:
@@ -132,22 +170,32 @@ class Deliverer:
         except PermanentError as exc:
             self._record_unparsed(message, exc)
             log.error(
-                "dead-lettering invalid message: %s", exc, extra={**extra, "outcome": "dead_letter"}
+                "dead-lettering invalid message: %s",
+                exc,
+                extra={**extra, "outcome": "dead_letter", **error_log_fields(exc)},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
         if isinstance(ref, Skip):
             log.info("skipped: %s", ref.reason, extra={**extra, "outcome": "ack"})
-            return Verdict(Outcome.ACK)
+            return Verdict(Outcome.ACK, ignored=True)
         extra.update(scene_id=ref.scene_id, run_id=ref.run_id)
         span.set_attribute("bp.run_id", ref.run_id)
+        final = message.delivery_attempt >= self.settings.max_delivery_attempts
         try:
             return self._run(message, event, ref, extra)
         except PipelineError as exc:
-            log.warning("ledger or bus failure, will retry: %s", exc, extra=extra)
-            return Verdict(Outcome.RETRY, exc)
+            log.warning(
+                "ledger or bus failure, will retry: %s",
+                exc,
+                extra={**extra, **error_log_fields(exc)},
+            )
+            return Verdict(Outcome.RETRY, exc, final=final)
         except Exception as exc:  # an unforeseen failure is retried, then dead-lettered by policy
-            log.exception("unexpected failure, will retry", extra=extra)
-            return Verdict(Outcome.RETRY, TransientError(f"{type(exc).__name__}: {exc}"))
+            error = TransientError(f"{type(exc).__name__}: {exc}")
+            log.exception(
+                "unexpected failure, will retry", extra={**extra, **error_log_fields(error)}
+            )
+            return Verdict(Outcome.RETRY, error, final=final)
 
     def _run(
         self, message: Message, event: object, ref: RunRef, extra: dict[str, object]
@@ -322,6 +370,7 @@ class Deliverer:
             adapters=self.adapters,
             attempt_id=f"a{attempt:02d}-{name}",
             lease_check=hold.check,
+            metrics=self.metrics,
         )
         try:
             result = self.stage.handle(ctx, event)
@@ -331,7 +380,7 @@ class Deliverer:
             log.error(
                 "permanent failure, dead-lettering: %s",
                 exc,
-                extra={**extra, "outcome": "dead_letter"},
+                extra={**extra, "outcome": "dead_letter", **error_log_fields(exc)},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
         except LeaseLost as exc:  # checked before a commit: the successor records its outcome
@@ -354,10 +403,10 @@ class Deliverer:
                 "transient failure (attempt %d): %s",
                 attempt,
                 error,
-                extra={**extra, "outcome": "retry"},
+                extra={**extra, "outcome": "retry", **error_log_fields(error)},
                 exc_info=not isinstance(exc, PipelineError),
             )
-            return Verdict(Outcome.RETRY, error)
+            return Verdict(Outcome.RETRY, error, final=final)
 
         if not self._still_holding(hold, ref, extra):
             hold.release("lost")
@@ -379,6 +428,10 @@ class Deliverer:
             self._publish(ref, emitted)
             hold.release("succeeded")
             log.info("stage succeeded", extra={**extra, "outcome": "ack"})
+            if isinstance(result.event, DatasetsPublished):
+                # The run's last stage: its datasets are out, counted from the run's first record.
+                elapsed = (ledger.clock() - started.created_at).total_seconds()
+                self.metrics.run_duration.record(max(elapsed, 0.0))
             return Verdict(Outcome.ACK, emitted=envelope)
         ledger.stage_finished(
             ref.run_id, ref.scene_id, stage, result.state, counts=result.counts, note=result.note

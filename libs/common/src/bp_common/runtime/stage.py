@@ -16,6 +16,7 @@ from bp_common.bus import Publisher
 from bp_common.config import Settings
 from bp_common.contracts.events import Event
 from bp_common.ledger import RunLedger, StageState
+from bp_common.metrics import PipelineMetrics, pipeline_metrics
 from bp_common.runtime.limits import Footprint
 from bp_common.secrets import SecretStore
 from bp_common.topology import ROUTE_BY_STAGE, Route
@@ -96,6 +97,8 @@ class StageContext(Generic[A]):
     lease_check: Callable[[], None] = lambda: None
     """Raises LeaseLost unless this delivery still holds the run's unit; call it right before
     a commit, so a delivery whose lease lapsed does not commit over its successor."""
+    metrics: PipelineMetrics = field(default_factory=pipeline_metrics)
+    """The instruments a stage records its own numbers on (bp_common.metrics)."""
 
     @property
     def blobs(self) -> BlobStore:

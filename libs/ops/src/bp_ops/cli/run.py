@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
@@ -10,9 +12,37 @@ from bp_common.config import Settings
 from bp_common.contracts.events import DatasetsPublished
 from bp_common.errors import PipelineError
 from bp_common.runtime.delivery import Outcome, Verdict
-from bp_common.telemetry import setup_logging, setup_telemetry
+from bp_common.telemetry import flush_telemetry, setup_logging, setup_telemetry
 
 from bp_ops.embedded import EmbeddedPipeline
+from bp_ops.status.analytics import learnability_key
+
+# `bp run --learnability` defaults to this variable (off: the check adds about a minute).
+VARIABLES = ("BP_LEARNABILITY",)
+
+
+def check_learnability(bucket: Path, scene_id: str, run_id: str, robots: list[str]) -> None:
+    """`bp learnability` (the collector's command) on the run's episodes, for each robot that
+    has no result yet; results go where the status page's leaderboard reads them."""
+    run = bucket / "runs" / scene_id / run_id
+    for robot in robots:
+        result = bucket / learnability_key(scene_id, run_id, robot)
+        if result.exists():
+            typer.echo(f"  [learnability] {robot}: already checked")
+            continue
+        command = [sys.executable, "-m", "bp_common.cli", "learnability", str(run / "episodes")]
+        command += ["--export", str(run / "export"), "--robots", robot, "--run-id", run_id]
+        done = subprocess.run(
+            [*command, "--out", str(result.parent)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        line = (done.stdout.strip().splitlines() or [""])[-1]
+        if done.returncode != 0:
+            typer.secho(f"  [learnability] {robot} failed: {done.stderr[-500:]}", fg="yellow")
+        else:
+            typer.echo(f"  [learnability] {line}")
 
 
 def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
@@ -36,10 +66,20 @@ def run(
         Path("bp-out"), "--out", help="Folder for the bucket, ledger and bus."
     ),
     scene_id: str | None = typer.Option(None, help="Scene id (default: the scene folder's name)."),
+    learnability: bool = typer.Option(
+        False,
+        "--learnability/--no-learnability",
+        envvar="BP_LEARNABILITY",
+        help="Then train and run a behaviour-cloning policy per dataset (bp learnability).",
+    ),
 ) -> None:
     """Run the whole chain in one process on local storage (the embedded default)."""
     settings = Settings(data_dir=out)
-    setup_telemetry(settings, "embedded")
+    try:
+        setup_telemetry(settings, "embedded")
+    except PipelineError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     # Progress lines say what happens; the ledger keeps the details (`bp runs show`).
     setup_logging(
         settings.model_copy(update={"log_level": "CRITICAL"}), "embedded", json_logs=False
@@ -61,6 +101,7 @@ def run(
         raise typer.Exit(2) from exc
     typer.echo(f"scene {run.scene_id} -> run {run.run_id}")
     pipeline.drain(run, _progress)
+    flush_telemetry()
     record = pipeline.ports.ledger.get(run.run_id)
     if record is None:
         typer.secho("the run left no record (was the scene rejected?)", fg="red", err=True)
@@ -80,6 +121,9 @@ def run(
         event = DatasetsPublished.model_validate_json(upload.emitted.data)
         for dataset in event.published:
             typer.echo(f"published: {(folder / dataset.prefix).resolve()}")
+        if learnability:
+            robots = sorted({d.robot for d in event.published})
+            check_learnability(out / "bucket", run.scene_id, run.run_id, robots)
     typer.echo(f"ledger:  bp runs show {run.run_id} --out {out}")
     if record.state in ("failed", "quality_failed"):
         raise typer.Exit(1)

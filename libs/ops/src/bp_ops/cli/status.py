@@ -53,12 +53,19 @@ def serve(
         envvar=STACK_EVENTS_VARIABLE,
         help="The local stack's supervisor events (bp up passes it): crashes and restarts.",
     ),
+    token_file: Path | None = typer.Option(
+        None,
+        help="Read the access token from this file (`bp up` writes one) instead of making one.",
+    ),
 ) -> None:
-    """Serve the status page (FastAPI): runs, dead letters with replay, quality reports, /api."""
+    """Serve the status page (FastAPI): runs, charts, dead letters with replay and purge, quality
+    reports, /api. Unless IAP or OIDC authenticates callers, it makes a random access token and
+    prints the address that carries it: nothing is served without it, even on loopback."""
     import uvicorn
     from bp_common.runtime.oidc import PushTokenVerifier
+    from bp_common.telemetry import setup_telemetry
 
-    from bp_ops.status import StatusSources, create_app
+    from bp_ops.status import Guard, StatusSources, create_app, new_token
 
     if bool(oidc_audience) != bool(oidc_account):
         typer.secho("--oidc-audience and --oidc-account go together", fg="red", err=True)
@@ -73,23 +80,28 @@ def serve(
         )
         raise typer.Exit(2)
     settings = load_settings()
-    verifier = (
-        PushTokenVerifier(
-            audience=oidc_audience,
-            service_account=oidc_account,
-            certs_url=settings.oidc_certs_url,
+    setup_telemetry(settings, "status")
+    if oidc_audience and oidc_account:
+        verifier = PushTokenVerifier(
+            audience=oidc_audience, service_account=oidc_account, certs_url=settings.oidc_certs_url
         )
-        if oidc_audience and oidc_account
-        else None
-    )
+        guard, address = Guard(verifier=verifier), f"http://{host}:{port}/"
+    elif platform_auth:
+        guard, address = Guard(platform=True), f"http://{host}:{port}/"
+    else:
+        token = token_file.read_text().strip() if token_file else new_token()
+        if not token:
+            typer.secho(f"{token_file} holds no token", fg="red", err=True)
+            raise typer.Exit(2)
+        guard, address = Guard(token=token), f"http://{host}:{port}/?token={token}"
     found = adapters(out)
     ports = found.ports
     sources = StatusSources(
         ports.ledger, found.dead_letters, ports.publisher, ports.blobs, stack_events
     )
-    typer.echo(f"status page on http://{host}:{port}/")
+    typer.echo(f"status page on {address}")
     uvicorn.run(
-        create_app(sources, verifier=verifier, max_replays=max_replays),
+        create_app(sources, guard, max_replays=max_replays),
         host=host,
         port=port,
         log_level="warning",

@@ -1,9 +1,10 @@
-"""The status page's HTML: rendered on the server, every value escaped, one confirm() of script."""
+"""The status page's HTML: rendered on the server, every value escaped, confirm() its one script."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from bp_common.bus.base import DeadLetter
@@ -11,6 +12,8 @@ from bp_common.ledger import RunRecord, StageRecord
 from bp_common.ledger.run_state import NOT_RUN_STAGE, RunState, run_state
 from bp_common.topology import STAGE_NAMES
 
+from bp_ops.status import charts
+from bp_ops.status.guard import CSRF_FIELD
 from bp_ops.status.overview import DeadLetterDepth, letter_reason, letter_run_id
 from bp_ops.supervision import StackEvent, service_states
 
@@ -58,6 +61,13 @@ button:disabled { background:#ccc; border-color:#bbb; cursor:default; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.25rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); }
 dl.facts dd { margin:0; }
+button.quiet { background:#fff; color:#a11d1a; margin-left:.4rem; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(580px, 1fr)); gap:1rem; }
+figure.chart { margin:0; background:#fff; border:1px solid var(--line); padding:.6rem; }
+figure.chart figcaption { font-weight:600; margin-bottom:.3rem; }
+figure.chart .key { font-weight:400; color:var(--muted); margin-left:.6rem; font-size:.8rem; }
+figure.chart .key i { display:inline-block; width:.7rem; height:.7rem; margin-right:.25rem; }
+svg .axis { stroke:#9aa5b1; } svg .tick { font-size:10px; fill:#5f6b7a; }
 """
 
 
@@ -85,7 +95,9 @@ def badge(state: str) -> str:
 def page(title: str, body: str, *, active: str = "") -> str:
     links = [
         ("runs", "/", "Runs"),
+        ("charts", "/charts", "Charts"),
         ("dead-letters", "/dead-letters", "Dead letters"),
+        ("leaderboard", "/leaderboard", "Leaderboard"),
         ("stack", "/stack", "Stack"),
     ]
     nav = "".join(
@@ -197,6 +209,7 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
         source = f"gs://{run.source.bucket}/{run.source.object}#{run.source.generation}"
         facts.append(("Source", f"<span class='mono'>{_e(source)}</span>"))
     facts.append(("Quality report", _report_links(run, reports)))
+    facts.append(("Analytics", f'<a href="/runs/{quote(run.run_id)}/analytics">datasets</a>'))
     rows = []
     for name in _stage_names([run]):
         record = run.stages.get(name)
@@ -263,8 +276,25 @@ def _letter_row(letter: DeadLetter) -> str:
     )
 
 
+def _post_button(action: str, stage: str, label: str, question: str, csrf: str, *, cls: str) -> str:
+    """A POST form for one stage, asking first, carrying the page's CSRF token."""
+    return (
+        f"<form class='inline' method='post' action='{action}' "
+        f'onsubmit="return confirm({_e(_js_string(question))})">'
+        f"<input type='hidden' name='{CSRF_FIELD}' value='{_e(csrf)}'>"
+        f"<input type='hidden' name='stage' value='{_e(stage)}'>"
+        f"<button type='submit' class='{cls}' id='{action.rsplit('/', 1)[-1]}-{_e(stage)}'>"
+        f"{_e(label)}</button></form>"
+    )
+
+
 def dead_letters_page(
-    depths: list[DeadLetterDepth], *, max_replays: int, notice: str | None, warn: bool = False
+    depths: list[DeadLetterDepth],
+    *,
+    max_replays: int,
+    notice: str | None,
+    csrf: str,
+    warn: bool = False,
 ) -> str:
     rows = []
     for d in depths:
@@ -274,14 +304,18 @@ def dead_letters_page(
             f"Replay {count} dead letter(s) of stage {d.stage} to {d.source_topic}? "
             f"Messages replayed {max_replays} times already stay."
         )
+        purge_question = f"Delete {count} dead letter(s) of stage {d.stage} for good?"
         action = (
-            f"<form class='inline' method='post' action='/dead-letters/replay' "
-            f'onsubmit="return confirm({_e(_js_string(question))})">'
-            f"<input type='hidden' name='stage' value='{_e(d.stage)}'>"
-            f"<button type='submit' id='replay-{_e(d.stage)}'>Replay {replayable}</button></form>"
+            _post_button(
+                "/dead-letters/replay", d.stage, f"Replay {replayable}", question, csrf, cls=""
+            )
             if replayable
             else "<span class='muted'>-</span>"
         )
+        if d.waiting:
+            action += _post_button(
+                "/dead-letters/purge", d.stage, "Purge", purge_question, csrf, cls="quiet"
+            )
         rows.append(
             f"<tr id='dlq-{_e(d.stage)}'><td>{_e(d.stage)}</td>"
             f"<td class='mono'>{_e(d.subscription)}</td><td class='mono'>{_e(d.source_topic)}</td>"
@@ -349,5 +383,166 @@ def _js_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def charts_page(view: charts.Overview) -> str:
+    hours = charts.hour_labels(view.now, view.hours)
+    throughput = "".join(
+        charts.column_chart(
+            f"throughput-{s.stage}",
+            f"{s.stage}: stage runs finished per hour",
+            [
+                (
+                    "finished",
+                    charts.STAGE_COLOURS[s.stage],
+                    [f - x for f, x in zip(s.finished, s.failed, strict=True)],
+                ),
+                ("failed", "#c62828", s.failed),
+            ],
+            hours,
+        )
+        for s in view.stages
+    )
+    names = [s.stage for s in view.stages]
+    latency = charts.column_chart(
+        "latency",
+        "Stage time p50 / p95 (s)",
+        [
+            ("p50", "#6ea8fe", [s.p50_s or 0.0 for s in view.stages]),
+            (
+                "p95 above p50",
+                "#1f5fbf",
+                [max((s.p95_s or 0.0) - (s.p50_s or 0.0), 0.0) for s in view.stages],
+            ),
+        ],
+        names,
+        unit=" s",
+    )
+    backlog = charts.column_chart(
+        "backlog",
+        "Backlog: runs waiting for a stage, and in it",
+        [
+            ("waiting", "#f0a202", [float(s.waiting or 0) for s in view.stages]),
+            ("in flight", "#1f5fbf", [float(s.in_flight) for s in view.stages]),
+        ],
+        names,
+    )
+    letters = charts.column_chart(
+        "dead-letters",
+        "Dead letters waiting per subscription",
+        [("waiting", "#c62828", [float(s.dead_letters or 0) for s in view.stages])],
+        [f"bp-{s.stage}-dead-letter" for s in view.stages],
+    )
+    arrivals = charts.column_chart(
+        "dead-letter-arrivals",
+        "Dead letters waiting, by the hour they arrived",
+        [("dead letters", "#c62828", [float(n) for n in view.dead_letters_per_hour])],
+        hours,
+    )
+    rows = "".join(
+        f"<tr id='load-{_e(s.stage)}'><td>{_e(s.stage)}</td><td class='num'>{sum(s.finished)}</td>"
+        f"<td class='num'>{sum(s.failed)}</td><td class='num'>{charts.seconds(s.p50_s)}</td>"
+        f"<td class='num'>{charts.seconds(s.p95_s)}</td>"
+        f"<td class='num'>{'-' if s.waiting is None else s.waiting}</td>"
+        f"<td class='num'>{s.in_flight}</td>"
+        f"<td class='num'>{'-' if s.dead_letters is None else s.dead_letters}"
+        f"{'+' if s.dead_letters_capped else ''}</td></tr>"
+        for s in view.stages
+    )
+    table = (
+        "<table id='load'><thead><tr><th>Stage</th><th class='num'>Finished</th>"
+        "<th class='num'>Failed</th><th class='num'>p50</th><th class='num'>p95</th>"
+        "<th class='num'>Waiting</th><th class='num'>In flight</th>"
+        f"<th class='num'>Dead letters</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    body = (
+        "<h1>Charts</h1>"
+        f"<p class='muted'>The last {view.hours} hours of the {view.runs} most recently updated "
+        "run(s) in the ledger, and the dead letters waiting now. Export's queue is not in the "
+        "ledger, so its waiting count is unknown here; the cloud dashboard has every "
+        "subscription's backlog.</p>"
+        f"<p id='run-latency'>Runs published: {view.published}; from first record to published "
+        f"p50 {charts.seconds(view.run_p50_s)}, p95 {charts.seconds(view.run_p95_s)}.</p>"
+        f"{table}<h2>Throughput</h2><div class='charts'>{throughput}</div>"
+        f"<h2>Latency, backlog, dead letters</h2><div class='charts'>{latency}{backlog}"
+        f"{letters}{arrivals}</div>"
+    )
+    return page("Charts", body, active="charts")
+
+
+def refused_page(title: str, message: str) -> str:
+    return page(title, f"<h1>{_e(title)}</h1><p>{_e(message)}</p>")
+
+
 def not_found_page(message: str) -> str:
     return page("Not found", f"<h1>Not found</h1><p>{_e(message)}</p><p><a href='/'>Runs</a></p>")
+
+
+def _rate(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
+def analytics_panel(panel: dict[str, Any]) -> str:
+    """One dataset's analytics: per-task measures, coverage, language, learnability."""
+    rows = "".join(
+        f"<tr><td>{_e(t['task'])}</td><td class='num'>{_e(t['episodes'])}</td>"
+        f"<td class='num'>{_rate(t['success_rate'])}</td>"
+        f"<td class='num'>{_rate(t['carry_optimality'])}</td>"
+        f"<td class='num'>{_rate(t['time_to_success_s'])}</td>"
+        f"<td class='num'>{_rate(t['idle_time_s'])}</td></tr>"
+        for t in panel["tasks"]
+    )
+    learned = panel["learnability"]
+    learnability = (
+        f"{learned['successes']}/{learned['evaluations']} held-out runs succeed after training "
+        f"on {learned['training_episodes']} episodes ({_e(learned.get('policy', ''))})"
+        if learned
+        else "not checked (bp learnability)"
+    )
+    facts = [
+        ("Episodes", f"{_e(panel['episodes'].get('in_dataset', '-'))} in the dataset"),
+        ("Diversity score", _rate(panel["diversity"])),
+        ("Instructions", _e(panel["instructions"] if panel["instructions"] is not None else "-")),
+        ("Contact forces", _e(panel["contact_feature"] or "not recorded")),
+        ("Only some robots attempt or do", _e(", ".join(panel["only_some_robots"]) or "-")),
+        ("Learnability", learnability),
+    ]
+    return (
+        f"<section class='panel' id='analytics-{_e(panel['robot'])}'>"
+        f"<h2>{_e(panel['robot'])} <a href='{_e(panel['page'])}'>analytics page</a></h2>"
+        f"<dl class='facts'>{''.join(f'<dt>{k}</dt><dd>{v}</dd>' for k, v in facts)}</dl>"
+        "<table><thead><tr><th>Task</th><th class='num'>Episodes</th><th class='num'>Success</th>"
+        "<th class='num'>Carry optimality</th><th class='num'>Time to success (s)</th>"
+        f"<th class='num'>Idle (s)</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+def analytics_page(run: RunRecord, panels: list[dict[str, Any]]) -> str:
+    body = f"<h1>Dataset analytics of run {_run_link(run.run_id)}</h1>" + (
+        "".join(analytics_panel(p) for p in panels) or "<p class='muted'>No analytics yet.</p>"
+    )
+    return page(f"Analytics {run.run_id}", body, active="runs")
+
+
+def leaderboard_page(rows: list[dict[str, Any]]) -> str:
+    items = "".join(
+        f"<tr><td class='num'>{rank}</td><td>{_e(r['scene_id'])}</td>"
+        f"<td>{_run_link(r['run_id'])}</td><td>{_e(r['robot'])}</td>"
+        f"<td class='num'>{_rate(r['success_rate'])}</td>"
+        f"<td class='num'>{_e(r['successes'])}/{_e(r['evaluations'])}</td>"
+        f"<td class='num'>{_e(r['training_episodes'])}</td>"
+        f"<td>{_e(', '.join(t for t in r['tasks'] if t))}</td></tr>"
+        for rank, r in enumerate(rows, start=1)
+    )
+    table = (
+        "<table id='leaderboard'><thead><tr><th class='num'>#</th><th>Scene</th><th>Run</th>"
+        "<th>Robot</th><th class='num'>Learnability</th><th class='num'>Held-out runs</th>"
+        "<th class='num'>Training episodes</th><th>Tasks</th></tr></thead>"
+        f"<tbody>{items}</tbody></table>"
+        if rows
+        else "<p class='muted'>No learnability results yet: run <code>bp learnability</code>.</p>"
+    )
+    body = (
+        "<h1>Policy leaderboard</h1><p class='muted'>A behaviour-cloning policy trained on each "
+        "dataset, run in simulation on seeds no demonstration used: the share of runs that "
+        f"succeed, next to how many episodes it learned from.</p>{table}"
+    )
+    return page("Leaderboard", body, active="leaderboard")

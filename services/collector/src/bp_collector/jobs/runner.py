@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bp_collector_api import collector_pb2 as pb
 from bp_common.errors import PermanentError
+from bp_common.metrics import PipelineMetrics, pipeline_metrics
 
 from bp_collector.jobs.store import EpisodeTicket, JobStore
 from bp_collector.jobs.worker import JobEpisode, init_worker, run_episode
@@ -50,8 +51,10 @@ class JobRunner:
         max_running_jobs: int,
         max_attempts: int = 3,
         defaults: EpisodeDefaults | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or pipeline_metrics()
         self.data_dir = data_dir
         self.backend = backend
         self.workers = max(1, workers)
@@ -104,6 +107,7 @@ class JobRunner:
             height=camera.height or d.height,
             fps=camera.fps or d.fps,
             max_seconds=request.max_episode_seconds or d.max_seconds,
+            fovy_deg=camera.fovy_deg,
         )
 
     def _fill(self) -> None:
@@ -118,20 +122,25 @@ class JobRunner:
     def _settle(self, future: Future[bytes]) -> bool:
         """Record one finished attempt; returns False when the pool broke under it."""
         ticket = self._inflight.pop(future)
+        order = self.order_for(ticket)
         try:
             result = pb.EpisodeResult.FromString(future.result())
         except BrokenProcessPool:
             self.store.release(ticket, "the simulation process died", self.max_attempts)
+            self.metrics.collection_episodes.add(1, robot=order.robot, outcome="error")
             return False
         except PermanentError as exc:  # the inputs cannot be simulated; retrying cannot help
             log.error("episode %s cannot be simulated: %s", ticket.episode_id, exc)
             self.store.release(ticket, f"{type(exc).__name__}: {exc}", ticket.attempt)
+            self.metrics.collection_episodes.add(1, robot=order.robot, outcome="error")
             return True
         except Exception as exc:
             log.warning("episode %s attempt %d failed: %s", ticket.episode_id, ticket.attempt, exc)
             self.store.release(ticket, f"{type(exc).__name__}: {exc}", self.max_attempts)
+            self.metrics.collection_episodes.add(1, robot=order.robot, outcome="error")
             return True
         self.store.record(ticket, result)
+        self._measure(order, result)
         log.info(
             "recorded %s (%s, %d frames, %.1fs)",
             ticket.episode_id,
@@ -140,6 +149,15 @@ class JobRunner:
             result.wall_seconds,
         )
         return True
+
+    def _measure(self, order: JobEpisode, result: pb.EpisodeResult) -> None:
+        outcome = "succeeded" if result.success else "failed"
+        self.metrics.collection_episodes.add(1, robot=order.robot, outcome=outcome)
+        if result.wall_seconds > 0 and order.fps > 0:
+            simulated = result.n_frames / order.fps
+            self.metrics.collection_realtime_factor.record(
+                simulated / result.wall_seconds, robot=order.robot
+            )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

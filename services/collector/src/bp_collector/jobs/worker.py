@@ -44,6 +44,7 @@ class JobEpisode:
     height: int
     fps: int
     max_seconds: float
+    fovy_deg: float = 0.0
 
 
 def init_worker(backend: str) -> None:
@@ -93,6 +94,7 @@ def run_episode(episode: JobEpisode) -> bytes:
         height=episode.height,
         fps=episode.fps,
         max_seconds=episode.max_seconds,
+        fovy_deg=episode.fovy_deg,
     )
     if _backend is None:
         raise RuntimeError("init_worker has not made this process's backend")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bp_episode_format import STREAMS
+from bp_robot_models import ROBOT_IDS
 
 from bp_collector.backend import Capabilities, EpisodeOrder, EpisodeSummary
 from bp_collector.mujoco.episode import simulate_episode
-from bp_collector.mujoco.robots import SUPPORTED_ROBOTS
+from bp_collector.mujoco.policy_rollout import rollout_policy
 from bp_collector.mujoco.world import SUPPORTED_CAMERAS
+from bp_collector.policy import Policy, PolicyOutcome
 
 # What one CPU simulation process renders and steps in reasonable time.
 MAX_IMAGE_SIDE = 1024
@@ -23,7 +25,7 @@ class MujocoBackend:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             name="mujoco",
-            robots=SUPPORTED_ROBOTS,
+            robots=ROBOT_IDS,
             cameras=SUPPORTED_CAMERAS,
             streams=STREAMS,
             max_image_side=MAX_IMAGE_SIDE,
@@ -44,6 +46,7 @@ class MujocoBackend:
             height=order.height,
             fps=order.fps,
             max_seconds=order.max_seconds,
+            fovy_deg=order.fovy_deg,
         )
         if result.episode_id != order.episode_id:
             raise RuntimeError(
@@ -57,6 +60,19 @@ class MujocoBackend:
             collision_count=result.collision_count,
             peak_collision_force_n=result.peak_collision_force_n,
             timings_s=result.timings_s,
+        )
+
+    def evaluate_policy(self, order: EpisodeOrder, policy: Policy) -> PolicyOutcome:
+        """The policy in closed loop from the order's seed (`PolicyEvaluator`)."""
+        return rollout_policy(
+            order.scene,
+            order.tasks,
+            order.robot,
+            order.task_id,
+            order.seed,
+            policy,
+            fps=order.fps,
+            max_seconds=order.max_seconds,
         )
 
     def close(self) -> None:

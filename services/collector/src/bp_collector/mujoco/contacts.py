@@ -1,8 +1,11 @@
-"""Collision accounting from MuJoCo contact data: robot against anything but what it handles.
+"""Contacts from MuJoCo's contact data: collisions, and the force on each finger.
 
 A collision is a contact between a robot geom and a geom that is neither the robot's nor the
 task's grasp target (nor the floor under a mobile base). It is counted once when a robot/other
 geom pair starts touching; its normal force is tracked for the peak.
+
+`FingerForces` sums, per finger, the full contact force (normal and friction) that everything
+outside the finger exerts on it, in the world frame: what a fingertip force sensor would read.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class ContactMonitor:
         self.world = world
         self.robot = world.robot_geoms
         exempt = set(exempt_bodies)
-        floor_exempt = bool(world.robot.mobile_base_bodies)
+        floor_exempt = bool(world.robot.floor_bodies)
         self.exempt = np.array(
             [
                 model.geom_bodyid[g] in exempt or (floor_exempt and model.geom(g).name == "floor")
@@ -52,7 +55,7 @@ class ContactMonitor:
             dtype=bool,
         )
         self.mobile = np.zeros(model.ngeom, dtype=bool)
-        for name in world.robot.mobile_base_bodies:
+        for name in world.robot.floor_bodies:
             self.mobile[model.geom_bodyid == model.body(name).id] = True
         self.stats = CollisionStats()
         self._active: set[tuple[int, int]] = set()
@@ -118,3 +121,41 @@ class ContactMonitor:
             force_n=forces,
             is_collision=self._collision_mask(geoms),
         )
+
+
+class FingerForces:
+    """The world-frame contact force on each finger (its body and the bodies below it)."""
+
+    def __init__(self, model: mujoco.MjModel, finger_joints: Iterable[str]) -> None:
+        self.model = model
+        parents = model.body_parentid
+        self.finger_of = np.full(model.ngeom, -1, dtype=int)
+        self.count = 0
+        for index, joint in enumerate(finger_joints):
+            top = int(model.jnt_bodyid[model.joint(joint).id])
+            for geom in range(model.ngeom):
+                body = int(model.geom_bodyid[geom])
+                while body not in (top, 0):
+                    body = int(parents[body])
+                if body == top:
+                    self.finger_of[geom] = index
+            self.count = index + 1
+        self._force = np.zeros(6)
+
+    def measure(self, data: mujoco.MjData) -> np.ndarray:
+        """(fingers, 3) newtons. MuJoCo's contact force is the one geom1 exerts on geom2,
+        along the contact frame's rows (normal first); a finger that is geom1 feels its
+        opposite. A contact between two parts of one finger cancels out."""
+        forces = np.zeros((self.count, 3))
+        for i in range(data.ncon):
+            contact = data.contact[i]
+            a, b = self.finger_of[contact.geom1], self.finger_of[contact.geom2]
+            if a < 0 and b < 0:
+                continue
+            mujoco.mj_contactForce(self.model, data, i, self._force)
+            world = contact.frame.reshape(3, 3).T @ self._force[:3]
+            if b >= 0:
+                forces[b] += world
+            if a >= 0:
+                forces[a] -= world
+        return forces

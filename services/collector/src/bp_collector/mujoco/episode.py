@@ -17,13 +17,13 @@ import numpy as np
 from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
 from bp_collector.backend import episode_id_for
-from bp_collector.mujoco.contacts import ContactMonitor
+from bp_collector.mujoco.contacts import ContactMonitor, FingerForces
 from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
 from bp_collector.mujoco.observation import observe
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
 from bp_collector.mujoco.rendering import CameraRig
-from bp_collector.mujoco.world import World, WorldOptions, build_world
+from bp_collector.mujoco.world import FIXED_CAMERA_FOVY_DEG, World, WorldOptions, build_world
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class _StateLog:
         self.joint_names = list(robot.arm_joints) + list(robot.finger_joints)
         self.qadr = np.array([model.joint(j).qposadr[0] for j in self.joint_names])
         self.dadr = np.array([model.joint(j).dofadr[0] for j in self.joint_names])
-        self.finger_adr = np.array([model.joint(j).qposadr[0] for j in robot.finger_joints])
+        self.pinch = np.array([model.geom(g).id for g in robot.pinch_geoms])
+        self.pinch_closed = _pinch_distance(world, 0.0)
         self.site = model.site(robot.ee_site).id
         self.object_ids = sorted(world.free_objects)
         self.object_bodies = np.array(
@@ -94,6 +95,8 @@ class _StateLog:
             self.a["camera_position"] = np.zeros((n_max, n_c, 3))
             self.a["camera_quaternion"] = np.zeros((n_max, n_c, 4))
         self.contacts: list[tuple[int, Any]] = []
+        self.fingers = FingerForces(model, robot.finger_joints)
+        self.a["fingertip_force_n"] = np.zeros((n_max, self.fingers.count, 3))
 
     def observe(self, i: int, fps: int, data: mujoco.MjData) -> None:
         a = self.a
@@ -103,12 +106,14 @@ class _StateLog:
         a["joint_velocity"][i] = data.qvel[self.dadr]
         a["ee_position"][i] = data.site_xpos[self.site]
         mujoco.mju_mat2Quat(a["ee_quaternion"][i], data.site_xmat[self.site])
-        a["gripper_opening"][i] = float(np.sum(data.qpos[self.finger_adr]))
+        tips = data.geom_xpos[self.pinch]
+        a["gripper_opening"][i] = float(np.linalg.norm(tips[0] - tips[1])) - self.pinch_closed
         if len(self.object_bodies):
             a["object_position"][i] = data.xpos[self.object_bodies]
             a["object_quaternion"][i] = data.xquat[self.object_bodies]
         if len(self.part_adr):
             a["articulation_position"][i] = data.qpos[self.part_adr]
+        a["fingertip_force_n"][i] = self.fingers.measure(data)
         for k, cam in enumerate(self.camera_ids):
             a["camera_position"][i, k] = data.cam_xpos[cam]
             mujoco.mju_mat2Quat(a["camera_quaternion"][i, k], data.cam_xmat[cam])
@@ -132,6 +137,17 @@ class _StateLog:
             np.concatenate([c.is_collision for c in records]) if records else np.zeros(0, bool)
         )
         return out
+
+
+def _pinch_distance(world: World, opening: float) -> float:
+    """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
+    model, robot = world.model, world.robot
+    data = mujoco.MjData(model)
+    for joint, q in zip(robot.finger_joints, robot.finger_qpos(opening), strict=True):
+        data.qpos[model.joint(joint).qposadr[0]] = q
+    mujoco.mj_kinematics(model, data)
+    a, b = (data.geom_xpos[model.geom(name).id] for name in robot.pinch_geoms)
+    return float(np.linalg.norm(a - b))
 
 
 def set_initial_joint(world: World, task: TaskSpec, data: mujoco.MjData) -> None:
@@ -166,6 +182,7 @@ def simulate_episode(
     stop_when_done: bool = True,
     render: bool = True,
     ranges: RandomizationRanges | None = None,
+    fovy_deg: float = 0.0,
 ) -> EpisodeResult:
     """Simulate, record and judge one episode; the directory is committed by its manifest.
 
@@ -178,7 +195,8 @@ def simulate_episode(
     cams = tuple(cameras) if render else ()
     free = [n.asset_id for n in graph.nodes if not n.is_static and n.articulation is None]
     rand = draw_randomization(seed, free, [n.asset_id for n in graph.nodes], cams, ranges)
-    world = build_world(graph, assignment, task, WorldOptions(cams, width, height, fps), rand)
+    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG)
+    world = build_world(graph, assignment, task, options, rand)
     model = world.model
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, 0)
@@ -215,9 +233,7 @@ def simulate_episode(
                 action = expert.act(data)
                 expert.apply(data, action)
             else:
-                action = np.concatenate(
-                    [hold[: len(world.robot.arm_actuators)], [world.robot.gripper_open_ctrl]]
-                )
+                action = np.concatenate([hold[: len(world.robot.arm_actuators)], [1.0]])
             log.a["action"][i] = action
             t1 = time.perf_counter()
             monitor.start_frame()

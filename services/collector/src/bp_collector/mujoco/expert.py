@@ -19,10 +19,16 @@ from bp_scene_contract import ObjectInside, TaskSpec
 from bp_collector.mujoco.world import ArticulatedPart, FreeObject, World
 
 HANDLE_DEPTH_M = 0.018
+TIP_CLEARANCE_M = 0.008
+"""Gap kept between the fingertips and the surface an object stands on while grasping it."""
 # Average speeds that set how long a move takes (the minimum-jerk peak is 1.9 times these).
 JOINT_SPEED_RAD_S = 0.8
 CARRY_SPEED_M_S = 0.2
 PULL_SPEED_M_S = 0.1
+
+OPEN = 1.0
+CLOSED = 0.0
+"""The gripper command is an opening fraction: 1 fully open, 0 closed, whatever the hand."""
 
 PathFn = Callable[[float], "tuple[np.ndarray, np.ndarray] | np.ndarray"]
 """A path maps progress s in [0, 1] to a hand pose (position, rotation) or to joint targets."""
@@ -207,7 +213,7 @@ class ScriptedExpert:
         self.grip_act = self.model.actuator(robot.gripper_actuator).id
         self.q_cmd = np.array([data.qpos[a] for a in self.ik.qadr])
         self.pos, self.rot = self.ik.forward(self.q_cmd)
-        self.gripper = robot.gripper_open_ctrl
+        self.gripper = OPEN
         self.max_residual = 0.0
         if task.moves_object:
             if task.target not in world.free_objects:
@@ -253,7 +259,7 @@ class ScriptedExpert:
 
     def apply(self, data: mujoco.MjData, action: np.ndarray) -> None:
         data.ctrl[self.arm_act] = action[:-1]
-        data.ctrl[self.grip_act] = action[-1]
+        data.ctrl[self.grip_act] = self.world.robot.gripper_ctrl(float(action[-1]))
 
     def _advance(self, data: mujoco.MjData, t: float) -> None:
         while not self.done and (
@@ -338,8 +344,7 @@ class ScriptedExpert:
     def _pick_place_segments(self, obj: FreeObject) -> list[Segment]:
         world = self.world
         task = self.task
-        robot = world.robot
-        open_, closed = robot.gripper_open_ctrl, robot.gripper_closed_ctrl
+        open_, closed = OPEN, CLOSED
         half_z = obj.half_extents[2]
         if task.goal_region is None:
             raise ExpertError("pick-and-place task without a goal region")
@@ -353,8 +358,9 @@ class ScriptedExpert:
             if obj.shape == "container":
                 centre, _ = self._rim(obj)
                 return np.array([centre[0], centre[1], max(top - 0.015, bottom + 0.01)])
-            z = max(pos[2], top - 0.03, bottom + 0.015)
-            return np.array([pos[0], pos[1], z])
+            # Low enough to hold it well, high enough that no fingertip touches the support.
+            z = max(pos[2], top - 0.03, bottom + self.world.robot.tip_depth + TIP_CLEARANCE_M)
+            return np.array([pos[0], pos[1], min(z, top)])
 
         def pregrasp(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             rot = self._grasp_rotation(obj)
@@ -425,8 +431,7 @@ class ScriptedExpert:
     def _open_close_segments(self, part: ArticulatedPart) -> list[Segment]:
         world = self.world
         model = world.model
-        robot = world.robot
-        open_, closed = robot.gripper_open_ctrl, robot.gripper_closed_ctrl
+        open_, closed = OPEN, CLOSED
         joint = model.joint(part.mj_joint)
         lower, upper = (float(v) for v in joint.range)
         goal_q = _joint_target(self.task, lower, upper)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 from bp_common.errors import InvalidInput
+from bp_robot_models import PREFIX as ROBOT_PREFIX
+from bp_robot_models import RobotHandle, add_robot
 from bp_scene_contract import (
     ArticulationJoint,
     Box,
@@ -29,8 +31,6 @@ from bp_scene_contract import (
 )
 
 from bp_collector.mujoco.randomization import DomainRandomization
-from bp_collector.mujoco.robots import PREFIX as ROBOT_PREFIX
-from bp_collector.mujoco.robots import RobotHandle, add_robot
 
 NODE_PREFIX = "node/"
 SCENE_CONTYPE = 1
@@ -52,12 +52,18 @@ FLOOR_ID = 1
 ROBOT_ID = 2
 
 
+FIXED_CAMERA_FOVY_DEG = 58.0
+WRIST_CAMERA_FOVY_DEG = 75.0
+
+
 @dataclass(frozen=True)
 class WorldOptions:
     cameras: tuple[str, ...] = ("wrist", "overhead")
     width: int = 224
     height: int = 224
     fps: int = 30
+    fovy_deg: float = FIXED_CAMERA_FOVY_DEG
+    """Vertical field of view of the fixed cameras (overhead, front)."""
 
 
 @dataclass(frozen=True)
@@ -472,6 +478,7 @@ def _add_cameras(
     base_pos: np.ndarray,
     rand: DomainRandomization,
     open_side_only: bool,
+    fovy_deg: float,
 ) -> None:
     forward = center - base_pos
     forward[2] = 0
@@ -501,7 +508,7 @@ def _add_cameras(
             raise InvalidInput(f"unknown camera {name!r}; supported: {SUPPORTED_CAMERAS}")
         pos = pos + np.array(jitter.position)
         spec.worldbody.add_camera(
-            name=f"cam/{name}", pos=pos.tolist(), quat=_look_at_quat(pos, target, up), fovy=58.0
+            name=f"cam/{name}", pos=pos.tolist(), quat=_look_at_quat(pos, target, up), fovy=fovy_deg
         )
 
 
@@ -519,7 +526,7 @@ def _add_wrist_camera(spec: mujoco.MjSpec, robot: RobotHandle) -> None:
     quat = np.zeros(4)
     mujoco.mju_mulQuat(quat, np.asarray(site.quat, dtype=float), np.array(_wrist_quat()))
     spec.body(robot.hand_body).add_camera(
-        name="cam/wrist", pos=pos.tolist(), quat=quat.tolist(), fovy=75.0
+        name="cam/wrist", pos=pos.tolist(), quat=quat.tolist(), fovy=WRIST_CAMERA_FOVY_DEG
     )
 
 
@@ -604,7 +611,7 @@ def build_world(
             robot=assignment.robot,
         )
     robot = add_robot(spec, assignment.robot, base.position, base.orientation)
-    if base.position[2] - floor_z > 0.02 and not robot.mobile_base_bodies:
+    if base.position[2] - floor_z > 0.02 and not robot.floor_bodies:
         # A pedestal under an arm mounted above the floor, so it does not hang in the air.
         height = base.position[2] - floor_z
         pedestal = spec.worldbody.add_geom(
@@ -627,14 +634,15 @@ def build_world(
         np.array(base.position, dtype=float),
         rand,
         open_side_only=target_node.articulation is not None,
+        fovy_deg=options.fovy_deg,
     )
     key = spec.add_key(name="home")
     model = spec.compile()
     qpos = model.qpos0.copy()
     for joint, q in zip(robot.arm_joints, robot.home_qpos, strict=True):
         qpos[model.joint(joint).qposadr[0]] = q
-    for joint in robot.finger_joints:
-        qpos[model.joint(joint).qposadr[0]] = robot.gripper_open_ctrl
+    for joint, q in zip(robot.finger_joints, robot.finger_qpos(1.0), strict=True):
+        qpos[model.joint(joint).qposadr[0]] = q
     key.qpos = qpos.tolist()
     ctrl = np.zeros(model.nu)
     for act, q in zip(robot.arm_actuators, robot.home_qpos, strict=True):

@@ -121,6 +121,8 @@ def plan_episodes(
         )
     if not 1 <= (camera.fps or defaults.fps) <= offer.max_fps:
         raise InvalidRequest(f"fps must be between 1 and {offer.max_fps}")
+    if not 0.0 <= camera.fovy_deg < 180.0:
+        raise InvalidRequest("fovy_deg must be 0 (each camera's own) or below 180 degrees")
     seconds = request.max_episode_seconds or defaults.max_seconds
     if not 0 < seconds <= offer.max_episode_seconds:
         raise InvalidRequest(f"max_episode_seconds must be in (0, {offer.max_episode_seconds}]")

@@ -75,6 +75,7 @@ def _node(scene: SceneModel, obj: SceneObject, reconciled: ReconciledScene) -> S
         is_static=obj.is_static,
         usd_path=obj.usd_path,
         articulation=Articulation(joints=tuple(joints)) if joints else None,
+        shapes=obj.shapes,
     )
 
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bp_scene_contract import Shape
+
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 """A unit quaternion, w first."""
@@ -160,6 +162,8 @@ class SceneObject:
     """sha256 of the object's composed prim description (types, schemas, attribute values)."""
     defined_in: str
     """The layer holding the object prim's strongest opinion."""
+    shapes: tuple[Shape, ...] = ()
+    """Its authored geometric prims with their true shapes, in the pipeline frame."""
 
     @property
     def is_static(self) -> bool:

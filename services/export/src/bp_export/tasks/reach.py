@@ -219,7 +219,7 @@ def _candidate_poses(
 def _base_height(
     robot: RobotModel, layout: SceneLayout, tasks: Sequence[TaskRequirements]
 ) -> float:
-    if robot.mount == "mobile_base":
+    if robot.mount == "floor":
         return layout.floor_z
     lowest = min(t.position[2] for task in tasks for t in task.targets)
     return round(max(layout.floor_z, lowest - 0.05), 3)

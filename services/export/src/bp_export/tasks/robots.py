@@ -1,32 +1,14 @@
-"""Kinematic models of the robots tasks are planned for: Franka Panda, UR5e and Fetch.
+"""The robots tasks are planned for, as planning sees them: kinematics, gripper, payload, footprint.
 
-Every number below was written from the manufacturers' published kinematic tables; no model
-file is loaded at run time.
+The kinematic chain is the one the collector simulates: `bp_robot_models` assembles each robot
+from the MJCF or URDF its package ships and reads the arm's joint frames, limits and
+end-effector site off that model (`serial_chain`). Nothing here restates a DH table, so what
+export checks for reach is the arm the collector renders and drives. How a robot stands, how
+much room it takes and what it may lift come from `robot_facts`.
 
-- Franka Panda: modified (Craig) DH table, joint limits and Franka Hand TCP offset (0.1034 m
-  from the flange, rotated -45 degrees about the flange z axis) from Franka Robotics' "Robot
-  and interface specifications" (FCI documentation). Payload 3 kg, reach 855 mm, hand stroke
-  80 mm from the Panda datasheet.
-- UR5e: standard DH table from Universal Robots' "DH parameters for calculations of kinematics
-  and dynamics"; payload 5 kg, reach 850 mm and +-360 degree joint ranges from the UR5e
-  datasheet. The elbow is limited to +-180 degrees here, since beyond that the forearm passes
-  through the upper arm. The gripper is an assumed generic parallel gripper (85 mm stroke) whose
-  TCP is 0.15 m beyond the tool flange.
-- Fetch: joint origins, axes and limits of the 7-DoF arm from the fetch_description URDF that
-  Fetch Robotics published (fetch_ros), payload 6 kg from its hardware spec. The torso lift
-  joint (0 to 0.386 m) is held at FETCH_TORSO_HEIGHT, so the arm hangs from a fixed point of the
-  mobile base. The TCP is the gripper_link frame, turned so that its z axis is the approach
-  direction like the other two robots.
-
-Base frames: the Panda and UR5e stand on a pedestal (their base frame is the pedestal top);
-Fetch's base frame is base_link on the floor. In each, x points forward and z up, so a base
-yaw that faces a work surface points x at it. The UR5e's DH base frame faces backwards from
-its mounting frame (ROS's `base` versus `base_link`); its first joint turns through a full
-circle either way, so reachability does not see the difference, but where its home posture
-stands does, and `chain_yaw` records it.
-
-Home postures are the ones the MuJoCo collector resets each robot to, and Fetch's torso is
-held where the collector holds it, so that what is checked here is what gets simulated.
+Base frames: fixed arms (Panda, UR5e, UR10, GR1's upper body) stand on a pedestal whose top
+is their base frame; Fetch's base frame is its base_link on the floor. Home postures are the
+ones the collector resets each robot to.
 """
 
 from __future__ import annotations
@@ -35,30 +17,19 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
 
 import numpy as np
 from bp_common.errors import InvalidInput
+from bp_robot_models import ROBOT_IDS, Mount, robot_facts, serial_chain
 from bp_scene_contract import RobotName
 
 from bp_export.tasks.kinematics import (
-    JointOrigin,
     KinematicChain,
-    chain_from_joint_origins,
-    chain_from_modified_dh,
-    chain_from_standard_dh,
+    RevoluteJoint,
     forward_kinematics,
     joint_frames,
-    rot_y,
     rot_z,
-    translation,
 )
-
-FETCH_TORSO_HEIGHT = 0.35
-"""Fetch torso lift held at 0.35 m (of 0 to 0.386 m), as the collector's Fetch holds it: its
-shoulder is then 1.14 m above the floor."""
-
-Mount = Literal["pedestal", "mobile_base"]
 
 
 @dataclass(frozen=True)
@@ -104,122 +75,42 @@ class RobotModel:
         return np.asarray(frames[0, :3, 3], dtype=float)
 
 
-def _franka_panda() -> RobotModel:
-    names = [f"panda_joint{i}" for i in range(1, 8)]
-    a = [0.0, 0.0, 0.0, 0.0825, -0.0825, 0.0, 0.088]
-    d = [0.333, 0.0, 0.316, 0.0, 0.384, 0.0, 0.0]
-    alpha = [0.0, -math.pi / 2, math.pi / 2, math.pi / 2, -math.pi / 2, math.pi / 2, math.pi / 2]
-    limits = [
-        (-2.8973, 2.8973),
-        (-1.7628, 1.7628),
-        (-2.8973, 2.8973),
-        (-3.0718, -0.0698),
-        (-2.8973, 2.8973),
-        (-0.0175, 3.7525),
-        (-2.8973, 2.8973),
-    ]
-    hand = translation(0.0, 0.0, 0.1034) @ rot_z(-math.pi / 4)
-    chain = chain_from_modified_dh(names, a, d, alpha, limits, flange=(0.0, 0.107, 0.0), tool=hand)
+def _model(name: RobotName) -> RobotModel:
+    simulated = serial_chain(name)
+    facts = robot_facts(name)
+    chain = KinematicChain(
+        tuple(RevoluteJoint(j.name, j.origin, j.lower, j.upper) for j in simulated.joints),
+        simulated.tool,
+    )
+    source = facts.source
     return RobotModel(
-        name="franka_panda",
-        display_name="Franka Emika Panda",
+        name=name,
+        display_name=facts.display_name,
         chain=chain,
-        home=(0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0, math.pi / 2, math.pi / 4),
-        mount="pedestal",
-        footprint_radius=0.15,
-        body_height=0.35,
-        gripper_max_opening=0.08,
-        payload_kg=3.0,
-        published_reach=0.855,
-        link_radius=0.06,
-        sources=("Franka FCI documentation: modified DH table, joint limits, hand TCP",),
+        home=simulated.home,
+        mount=facts.mount,
+        footprint_radius=facts.footprint_radius,
+        body_height=facts.body_height,
+        gripper_max_opening=simulated.gripper_span,
+        payload_kg=facts.payload_kg,
+        published_reach=facts.published_reach,
+        link_radius=facts.link_radius,
+        sources=(f"{source.package} ({source.licence}): {source.files}", *facts.notes),
     )
 
 
-def _ur5e() -> RobotModel:
-    names = [
-        "shoulder_pan_joint",
-        "shoulder_lift_joint",
-        "elbow_joint",
-        "wrist_1_joint",
-        "wrist_2_joint",
-        "wrist_3_joint",
-    ]
-    a = [0.0, -0.425, -0.3922, 0.0, 0.0, 0.0]
-    d = [0.1625, 0.0, 0.0, 0.1333, 0.0997, 0.0996]
-    alpha = [math.pi / 2, 0.0, 0.0, math.pi / 2, -math.pi / 2, 0.0]
-    full = (-2 * math.pi, 2 * math.pi)
-    limits = [full, full, (-math.pi, math.pi), full, full, full]
-    gripper = translation(0.0, 0.0, 0.15)
-    chain = chain_from_standard_dh(names, a, d, alpha, limits, tool=gripper)
-    return RobotModel(
-        name="ur5e",
-        display_name="Universal Robots UR5e",
-        chain=chain,
-        home=(0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0),
-        mount="pedestal",
-        footprint_radius=0.12,
-        body_height=0.25,
-        gripper_max_opening=0.085,
-        payload_kg=5.0,
-        published_reach=0.85,
-        link_radius=0.065,
-        chain_yaw=math.pi,
-        sources=(
-            "Universal Robots: DH parameters for calculations of kinematics and dynamics (UR5e)",
-            "UR5e datasheet: reach, payload, joint ranges",
-        ),
-    )
-
-
-def _fetch() -> RobotModel:
-    continuous = (-2 * math.pi, 2 * math.pi)
-    arm = [
-        JointOrigin("shoulder_pan_joint", (0.119525, 0.0, 0.34858), (0, 0, 1), -1.6056, 1.6056),
-        JointOrigin("shoulder_lift_joint", (0.117, 0.0, 0.06), (0, 1, 0), -1.221, 1.518),
-        JointOrigin("upperarm_roll_joint", (0.219, 0.0, 0.0), (1, 0, 0), *continuous),
-        JointOrigin("elbow_flex_joint", (0.133, 0.0, 0.0), (0, 1, 0), -2.251, 2.251),
-        JointOrigin("forearm_roll_joint", (0.197, 0.0, 0.0), (1, 0, 0), *continuous),
-        JointOrigin("wrist_flex_joint", (0.1245, 0.0, 0.0), (0, 1, 0), -2.16, 2.16),
-        JointOrigin("wrist_roll_joint", (0.1385, 0.0, 0.0), (1, 0, 0), *continuous),
-    ]
-    torso = translation(-0.086875, 0.0, 0.37743 + FETCH_TORSO_HEIGHT)
-    gripper = translation(0.16645, 0.0, 0.0) @ rot_y(math.pi / 2)
-    chain = chain_from_joint_origins(arm, tool=gripper, base=torso)
-    return RobotModel(
-        name="fetch",
-        display_name="Fetch mobile manipulator",
-        chain=chain,
-        home=(0.0, -0.926, 0.0, 1.388, 0.0, 1.108, 0.0),
-        mount="mobile_base",
-        footprint_radius=0.28,
-        body_height=1.1,
-        gripper_max_opening=0.10,
-        payload_kg=6.0,
-        published_reach=None,
-        link_radius=0.07,
-        sources=(
-            "Fetch Robotics fetch_description URDF: arm joint origins, axes, limits, torso range",
-            "Fetch hardware specification: payload, base diameter",
-        ),
-    )
-
-
-_BUILDERS = {"franka_panda": _franka_panda, "ur5e": _ur5e, "fetch": _fetch}
-
-ROBOT_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+ROBOT_NAMES: tuple[str, ...] = ROBOT_IDS
 """Every robot name task planning accepts, in the default order."""
 
 
 @cache
 def get_robot(name: str) -> RobotModel:
     """The model of robot `name`; an unknown name is invalid input, not a silent default."""
-    builder = _BUILDERS.get(name)
-    if builder is None:
+    if name not in ROBOT_NAMES:
         raise InvalidInput(
             f"unknown robot {name!r}; known robots: {', '.join(ROBOT_NAMES)}", robot=name
         )
-    return builder()
+    return _model(name)  # type: ignore[arg-type]
 
 
 @cache

@@ -13,6 +13,9 @@ looks at children:
   a ground-plane Xform holding a mesh and a collision plane stays one object, while a wrapper
   holding a floor and a rigid box is split.
 
+A `Scope` only groups prims (it has no transform of its own): it is always a group to split,
+never an object, so two pallets filed under one Scope stay two pallets.
+
 Materials, shaders, cameras, lights, physics scenes, joints and inactive prims are never objects.
 """
 
@@ -103,6 +106,8 @@ class ObjectFinder:
         return found
 
     def _is_whole_object(self, prim: Usd.Prim, *, joints_count: bool = True) -> bool:
+        if prim.IsA(UsdGeom.Scope):
+            return False
         kind = Usd.ModelAPI(prim).GetKind()
         return bool(
             is_rigid_body(prim)
@@ -114,7 +119,7 @@ class ObjectFinder:
         )
 
     def _is_group(self, prim: Usd.Prim) -> bool:
-        if prim.GetName() in OBJECT_CONTAINER_NAMES:
+        if prim.GetName() in OBJECT_CONTAINER_NAMES or prim.IsA(UsdGeom.Scope):
             return True
         kind = Usd.ModelAPI(prim).GetKind()
         if kind and (Kind.Registry.IsA(kind, Kind.Tokens.assembly) or kind == Kind.Tokens.group):

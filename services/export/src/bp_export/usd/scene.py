@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from bp_common.errors import InvalidName
 from bp_common.ids import validate_scene_id
+from bp_scene_contract import Shape
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux
 
 from bp_export.scene.model import (
@@ -41,6 +42,7 @@ from bp_export.usd.physics import is_collider, read_joints, read_object_physics
 from bp_export.usd.prim_digest import prim_description_sha256
 from bp_export.usd.semantics import authored_custom_data, read_semantics
 from bp_export.usd.shape_bounds import is_degenerate, tight_box
+from bp_export.usd.shapes import authored_shape
 from bp_export.usd.stage import DEFAULT_MAX_SCENE_BYTES, OpenedStage, open_scene_stage
 from bp_export.usd.world_frame import (
     StageFrame,
@@ -206,6 +208,7 @@ class _SceneReader:
             oriented_size=own_frame_box.size,
             parts=tuple(parts),
             meshes=tuple(self._meshes(prims)),
+            shapes=self._shapes(prims),
             semantics=semantics,
             physics=physics,
             motion="static",
@@ -277,6 +280,24 @@ class _SceneReader:
             if local is not None:
                 own_box = local if own_box is None else own_box.union(local)
         return parts, own_box or Box3((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+
+    def _shapes(self, prims: Sequence[Usd.Prim]) -> tuple[Shape, ...]:
+        """Every seen or colliding prim with its true shape. Where nothing collides, what is
+        seen collides: the simulator needs a body, and the box would be a worse guess."""
+        found: list[Shape] = []
+        for prim in prims:
+            if not prim.IsA(UsdGeom.Gprim):
+                continue
+            visual, collision = is_visible_geometry(prim), is_collider(prim)
+            if not (visual or collision):
+                continue
+            to_world = to_pipeline(self.xforms.GetLocalToWorldTransform(prim), self.frame)
+            shape = authored_shape(prim, to_world, collision=collision, visual=visual)
+            if shape is not None:
+                found.append(shape)
+        if found and not any(s.collision for s in found):
+            found = [s.model_copy(update={"collision": True}) for s in found]
+        return tuple(found)
 
     def _meshes(self, prims: Sequence[Usd.Prim]) -> list[MeshInfo]:
         meshes: list[MeshInfo] = []

@@ -3,7 +3,11 @@
 - `observation.state` is the joint positions (`joint_position`, named by `state.joint_names`:
   arm joints, then the fingers); `action` is the commanded arm joint targets and gripper
   (`action`, named by `state.action_names`).
-- The task is the episode's first instruction (the task id when it has none).
+- `observation.contact_force`, when the dataset has it (`contact_force_feature`): the raw
+  `fingertip_force_n`, (N, F, 3) newtons in the world frame, flattened finger by finger into
+  columns `<finger joint>.fx`, `.fy`, `.fz`.
+- The task is the instruction the dataset chose for the episode (`task`), by default its first
+  instruction (the task id when it has none).
 - Each camera is one video feature from its RGB stream; depth (mm) and segmentation ids go to the
   ground-truth pack, with pinhole intrinsics from the camera's vertical field of view (square
   pixels, centred principal point, as MuJoCo renders) and, when the episode records camera
@@ -17,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bp_episode_format import RawEpisode
+from bp_episode_format import FINGERTIP_FORCE, STATES, RawEpisode
 from numpy.typing import NDArray
 
 from bp_import.episodes.selection import DatasetLayout
@@ -28,6 +32,7 @@ from bp_import.lerobot.episode_frames import (
     CameraSpec,
     DatasetSpec,
     EpisodeFrames,
+    ExtraFeature,
 )
 from bp_import.quality.metrics import rotation_matrices
 
@@ -35,13 +40,38 @@ from bp_import.quality.metrics import rotation_matrices
 _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
 
-def dataset_spec(robot: str, layout: DatasetLayout) -> DatasetSpec:
+CONTACT_FORCE = "observation.contact_force"
+
+
+def contact_force_feature(layout: DatasetLayout) -> ExtraFeature:
+    """The fingers' contact forces as one feature: three columns per finger joint."""
+    fingers = layout.joint_names[len(layout.action_names) - 1 :]
+    return ExtraFeature(
+        key=CONTACT_FORCE,
+        names=tuple(f"{finger}.{axis}" for finger in fingers for axis in ("fx", "fy", "fz")),
+        description=(
+            "Contact force on each finger from the physics, in newtons, in the world frame "
+            "(z up): the sum of the full contact forces (normal and friction) that everything "
+            "outside the finger exerts on it, as fingertip force sensors would read it; "
+            "fingers in the order of the finger joints of observation.state."
+        ),
+    )
+
+
+def records_contact_force(raw: RawEpisode) -> bool:
+    """Whether the episode recorded its fingertip forces (episodes before that did not)."""
+    with np.load(raw.path / STATES) as npz:
+        return FINGERTIP_FORCE in npz.files
+
+
+def dataset_spec(robot: str, layout: DatasetLayout, contact_force: bool = False) -> DatasetSpec:
     return DatasetSpec(
         robot_type=robot,
         fps=layout.fps,
         state_names=layout.joint_names,
         action_names=layout.action_names,
         cameras=tuple(CameraSpec(name, width, height) for name, width, height in layout.cameras),
+        extra=(contact_force_feature(layout),) if contact_force else (),
     )
 
 
@@ -57,9 +87,19 @@ def camera_to_world(positions: NDArray[Any], quaternions: NDArray[Any]) -> NDArr
     return poses
 
 
-def episode_frames(raw: RawEpisode, manifest: RawEpisodeManifest) -> EpisodeFrames:
+def episode_frames(
+    raw: RawEpisode,
+    manifest: RawEpisodeManifest,
+    *,
+    task: str | None = None,
+    contact_force: bool = False,
+) -> EpisodeFrames:
     """The episode as the writer takes it; camera streams stay undecoded until iterated."""
     states = raw.states()
+    extra: dict[str, NDArray[Any]] = {}
+    if contact_force:
+        forces = states[FINGERTIP_FORCE]
+        extra[CONTACT_FORCE] = forces.reshape(forces.shape[0], -1)
     cameras: dict[str, CameraFrames] = {}
     for index, camera in enumerate(manifest.cameras):
         pose = None
@@ -80,11 +120,12 @@ def episode_frames(raw: RawEpisode, manifest: RawEpisodeManifest) -> EpisodeFram
             camera_to_world=pose,
         )
     return EpisodeFrames(
-        task=manifest.task_text,
+        task=task or manifest.task_text,
         state=states["joint_position"],
         action=states["action"],
         cameras=cameras,
         timestamps=states["timestamp"],
         source_id=manifest.episode_id,
         segmentation_labels={int(k): v for k, v in manifest.segmentation_ids.items()},
+        extra=extra,
     )

@@ -36,6 +36,7 @@ import numpy as np
 from bp_episode_format import (
     CAMERA_POSE_ARRAYS,
     CONTACT_ARRAYS,
+    FINGERTIP_FORCE,
     STATE_ARRAYS,
     STREAMS,
     EpisodeIntegrityError,
@@ -295,6 +296,7 @@ def expected_shapes(manifest: RawEpisodeManifest, contacts: int) -> dict[str, tu
         "collision_peak_force_n": (n,),
         "camera_position": (n, c, 3),
         "camera_quaternion": (n, c, 4),
+        FINGERTIP_FORCE: (n, j - (a - 1), 3),
     }
     shapes.update({name: (contacts,) for name in CONTACT_ARRAYS})
     return shapes
@@ -308,7 +310,7 @@ def _check_shapes(manifest: RawEpisodeManifest, states: dict[str, NDArray[Any]])
         )
     contacts = int(np.shape(states["contact_frame"])[0]) if states["contact_frame"].ndim else -1
     for name, shape in expected_shapes(manifest, contacts).items():
-        if name in CAMERA_POSE_ARRAYS and name not in states:
+        if name in (*CAMERA_POSE_ARRAYS, FINGERTIP_FORCE) and name not in states:
             continue
         array = states[name]
         if array.shape != shape:

@@ -73,6 +73,20 @@ class CameraSpec:
 
 
 @dataclass(frozen=True)
+class ExtraFeature:
+    """A per-frame float32 vector beside state and action (e.g. `observation.contact_force`),
+    with the names of its columns and a sentence saying what it measures, in what unit."""
+
+    key: str
+    names: tuple[str, ...]
+    description: str
+
+    def __post_init__(self) -> None:
+        if not self.names or len(set(self.names)) != len(self.names):
+            raise EpisodeFramesError("an extra feature needs distinct column names", key=self.key)
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What every episode of one robot's dataset shares."""
 
@@ -81,6 +95,7 @@ class DatasetSpec:
     state_names: tuple[str, ...]
     action_names: tuple[str, ...]
     cameras: tuple[CameraSpec, ...] = ()
+    extra: tuple[ExtraFeature, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -94,6 +109,10 @@ class DatasetSpec:
                 raise EpisodeFramesError(f"{what} names repeat", robot=self.robot_type)
         if len({c.name for c in self.cameras}) != len(self.cameras):
             raise EpisodeFramesError("camera names repeat", robot=self.robot_type)
+        reserved = {"observation.state", "action", *(c.video_key for c in self.cameras)}
+        keys = [f.key for f in self.extra]
+        if len(set(keys)) != len(keys) or reserved & set(keys):
+            raise EpisodeFramesError("extra feature keys repeat", robot=self.robot_type)
 
     def camera(self, name: str) -> CameraSpec:
         for cam in self.cameras:
@@ -146,6 +165,7 @@ class EpisodeFrames:
     timestamps: NDArray[np.floating] | None = None
     source_id: str | None = None
     segmentation_labels: Mapping[int, str] = field(default_factory=dict)
+    extra: Mapping[str, NDArray[np.floating]] = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -160,6 +180,7 @@ class CheckedEpisode:
     state: NDArray[np.float32]
     action: NDArray[np.float32]
     timestamps: NDArray[np.float32]
+    extra: dict[str, NDArray[np.float32]] = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -216,7 +237,23 @@ def check_episode(spec: DatasetSpec, episode: EpisodeFrames) -> CheckedEpisode:
                 shape=np.shape(pose),
                 **where,
             )
-    return CheckedEpisode(frames=episode, state=state, action=action, timestamps=timestamps)
+    wanted = {f.key for f in spec.extra}
+    if set(episode.extra) != wanted:
+        raise EpisodeFramesError(
+            "episode extra features differ from the dataset's",
+            missing=sorted(wanted - set(episode.extra)),
+            unexpected=sorted(set(episode.extra) - wanted),
+            **where,
+        )
+    vectors: dict[str, NDArray[np.float32]] = {}
+    for feature in spec.extra:
+        values = _matrix(episode.extra[feature.key], len(feature.names), feature.key, where)
+        if values.shape[0] != n:
+            raise EpisodeFramesError(f"{feature.key} and state differ in length", **where)
+        vectors[feature.key] = values
+    return CheckedEpisode(
+        frames=episode, state=state, action=action, timestamps=timestamps, extra=vectors
+    )
 
 
 def _matrix(

@@ -41,7 +41,8 @@ EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.par
 def features(
     spec: DatasetSpec, video: VideoSettings, codebase: CodebaseVersion
 ) -> dict[str, dict[str, Any]]:
-    """info.json `features`: state, action, one video per camera, then the index columns."""
+    """info.json `features`: state, action, the extra vectors (each with its `description`),
+    one video per camera, then the index columns."""
     result: dict[str, dict[str, Any]] = {
         STATE: {
             "dtype": "float32",
@@ -54,6 +55,13 @@ def features(
             "names": list(spec.action_names),
         },
     }
+    for extra in spec.extra:
+        result[extra.key] = {
+            "dtype": "float32",
+            "shape": [len(extra.names)],
+            "names": list(extra.names),
+            "description": extra.description,
+        }
     for camera in spec.cameras:
         info: dict[str, Any] = {
             "video.height": camera.height,
@@ -121,16 +129,25 @@ def _vector_type(width: int) -> pa.DataType:
     return pa.float32() if width == 1 else pa.list_(pa.float32(), width)
 
 
+def vector_widths(spec: DatasetSpec) -> dict[str, int]:
+    """The float32 vector features in column order: state, action, then the extra ones."""
+    return {
+        STATE: len(spec.state_names),
+        ACTION: len(spec.action_names),
+        **{extra.key: len(extra.names) for extra in spec.extra},
+    }
+
+
 def frame_schema(spec: DatasetSpec) -> pa.Schema:
     """Per-frame parquet schema, with the `huggingface` metadata `datasets` reads back."""
+    widths = vector_widths(spec)
     fields = [
-        pa.field(STATE, _vector_type(len(spec.state_names))),
-        pa.field(ACTION, _vector_type(len(spec.action_names))),
+        *(pa.field(name, _vector_type(width)) for name, width in widths.items()),
         pa.field("timestamp", pa.float32()),
         *(pa.field(column, pa.int64()) for column in INDEX_COLUMNS[1:]),
     ]
     hf_features: dict[str, Any] = {}
-    for name, width in ((STATE, len(spec.state_names)), (ACTION, len(spec.action_names))):
+    for name, width in widths.items():
         value = {"dtype": "float32", "_type": "Value"}
         hf_features[name] = (
             value if width == 1 else {"feature": value, "length": width, "_type": "List"}
@@ -158,11 +175,14 @@ def frame_table(
     episode_index: int,
     first_index: int,
     task_index: int,
+    extra: Mapping[str, NDArray[np.float32]] | None = None,
 ) -> pa.Table:
     n = state.shape[0]
+    extra = extra or {}
     columns = [
         _vector_array(state),
         _vector_array(action),
+        *(_vector_array(extra[feature.key]) for feature in spec.extra),
         pa.array(timestamps, type=pa.float32()),
         pa.array(np.arange(n, dtype=np.int64)),
         pa.array(np.full(n, episode_index, dtype=np.int64)),
@@ -226,7 +246,13 @@ def _stat_type(stat: str, ndim: int) -> pa.DataType:
 
 def stats_feature_names(spec: DatasetSpec) -> list[str]:
     """Features that carry statistics, in info.json order (every feature has some)."""
-    return [STATE, ACTION, *(c.video_key for c in spec.cameras), *INDEX_COLUMNS]
+    return [
+        STATE,
+        ACTION,
+        *(f.key for f in spec.extra),
+        *(c.video_key for c in spec.cameras),
+        *INDEX_COLUMNS,
+    ]
 
 
 def episodes_schema(spec: DatasetSpec) -> pa.Schema:

@@ -387,7 +387,10 @@ class LeRobotDatasetWriter:
         self._episodes: list[EpisodeRecord] = []
         self._episode_rows: list[dict[str, Any]] = []
         self._episode_stats: list[dict[str, FeatureStats]] = []
-        self._numeric = {key: NumericAccumulator() for key in (STATE, ACTION, *INDEX_COLUMNS)}
+        self._numeric = {
+            key: NumericAccumulator()
+            for key in (STATE, ACTION, *(f.key for f in spec.extra), *INDEX_COLUMNS)
+        }
         self._histograms = {c.name: PixelHistogram() for c in spec.cameras}
         self._frames = 0
         self._finished = False
@@ -422,6 +425,7 @@ class LeRobotDatasetWriter:
             episode_index=index,
             first_index=self._frames,
             task_index=task_index,
+            extra=checked.extra,
         )
         placement = self._storage.place(index, table)
         jobs: list[Future[Any]] = [
@@ -512,6 +516,7 @@ class LeRobotDatasetWriter:
         return {
             STATE: checked.state,
             ACTION: checked.action,
+            **checked.extra,
             "timestamp": checked.timestamps,
             "frame_index": np.arange(n, dtype=np.int64),
             "episode_index": np.full(n, episode_index, dtype=np.int64),

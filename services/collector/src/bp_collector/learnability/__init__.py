@@ -1,0 +1,1 @@
+"""The learnability check: a behaviour-cloning policy trained on a dataset, run in simulation."""

@@ -1,0 +1,200 @@
+"""A robot's `analytics/analytics.json`: trajectory quality, embodiment transfer, coverage,
+language, contact forces and sim-to-real notes, computed from the run's episodes.
+
+`run_trajectories` measures every valid episode of every robot once (the embodiment matrix
+needs them all); `robot_analytics` assembles one robot's document. Definitions:
+docs/quality-metrics.md, section 7, and each module of this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from bp_episode_format import FINGERTIP_FORCE
+from numpy.typing import NDArray
+
+from bp_import.analytics.coverage import generalisation_coverage
+from bp_import.analytics.embodiment import embodiment_matrix
+from bp_import.analytics.language import language_annotations
+from bp_import.analytics.sim_to_real import sim_to_real_notes
+from bp_import.analytics.trajectory import EpisodeTrajectory, measure_trajectory, per_task
+from bp_import.episodes.selection import EpisodeAssessment
+from bp_import.episodes.validation import RawEpisodeManifest
+from bp_import.quality.report import RobotQuality
+
+ANALYTICS_DIR = "analytics"
+ANALYTICS_JSON = "analytics.json"
+ANALYTICS_HTML = "analytics.html"
+FORMAT_VERSION = 1
+TOUCH_N = 0.05
+
+
+@dataclass(frozen=True)
+class MeasuredEpisode:
+    """One valid episode's trajectory measures and the few arrays the other analyses need."""
+
+    assessment: EpisodeAssessment
+    manifest: RawEpisodeManifest
+    trajectory: EpisodeTrajectory
+    start: dict[str, NDArray[Any]]
+    fingertip_force: NDArray[np.float64] | None
+
+
+def measure_robot(quality: RobotQuality) -> list[MeasuredEpisode]:
+    """Every valid episode of one robot, its arrays read once."""
+    out: list[MeasuredEpisode] = []
+    for item in quality.assessments:
+        if not item.is_valid or item.raw is None or item.manifest is None:
+            continue
+        states = item.raw.states()
+        efficiency = item.quality.path_efficiency if item.quality is not None else None
+        out.append(
+            MeasuredEpisode(
+                assessment=item,
+                manifest=item.manifest,
+                trajectory=measure_trajectory(
+                    item.manifest,
+                    states,
+                    jerk_scale_rad_s3=quality.settings.jerk_scale_rad_s3,
+                    path_efficiency=efficiency,
+                ),
+                start={"object_position": states["object_position"][:1]},
+                fingertip_force=(
+                    states[FINGERTIP_FORCE].astype(np.float64)
+                    if FINGERTIP_FORCE in states
+                    else None
+                ),
+            )
+        )
+    return out
+
+
+def run_trajectories(qualities: Mapping[str, RobotQuality]) -> dict[str, list[MeasuredEpisode]]:
+    return {robot: measure_robot(quality) for robot, quality in sorted(qualities.items())}
+
+
+def contact_forces(episodes: Sequence[MeasuredEpisode]) -> dict[str, Any]:
+    """Per episode with recorded forces: the peak force on any finger and the mean total
+    force over the frames in which some finger is touched (above 0.05 N)."""
+    rows = []
+    for episode in episodes:
+        forces = episode.fingertip_force
+        if forces is None:
+            continue
+        norms = np.linalg.norm(forces, axis=2)
+        touched = norms.max(axis=1, initial=0.0) > TOUCH_N
+        rows.append(
+            {
+                "episode_id": episode.manifest.episode_id,
+                "peak_finger_force_n": round(float(norms.max(initial=0.0)), 6),
+                "mean_total_force_in_contact_n": (
+                    round(float(norms.sum(axis=1)[touched].mean()), 6) if touched.any() else None
+                ),
+                "frames_in_contact": int(touched.sum()),
+            }
+        )
+    return {"recorded": len(rows), "of": len(episodes), "episodes": rows}
+
+
+def robot_analytics(
+    quality: RobotQuality,
+    measured: Mapping[str, Sequence[MeasuredEpisode]],
+    chosen: Mapping[str, str],
+    *,
+    contact_feature: str | None,
+) -> dict[str, Any]:
+    """One robot's document. `measured` holds every robot of the run, `chosen` the
+    instruction each dataset episode carries, `contact_feature` the force feature's key."""
+    mine = list(measured.get(quality.robot, []))
+    included = {a.episode_id for a in quality.assessments if a.included}
+    trajectories = [m.trajectory for m in mine]
+    in_dataset = [m for m in mine if m.manifest.episode_id in included]
+    coverage = generalisation_coverage([(m.manifest, m.start) for m in mine])
+    factors = {
+        **coverage["lighting"],
+        **coverage["colours"],
+        **coverage["camera_jitter"],
+        **coverage["object_offsets"],
+        **(coverage["object_scales"] if isinstance(coverage["object_scales"], dict) else {}),
+    }
+    return {
+        "format_version": FORMAT_VERSION,
+        "scene_id": quality.scene_id,
+        "run_id": quality.run_id,
+        "robot": quality.robot,
+        "episodes": {"valid": len(mine), "in_dataset": len(in_dataset)},
+        "trajectory": {
+            "episodes": [
+                {**t.record(), "in_dataset": t.episode_id in included} for t in trajectories
+            ],
+            "per_task": per_task(trajectories),
+            "per_task_in_dataset": per_task([m.trajectory for m in in_dataset]),
+        },
+        "embodiment": embodiment_matrix(
+            {robot: [m.trajectory for m in episodes] for robot, episodes in measured.items()}
+        ),
+        "coverage": coverage,
+        "language": language_annotations([m.manifest for m in in_dataset], dict(chosen)),
+        "contact": {"feature": contact_feature, **contact_forces(mine)},
+        "sim_to_real": sim_to_real_notes(factors),
+    }
+
+
+def summary_lines(document: Mapping[str, Any]) -> list[str]:
+    """The dataset card's analytics section, in Markdown."""
+    trajectory = document["trajectory"]["per_task_in_dataset"]
+    embodiment = document["embodiment"]
+    language = document["language"]
+    coverage = document["coverage"]
+    contact = document["contact"]
+    lines = [
+        "## Analytics",
+        "",
+        f"Computed from the episodes by the import stage: `{ANALYTICS_DIR}/{ANALYTICS_JSON}` "
+        f"(definitions in BlueprintPipeline's docs/quality-metrics.md) and "
+        f"`{ANALYTICS_DIR}/{ANALYTICS_HTML}` with plots.",
+        "",
+        "| task | episodes | carry optimality | time to success (s) | idle (s) | "
+        "joint jerk (rad/s³) | min joint margin (rad) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def mean(stat: Mapping[str, Any]) -> str:
+        return "-" if stat["mean"] is None else f"{stat['mean']:.3g}"
+
+    for task, row in trajectory.items():
+        lines.append(
+            f"| {task} | {row['episodes']} | {mean(row['carry_optimality'])} | "
+            f"{mean(row['time_to_success_s'])} | {mean(row['idle_time_s'])} | "
+            f"{mean(row['joint_jerk_rms_rad_s3'])} | {mean(row['min_joint_margin_rad'])} |"
+        )
+    lines += [
+        "",
+        f"- Language: {language['instructions_total']} instructions over "
+        f"{len(language['tasks'])} tasks, {language['instructions_in_dataset']} of them carried "
+        "by episodes (`meta/tasks`).",
+        f"- Diversity score: {coverage['diversity']['score']:.3f} over "
+        f"{len(coverage['diversity']['per_factor'])} randomised factors.",
+    ]
+    if len(embodiment["robots"]) > 1:
+        some = sorted(embodiment["done_by_only_some"]) + sorted(
+            embodiment["attempted_by_only_some"]
+        )
+        lines.append(
+            f"- Embodiment: {len(embodiment['tasks'])} tasks across "
+            f"{', '.join(embodiment['robots'])}"
+            + (f"; only some robots do {', '.join(sorted(set(some)))}." if some else ".")
+        )
+    if contact["feature"]:
+        lines.append(
+            f"- Contact forces: `{contact['feature']}` (newtons per finger, world frame; "
+            "see its `description` in `meta/info.json`)."
+        )
+    lines.append(
+        "- Sim-to-real: the randomisation ranges next to the real ranges they stand for, and "
+        "what the simulator does not model, are in the analytics page."
+    )
+    return lines

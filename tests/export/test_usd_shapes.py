@@ -1,0 +1,111 @@
+"""Authored geometry reaches the scene graph with its true shapes, in any up axis and unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bp_export.usd.scene import load_scene
+from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
+
+SHELVES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "public-usd"
+
+
+def _write(path: Path, up: str, metres_per_unit: float) -> None:
+    """One scene, authored in `up` and `metres_per_unit`: the same objects in the world."""
+    k = 1.0 / metres_per_unit
+    stage = Usd.Stage.CreateNew(str(path))
+    UsdGeom.SetStageUpAxis(stage, up)
+    UsdGeom.SetStageMetersPerUnit(stage, metres_per_unit)
+    world = UsdGeom.Xform.Define(stage, "/World")
+    stage.SetDefaultPrim(world.GetPrim())
+
+    def at(x: float, y: float, z: float) -> Gf.Vec3d:
+        # World point (Z up, metres) in the stage's axes and unit.
+        return Gf.Vec3d(x * k, z * k, -y * k) if up == "Y" else Gf.Vec3d(x * k, y * k, z * k)
+
+    def body(name: str, x: float, y: float, z: float) -> str:
+        xform = UsdGeom.Xform.Define(stage, f"/World/{name}")
+        xform.AddTranslateOp().Set(at(x, y, z))
+        UsdPhysics.RigidBodyAPI.Apply(xform.GetPrim())
+        return f"/World/{name}"
+
+    cube = UsdGeom.Cube.Define(stage, body("Crate", 0.0, 0.0, 0.1) + "/Shape")
+    cube.CreateSizeAttr(0.2 * k)
+    cube.CreateDisplayColorAttr([(0.8, 0.1, 0.1)])
+    UsdPhysics.CollisionAPI.Apply(cube.GetPrim())
+    ball = UsdGeom.Sphere.Define(stage, body("Ball", 0.5, 0.0, 0.05) + "/Shape")
+    ball.CreateRadiusAttr(0.05 * k)
+    can = UsdGeom.Cylinder.Define(stage, body("Can", 0.0, 0.5, 0.06) + "/Shape")
+    can.CreateRadiusAttr(0.03 * k)
+    can.CreateHeightAttr(0.12 * k)
+    can.CreateAxisAttr("Y" if up == "Y" else "Z")  # upright in either stage
+    pill = UsdGeom.Capsule.Define(stage, body("Pill", 0.5, 0.5, 0.02) + "/Shape")
+    pill.CreateRadiusAttr(0.02 * k)
+    pill.CreateHeightAttr(0.08 * k)
+    pill.CreateAxisAttr("X")
+    tile = UsdGeom.Mesh.Define(stage, body("Tile", -0.5, 0.0, 0.0) + "/Shape")
+    corners = [(0, 0, 0), (0.1, 0, 0), (0.1, 0.1, 0), (0, 0.1, 0), (0.05, 0.05, 0.05)]
+    tile.CreatePointsAttr([at(*c) for c in corners])
+    tile.CreateFaceVertexCountsAttr([4, 3, 3, 3, 3])
+    tile.CreateFaceVertexIndicesAttr([0, 3, 2, 1, 0, 1, 4, 1, 2, 4, 2, 3, 4, 3, 0, 4])
+    material = UsdShade.Material.Define(stage, "/World/Looks/Blue")
+    shader = UsdShade.Shader.Define(stage, "/World/Looks/Blue/Surface")
+    shader.CreateIdAttr("UsdPreviewSurface")
+    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(0.1, 0.2, 0.9))
+    material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
+    UsdShade.MaterialBindingAPI.Apply(tile.GetPrim()).Bind(material)
+    stage.GetRootLayer().Save()
+
+
+def _shapes(path: Path) -> dict[str, object]:
+    scene = load_scene(str(path), "unit")
+    return {o.asset_id: o.shapes[0] for o in scene.objects}
+
+
+def test_a_y_up_centimetre_scene_and_a_z_up_metre_scene_give_the_same_shapes(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "y_cm.usda", "Y", 0.01)
+    _write(tmp_path / "z_m.usda", "Z", 1.0)
+    y_cm, z_m = _shapes(tmp_path / "y_cm.usda"), _shapes(tmp_path / "z_m.usda")
+    assert set(y_cm) == set(z_m) == {"Crate", "Ball", "Can", "Pill", "Tile"}
+    for name, a in y_cm.items():
+        b = z_m[name]
+        assert a.kind == b.kind  # type: ignore[attr-defined]
+        np.testing.assert_allclose(a.pose.position, b.pose.position, atol=1e-9)  # type: ignore[attr-defined]
+        np.testing.assert_allclose(a.size, b.size, atol=1e-9)  # type: ignore[attr-defined]
+        ra, rb = _rotation(a.pose.orientation), _rotation(b.pose.orientation)  # type: ignore[attr-defined]
+        # The same extent along each world axis (a cube's own frame may be turned about it).
+        np.testing.assert_allclose(np.abs(ra) @ a.size, np.abs(rb) @ b.size, atol=1e-9)  # type: ignore[attr-defined]
+        if a.kind == "mesh":  # type: ignore[attr-defined]
+            np.testing.assert_allclose(a.mesh.vertices, b.mesh.vertices, atol=1e-9)  # type: ignore[attr-defined]
+    crate, can, pill, tile = z_m["Crate"], z_m["Can"], z_m["Pill"], z_m["Tile"]
+    assert crate.kind == "box" and crate.size == pytest.approx((0.1,) * 3)  # type: ignore[attr-defined]
+    assert crate.rgba == pytest.approx((0.8, 0.1, 0.1, 1.0))  # type: ignore[attr-defined]
+    assert can.kind == "cylinder" and can.size == pytest.approx((0.03, 0.03, 0.06))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.abs(_rotation(can.pose.orientation)[:, 2]), [0, 0, 1], atol=1e-9)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.abs(_rotation(pill.pose.orientation)[:, 2]), [1, 0, 0], atol=1e-9)  # type: ignore[attr-defined]
+    assert z_m["Ball"].kind == "sphere"  # type: ignore[attr-defined]
+    assert tile.kind == "mesh" and len(tile.mesh.triangles) == 6  # type: ignore[attr-defined]
+    assert tile.rgba == pytest.approx((0.1, 0.2, 0.9, 1.0))  # type: ignore[attr-defined]
+
+
+def _rotation(q: tuple[float, float, float, float]) -> np.ndarray:
+    w, x, y, z = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def test_the_public_shape_scene_keeps_each_primitive_kind() -> None:
+    scene = load_scene(str(SHELVES / "sdf_shapes_zup_cm" / "test" / "usd" / "upAxisZ.usda"), "s")
+    kinds = {o.asset_id: {s.kind for s in o.shapes if s.collision} for o in scene.objects}
+    assert kinds["box"] == {"box"} and kinds["sphere"] == {"sphere"}
+    assert kinds["cylinder"] == {"cylinder"} and kinds["capsule"] == {"capsule"}
+    assert kinds["ellipsoid"] == {"ellipsoid"}

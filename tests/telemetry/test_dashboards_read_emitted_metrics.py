@@ -1,0 +1,127 @@
+"""Nothing on a dashboard that nothing emits.
+
+The embedded pipeline runs the sample scene, and a scene export refuses, with an in-memory metric
+reader on its stages; the collector it starts is a process of its own and exports OTLP to a
+receiver on loopback. Every metric, label and label value a Terraform dashboard widget, alert
+policy or SLO reads must be among what those two collected. (`bp up` gets the same check in
+tests/test_end_to_end.py, its services exporting to the receiver.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bp_common import stages as stage_registry
+from bp_common.config import Settings
+from bp_common.metrics import CATALOGUE
+from bp_ops.embedded import EmbeddedPipeline
+from bp_submit.local_collector import stop_local_collectors
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from tests.telemetry.dashboard_references import Emitted, Reference, references, unmet
+from tests.telemetry.otlp_receiver import OtlpReceiver
+from tests.telemetry.points import points
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "kitchen_table" / "scene.usda"
+OWN = "${local.otel}/"
+
+
+def emitted_by(
+    reader: InMemoryMetricReader, receiver: OtlpReceiver
+) -> dict[str, set[tuple[tuple[str, str], ...]]]:
+    found: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+    for point in points(reader):
+        found.setdefault(point.name, set()).add(tuple(sorted(point.labels.items())))
+    for name, label_sets in receiver.received.metric_labels().items():
+        found.setdefault(name, set()).update(label_sets)
+    return found
+
+
+def as_emitted(refs: list[Reference]) -> dict[str, set[tuple[tuple[str, str], ...]]]:
+    """What a run would have to emit to answer exactly these references."""
+    found: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+    for ref in refs:
+        if ref.metric.startswith(OWN):
+            base = {label: "x" for label in ref.labels}
+            variants = [base, *({**base, key: value} for key, value in ref.values)]
+            found.setdefault(ref.metric.removeprefix(OWN), set()).update(
+                tuple(sorted(v.items())) for v in variants
+            )
+    return found
+
+
+def test_the_queries_of_every_widget_alert_and_slo_are_read() -> None:
+    refs = references()
+    kinds = {r.where.split()[-1] for r in refs}
+    assert kinds == {
+        "timeSeriesFilter",
+        "numerator",
+        "denominator",
+        "condition_threshold",
+        "distribution_cut",
+        "good_total_ratio",
+    }
+    own = {r.metric.removeprefix(OWN) for r in refs if r.metric.startswith(OWN)}
+    # Every metric the code declares is on the dashboard, and nothing else of ours is.
+    assert own == {spec.name for spec in CATALOGUE}
+    messages = [r for r in refs if r.metric == OWN + "bp.stage.messages"]
+    assert any(("outcome", "permanent") in r.values for r in messages)
+
+
+def test_the_check_names_what_nothing_emitted() -> None:
+    refs = references()
+    complete = as_emitted(refs)
+    assert unmet(refs, complete) == []
+    missing: Emitted = {k: v for k, v in complete.items() if k != "bp.run.duration"}
+    assert [p for p in unmet(refs, missing) if "nothing emitted bp.run.duration" in p]
+    unlabelled: Emitted = {**complete, "bp.stage.messages": {(("stage", "export"),)}}
+    assert [p for p in unmet(refs, unlabelled) if "without ['outcome']" in p]
+    no_permanent: Emitted = {
+        **complete,
+        "bp.stage.messages": {(("outcome", "succeeded"), ("stage", "export"))},
+    }
+    assert [p for p in unmet(refs, no_permanent) if "outcome='permanent'" in p]
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
+def test_an_embedded_run_emits_every_metric_the_dashboards_read(
+    tmp_path: Path, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = stage_registry.available()
+    assert list(installed) == ["export", "submit", "import", "upload"]
+    monkeypatch.setenv("BP_ROBOTS", "franka_panda")
+    # The collector that submit starts inherits these and exports to the receiver.
+    for key, value in receiver.environment("http/protobuf").items():
+        monkeypatch.setenv(key, value)
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("dashboards")
+    pipeline = EmbeddedPipeline(tmp_path / "out", Settings(_env_file=None), installed, meter=meter)  # type: ignore[call-arg]
+    broken = tmp_path / "broken" / "scene.usda"
+    broken.parent.mkdir()
+    broken.write_text("#usda 1.0\nthis is not a scene\n")
+    try:
+        refused = pipeline.drain(pipeline.drop_scene(broken))
+        assert [v.outcome.value for _, v in refused.deliveries] == ["dead_letter"]
+        run = pipeline.drain(pipeline.drop_scene(EXAMPLE))
+        record = pipeline.ports.ledger.get(run.run_id)
+        assert record is not None and record.state == "succeeded"
+        deadline = time.monotonic() + 60
+        collector = {"bp.collection.episodes", "bp.collection.queued_episodes"}
+        while not collector <= set(receiver.received.metric_labels()):
+            assert time.monotonic() < deadline, "the collector exported no collection metrics"
+            time.sleep(0.5)
+    finally:
+        stop_local_collectors()
+    problems = unmet(references(), emitted_by(reader, receiver))
+    assert problems == [], "\n".join(problems)
