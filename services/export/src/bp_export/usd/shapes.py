@@ -74,11 +74,12 @@ def _along_axis(rotation: np.ndarray) -> np.ndarray:
     """A round solid is fixed by its axis alone (turning about it, or end for end, changes
     nothing): the shortest turn from z onto the axis, pointed upwards."""
     axis = rotation[:, 2] if rotation[2, 2] >= 0 else -rotation[:, 2]
-    x, y, z = axis
+    x, y, z = (float(v) for v in axis)
     if z > 1 - 1e-12:
         return np.eye(3)
     k = np.array([[0.0, 0.0, x], [0.0, 0.0, y], [-x, -y, 0.0]])
-    return np.eye(3) + k + k @ k / (1 + z)
+    turn: np.ndarray = np.eye(3) + k + k @ k / (1 + z)
+    return turn
 
 
 def _pose(rotation: np.ndarray, offset: np.ndarray) -> Pose:
@@ -174,7 +175,9 @@ def authored_shape(
         round_: ShapeKind = "sphere"
         if np.ptp(radii) > 1e-9 * max(1.0, float(radii.max())):
             round_ = "ellipsoid"
-        turned, radii = _least_turned(rotation, radii) if round_ == "ellipsoid" else (np.eye(3), radii)
+        turned = np.eye(3)  # a sphere looks the same however it is turned
+        if round_ == "ellipsoid":
+            turned, radii = _least_turned(rotation, radii)
         size = (float(radii[0]), float(radii[1]), float(radii[2]))
         return shape(round_, _pose(turned, offset), size)
     if prim.IsA(UsdGeom.Cylinder) or prim.IsA(UsdGeom.Capsule):
