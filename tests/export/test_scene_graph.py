@@ -123,6 +123,7 @@ def test_file_has_exactly_the_contract_shape(tmp_path: Path, tabletop: SceneGrap
         "is_static",
         "usd_path",
         "articulation",
+        "shapes",
     }
     assert all(set(node) == node_keys for node in data["nodes"])
     assert all(set(node["pose"]) == {"position", "orientation"} for node in data["nodes"])

@@ -27,6 +27,7 @@ from bp_collector.backend import EpisodeOrder, EpisodeSummary, episode_id_for
 from bp_collector.genie_sim import wire
 from bp_collector.genie_sim.client import CameraShot, GenieSimClient, UnexpectedAnswer
 from bp_collector.genie_sim.twin import PlanningTwin
+from bp_collector.mujoco.expert import CLOSED
 from bp_collector.mujoco.randomization import draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
 from bp_collector.mujoco.world import WorldOptions
@@ -222,7 +223,7 @@ def run_episode(
             t0 = time.perf_counter()
             client.set_joints(dict(zip(world.robot.arm_joints, action[:n_arm], strict=True)))
             if gripper_sent is None or action[-1] != gripper_sent:
-                opening = action[-1] != world.robot.gripper_closed_ctrl
+                opening = action[-1] > CLOSED  # the expert's command is an opening fraction
                 client.set_gripper(wire.GRIPPER_OPEN if opening else wire.GRIPPER_CLOSE)
                 gripper_sent = float(action[-1])
             timings["server"] += time.perf_counter() - t0

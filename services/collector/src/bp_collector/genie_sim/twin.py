@@ -19,7 +19,7 @@ from bp_scene_contract import SceneGraph, TaskConfig, TaskSpec
 from bp_collector.genie_sim import wire
 from bp_collector.mujoco.contacts import ContactMonitor, ContactRecord
 from bp_collector.mujoco.episode import set_initial_joint
-from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
+from bp_collector.mujoco.expert import OPEN, ExpertError, ScriptedExpert
 from bp_collector.mujoco.randomization import DomainRandomization
 from bp_collector.mujoco.world import World, WorldOptions, build_world
 
@@ -189,7 +189,7 @@ class PlanningTwin:
             return self.expert.act(self.data)
         robot = self.world.robot
         arm = [self.data.ctrl[self.world.model.actuator(a).id] for a in robot.arm_actuators]
-        return np.array([*arm, robot.gripper_open_ctrl])
+        return np.array([*arm, OPEN])
 
     def camera_poses(self) -> tuple[np.ndarray, np.ndarray]:
         data, model = self.data, self.world.model

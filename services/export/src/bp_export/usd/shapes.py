@@ -11,6 +11,7 @@ else from the diffuse colour of a bound UsdPreviewSurface.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ MAX_MESH_VERTICES = 50_000
 _AXIS_TURN = {
     # A rotation taking the shape's z onto the authored axis.
     "X": np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]),
-    "Y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+    "Y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
     "Z": np.eye(3),
 }
 
@@ -44,6 +45,41 @@ def _rotation_and_scale(linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.linalg.det(u @ vt) < 0:
         u[:, -1] = -u[:, -1]
     return u @ vt, scale
+
+
+def _quarter_turns() -> tuple[np.ndarray, ...]:
+    """The 24 turns that map the axes onto the axes."""
+    turns = []
+    for order in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            turn = np.zeros((3, 3))
+            turn[range(3), order] = signs
+            if np.linalg.det(turn) > 0:
+                turns.append(turn)
+    return tuple(turns)
+
+
+_QUARTER_TURNS = _quarter_turns()
+
+
+def _least_turned(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A box or ellipsoid turned by quarter turns about its axes is the same solid with its
+    sizes swapped. Of those equal forms, the one turned least: one form whatever the up axis
+    the scene was authored in."""
+    quarter = max(_QUARTER_TURNS, key=lambda turn: float(np.trace(rotation @ turn.T)))
+    return rotation @ quarter.T, np.abs(quarter) @ size
+
+
+def _along_axis(rotation: np.ndarray) -> np.ndarray:
+    """A round solid is fixed by its axis alone (turning about it, or end for end, changes
+    nothing): the shortest turn from z onto the axis, pointed upwards."""
+    axis = rotation[:, 2] if rotation[2, 2] >= 0 else -rotation[:, 2]
+    x, y, z = (float(v) for v in axis)
+    if z > 1 - 1e-12:
+        return np.eye(3)
+    k = np.array([[0.0, 0.0, x], [0.0, 0.0, y], [-x, -y, 0.0]])
+    turn: np.ndarray = np.eye(3) + k + k @ k / (1 + z)
+    return turn
 
 
 def _pose(rotation: np.ndarray, offset: np.ndarray) -> Pose:
@@ -131,16 +167,19 @@ def authored_shape(
         )
 
     if prim.IsA(UsdGeom.Cube):
-        halves = _attr(prim, "size", 2.0) / 2 * scale
+        turned, halves = _least_turned(rotation, _attr(prim, "size", 2.0) / 2 * scale)
         size = (float(halves[0]), float(halves[1]), float(halves[2]))
-        return shape("box", _pose(rotation, offset), size)
+        return shape("box", _pose(turned, offset), size)
     if prim.IsA(UsdGeom.Sphere):
         radii = _attr(prim, "radius", 1.0) * scale
         round_: ShapeKind = "sphere"
         if np.ptp(radii) > 1e-9 * max(1.0, float(radii.max())):
             round_ = "ellipsoid"
+        turned = np.eye(3)  # a sphere looks the same however it is turned
+        if round_ == "ellipsoid":
+            turned, radii = _least_turned(rotation, radii)
         size = (float(radii[0]), float(radii[1]), float(radii[2]))
-        return shape(round_, _pose(rotation, offset), size)
+        return shape(round_, _pose(turned, offset), size)
     if prim.IsA(UsdGeom.Cylinder) or prim.IsA(UsdGeom.Capsule):
         axis = str(prim.GetAttribute("axis").Get() or "Z")
         turn = _AXIS_TURN.get(axis, np.eye(3))
@@ -149,7 +188,7 @@ def authored_shape(
         radius = _attr(prim, "radius", 1.0) * across
         half = _attr(prim, "height", 2.0) / 2 * along
         long: ShapeKind = "cylinder" if prim.IsA(UsdGeom.Cylinder) else "capsule"
-        return shape(long, _pose(rotation @ turn, offset), (radius, radius, half))
+        return shape(long, _pose(_along_axis(rotation @ turn), offset), (radius, radius, half))
     if prim.IsA(UsdGeom.Mesh):
         data = _mesh_data(prim, linear)
         if data is None:
