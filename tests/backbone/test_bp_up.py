@@ -85,11 +85,13 @@ def test_bp_up_restarts_a_killed_service_and_ctrl_c_stops_everything(tmp_path: P
     else:
         raise AssertionError("the restarted export service never became ready")
     assert up.poll() is None  # the stack and its emulators stayed up
-    status = re.search(r"status page: http://127.0.0.1:(\d+)/", output)
+    status = re.search(r"status page: http://127.0.0.1:(\d+)/\?token=([\w-]+)", output)
     assert status is not None, output
-    stack = json.loads(
-        urllib.request.urlopen(f"http://127.0.0.1:{status.group(1)}/api/stack", timeout=10).read()
+    port_, token = status.groups()
+    asked = urllib.request.Request(
+        f"http://127.0.0.1:{port_}/api/stack", headers={"Authorization": f"Bearer {token}"}
     )
+    stack = json.loads(urllib.request.urlopen(asked, timeout=10).read())
     assert stack["services"]["export"]["restarts"] == 1
     assert stack["services"]["export"]["pid"] == restarted["pid"]
 

@@ -256,8 +256,13 @@ class RunPoller:
     """Reads the runs from the status page's JSON API while they are in flight, and notes any
     run that reads `succeeded` while its dataset is not yet published."""
 
-    def __init__(self, status_url: str, client: storage.Client, datasets_bucket: str) -> None:
-        self.url = status_url.rstrip("/") + "/api/runs?limit=500"
+    def __init__(
+        self, status_url: str, token: str, client: storage.Client, datasets_bucket: str
+    ) -> None:
+        self.request = urllib.request.Request(
+            status_url.rstrip("/") + "/api/runs?limit=500",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         self.client = client
         self.datasets = datasets_bucket
         self.polls = 0
@@ -279,7 +284,7 @@ class RunPoller:
     def _poll(self) -> None:
         while not self._stop.wait(0.3):
             try:
-                with urllib.request.urlopen(self.url, timeout=10) as response:
+                with urllib.request.urlopen(self.request, timeout=10) as response:
                     runs = json.loads(response.read())
             except OSError:
                 continue  # the status page may be restarting

@@ -57,12 +57,12 @@ def test_twelve_scenes_with_duplicates_each_succeed_exactly_once(
     client = make_storage_client(stack.project)
     ledger = RunLedger(FirestoreLedgerStore(make_firestore_client(stack.project)))
     scene = write_tiny_scene(tmp_path / "tiny")
-    assert stack.status is not None
+    assert stack.status is not None and stack.status_token is not None
     status = f"http://127.0.0.1:{stack.status.port}/"
     with (
         Duplicator(stack.project, copies=2) as duplicator,
         CommitWatch(client, BUCKET, FIREBASE_BUCKET) as commits,
-        RunPoller(status, client, FIREBASE_BUCKET) as poller,
+        RunPoller(status, stack.status_token, client, FIREBASE_BUCKET) as poller,
     ):
         runs = drop_scenes(client, BUCKET, scene, [f"tiny-{i:02d}" for i in range(SCENES)])
         states = wait_for_runs(ledger, runs.values(), timeout_s=1500)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from bp_common.bus.base import ATTR_REPLAY_COUNT
+from bp_common.ledger import StageState
+from bp_common.ledger.model import EmittedEvent
 from bp_common.runtime.attempts import AttemptWriter
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_ops.embedded import EmbeddedRun
@@ -316,14 +318,20 @@ def test_a_report_is_found_in_the_committed_attempt_else_in_the_latest_one(
     page = client(recorded).get(f"/runs/{run.run_id}/reports/probe")
     assert page.content == b"<!doctype html><title>committed</title>"
 def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns) -> None:
+    # A third run whose submit handed on and whose import has not started yet.
+    ledger, waiting = recorded.pipeline.ports.ledger, "run-0000000000000000000f"
+    event = EmittedEvent(topic="episodes-collected", data="{}", attributes={})
+    for stage in ("export", "submit"):
+        ledger.stage_started(waiting, "kitchen", stage, 1)
+        ledger.stage_finished(waiting, "kitchen", stage, StageState.SUCCEEDED, emitted=event)
     http = client(recorded)
     view = http.get("/api/charts").json()
     stages = {s["stage"]: s for s in view["stages"]}
-    assert view["runs_considered"] == 2
-    assert sum(stages["export"]["finished"]) == 2 and sum(stages["export"]["failed"]) == 1
-    assert sum(stages["submit"]["finished"]) == 1 and sum(stages["submit"]["failed"]) == 0
+    assert view["runs_considered"] == 3
+    assert sum(stages["export"]["finished"]) == 3 and sum(stages["export"]["failed"]) == 1
+    assert sum(stages["submit"]["finished"]) == 2 and sum(stages["submit"]["failed"]) == 0
     assert stages["export"]["waiting"] is None  # export's queue is not in the ledger
-    assert stages["import"]["waiting"] == 1  # submit handed on, no import stage is installed
+    assert stages["import"]["waiting"] == 1  # submit handed on, import has not started
     assert stages["export"]["dead_letters"] == 1 and stages["submit"]["dead_letters"] == 0
     assert sum(view["dead_letters_per_hour"]) == 1
     assert stages["export"]["p50_s"] is not None
