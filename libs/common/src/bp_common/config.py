@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     secrets_backend: Literal["files", "secret-manager"] = "files"
     secrets_dir: Path = Path("/secrets")
     secret_manager_endpoint: str | None = None
+    # The CA (PEM file) that an overriding endpoint's TLS certificate chains to.
+    secret_manager_ca_file: Path | None = None
 
     stage: str | None = None
     dead_letter_topic: str | None = None
@@ -224,9 +226,10 @@ class Settings(BaseSettings):
         if self.ledger_backend != "firestore":
             found.append("BP_LEDGER_BACKEND must be firestore (SQLite is for local runs)")
         if self.secret_manager_endpoint:
+            how = "over TLS to a private CA" if self.secret_manager_ca_file else "in plaintext"
             found.append(
-                f"BP_SECRET_MANAGER_ENDPOINT ({self.secret_manager_endpoint}) is reached in"
-                " plaintext instead of Secret Manager's TLS endpoint"
+                f"BP_SECRET_MANAGER_ENDPOINT ({self.secret_manager_endpoint}) is reached {how}"
+                " instead of Secret Manager's own endpoint"
             )
         found.extend(plaintext_endpoints(self.oidc_certs_url, environ))
         found.extend(
