@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bp_common.ledger.store import utcnow
 from bp_common.topology import ROUTE_BY_STAGE
 
 from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
-from bp_ops.secure_stack import SecureServices
 from bp_ops.supervision import EVENTS_FILE, StackEvent, StackEvents, Supervisor, now
+
+if TYPE_CHECKING:
+    from bp_ops.secure_stack import SecureServices
 
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
@@ -110,12 +113,13 @@ class LocalStack:
         self.events_path = self.root / EVENTS_FILE
         self.supervisor: Supervisor | None = None
         self.status_token: str | None = None
-        # push services run until LOCAL_WORK_DEADLINE_S: the relay waits that long for them
-        self.secure = (
-            SecureServices(self.root, project, push_timeout_s=LOCAL_WORK_DEADLINE_S + 60)
-            if secure
-            else None
-        )
+        self.secure: SecureServices | None = None
+        if secure:
+            from bp_ops.secure_stack import SecureServices
+
+            # push services work up to LOCAL_WORK_DEADLINE_S: the relay waits that long for them
+            timeout_s = LOCAL_WORK_DEADLINE_S + 60
+            self.secure = SecureServices(self.root, project, push_timeout_s=timeout_s)
         self.collector: ServiceProcess | None = None
         self.collector_port: int | None = None
 
