@@ -1,12 +1,16 @@
-"""The whole chain as four services started by `bp up` on the emulators: a scene uploaded with
-google-cloud-storage comes out as a verified dataset in the Firebase bucket, passing lerobot's
-own conformance check, with one trace across all four services. The services export OTLP to a
-receiver on loopback, and emit every metric the Terraform's dashboards, alerts and SLOs read."""
+"""The whole chain as four services started by `bp up --secure` on the emulators: a scene
+uploaded with google-cloud-storage comes out as a verified dataset in the Firebase bucket,
+passing lerobot's own conformance check, with one trace across all four services. The services
+export OTLP to a receiver on loopback, and emit every metric the Terraform's dashboards, alerts
+and SLOs read. Production's security is on all the way: every push carries an OIDC token the
+service verifies, submit reaches the collector over mTLS, and every secret comes from Secret
+Manager."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from bp_common.blobstore.gcs import make_storage_client
 from bp_common.contracts import DatasetsPublished, decode
+from bp_ops.oidc_issuer import LocalIssuer
+from bp_ops.secure_stack import PUSH_ACCOUNT
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET
 from google.cloud import pubsub_v1
 
@@ -41,6 +48,12 @@ class Stack:
     env: dict[str, str]
     process: subprocess.Popen[str]
     telemetry: OtlpReceiver
+    printed: str
+    """What `bp up` printed until the stack was up."""
+
+    def push_endpoints(self) -> dict[str, str]:
+        """Each push service's own endpoint (behind the relay that signs for Pub/Sub)."""
+        return dict(re.findall(r"service (\w+): pid \d+, push (http://\S+/push),", self.printed))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # The standard variables, which every service `bp up` starts inherits.
     env |= telemetry.environment("http/protobuf")
     up = subprocess.Popen(
-        [sys.executable, "-m", "bp_common.cli", "up", "--out", str(root)],
+        [sys.executable, "-m", "bp_common.cli", "up", "--secure", "--out", str(root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -70,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for line in (root / "stack.env").read_text().splitlines()
     )
     try:
-        yield Stack(root, stack_env, up, telemetry)
+        yield Stack(root, stack_env, up, telemetry, "".join(lines))
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(60)
@@ -165,3 +178,30 @@ def test_a_dropped_scene_is_published_verified_and_conformant(
         time.sleep(1.0)
     services = {p.service for p in exported.points}
     assert services >= {*(f"bp-{stage}" for stage in STAGES), "bp-collector"}
+
+    # Every push the emulator made reached its service through the signing relay and verified.
+    for stage in ("export", "import", "upload"):
+        assert "push refused" not in (stack.root / "logs" / f"{stage}.log").read_text()
+
+
+def test_production_security_is_on_throughout(stack: Stack) -> None:
+    printed = stack.printed
+    assert "secure: Secret Manager (TLS)" in printed and "mTLS on 127.0.0.1:" in printed
+    # The collector served TLS with client certificates, from keys only Secret Manager held.
+    assert "mTLS" in (stack.root / "logs" / "collector.log").read_text()
+    for folder in ("secrets", "secure", "logs"):
+        for path in (stack.root / folder).rglob("*"):
+            if path.is_file():
+                assert b"PRIVATE KEY" not in path.read_bytes(), path
+    # A push that does not come through Pub/Sub's signer is refused, whoever signs it.
+    endpoints = stack.push_endpoints()
+    assert set(endpoints) == {"export", "import", "upload"}
+    envelope: dict[str, Any] = {"message": {"data": "", "messageId": "x"}, "subscription": "x"}
+    with LocalIssuer() as stranger:
+        for stage, endpoint in endpoints.items():
+            assert requests.post(endpoint, json=envelope, timeout=30).status_code == 401
+            forged = stranger.token(audience=endpoint, email=PUSH_ACCOUNT)
+            headers = {"Authorization": f"Bearer {forged}"}
+            answer = requests.post(endpoint, json=envelope, headers=headers, timeout=30)
+            assert answer.status_code == 401
+            assert forged not in (stack.root / "logs" / f"{stage}.log").read_text()

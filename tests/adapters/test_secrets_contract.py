@@ -14,9 +14,8 @@ from bp_common.errors import InvalidName, NotFound, Unavailable
 from bp_common.secrets.base import SecretStore
 from bp_common.secrets.files import FileSecretStore
 from bp_common.secrets.secretmanager import SecretManagerStore, make_secret_manager_client
+from bp_ops.secret_manager import SecretManagerServer, TlsMaterial, make_tls_material
 from google.api_core.retry import Retry
-
-from .secret_manager_server import SecretManagerServer, TlsMaterial, make_tls_material
 
 PROJECT = "bp-test"
 KEY_PEM = b"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhki\n-----END PRIVATE KEY-----\n"
@@ -48,19 +47,23 @@ def _file_put(root: Path, mounted_as_dir: bool) -> Callable[[str, bytes], None]:
     return put
 
 
-@pytest.fixture(params=["files", "files-cloud-run-layout", "secret-manager-tls",
-                        "secret-manager-plaintext"])
+@pytest.fixture(
+    params=["files", "files-cloud-run-layout", "secret-manager-tls", "secret-manager-plaintext"]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param.startswith("files"):
-        yield Backend(FileSecretStore(tmp_path),
-                      _file_put(tmp_path, request.param == "files-cloud-run-layout"))
+        yield Backend(
+            FileSecretStore(tmp_path),
+            _file_put(tmp_path, request.param == "files-cloud-run-layout"),
+        )
         return
     material: TlsMaterial | None = (
         request.getfixturevalue("tls") if request.param.endswith("tls") else None
     )
     with SecretManagerServer(PROJECT, tls=material) as server:
         client = make_secret_manager_client(
-            server.endpoint, root_certificates=material.ca_pem if material else None,
+            server.endpoint,
+            root_certificates=material.ca_pem if material else None,
             insecure=material is None,
         )
         store = SecretManagerStore(client, PROJECT, retry=NO_RETRY, timeout=5.0)
@@ -150,8 +153,7 @@ def test_a_corrupted_payload_is_rejected_as_transient() -> None:
         assert "v1" not in str(raised.value)
 
 
-@pytest.mark.parametrize("status", [grpc.StatusCode.UNAVAILABLE,
-                                    grpc.StatusCode.DEADLINE_EXCEEDED])
+@pytest.mark.parametrize("status", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED])
 def test_an_unavailable_service_is_a_transient_error(status: grpc.StatusCode) -> None:
     with SecretManagerServer(PROJECT) as server:
         server.add_version("api-token", b"v1")
@@ -187,7 +189,9 @@ def test_services_read_secrets_from_secret_manager_through_their_settings() -> N
     with SecretManagerServer("bp-wired") as server:
         server.add_version("firebase-service-account", b'{"type": "service_account"}')
         settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, project_id="bp-wired", secrets_backend="secret-manager",
+            _env_file=None,
+            project_id="bp-wired",
+            secrets_backend="secret-manager",
             secret_manager_endpoint=server.endpoint,
         )
         store = cloud_secrets(settings)

@@ -14,9 +14,9 @@ from bp_common.runtime.oidc import PushTokenVerifier
 from bp_common.runtime.push import create_app
 from bp_common.runtime.sinks import TopicDeadLetterSink, TopicRedelivery
 from bp_common.wiring import deliverer, embedded
+from bp_ops.oidc_issuer import LocalIssuer, SigningKey
 from fastapi.testclient import TestClient
 
-from tests.backbone.oidc_issuer import Issuer
 from tests.backbone.probe_stage import PROBE
 
 AUDIENCE = "https://bp-export.example.run.app/push"
@@ -24,14 +24,14 @@ PUSHER = "pubsub-push@bp-test.iam.gserviceaccount.com"
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    issuer = Issuer()
+def issuer() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer()
     yield issuer
     issuer.close()
 
 
 class Service:
-    def __init__(self, root: Path, issuer: Issuer | None) -> None:
+    def __init__(self, root: Path, issuer: LocalIssuer | None) -> None:
         settings = Settings(_env_file=None, env=PipelineEnv.DEV if issuer else PipelineEnv.LOCAL)  # type: ignore[call-arg]
         wiring = embedded(root, settings)
         self.ports, self.bus = wiring.ports, wiring.bus
@@ -70,7 +70,7 @@ class Service:
         return self.client.post("/push", json=envelope, headers=headers).status_code
 
 
-def test_valid_token_runs_the_stage(tmp_path: Path, issuer: Issuer) -> None:
+def test_valid_token_runs_the_stage(tmp_path: Path, issuer: LocalIssuer) -> None:
     svc = Service(tmp_path, issuer)
     assert svc.push(b"ok", issuer.token(audience=AUDIENCE, email=PUSHER)) == 204
     assert len(svc.ports.ledger.list()) == 1
@@ -90,11 +90,10 @@ def test_valid_token_runs_the_stage(tmp_path: Path, issuer: Issuer) -> None:
     ],
 )
 def test_push_without_a_valid_token_is_refused_and_runs_nothing(
-    tmp_path: Path, issuer: Issuer, case: str, status: int
+    tmp_path: Path, issuer: LocalIssuer, case: str, status: int
 ) -> None:
     svc = Service(tmp_path, issuer)
-    forger = Issuer(kid=issuer.kid)
-    forger.close()
+    forger = SigningKey(issuer.key.key_id)  # the issuer's key id on another key
     token = {
         "missing": None,
         "garbage": "not.a.jwt",
@@ -102,12 +101,12 @@ def test_push_without_a_valid_token_is_refused_and_runs_nothing(
         "wrong issuer": issuer.token(
             audience=AUDIENCE, email=PUSHER, issuer="https://evil.example"
         ),
-        "expired": issuer.token(audience=AUDIENCE, email=PUSHER, expires_in=-3600),
+        "expired": issuer.token(audience=AUDIENCE, email=PUSHER, lifetime_s=-3600),
         "forged signature": issuer.token(audience=AUDIENCE, email=PUSHER, signer=forger.signer),
         "other service account": issuer.token(
             audience=AUDIENCE, email="x@p.iam.gserviceaccount.com"
         ),
-        "unverified email": issuer.token(audience=AUDIENCE, email=PUSHER, verified=False),
+        "unverified email": issuer.token(audience=AUDIENCE, email=PUSHER, email_verified=False),
     }[case]
     assert svc.push(b"ok", token) == status
     assert svc.ports.ledger.list() == []

@@ -13,12 +13,12 @@ from bp_common.ledger.model import EmittedEvent
 from bp_common.runtime.attempts import AttemptWriter
 from bp_common.runtime.oidc import PushTokenVerifier
 from bp_ops.embedded import EmbeddedRun
+from bp_ops.oidc_issuer import LocalIssuer
 from bp_ops.status import Guard, create_app
 from bp_ops.status.guard import CSRF_COOKIE, TOKEN_COOKIE
 from bp_ops.status.overview import QUALITY_REPORT, quality_report_key
 from fastapi.testclient import TestClient
 
-from tests.backbone.oidc_issuer import Issuer
 from tests.status.conftest import REPORT_HTML, RecordedRuns
 
 SAME_ORIGIN = {"sec-fetch-site": "same-origin", "origin": "http://testserver"}
@@ -277,14 +277,14 @@ def test_a_replay_posted_from_another_site_is_refused(recorded: RecordedRuns) ->
 
 
 @pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    issuer = Issuer()
+def issuer() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer()
     yield issuer
     issuer.close()
 
 
 def test_with_oidc_every_route_but_health_needs_a_token_of_the_allowed_account(
-    recorded: RecordedRuns, issuer: Issuer
+    recorded: RecordedRuns, issuer: LocalIssuer
 ) -> None:
     audience, account = "https://status.example", "ops@bp-prod.iam.gserviceaccount.com"
     verifier = PushTokenVerifier(
@@ -317,6 +317,8 @@ def test_a_report_is_found_in_the_committed_attempt_else_in_the_latest_one(
     assert quality_report_key(blobs, run, "probe") == unit + "attempts/a02-commit/" + QUALITY_REPORT
     page = client(recorded).get(f"/runs/{run.run_id}/reports/probe")
     assert page.content == b"<!doctype html><title>committed</title>"
+
+
 def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns) -> None:
     # A third run whose submit handed on and whose import has not started yet.
     ledger, waiting = recorded.pipeline.ports.ledger, "run-0000000000000000000f"

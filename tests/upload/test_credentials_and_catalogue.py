@@ -10,6 +10,7 @@ from bp_common.config import PipelineEnv, Settings
 from bp_common.errors import NotFound, UnsafeConfiguration
 from bp_common.secrets import FileSecretStore
 from bp_common.secrets.secretmanager import SecretManagerStore, make_secret_manager_client
+from bp_ops.secret_manager import SecretManagerServer
 from bp_upload.catalogue.firestore import FirestoreCatalogue
 from bp_upload.catalogue.port import CatalogueEntry, DatasetCatalogue
 from bp_upload.catalogue.sqlite import SqliteCatalogue
@@ -25,7 +26,6 @@ from firebase_admin import credentials
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
-from tests.adapters.secret_manager_server import SecretManagerServer
 from tests.conftest import unique_name
 
 

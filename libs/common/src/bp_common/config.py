@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +38,69 @@ _SECRET_LIKE = re.compile(
     re.IGNORECASE,
 )
 _EMULATOR_VARS = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+_OTLP_SIGNALS = ("TRACES", "METRICS")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback IP: traffic that never leaves the machine (or the pod)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _scheme_and_host(endpoint: str) -> tuple[str, str]:
+    """`https://h:4318/v1` -> ("https", "h"); a bare `h:4317` (gRPC) -> ("", "h")."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    return parts.scheme.lower(), parts.hostname or ""
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def plaintext_endpoints(oidc_certs_url: str, environ: Mapping[str, str]) -> list[str]:
+    """Every endpoint that would be reached without TLS, one line each.
+
+    Loopback is exempt where the design puts a sidecar there (the OpenTelemetry Collector) or
+    where the protocol has no TLS (Genie Sim): nothing crosses the network. The certificates that
+    push tokens are verified with must come over HTTPS wherever they are.
+    """
+    found = []
+    if _scheme_and_host(oidc_certs_url)[0] != "https":
+        found.append(
+            f"BP_OIDC_CERTS_URL is not https ({oidc_certs_url}): the keys that verify push tokens"
+            " must come over TLS"
+        )
+    plaintext: dict[tuple[str, str], list[str]] = {}  # (what is wrong, host) -> signals
+    for signal in _OTLP_SIGNALS:
+        own, general = f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        name = own if environ.get(own, "").strip() else general
+        endpoint = environ.get(name, "").strip()
+        if not endpoint:
+            continue  # the exporters' default is the sidecar on localhost
+        scheme, host = _scheme_and_host(endpoint)
+        insecure_own = f"OTEL_EXPORTER_OTLP_{signal}_INSECURE"
+        insecure = insecure_own if insecure_own in environ else "OTEL_EXPORTER_OTLP_INSECURE"
+        if is_loopback_host(host):
+            continue
+        if scheme == "http":
+            plaintext.setdefault((f"{name} (http://)", host), []).append(signal.lower())
+        elif scheme != "https" and _true(environ.get(insecure)):
+            plaintext.setdefault((f"{insecure}=true", host), []).append(signal.lower())
+    found.extend(
+        f"{what} sends {' and '.join(signals)} in plaintext to {host}"
+        for (what, host), signals in plaintext.items()
+    )
+    genie_sim = environ.get("BP_GENIE_SIM_ADDRESS", "").strip()
+    if genie_sim and not is_loopback_host(_scheme_and_host(genie_sim)[1]):
+        found.append(
+            f"BP_GENIE_SIM_ADDRESS ({genie_sim}) is not on loopback: Genie Sim speaks plaintext"
+        )
+    return found
 
 
 class Settings(BaseSettings):
@@ -58,6 +123,8 @@ class Settings(BaseSettings):
     secrets_backend: Literal["files", "secret-manager"] = "files"
     secrets_dir: Path = Path("/secrets")
     secret_manager_endpoint: str | None = None
+    # The CA (PEM file) that an overriding endpoint's TLS certificate chains to.
+    secret_manager_ca_file: Path | None = None
 
     stage: str | None = None
     dead_letter_topic: str | None = None
@@ -142,7 +209,10 @@ class Settings(BaseSettings):
         environ = dict(os.environ if environ is None else environ)
         found: list[str] = unknown_variables(environ)
         if self.collector_insecure:
-            found.append("BP_COLLECTOR_INSECURE is set: the collector channel must use mTLS")
+            found.append(
+                f"BP_COLLECTOR_INSECURE is set: the collector channel to {self.collector_address}"
+                " must use mTLS"
+            )
         if self.serves_push and not self.push_auth_enabled:
             found.append("BP_PUSH_AUTH is off: push endpoints must verify Pub/Sub OIDC tokens")
         elif self.serves_push and not (self.push_audience and self.push_service_account):
@@ -156,7 +226,12 @@ class Settings(BaseSettings):
         if self.ledger_backend != "firestore":
             found.append("BP_LEDGER_BACKEND must be firestore (SQLite is for local runs)")
         if self.secret_manager_endpoint:
-            found.append("BP_SECRET_MANAGER_ENDPOINT overrides Secret Manager's TLS endpoint")
+            how = "over TLS to a private CA" if self.secret_manager_ca_file else "in plaintext"
+            found.append(
+                f"BP_SECRET_MANAGER_ENDPOINT ({self.secret_manager_endpoint}) is reached {how}"
+                " instead of Secret Manager's own endpoint"
+            )
+        found.extend(plaintext_endpoints(self.oidc_certs_url, environ))
         found.extend(
             f"{name} points at an emulator over a plaintext channel"
             for name in _EMULATOR_VARS

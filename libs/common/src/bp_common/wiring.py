@@ -74,9 +74,15 @@ def cloud_secrets(settings: Settings) -> SecretStore:
         return FileSecretStore(settings.secrets_dir)
     from bp_common.secrets.secretmanager import SecretManagerStore, make_secret_manager_client
 
-    # An endpoint override is a loopback test server (production refuses it): plaintext.
+    # An endpoint override is a loopback server (production refuses it): TLS when its CA is
+    # given (`bp up --secure`), else plaintext.
     endpoint = settings.secret_manager_endpoint
-    client = make_secret_manager_client(endpoint, insecure=endpoint is not None)
+    ca_file = settings.secret_manager_ca_file
+    client = make_secret_manager_client(
+        endpoint,
+        root_certificates=ca_file.read_bytes() if ca_file is not None else None,
+        insecure=endpoint is not None and ca_file is None,
+    )
     return SecretManagerStore(client, settings.project_id)
 
 

@@ -1,10 +1,13 @@
 """The local stack behind `bp up`: emulators, topology, and each stage as its own process,
-supervised (bp_ops.supervision): a service that dies is restarted with backoff."""
+supervised (bp_ops.supervision): a service that dies is restarted with backoff. With `secure`,
+production's security on the emulators (bp_ops.secure_stack): mTLS to a collector of its own,
+OIDC on every push, secrets from Secret Manager only."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bp_common.ledger.store import utcnow
 from bp_common.topology import ROUTE_BY_STAGE
@@ -20,10 +24,14 @@ from bp_common.topology import ROUTE_BY_STAGE
 from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
 from bp_ops.supervision import EVENTS_FILE, StackEvent, StackEvents, Supervisor, now
 
+if TYPE_CHECKING:
+    from bp_ops.secure_stack import SecureServices
+
 PROJECT = "bp-local"
 BUCKET = "bp-scenes"
 FIREBASE_BUCKET = "bp-datasets"
 LOCAL_WORK_DEADLINE_S = 1800
+COLLECTOR = "collector"
 # How often the stack looks for stalled runs, and how long a run must be idle to count.
 REDRIVE_EVERY_S = 60.0
 REDRIVE_STALLED_AFTER_S = 180.0
@@ -84,6 +92,7 @@ class LocalStack:
         max_backoff_s: float = 10.0,
         extra_env: dict[str, str] | None = None,
         status_page: bool = True,
+        secure: bool = False,
     ) -> None:
         self.root = Path(root).resolve()
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
@@ -104,6 +113,15 @@ class LocalStack:
         self.events_path = self.root / EVENTS_FILE
         self.supervisor: Supervisor | None = None
         self.status_token: str | None = None
+        self.secure: SecureServices | None = None
+        if secure:
+            from bp_ops.secure_stack import SecureServices
+
+            # push services work up to LOCAL_WORK_DEADLINE_S: the relay waits that long for them
+            timeout_s = LOCAL_WORK_DEADLINE_S + 60
+            self.secure = SecureServices(self.root, project, push_timeout_s=timeout_s)
+        self.collector: ServiceProcess | None = None
+        self.collector_port: int | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -143,11 +161,15 @@ class LocalStack:
         for bucket in (BUCKET, FIREBASE_BUCKET):
             ensure_bucket(storage, bucket)
         ports = {s: free_port() for s in self.stages if ROUTE_BY_STAGE[s].delivery == "push"}
+        endpoints = {s: f"http://{LOOPBACK}:{p}/push" for s, p in ports.items()}
+        if self.secure is not None:
+            self.secure.start()
+            endpoints = {s: self.secure.push_endpoint(s, p) for s, p in ports.items()}
         ensure_topology(
             pubsub_v1.PublisherClient(),
             pubsub_v1.SubscriberClient(),
             self.project,
-            push_endpoints={s: f"http://{LOOPBACK}:{p}/push" for s, p in ports.items()},
+            push_endpoints=endpoints,
             max_delivery_attempts=self.max_delivery_attempts,
             min_backoff_s=self.min_backoff_s,
             max_backoff_s=self.max_backoff_s,
@@ -155,6 +177,9 @@ class LocalStack:
         )
         self.events_path.unlink(missing_ok=True)
         supervisor = Supervisor(StackEvents(self.events_path), self._dead_emulator)
+        if self.secure is not None:
+            self.collector_port = free_port()
+            supervisor.watch(self.start_collector(), lambda: self.start_collector(wait=False))
         for stage in self.stages:
             supervisor.watch(self.start_service(stage, ports.get(stage)), self._restarter(stage))
         if self.status_page:
@@ -223,6 +248,7 @@ class LocalStack:
             # uvicorn never cuts a push short (Cloud Run does, at the ack deadline): a holder
             # keeps its lease while it works, and redelivered pushes wait for it.
             **({"BP_WORK_DEADLINE_S": str(LOCAL_WORK_DEADLINE_S)} if port else {}),
+            **self._security_env(port),
             **self.extra_env,
         }
         log = self.root / "logs" / f"{stage}.log"
@@ -240,6 +266,52 @@ class LocalStack:
         if port and wait:
             self._wait_healthy(service)
         return service
+
+    def _security_env(self, push_port: int | None) -> dict[str, str]:
+        if self.secure is None:
+            return {}
+        env = self.secure.env(f"{LOOPBACK}:{self.collector_port}")
+        return env | (self.secure.push_env(push_port) if push_port else {})
+
+    def start_collector(self, *, wait: bool = True) -> ServiceProcess:
+        """`bp collector serve` on its port, mTLS with the certificates Secret Manager serves
+        (the secure stack; otherwise submit starts a loopback collector beside itself)."""
+        assert self.collector_port is not None
+        command = [sys.executable, "-m", "bp_common.cli", COLLECTOR, "serve"]
+        command += ["--port", str(self.collector_port)]
+        env = {
+            **os.environ,
+            **self.client_env(),
+            "BP_DATA_DIR": str(self.root / "data" / COLLECTOR),
+            **self._security_env(None),
+            **self.extra_env,
+        }
+        log = self.root / "logs" / f"{COLLECTOR}.log"
+        with log.open("ab") as handle:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.collector = ServiceProcess(COLLECTOR, COLLECTOR, process, log, self.collector_port)
+        if wait:
+            self._wait_listening(self.collector)
+        return self.collector
+
+    def _wait_listening(self, service: ServiceProcess, timeout: float = 120.0) -> None:
+        assert service.port is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and service.process.poll() is None:
+            try:
+                with socket.create_connection((LOOPBACK, service.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        tail = service.log.read_text(errors="replace")[-3000:]
+        raise EmulatorError(f"{service.stage} did not start listening:\n{tail}")
 
     def start_status_page(self, *, wait: bool = True) -> ServiceProcess:
         """`bp status serve` on a free port (its own again on a restart), reading this stack's
@@ -307,6 +379,13 @@ class LocalStack:
                 else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
             )
             lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
+        if self.collector is not None:
+            c = self.collector
+            lines.append(
+                f"  collector: pid {c.process.pid}, mTLS on {LOOPBACK}:{c.port}, log {c.log}"
+            )
+        if self.secure is not None:
+            lines += self.secure.describe()
         if self.status is not None:
             lines.append(
                 f"  status page: {self.status_url},"
@@ -342,4 +421,8 @@ class LocalStack:
             self.status.stop()
         for service in self.services.values():
             service.stop()
+        if self.collector is not None:
+            self.collector.stop()
+        if self.secure is not None:
+            self.secure.stop()
         self.emulators.stop()

@@ -12,6 +12,13 @@ from bp_common import stages as stage_registry
 
 def up(
     out: Path = typer.Option(Path("bp-out/stack"), "--out", help="Logs and state of the stack."),
+    secure: bool = typer.Option(
+        False,
+        "--secure",
+        help="Production's security on the emulators: the services run in PIPELINE_ENV=dev"
+        " with mTLS to a collector of their own, OIDC on every push (a local issuer, a signing"
+        " relay in front of each push service) and every secret from Secret Manager over TLS.",
+    ),
 ) -> None:
     """Start the emulators and every installed service as separate processes, supervised: a
     service that dies is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
@@ -22,7 +29,7 @@ def up(
     missing = stage_registry.missing()
     if missing:
         typer.echo(f"not built yet, not started: {', '.join(missing)}")
-    with LocalStack(out, list(installed)) as stack:
+    with LocalStack(out, list(installed), secure=secure) as stack:
         for line in stack.describe():
             typer.echo(line)
         typer.echo(

@@ -1,4 +1,5 @@
-"""A wire-level Secret Manager for tests: the real AccessSecretVersion RPC over gRPC, TLS or not.
+"""A wire-level Secret Manager on 127.0.0.1: the real AccessSecretVersion RPC over gRPC, TLS or
+not, for the tests and for `bp up --secure`, whose services read every secret from it.
 
 Requests and responses are (de)serialized with the client library's own proto types, so the real
 `SecretManagerServiceClient` cannot tell this server from the service for the one RPC it uses.
@@ -51,9 +52,15 @@ def make_tls_material(common_name: str = "secret-manager-test") -> TlsMaterial:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -81,7 +88,8 @@ def make_tls_material(common_name: str = "secret-manager-test") -> TlsMaterial:
         ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
         key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ),
     )
@@ -141,8 +149,11 @@ class SecretManagerServer:
             if not 1 <= version <= len(secret.versions):
                 _abort(context, grpc.StatusCode.NOT_FOUND, f"Version [{request.name}] not found")
             if version in secret.disabled:
-                _abort(context, grpc.StatusCode.FAILED_PRECONDITION,
-                       f"Version [{version}] is in DISABLED state")
+                _abort(
+                    context,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Version [{version}] is in DISABLED state",
+                )
             data = secret.versions[version - 1]
         crc = google_crc32c.value(data) ^ (1 if self.corrupt_checksums else 0)
         return secretmanager_v1.AccessSecretVersionResponse(
@@ -181,7 +192,9 @@ class SecretManagerServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
