@@ -121,12 +121,12 @@ def measure(name: str, scenes: int, copies: int, extra_env: dict[str, str]) -> O
             client = make_storage_client(stack.project)
             ledger = RunLedger(FirestoreLedgerStore(make_firestore_client(stack.project)))
             scene = write_tiny_scene(root / "tiny")
-            assert stack.status is not None
+            assert stack.status is not None and stack.status_token is not None
             status = f"http://127.0.0.1:{stack.status.port}/"
             with (
                 Duplicator(stack.project, copies=copies) as duplicator,
                 CommitWatch(client, BUCKET, FIREBASE_BUCKET) as commits,
-                RunPoller(status, client, FIREBASE_BUCKET) as poller,
+                RunPoller(status, stack.status_token, client, FIREBASE_BUCKET) as poller,
             ):
                 started = time.monotonic()
                 dropped_at = time.time()
