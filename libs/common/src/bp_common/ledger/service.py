@@ -107,6 +107,7 @@ class RunLedger:
         emitted: EmittedEvent | None = None,
         note: str | None = None,
         error: PipelineError | None = None,
+        held_back: dict[str, str] | None = None,
     ) -> RunRecord:
         now = self.clock()
 
@@ -122,6 +123,7 @@ class RunLedger:
                 rec.emitted = emitted
                 rec.published_at = None  # until mark_published says the bus has it
             rec.note = note
+            rec.held_back = dict(held_back or {})
             rec.error = _stage_error(error, now) if error else None
             run.stages[stage] = rec
 
