@@ -56,3 +56,10 @@ class ContentClaims:
     def get(self, content_key: str) -> ContentClaim | None:
         doc = self.store.read(content_key)
         return None if doc is None else ContentClaim.model_validate(doc)
+
+    def release(self, scene_id: str, run_id: str) -> int:
+        """Drop the claims a run removed by retention holds, so its content runs again when
+        dropped again; returns how many went."""
+        docs = self.store.scan(1_000_000, scene_id)
+        owned = [d["content_key"] for d in docs if d.get("run_id") == run_id]
+        return sum(1 for key in owned if self.store.delete(key))

@@ -77,6 +77,8 @@ class RunRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     stages: dict[str, StageRecord] = Field(default_factory=dict)
+    expire_at: datetime | None = None
+    """Set when the run ends: past it, retention removes the run (Firestore's TTL, `bp gc`)."""
 
     @property
     def state(self) -> str:
