@@ -297,3 +297,10 @@ def test_an_ended_run_is_stamped_to_expire_and_retention_removes_it(store: Ledge
     assert replayed is not None and replayed.expire_at is None
     assert ledger.remove(run) is True and ledger.get(run) is None
     assert ledger.remove(run) is False
+    # content claims expire by the same retention, counted from the claim
+    claim = ledger.claims.claim("content-1", "kitchen", run)
+    assert claim.expire_at == clock.now + timedelta(days=30)
+    if isinstance(store, FirestoreLedgerStore):
+        raw_claim = ledger.claims.store.read("content-1")
+        assert raw_claim is not None and isinstance(raw_claim["expire_at"], datetime)
+    assert ledger.claims.release("kitchen", run) == 1 and ledger.claims.get("content-1") is None

@@ -8,6 +8,7 @@ import inspect
 from typing import Any
 
 from bp_common.config import Settings
+from bp_common.ledger.claims import CLAIMS_KIND, ContentClaim
 from bp_common.ledger.firestore import FirestoreLedgerStore
 from bp_common.ledger.model import RunRecord
 from bp_episode_format import MANIFEST, STATES, STREAM_FILES
@@ -60,3 +61,6 @@ def test_firestore_deletes_ended_runs_by_the_field_the_ledger_stamps() -> None:
     assert (field["collection"], field["field"]) == (collection, "expire_at")
     assert "expire_at" in RunRecord.model_fields
     assert block(field, "ttl_config") == {}
+    claims = ENV.resource("google_firestore_field", "contents_expire_at")
+    assert (claims["collection"], claims["field"]) == (f"{collection}_{CLAIMS_KIND}", "expire_at")
+    assert "expire_at" in ContentClaim.model_fields and block(claims, "ttl_config") == {}

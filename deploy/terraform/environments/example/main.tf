@@ -311,6 +311,19 @@ resource "google_firestore_field" "runs_expire_at" {
   index_config {}
 }
 
+# Content claims (identical re-drops) expire after the same retention, counted from the claim,
+# so that content whose run is gone runs again when dropped again.
+resource "google_firestore_field" "contents_expire_at" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = "runs_contents"
+  field      = "expire_at"
+
+  ttl_config {}
+
+  index_config {}
+}
+
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84:Images hold our code and no data or secrets; Google-managed keys encrypt them at rest.
   project       = var.project_id

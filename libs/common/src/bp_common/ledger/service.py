@@ -38,7 +38,7 @@ class RunLedger:
         self.retention = retention
         """How long an ended run is kept: its `expire_at` is its end plus this."""
         self.leases = LeaseBook(store.sibling(LEASES_KIND), clock)
-        self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock)
+        self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock, retention)
 
     def get(self, run_id: str) -> RunRecord | None:
         doc = self.store.read(run_id)
