@@ -271,3 +271,36 @@ def test_firestore_unreachable_is_a_transient_error(monkeypatch: pytest.MonkeyPa
     store = FirestoreLedgerStore(client, "runs", retry=Retry(timeout=1.0), timeout=2.0)
     with pytest.raises(Unavailable):
         store.read("run-x")
+
+
+def test_an_ended_run_is_stamped_to_expire_and_retention_removes_it(store: LedgerStore) -> None:
+    clock = Clock()
+    ledger = RunLedger(store, clock, retention=timedelta(days=30))
+    run = "run-00000000000000000042"
+    for stage in ("export", "submit", "import"):
+        ledger.stage_started(run, "kitchen", stage, 1)
+        clock.advance(5)
+        ledger.stage_finished(run, "kitchen", stage, StageState.SUCCEEDED)
+    live = ledger.get(run)
+    assert live is not None and live.expire_at is None  # upload has not committed yet
+    ledger.stage_started(run, "kitchen", "upload", 1)
+    clock.advance(5)
+    ended = ledger.stage_finished(run, "kitchen", "upload", StageState.SUCCEEDED)
+    assert ended.expire_at == T0 + timedelta(seconds=20, days=30)
+    raw = store.read(run)
+    assert raw is not None
+    if isinstance(store, FirestoreLedgerStore):  # a timestamp, which the TTL policy reads
+        assert isinstance(raw["expire_at"], datetime)
+    # a replay makes the run live again: no expiry until it ends again
+    ledger.stage_started(run, "kitchen", "upload", 1)
+    replayed = ledger.get(run)
+    assert replayed is not None and replayed.expire_at is None
+    assert ledger.remove(run) is True and ledger.get(run) is None
+    assert ledger.remove(run) is False
+    # content claims expire by the same retention, counted from the claim
+    claim = ledger.claims.claim("content-1", "kitchen", run)
+    assert claim.expire_at == clock.now + timedelta(days=30)
+    if isinstance(store, FirestoreLedgerStore):
+        raw_claim = ledger.claims.store.read("content-1")
+        assert raw_claim is not None and isinstance(raw_claim["expire_at"], datetime)
+    assert ledger.claims.release("kitchen", run) == 1 and ledger.claims.get("content-1") is None

@@ -389,7 +389,12 @@ def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[
     telemetry = folder(module_folder(env.modules["telemetry"]))
     ports = {f"var.{n}": str(telemetry.default(n)) for n in ("grpc_port", "http_port")}
     resolved |= {k: render(v, ports) for k, v in telemetry.locals["app_env"].items()}
-    resolved |= {k: "placeholder" for k in env.locals["common_env"]}
+    # Bucket names are placeholders; the retention setting resolves to its default.
+    common = {"tostring(var.run_retention_days)": str(env.default("run_retention_days"))}
+    resolved |= {
+        k: render(v, common) if "var.run_retention_days" in v else "placeholder"
+        for k, v in env.locals["common_env"].items()
+    }
     resolved |= {k: "placeholder" for k in env.locals["stage_extra_env"][stage]}
     return resolved
 

@@ -64,6 +64,28 @@ def record_episodes(root: Path) -> RecordedEpisodes:
     )
 
 
+def record_short_episodes(root: Path, robot: str, seeds: Iterable[int]) -> list[Path]:
+    """Episodes of another robot that end (2 s) before the cube is placed: they fail the task."""
+    graph, config = tabletop_scene(robot)
+    out = []
+    for seed in seeds:
+        folder = root / f"{robot}.pick_place_cube.s{seed}"
+        simulate_episode(
+            read_scene_graph(graph),
+            read_task_config(config),
+            robot,
+            "pick_place_cube",
+            seed,
+            folder,
+            width=WIDTH,
+            height=HEIGHT,
+            fps=FPS,
+            max_seconds=2.0,
+        )
+        out.append(folder)
+    return out
+
+
 def copy_episode(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target

@@ -116,10 +116,15 @@ def test_a_failing_gate_writes_the_report_and_publishes_nothing_until_env_relaxe
     assert "min_success_rate" in (record.stages["import"].note or "")
     assert ready(p) == []
     unit = f"runs/{SCENE_ID}/{RUN}/lerobot/{ROBOT}/"
-    [attempt] = {b.key[len(unit) :].split("/")[1] for b in p.ports.blobs.list(unit)}
-    prefix = f"{unit}attempts/{attempt}/"
-    stored = {b.key[len(prefix) :] for b in p.ports.blobs.list(unit)}
-    assert stored == {  # the reports under the attempt's prefix, and nothing committed
+    verdict = json.loads(p.ports.blobs.read_bytes(unit + "held_back.json"))
+    assert any(r.startswith("min_success_rate") for r in verdict["reasons"])
+    prefix = unit + verdict["attempt"]["path"]
+    stored = {b.key[len(unit) :] for b in p.ports.blobs.list(unit)}
+    assert stored == {  # the reports under the attempt's prefix, committed as held back
+        "held_back.json",
+        *(verdict["attempt"]["path"] + name for name in verdict["files"]),
+    }
+    assert set(verdict["files"]) == {
         "quality/quality_report.json",
         "quality/quality_report.html",
         "quality/contact_sheet.png",

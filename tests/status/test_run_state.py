@@ -158,3 +158,25 @@ def test_bp_runs_the_status_page_and_its_json_api_agree(recorded: RecordedRuns) 
         assert f" {state} " in line and all(f"{k}:{v}" in line for k, v in stages.items())
     assert api[in_flight]["state_detail"] == {"stage": "submit", "reason": None}
     assert api[recorded.dead_lettered]["state_detail"]["stage"] == "export"
+
+
+def test_a_published_run_with_robots_held_back_is_partially_published(tmp_path: Path) -> None:
+    held = {"ur5e": "min_success_rate: 0 < 0.5"}
+    steps = [started("export"), committed("export"), started("submit"), committed("submit")]
+    importing = [
+        started("import"),
+        lambda ledger, run: ledger.stage_finished(
+            run, "kitchen", "import", StageState.SUCCEEDED, emitted=EVENT, held_back=held
+        ),
+    ]
+    # held back while upload still runs: the run is running, and already says who
+    live = run_state(run_through(tmp_path, *steps, *importing, started("upload")))
+    assert (live.state, live.held_back) == (RunStateName.RUNNING, held)
+    done = run_state(run_through(tmp_path / "b", *steps, *importing, committed("upload")))
+    assert (done.state, done.stage, done.held_back) == (
+        RunStateName.PARTIALLY_PUBLISHED,
+        "import",
+        held,
+    )
+    assert done.describe() == "partially_published in import: held back ur5e: " + held["ur5e"]
+    assert done.to_document()["held_back"] == held

@@ -41,7 +41,15 @@ locals {
   common_env = {
     BP_BUCKET          = google_storage_bucket.scenes.name
     BP_FIREBASE_BUCKET = google_storage_bucket.datasets.name
+    # The ledger stamps an ended run's expire_at this far ahead; Firestore's TTL policy reads it.
+    BP_RETENTION_DAYS = tostring(var.run_retention_days)
   }
+
+  # The raw episode format's files (libs/episode-format): what the raw-episode rule matches under
+  # runs/. Cloud Storage matches a name's start and end only, never a folder in between; the
+  # pipeline bucket's copy of an imported dataset's ground truth shares the two .mkv names and so
+  # goes with the raw episodes (decision 0077). The published copy lives in the datasets bucket.
+  raw_episode_files = ["/episode.json", "/states.npz", "/rgb.mp4", "/depth.mkv", "/segmentation.mkv"]
 
   registry = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 
@@ -122,6 +130,29 @@ resource "google_storage_bucket" "scenes" {
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Retention (decision 0077): raw episodes, then every run artefact, by age under runs/. The
+  # scenes users drop (scenes/) are never matched, nor anything in the datasets bucket.
+  lifecycle_rule {
+    condition {
+      age            = var.raw_episode_retention_days
+      matches_prefix = ["runs/"]
+      matches_suffix = local.raw_episode_files
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age            = var.run_retention_days
+      matches_prefix = ["runs/"]
     }
     action {
       type = "Delete"
@@ -264,6 +295,33 @@ resource "google_firestore_index" "runs_by_scene" {
     field_path = "updated_at"
     order      = "DESCENDING"
   }
+}
+
+# Retention of ledger entries: the ledger sets expire_at when a run ends (BP_RETENTION_DAYS
+# ahead, as a timestamp); Firestore deletes the run's document once it has passed.
+resource "google_firestore_field" "runs_expire_at" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = "runs"
+  field      = "expire_at"
+
+  ttl_config {}
+
+  # A TTL field needs no query index.
+  index_config {}
+}
+
+# Content claims (identical re-drops) expire after the same retention, counted from the claim,
+# so that content whose run is gone runs again when dropped again.
+resource "google_firestore_field" "contents_expire_at" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = "runs_contents"
+  field      = "expire_at"
+
+  ttl_config {}
+
+  index_config {}
 }
 
 resource "google_artifact_registry_repository" "images" {

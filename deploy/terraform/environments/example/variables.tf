@@ -80,6 +80,28 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "raw_episode_retention_days" {
+  description = "Days raw episodes stay in the pipeline bucket (runs/.../episodes/); import reads them within hours of collection. Published datasets are never matched."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.raw_episode_retention_days >= 1
+    error_message = "Raw episodes must stay at least a day: a run imports them after collecting."
+  }
+}
+
+variable "run_retention_days" {
+  description = "Days a run's artefacts stay under runs/ in the pipeline bucket, and its ledger entry after it ends (Firestore TTL on expire_at); keep it above raw_episode_retention_days and the longest run. Published datasets are never matched."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.run_retention_days >= 1
+    error_message = "A run's artefacts must stay at least a day after it ends."
+  }
+}
+
 variable "stuck_after_seconds" {
   description = "Per stage: age of the oldest unacked message that raises the stuck-runs alert. Submit holds its message while the collector works, so its bound is the longest collection."
   type        = map(number)

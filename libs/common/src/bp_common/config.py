@@ -162,6 +162,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Retention (decision 0077): a run's ledger entry and artefacts live this long after it
+    # ends (the ledger stamps `expire_at`; Firestore's TTL policy or `bp gc` removes them), and
+    # its raw episodes this long after its import committed (`bp gc`; a bucket lifecycle rule).
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    raw_episode_retention_days: int = Field(default=30, ge=1, le=3650)
+
     @model_validator(mode="after")
     def _no_unknown_variables(self) -> Settings:
         """Outside `local` a BP_* variable that no code declares is a typo or a dead setting."""

@@ -9,6 +9,7 @@ hook, which `deliverer` calls here, once per stage and process.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,17 @@ def embedded(root: Path, settings: Settings) -> EmbeddedWiring:
     )
     ports = Ports(
         blobs=LocalBlobStore(root / "bucket"),
-        ledger=RunLedger(SqliteLedgerStore(root / "ledger.sqlite")),
+        ledger=RunLedger(SqliteLedgerStore(root / "ledger.sqlite"), retention=_retention(settings)),
         publisher=bus,
         secrets=FileSecretStore(root / "secrets"),
         workdir=root,
         publication_folder=root / LOCAL_PUBLISHED_DIR,
     )
     return EmbeddedWiring(ports=ports, dead_letters=LocalDeadLetterQueue(bus), bus=bus)
+
+
+def _retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.retention_days)
 
 
 def cloud_secrets(settings: Settings) -> SecretStore:
@@ -102,7 +107,7 @@ def cloud(settings: Settings) -> CloudWiring:
     subscriber = pubsub_v1.SubscriberClient()
     ports = Ports(
         blobs=GcsBlobStore(make_storage_client(settings.project_id), settings.bucket),
-        ledger=RunLedger(ledger_store),
+        ledger=RunLedger(ledger_store, retention=_retention(settings)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project_id),
         secrets=cloud_secrets(settings),
         workdir=settings.data_dir,

@@ -19,7 +19,7 @@ from bp_common.contracts.events import SceneUpload
 from bp_common.ids import run_id_for
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.runtime.stage import Ports, Stage
-from bp_common.runtime.uploads import claimed_run
+from bp_common.runtime.uploads import claimed_run, drop_stamp
 from opentelemetry.metrics import Meter
 
 from bp_ops.scene_drop import SceneFile, plan_drop
@@ -59,15 +59,18 @@ class EmbeddedPipeline:
             for name, stage in stages.items()
         }
 
-    def _put(self, item: SceneFile, *, force: bool = False) -> int | None:
-        """Copy a file into the bucket unless identical content is there (then None: it keeps
-        its generation); returns the new generation."""
+    def _put(
+        self, item: SceneFile, *, force: bool = False, stamp: dict[str, str] | None = None
+    ) -> int | None:
+        """Copy a file into the bucket unless identical content (and stamp) is there (then
+        None: it keeps its generation); returns the new generation."""
         info = self.ports.blobs.stat(item.key)
-        if not force and info is not None and info.metadata.get("sha256") == item.sha256:
+        metadata = {"sha256": item.sha256, **(stamp or {})}
+        if not force and info is not None and metadata.items() <= info.metadata.items():
             return None
         with (
             item.path.open("rb") as reader,
-            self.ports.blobs.open_write(item.key, metadata={"sha256": item.sha256}) as writer,
+            self.ports.blobs.open_write(item.key, metadata=metadata) as writer,
         ):
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
@@ -84,8 +87,10 @@ class EmbeddedPipeline:
         drop = plan_drop(scene_path, scene_id)
         changed = [c for c in drop.companions if self._put(c) is not None]
         # The scene file goes last, and again when only what it refers to changed: its new
-        # generation announces the new content.
-        self._put(drop.scene, force=bool(changed))
+        # generation announces the new content, stamped with it (decision 0076).
+        self._put(
+            drop.scene, force=bool(changed), stamp=drop_stamp(self.ports.blobs, drop.scene_id)
+        )
         scene = self.ports.blobs.stat(drop.scene.key)
         assert scene is not None
         generation = scene.generation

@@ -1,7 +1,8 @@
 """A scene dropped into a Cloud Storage bucket: which files go where, in what order, the upload.
 
 The scene file goes last: its finalize notification starts the run, and by then the manifest and
-assets it refers to are in place.
+assets it refers to are in place. It is stamped with their key (`bp-drop`, decision 0076), so
+that export reads exactly these companions or refuses a mixed drop.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bp_common.blobstore.gcs import storage_errors
+from bp_common.blobstore.gcs import GcsBlobStore, storage_errors
 from bp_common.errors import AlreadyExists, InvalidInput
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for, validate_object_name, validate_scene_id
-from bp_common.runtime.uploads import NEW_RUN_METADATA
+from bp_common.runtime.uploads import DROP_METADATA, NEW_RUN_METADATA, drop_stamp
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -108,10 +109,19 @@ class DropResult:
 
 
 def _upload(
-    bucket: storage.Bucket, item: SceneFile, if_generation_match: int, *, new_run: bool = False
+    bucket: storage.Bucket,
+    item: SceneFile,
+    if_generation_match: int,
+    *,
+    new_run: bool = False,
+    stamp: dict[str, str] | None = None,
 ) -> int:
     blob = bucket.blob(item.key)
-    blob.metadata = {"sha256": item.sha256, **({NEW_RUN_METADATA: "true"} if new_run else {})}
+    blob.metadata = {
+        "sha256": item.sha256,
+        **(stamp or {}),
+        **({NEW_RUN_METADATA: "true"} if new_run else {}),
+    }
     # The precondition makes a retried request safe: it cannot add a second generation.
     blob.upload_from_filename(
         str(item.path),
@@ -125,10 +135,11 @@ def _upload(
 def upload_drop(
     client: storage.Client, bucket_name: str, drop: SceneDrop, *, new_run: bool = False
 ) -> DropResult:
-    """Upload companions not already there with the same content, then the scene file.
+    """Upload companions not already there with the same content, then the scene file, stamped
+    with the companions' key as the bucket reports them.
 
-    A scene file already there with the same content is not uploaded again (no new generation,
-    so no new run), unless `new_run` asks for one: its new generation then carries the
+    A scene file already there with the same content and stamp is not uploaded again (no new
+    generation, so no new run), unless `new_run` asks for one: its new generation then carries the
     `bp-new-run` metadata, so the pipeline does not map it onto the run of identical content.
     Cloud Storage failures arrive as the pipeline's errors (bp_common.blobstore.gcs): NotFound,
     AlreadyExists, Unavailable for what may pass.
@@ -145,7 +156,12 @@ def upload_drop(
             _upload(bucket, item, int(existing.generation) if existing is not None else 0)
             uploaded.append(item.key)
         existing = bucket.get_blob(drop.scene.key, retry=DEFAULT_RETRY)
-    same = existing is not None and (existing.metadata or {}).get("sha256") == drop.scene.sha256
+        stamp = drop_stamp(GcsBlobStore(client, bucket_name), drop.scene_id)
+    found = (existing.metadata or {}) if existing is not None else {}
+    same = (
+        found.get("sha256") == drop.scene.sha256
+        and found.get(DROP_METADATA) == stamp[DROP_METADATA]
+    )
     if same and not new_run and not uploaded:
         assert existing is not None
         generation = int(existing.generation)
@@ -160,7 +176,7 @@ def upload_drop(
     expected = int(existing.generation) if existing is not None else 0
     try:
         with storage_errors(bucket=bucket_name, object=drop.scene.key):
-            generation = _upload(bucket, drop.scene, expected, new_run=new_run)
+            generation = _upload(bucket, drop.scene, expected, new_run=new_run, stamp=stamp)
     except AlreadyExists as exc:
         # Either a retry of this very upload whose first attempt landed, or another writer.
         with storage_errors(bucket=bucket_name, object=drop.scene.key):

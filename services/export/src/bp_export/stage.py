@@ -8,12 +8,20 @@ import tempfile
 from pathlib import Path
 
 from bp_common import __version__
+from bp_common.blobstore import BlobInfo
 from bp_common.contracts.events import ExportSummary, SceneExported, SceneUpload
 from bp_common.ledger import StageState
 from bp_common.runtime.attempts import AttemptWriter, Committed, read_committed
 from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
-from bp_common.runtime.uploads import claimed_run, resolve_scene_upload, scene_upload_ref
+from bp_common.runtime.uploads import (
+    MixedSceneDrop,
+    claimed_run,
+    dropped_companions,
+    file_digest,
+    resolve_scene_upload,
+    scene_upload_ref,
+)
 
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
 from bp_export.scene_errors import SceneTooLarge
@@ -48,23 +56,28 @@ def _event(ctx: StageContext, upload: SceneUpload, committed: Committed) -> Stag
     )
 
 
-def _download(ctx: StageContext, upload: SceneUpload, folder: Path) -> Path:
-    """The scene, its manifest and its assets, as files usd-core can open and resolve."""
+def _download(ctx: StageContext, scene: BlobInfo, folder: Path) -> Path:
+    """The scene, its manifest and its assets, as files usd-core can open and resolve.
+
+    Only the companions that belong to this scene generation (bp_common.runtime.uploads,
+    decision 0076), and each download is checked against the checksum they were listed with:
+    a manifest or asset replaced meanwhile is a MixedSceneDrop, never a mixed export.
+    """
     scene_dir = f"scenes/{ctx.scene_id}/"
-    for info in ctx.blobs.list(scene_dir):
-        relative = info.key[len(scene_dir) :]
-        if (
-            relative != upload.object.name.rsplit("/", 1)[-1]
-            and relative != "scene_manifest.json"
-            and not relative.startswith("assets/")
-        ):
-            continue
-        target = folder / relative
+    drop = [(scene, ctx.blobs.digest(scene)), *dropped_companions(ctx.blobs, ctx.scene_id, scene)]
+    for info, digest in drop:
+        target = folder / info.key[len(scene_dir) :]
         target.parent.mkdir(parents=True, exist_ok=True)
         with ctx.blobs.open_read(info.key) as reader, target.open("wb") as writer:
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
-    return folder / upload.object.name.rsplit("/", 1)[-1]
+        if file_digest(info, target) != digest:
+            raise MixedSceneDrop(
+                "an object of the drop changed while it was read: drop the scene again",
+                scene_id=ctx.scene_id,
+                object=info.key,
+            )
+    return folder / scene.key.rsplit("/", 1)[-1]
 
 
 def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
@@ -84,7 +97,7 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
             f"scene is {current.size} bytes, over {DEFAULT_MAX_SCENE_BYTES}", scene_id=ctx.scene_id
         )
     with tempfile.TemporaryDirectory(prefix="bp-export-") as tmp:
-        scene_path = _download(ctx, upload, Path(tmp))
+        scene_path = _download(ctx, current, Path(tmp))
         result = export_scene(
             scene_path,
             ctx.scene_id,

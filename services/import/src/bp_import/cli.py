@@ -150,7 +150,7 @@ def import_episodes(
         done = result.imports.get(robot)
         final = done.quality if done is not None else robot_quality
         c = final.counts
-        state = "committed" if done is not None and done.committed else "not committed"
+        state = "committed" if done is not None and done.committed else "held back"
         frames = f", {done.summary.total_frames} frames" if done and done.summary else ""
         typer.echo(
             f"{robot:<13} {c.episodes} episodes, {c.valid} valid, {c.succeeded} "

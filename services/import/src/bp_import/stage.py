@@ -1,14 +1,16 @@
 """The import stage: `episodes-collected` in, one LeRobot dataset per robot, `datasets-ready` out.
 
 Each robot's raw episodes are streamed from the blob store into a temporary folder, validated,
-measured and gated (`run_import`); when every robot passes, its dataset, ground truth and
-quality report are written and uploaded under this delivery's own attempt prefix,
-`runs/{scene}/{run}/lerobot/{robot}/attempts/{attempt}/`, and committed by
+measured and gated (`run_import`). Every robot is gated on its own: a passing robot's dataset,
+ground truth and quality report are written and uploaded under this delivery's own attempt
+prefix, `runs/{scene}/{run}/lerobot/{robot}/attempts/{attempt}/`, and committed by
 `runs/{scene}/{run}/lerobot/{robot}/import_manifest.json`, create-only, which names that attempt
-(bp_common.runtime.attempts). A concurrent delivery that loses the commit removes only its own
-attempt. A redelivery re-emits from the committed manifests without redoing any work. A failing
-gate uploads the quality reports (under the attempt) and stops the run as `quality_failed`,
-publishing nothing.
+(bp_common.runtime.attempts). A robot that fails its gates is held back: its quality report is
+uploaded under the attempt and committed by `held_back.json` (create-only too), which names the
+failed gates. `datasets-ready` lists the publishable robots and names the held-back ones, and the
+run ends `partially_published`; when no robot passes, the stage stops the run as
+`quality_failed`, publishing nothing. A concurrent delivery that loses a commit removes only its
+own attempt. A redelivery re-emits from the committed manifests without redoing any work.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bp_common import __version__
-from bp_common.contracts.events import DatasetsReady, EpisodesCollected, RobotDataset, RobotEpisodes
+from bp_common.contracts.events import (
+    DatasetsReady,
+    EpisodesCollected,
+    HeldBackDataset,
+    RobotDataset,
+    RobotEpisodes,
+)
 from bp_common.errors import InvalidInput, NotFound
 from bp_common.ledger import StageState
 from bp_common.runtime.attempts import AttemptWriter, Committed, read_committed
@@ -36,9 +44,12 @@ from bp_import.episodes.selection import ExclusionReason
 from bp_import.episodes.validation import DefectReason
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.import_manifest import IMPORT_MANIFEST
-from bp_import.quality.report import REPORT_DIR
+from bp_import.quality.report import REPORT_DIR, REPORT_HTML, quality_summary
 from bp_import.robot_import import RobotImport
-from bp_import.run_import import RunImport, import_run
+from bp_import.run_import import RunImport, held_back_reasons, import_run
+
+HELD_BACK_MANIFEST = "held_back.json"
+"""Commits a robot held back by its gates: the reasons, and the attempt holding its report."""
 
 CHUNK = 1 << 20
 _CONTENT_TYPES = {
@@ -76,12 +87,39 @@ def _committed(ctx: StageContext, robot: str) -> Committed | None:
     return read_committed(ctx.blobs, dataset_unit(ctx, robot) + IMPORT_MANIFEST)
 
 
+def _held_back(ctx: StageContext, robot: str) -> Committed | None:
+    return read_committed(ctx.blobs, dataset_unit(ctx, robot) + HELD_BACK_MANIFEST)
+
+
+def _held_back_dataset(committed: Committed) -> HeldBackDataset:
+    report = f"{REPORT_DIR}/{REPORT_HTML}"
+    return HeldBackDataset(
+        robot=committed.document["robot"],
+        reasons=committed.document["reasons"],
+        manifest=committed.manifest_key,
+        report=committed.root + report if report in committed.files else None,
+    )
+
+
 def _output(
-    ctx: StageContext, event: EpisodesCollected, commits: dict[str, Committed]
-) -> StageOutput:
-    datasets = [_robot_dataset(commits[r.robot]) for r in event.robots]
-    counts: dict[str, float] = {
+    ctx: StageContext,
+    event: EpisodesCollected,
+    commits: dict[str, Committed],
+    held: dict[str, Committed],
+    counts: dict[str, float],
+) -> StageOutput | StageStop:
+    """The publishable robots' datasets and the held-back ones; `quality_failed` when none is
+    publishable."""
+    held_back = [_held_back_dataset(held[r]) for r in sorted(held)]
+    why = {h.robot: ", ".join(h.reasons) for h in held_back}
+    if not commits:
+        note = "; ".join(f"{robot}: {reasons}" for robot, reasons in why.items())
+        return StageStop(StageState.QUALITY_FAILED, f"quality gates failed: {note}", counts=counts)
+    datasets = [_robot_dataset(commits[r.robot]) for r in event.robots if r.robot in commits]
+    counts = {
+        **counts,
         "datasets": len(datasets),
+        "held_back": len(held_back),
         "episodes": sum(d.episodes for d in datasets),
         "frames": sum(d.frames for d in datasets),
     }
@@ -91,13 +129,16 @@ def _output(
         counts[f"{robot}.frames"] = manifest["counts"]["frames"]
         counts[f"{robot}.pass_rate"] = manifest["quality"]["pass_rate"]
     event_out = DatasetsReady(
-        scene_id=event.scene_id, run_id=event.run_id, bucket=event.bucket, datasets=datasets
+        scene_id=event.scene_id,
+        run_id=event.run_id,
+        bucket=event.bucket,
+        datasets=datasets,
+        held_back=held_back,
     )
-    return StageOutput(
-        event_out,
-        counts=counts,
-        note=", ".join(f"{d.robot} {d.codebase_version}" for d in datasets),
-    )
+    note = ", ".join(f"{d.robot} {d.codebase_version}" for d in datasets)
+    if why:
+        note += "; held back " + "; ".join(f"{robot}: {reasons}" for robot, reasons in why.items())
+    return StageOutput(event_out, counts=counts, note=note, held_back=why)
 
 
 def _download(ctx: StageContext, key: str, target: Path) -> None:
@@ -207,15 +248,16 @@ def make_import_stage(
         if len(robots) != len(event.robots):
             raise InvalidInput("a robot is listed twice", robots=[r.robot for r in event.robots])
         commits = {r: c for r in robots if (c := _committed(ctx, r)) is not None}
-        if len(commits) == len(robots):
-            return _output(ctx, event, commits)
+        held = {r: c for r in robots if r not in commits and (c := _held_back(ctx, r)) is not None}
+        if len(commits) + len(held) == len(robots):
+            return _output(ctx, event, commits, held, {})
         started = datetime.now(UTC).isoformat()
         with tempfile.TemporaryDirectory(prefix="bp-import-") as tmp:
             work = Path(tmp)
             episodes: dict[str, list[Path]] = {}
             inputs: dict[str, dict[str, Any]] = {}
             for robot in event.robots:
-                if robot.robot not in commits:
+                if robot.robot not in commits and robot.robot not in held:
                     episodes[robot.robot], inputs[robot.robot] = _robot_episodes(
                         ctx, robot, work / "episodes" / robot.robot
                     )
@@ -235,16 +277,27 @@ def make_import_stage(
                     "stage": {"name": ctx.stage, "attempt": ctx.attempt, "started": started},
                 }
 
-            def publish(robot: str, root: Path, done: RobotImport | None) -> None:
+            def publish(robot: str, root: Path, done: RobotImport) -> None:
                 with AttemptWriter(
                     ctx.blobs,
                     dataset_unit(ctx, robot),
                     ctx.attempt_id,
-                    IMPORT_MANIFEST,
+                    IMPORT_MANIFEST if done.committed else HELD_BACK_MANIFEST,
                     ctx.lease_check,
                 ) as attempt:
-                    if done is None or done.manifest is None:
-                        _upload_tree(attempt, root, _reports(root))  # reports only, no commit
+                    if done.manifest is None:
+                        _upload_tree(attempt, root, _reports(root))  # the report alone
+                        held[robot] = attempt.commit(
+                            {
+                                "format_version": 1,
+                                "scene_id": ctx.scene_id,
+                                "run_id": ctx.run_id,
+                                "robot": robot,
+                                "reasons": held_back_reasons(done.quality),
+                                "quality": quality_summary(done.quality),
+                                "provenance": provenance(robot),
+                            }
+                        )
                     else:
                         _upload_tree(attempt, root, done.manifest["files"])
                         # a concurrent delivery may have committed this robot first: its
@@ -263,11 +316,7 @@ def make_import_stage(
             for name, value in q.counts.record().items()
             if not isinstance(value, dict)
         }
-        if not result.passed:
-            return StageStop(
-                StageState.QUALITY_FAILED, f"quality gates failed: {result.note()}", counts=counts
-            )
-        return _output(ctx, event, commits)
+        return _output(ctx, event, commits, held, counts)
 
     # Encoding keeps a core busy per camera stream and holds a few episodes' frames in memory.
     return Stage(name="import", handle=handle, footprint=Footprint(cpus=1.0, memory_mb=2048))

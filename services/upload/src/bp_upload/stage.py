@@ -1,4 +1,9 @@
-"""The upload stage: `datasets-ready` in, verified Firebase datasets, `datasets-published` out."""
+"""The upload stage: `datasets-ready` in, verified Firebase datasets, `datasets-published` out.
+
+Only the publishable robots the event lists are published; the robots import held back (their
+own gates failed) are named again in `datasets-published`, so that whoever consumes it knows
+the run's datasets are partial and why.
+"""
 
 from __future__ import annotations
 
@@ -119,8 +124,11 @@ def handle(ctx: StageContext[UploadAdapters], ready: DatasetsReady) -> StageOutp
         run_id=ctx.run_id,
         bucket=ready.bucket,
         published=[published(p) for p in publications],
+        held_back=ready.held_back,
     )
     note = "; ".join(f"{p.manifest_uri} ({p.result.summary()})" for p in publications)
+    if ready.held_back:
+        note += "; held back " + ", ".join(h.robot for h in ready.held_back)
     return StageOutput(event, counts=combine([p.result for p in publications]), note=note)
 
 

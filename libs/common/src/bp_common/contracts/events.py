@@ -128,12 +128,27 @@ class RobotDataset(BaseModel):
     quality_pass_rate: float = Field(ge=0.0, le=1.0)
 
 
+class HeldBackDataset(BaseModel):
+    """A robot whose dataset failed its own quality gates: not published, its report kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    robot: RobotName
+    reasons: list[str] = Field(min_length=1)
+    manifest: ObjectKey
+    """The create-only manifest that commits the verdict and names the quality report."""
+    report: ObjectKey | None = None
+    """The robot's quality report (HTML), when it has one."""
+
+
 class DatasetsReady(Event):
-    """`datasets-ready`: one LeRobot dataset per robot passed the quality gates."""
+    """`datasets-ready`: the robots whose datasets passed their own quality gates (publishable),
+    and those held back with why."""
 
     TOPIC: ClassVar[str] = "datasets-ready"
 
     datasets: list[RobotDataset] = Field(min_length=1)
+    held_back: list[HeldBackDataset] = Field(default_factory=list)
 
 
 class PublishedDataset(BaseModel):
@@ -151,11 +166,13 @@ class PublishedDataset(BaseModel):
 
 
 class DatasetsPublished(Event):
-    """`datasets-published`: verified datasets are live behind their LATEST pointers."""
+    """`datasets-published`: verified datasets are live behind their LATEST pointers; robots
+    import held back are named, unpublished."""
 
     TOPIC: ClassVar[str] = "datasets-published"
 
     published: list[PublishedDataset] = Field(min_length=1)
+    held_back: list[HeldBackDataset] = Field(default_factory=list)
 
 
 TOPICS: tuple[str, ...] = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -130,7 +131,7 @@ class FirestoreLedgerStore(LedgerStore):
         def apply(transaction: firestore.Transaction) -> Document:
             snapshot = ref.get(transaction=transaction)
             doc = change(snapshot.to_dict() if snapshot.exists else None)
-            transaction.set(ref, doc)
+            transaction.set(ref, _with_timestamps(doc))
             return doc
 
         with _translated(run_id=run_id):
@@ -141,6 +142,14 @@ class FirestoreLedgerStore(LedgerStore):
                     raise Unavailable(str(exc), run_id=run_id) from exc
                 raise
         return result
+
+    def delete(self, run_id: str) -> bool:
+        ref = self.collection.document(run_id)
+        with _translated(run_id=run_id):
+            if not ref.get(retry=self.retry, timeout=self.timeout).exists:
+                return False
+            ref.delete(retry=self.retry, timeout=self.timeout)
+        return True
 
     def scan(self, limit: int, scene_id: str | None = None) -> list[Document]:
         query: Any = self.collection
@@ -154,3 +163,12 @@ class FirestoreLedgerStore(LedgerStore):
         with _translated(collection=self.collection.id):
             refs = self.collection.list_documents(retry=self.retry, timeout=self.timeout)
             return sorted(ref.id for ref in refs)
+
+
+def _with_timestamps(doc: Document) -> Document:
+    """`expire_at` stored as a Firestore timestamp: the TTL policy on it (deploy/terraform)
+    deletes a run's document once it has passed, and ignores a string."""
+    expire_at = doc.get("expire_at")
+    if isinstance(expire_at, str):
+        return {**doc, "expire_at": datetime.fromisoformat(expire_at)}
+    return doc

@@ -55,6 +55,8 @@ class StageRecord(BaseModel):
     published_at: datetime | None = None
     """When the emitted event reached the bus; a committed stage without it is re-emitted."""
     note: str | None = None
+    held_back: dict[str, str] = Field(default_factory=dict)
+    """Robots whose datasets this stage held back (their own gates failed), and why."""
 
 
 class RunSource(BaseModel):
@@ -75,6 +77,8 @@ class RunRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     stages: dict[str, StageRecord] = Field(default_factory=dict)
+    expire_at: datetime | None = None
+    """Set when the run ends: past it, retention removes the run (Firestore's TTL, `bp gc`)."""
 
     @property
     def state(self) -> str:

@@ -3,6 +3,8 @@
 One derivation for every reader (`bp runs`, the status page and its JSON API):
 
 - `succeeded` only once the last stage (upload) committed: the datasets are published;
+- `partially_published` when it committed but a stage held some robots' datasets back (their
+  own quality gates failed): the others are published, and `held_back` names who and why;
 - `failed` names the stage that failed for good and its error; `quality_failed` the stage whose
   gates held the datasets back;
 - `stopped` when a stage ended the run on purpose (a superseded scene, nothing to collect),
@@ -27,6 +29,7 @@ class RunStateName(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    PARTIALLY_PUBLISHED = "partially_published"
     FAILED = "failed"
     QUALITY_FAILED = "quality_failed"
     STOPPED = "stopped"
@@ -44,6 +47,8 @@ class RunState:
     stage: str | None = None
     reason: str | None = None
     stages: dict[str, str] = field(default_factory=dict)
+    held_back: dict[str, str] = field(default_factory=dict)
+    """Robots whose datasets were held back, and why (any state: a live run may have some)."""
 
     @property
     def ended(self) -> bool:
@@ -63,6 +68,7 @@ class RunState:
             "state": self.state.value,
             "state_detail": {"stage": self.stage, "reason": self.reason},
             "pipeline": dict(self.stages),
+            "held_back": dict(self.held_back),
         }
 
 
@@ -91,8 +97,13 @@ def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState
             )
             ended = (_ENDING[record.state], name, reason)
     last = run.stages.get(pipeline[-1]) if pipeline else None
+    held_back, holding = _held_back(run, order)
+    stage: str | None
     if ended is not None:
         state, stage, reason = ended
+    elif last is not None and last.state is StageState.SUCCEEDED and held_back:
+        state, stage = RunStateName.PARTIALLY_PUBLISHED, holding
+        reason = "held back " + "; ".join(f"{robot}: {why}" for robot, why in held_back.items())
     elif last is not None and last.state is StageState.SUCCEEDED:
         state, stage, reason = RunStateName.SUCCEEDED, None, None
     elif furthest is None:
@@ -105,7 +116,19 @@ def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState
         else (PENDING_STAGE)
     )
     stages = {name: run.stages[name].state.value if name in run.stages else idle for name in order}
-    return RunState(state, stage, reason, stages)
+    return RunState(state, stage, reason, stages, held_back)
+
+
+def _held_back(run: RunRecord, order: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    """Every robot a committed stage held back, and the first stage that did."""
+    held: dict[str, str] = {}
+    first: str | None = None
+    for name in order:
+        record = run.stages.get(name)
+        if record is not None and record.state is StageState.SUCCEEDED and record.held_back:
+            first = first or name
+            held.update(record.held_back)
+    return dict(sorted(held.items())), first
 
 
 def _retrying(run: RunRecord, stage: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bp_common.errors import PipelineError
@@ -18,7 +18,10 @@ from bp_common.ledger.model import (
     StageRecord,
     StageState,
 )
+from bp_common.ledger.run_state import run_state
 from bp_common.ledger.store import Clock, LedgerStore, utcnow
+
+DEFAULT_RETENTION = timedelta(days=90)
 
 __all__ = ["Clock", "LedgerStore", "RunLedger", "utcnow"]
 
@@ -27,11 +30,15 @@ class RunLedger:
     """The runs, and beside them (in sibling stores) the leases on their units of work and the
     scene contents they claimed."""
 
-    def __init__(self, store: LedgerStore, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, store: LedgerStore, clock: Clock = utcnow, retention: timedelta = DEFAULT_RETENTION
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.retention = retention
+        """How long an ended run is kept: its `expire_at` is its end plus this."""
         self.leases = LeaseBook(store.sibling(LEASES_KIND), clock)
-        self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock)
+        self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock, retention)
 
     def get(self, run_id: str) -> RunRecord | None:
         doc = self.store.read(run_id)
@@ -39,6 +46,10 @@ class RunLedger:
 
     def list(self, limit: int = 50, scene_id: str | None = None) -> list[RunRecord]:
         return [RunRecord.model_validate(upgrade(d)[0]) for d in self.store.scan(limit, scene_id)]
+
+    def remove(self, run_id: str) -> bool:
+        """Delete the run's entry (retention on a store without a TTL policy); False if absent."""
+        return self.store.delete(run_id)
 
     def migrate_all(self) -> int:
         """Rewrite every stored document at the current schema version; returns how many changed."""
@@ -66,6 +77,11 @@ class RunLedger:
             )
             change(record)
             record.updated_at = now
+            # Retention counts from the end; a replay that makes the run live again clears it.
+            if not run_state(record).ended:
+                record.expire_at = None
+            elif record.expire_at is None:
+                record.expire_at = now + self.retention
             return record.to_document()
 
         return RunRecord.model_validate(self.store.transact(run_id, apply))
@@ -107,6 +123,7 @@ class RunLedger:
         emitted: EmittedEvent | None = None,
         note: str | None = None,
         error: PipelineError | None = None,
+        held_back: dict[str, str] | None = None,
     ) -> RunRecord:
         now = self.clock()
 
@@ -122,6 +139,7 @@ class RunLedger:
                 rec.emitted = emitted
                 rec.published_at = None  # until mark_published says the bus has it
             rec.note = note
+            rec.held_back = dict(held_back or {})
             rec.error = _stage_error(error, now) if error else None
             run.stages[stage] = rec
 

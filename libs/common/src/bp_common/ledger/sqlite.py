@@ -44,6 +44,12 @@ class SqliteLedgerStore(LedgerStore):
         row = self._conn().execute(query, (run_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def delete(self, run_id: str) -> bool:
+        conn = self._conn()
+        removed = conn.execute(f"DELETE FROM {self.table} WHERE run_id = ?", (run_id,)).rowcount
+        conn.commit()
+        return bool(removed)
+
     def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")

@@ -32,6 +32,10 @@ class LedgerStore(abc.ABC):
     @abc.abstractmethod
     def all_ids(self) -> list[str]: ...
 
+    def delete(self, run_id: str) -> bool:
+        """Remove one document (retention); False when it was not there."""
+        raise NotImplementedError(f"{type(self).__name__} removes no documents")
+
     @abc.abstractmethod
     def sibling(self, kind: str) -> LedgerStore:
         """A store of the same backend for another kind of document (leases, content claims):

@@ -424,6 +424,7 @@ class Deliverer:
                 counts=result.counts,
                 emitted=emitted,
                 note=result.note,
+                held_back=result.held_back,
             )
             self._publish(ref, emitted)
             hold.release("succeeded")

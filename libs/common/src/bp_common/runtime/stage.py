@@ -69,6 +69,8 @@ class StageOutput:
     event: Event
     counts: dict[str, float] = field(default_factory=dict)
     note: str | None = None
+    held_back: dict[str, str] = field(default_factory=dict)
+    """Robots whose datasets the stage held back, and why: the run ends partially published."""
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def run(
         event = DatasetsPublished.model_validate_json(upload.emitted.data)
         for dataset in event.published:
             typer.echo(f"published: {(folder / dataset.prefix).resolve()}")
+        for held in event.held_back:
+            typer.echo(f"held back: {held.robot} ({', '.join(held.reasons)})")
         if learnability:
             robots = sorted({d.robot for d in event.published})
             check_learnability(out / "bucket", run.scene_id, run.run_id, robots)

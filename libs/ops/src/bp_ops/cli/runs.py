@@ -29,7 +29,7 @@ def list_runs(
     for r in records:
         state = run_state(r)
         stages = " ".join(f"{name}:{value}" for name, value in state.stages.items())
-        line = f"{r.run_id}  {r.scene_id:<24} {state.state.value:<14}"
+        line = f"{r.run_id}  {r.scene_id:<24} {state.state.value:<19}"
         typer.echo(f"{line} {r.updated_at:%Y-%m-%d %H:%M:%S}  {stages}")
         if state.reason:
             typer.echo(f"{'':<24}{state.describe()}")
@@ -54,6 +54,8 @@ def show(
         typer.echo(
             f"source gs://{record.source.bucket}/{record.source.object}#{record.source.generation}"
         )
+    for robot, why in state.held_back.items():
+        typer.echo(f"held back {robot}: {why}")
     for name, derived in state.stages.items():
         st = record.stages.get(name)
         if st is None:

@@ -46,6 +46,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .s-retrying, .s-restarting { background:#fff1c9; color:#8a5a00; }
 .s-failed { background:#fde0df; color:#a11d1a; }
 .s-quality_failed { background:#ffe4cc; color:#9a3d00; }
+.s-partially_published { background:#eaf5d0; color:#4d6b00; }
 .s-skipped, .s-pending, .s-not_run, .s-stopped { background:#eceff3; color:#4b5563; }
 .stage .meta { display:block; color:var(--muted); font-size:.78rem; }
 .stage .err { display:block; color:#a11d1a; font-size:.78rem; max-width:22rem; }
@@ -209,6 +210,12 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
         source = f"gs://{run.source.bucket}/{run.source.object}#{run.source.generation}"
         facts.append(("Source", f"<span class='mono'>{_e(source)}</span>"))
     facts.append(("Quality report", _report_links(run, reports)))
+    if state.held_back:
+        held = "".join(
+            f"<div>{_report_links(run, [robot])}: {_e(why)}</div>"
+            for robot, why in state.held_back.items()
+        )
+        facts.append(("Held back", held))
     facts.append(("Analytics", f'<a href="/runs/{quote(run.run_id)}/analytics">datasets</a>'))
     rows = []
     for name in _stage_names([run]):

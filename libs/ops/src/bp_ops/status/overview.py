@@ -21,6 +21,7 @@ from bp_common.topology import ROUTE_BY_STAGE
 _ROBOT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # What the import stage writes per robot (bp_import): its commit, and its report in the dataset.
 IMPORT_MANIFEST = "import_manifest.json"
+HELD_BACK_MANIFEST = "held_back.json"
 QUALITY_REPORT = "quality/quality_report.html"
 # Checking a few objects per run is cheap on a folder and a round trip each on Cloud Storage.
 _REPORT_LOOKUP_WORKERS = 8
@@ -35,12 +36,13 @@ def validate_robot(robot: str) -> str:
 
 def quality_report_key(blobs: BlobStore, run: RunRecord, robot: str) -> str | None:
     """Where a robot's quality report of one run lies, if it has one: in the attempt its import
-    manifest commits, or, when the gates held the dataset back (nothing committed), in the
-    latest attempt that wrote a report."""
+    manifest commits, or the one its held-back manifest commits (its gates failed), or, from an
+    import that committed neither, in the latest attempt that wrote a report."""
     unit = f"runs/{run.scene_id}/{run.run_id}/lerobot/{validate_robot(robot)}/"
-    committed = read_committed(blobs, unit + IMPORT_MANIFEST)
-    if committed is not None:
-        return committed.root + QUALITY_REPORT if QUALITY_REPORT in committed.files else None
+    for manifest in (IMPORT_MANIFEST, HELD_BACK_MANIFEST):
+        committed = read_committed(blobs, unit + manifest)
+        if committed is not None:
+            return committed.root + QUALITY_REPORT if QUALITY_REPORT in committed.files else None
     reports = [
         info
         for info in blobs.list(unit + ATTEMPTS_DIR + "/")
@@ -68,7 +70,7 @@ def robots_of(run: RunRecord) -> list[str]:
         summary = event.get("summary")
         if isinstance(summary, dict):
             found.update(r for r in summary.get("robots", []) if isinstance(r, str))
-        for key in ("robots", "datasets", "published"):
+        for key in ("robots", "datasets", "published", "held_back"):
             items = event.get(key, [])
             if isinstance(items, list):
                 found.update(
