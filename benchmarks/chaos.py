@@ -6,8 +6,9 @@ moments: `--kills` SIGKILLs spread evenly over export, submit, import and upload
 pull), `--pubsub-restarts` kills of the Pub/Sub emulator (the stack starts it again, empty,
 makes its topics again and drives the runs on), and `--partitions` cuts of the collector's
 network for 3 to 10 s; all along, a share of the storage requests get a 503
-(`--gcs-error-rate`) or stall 2 s and drop (`--gcs-stall-rate`) through a fault-injecting proxy
-in front of fake-gcs-server. The scenario is tests/chaos/scenario.py, as the CI test runs it
+(`--gcs-error-rate`), stall 2 s and drop (`--gcs-stall-rate`) or reach the server and lose
+their answer (`--gcs-lost-answer-rate`) through a fault-injecting proxy in front of
+fake-gcs-server. The scenario is tests/chaos/scenario.py, as the CI test runs it
 at a small count.
 
 It prints kills, faults (by kind), runs, lost (runs neither published nor dead-lettered with a
@@ -15,7 +16,8 @@ typed reason) and duplicated (second publications, stage units run to their end 
 committed objects changed). Target: at least 200 faults, 0 lost, 0 duplicated.
 
     .venv/bin/python benchmarks/chaos.py [--scenes 24] [--kills 40] [--pubsub-restarts 4]
-        [--partitions 8] [--gcs-error-rate 0.05] [--gcs-stall-rate 0.02] [--seed 16]
+        [--partitions 8] [--gcs-error-rate 0.05] [--gcs-stall-rate 0.02]
+        [--gcs-lost-answer-rate 0.0] [--seed 16]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--gcs-error-rate", type=float, default=0.05)
     parser.add_argument("--gcs-stall-rate", type=float, default=0.02)
+    parser.add_argument("--gcs-lost-answer-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -50,6 +53,7 @@ def main() -> None:
         partitions=args.partitions,
         gcs_error_rate=args.gcs_error_rate,
         gcs_stall_rate=args.gcs_stall_rate,
+        gcs_lost_answer_rate=args.gcs_lost_answer_rate,
         seed=args.seed,
         timeout_s=4 * 3600,
     )

@@ -1,9 +1,9 @@
 """Fault-injecting proxies for the chaos suite, on 127.0.0.1 only.
 
 - `FaultyHttpProxy` stands in front of fake-gcs-server: it forwards each request, but answers a
-  random share with a 503 (the request never reaches the server) and stalls another share, then
-  drops the connection without an answer (a timeout, cut short so the suite stays fast). Both
-  happen before the request is forwarded, so a retried write cannot have landed twice.
+  random share with a 503 (the request never reaches the server), stalls another share, then
+  drops the connection without an answer (a timeout, cut short so the suite stays fast), and
+  forwards a third share but drops the answer (the server acted; the client cannot know).
 - `TcpProxy` stands in front of the collector: `cut()` partitions it (open connections are
   reset, new ones are accepted and closed at once, as a dropped route looks to gRPC) until
   `heal()`.
@@ -39,6 +39,8 @@ class FaultyHttpProxy:
         error_rate: float = 0.0,
         stall_rate: float = 0.0,
         stall_s: float = 2.0,
+        lost_answer_rate: float = 0.0,
+        lose_answer_when: Callable[[str, str, bytes], bool] | None = None,
         seed: int = 0,
     ) -> None:
         self.upstream = upstream
@@ -46,6 +48,9 @@ class FaultyHttpProxy:
         self.error_rate = error_rate
         self.stall_rate = stall_rate
         self.stall_s = stall_s
+        self.lost_answer_rate = lost_answer_rate
+        self.lose_answer_when = lose_answer_when
+        """(method, path, body) -> whether to forward this request and drop its answer."""
         self.faults: Counter[str] = Counter()
         self.requests = 0
         self._rng = random.Random(seed)
@@ -81,17 +86,23 @@ class FaultyHttpProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def _draw(self) -> str | None:
+    def _draw(self, method: str, path: str, body: bytes) -> str | None:
         with self._lock:
             self.requests += 1
+            if self.lose_answer_when is not None and self.lose_answer_when(method, path, body):
+                self.faults["gcs_lost_answer"] += 1
+                return "gcs_lost_answer"
             roll = self._rng.random()
-            fault = (
-                "gcs_503"
-                if roll < self.error_rate
-                else "gcs_stall"
-                if roll < self.error_rate + self.stall_rate
-                else None
-            )
+            fault = None
+            for kind, rate in (
+                ("gcs_503", self.error_rate),
+                ("gcs_stall", self.stall_rate),
+                ("gcs_lost_answer", self.lost_answer_rate),
+            ):
+                if roll < rate:
+                    fault = kind
+                    break
+                roll -= rate
             if fault:
                 self.faults[fault] += 1
             return fault
@@ -99,7 +110,7 @@ class FaultyHttpProxy:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
-        fault = self._draw()
+        fault = self._draw(request.command, request.path, body)
         if fault == "gcs_503":
             payload = b'{"error": {"code": 503, "message": "injected by the chaos proxy"}}'
             request.send_response(503)
@@ -123,6 +134,10 @@ class FaultyHttpProxy:
             data = answer.read()
         finally:
             connection.close()
+        if fault == "gcs_lost_answer":
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return
         request.send_response(answer.status, answer.reason)
         for key, value in answer.getheaders():
             if key.lower() not in _HOP and key.lower() != "content-length":

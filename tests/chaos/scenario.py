@@ -11,7 +11,7 @@ in flight, at random moments:
 - the Pub/Sub emulator gets SIGKILL; the stack starts it again (empty), makes its topics and
   subscriptions again and drives the runs on;
 - the collector is partitioned for a few seconds;
-- all along, a share of the storage requests get a 503 or stall and drop.
+- all along, a share of the storage requests get a 503, stall and drop, or lose their answer.
 
 At the end every run must be published exactly once or be dead-lettered with a typed reason:
 `lost` counts runs that are neither, `duplicated` counts second publications, stage units that
@@ -59,6 +59,7 @@ class Plan:
     partitions: int
     gcs_error_rate: float
     gcs_stall_rate: float
+    gcs_lost_answer_rate: float = 0.0
     gap_s: tuple[float, float] = (3.0, 12.0)
     """The pause before each injected event, drawn uniformly."""
     seed: int = 16
@@ -185,6 +186,7 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
                 lambda: stack.emulators.storage_url if stack else "http://127.0.0.1:0",
                 error_rate=plan.gcs_error_rate,
                 stall_rate=plan.gcs_stall_rate,
+                lost_answer_rate=plan.gcs_lost_answer_rate,
                 seed=plan.seed,
             ) as gcs,
         ):
