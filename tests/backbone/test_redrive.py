@@ -7,9 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bp_common.blobstore import BlobInfo
 from bp_common.config import Settings
+from bp_common.contracts.envelope import decode
+from bp_common.contracts.events import SceneUpload
 from bp_common.ledger.store import utcnow
-from bp_common.runtime.stage import Stage
+from bp_common.runtime.stage import RunRef, Stage
+from bp_common.runtime.uploads import claimed_run, resolve_scene_upload
 from bp_ops.embedded import LOCAL_BUCKET, EmbeddedPipeline
 from bp_ops.redrive import REDRIVE_ATTRIBUTE, redrive, stalled
 
@@ -34,6 +38,12 @@ def scene(tmp_path: Path, name: str) -> Path:
     folder.mkdir(parents=True)
     (folder / "scene.usda").write_text("ok")
     return folder
+
+
+def scene_file(p: EmbeddedPipeline) -> BlobInfo:
+    info = p.ports.blobs.stat("scenes/pantry/scene.usda")
+    assert info is not None
+    return info
 
 
 def lose_the_next_message(p: EmbeddedPipeline, stage: str) -> None:
@@ -102,6 +112,30 @@ def test_a_scene_whose_notification_never_started_a_run_is_announced_again(
     again = p.drop_scene(scene(tmp_path / "again", "cellar"))
     assert again.run_id == run.run_id
     assert redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60) == []
+
+
+def test_a_scene_whose_delivery_died_after_claiming_its_content_is_announced_again(
+    tmp_path: Path,
+) -> None:
+    p = pipeline(tmp_path / "out")
+    run = p.drop_scene(scene(tmp_path, "pantry"))
+    message = p.bus.receive(["export"])
+    assert message is not None
+    deliverer = p.deliverers["export"]
+    event = decode(message.topic, message.data, message.attributes)
+    ref = deliverer.stage.identify(event)
+    assert isinstance(ref, RunRef)
+    assert isinstance(event, SceneUpload)
+    resolve_scene_upload(p.ports, event, ref)  # export's resolve claims the content, then dies
+    assert claimed_run(p.ports.ledger, p.ports.blobs, "pantry", scene_file(p)) == run.run_id
+    p.bus.ack(message)  # and its message is gone with the emulator
+    assert p.ports.ledger.get(run.run_id) is None
+
+    [found] = redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60)
+    assert (found.run_id, found.stage) == (run.run_id, "export")
+    p.drain(run)
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None and record.state == "succeeded"
 
 
 def test_a_stage_with_a_live_holder_is_not_stalled(tmp_path: Path) -> None:

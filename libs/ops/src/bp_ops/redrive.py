@@ -102,8 +102,10 @@ def unstarted(ports: Ports, bucket: str, now: datetime, stalled_after_s: float) 
         run_id = run_id_for(bucket, scene.key, scene.generation)
         if ports.ledger.get(run_id) is not None:
             continue
-        if claimed_run(ports.ledger, ports.blobs, scene_id, scene) is not None:
+        owner = claimed_run(ports.ledger, ports.blobs, scene_id, scene)
+        if owner is not None and ports.ledger.get(owner) is not None:
             continue  # the content maps onto a run that has it
+        # (a claim without a run: the delivery that claimed it died before recording the run)
         envelope = notification(
             RunSource(bucket=bucket, object=scene.key, generation=str(scene.generation))
         )

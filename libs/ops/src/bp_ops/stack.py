@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING
 from bp_common.ledger.store import utcnow
 from bp_common.topology import ROUTE_BY_STAGE
 
-from bp_ops.emulators import LOOPBACK, EmulatorError, EmulatorStack, free_port
+from bp_ops.emulators import (
+    LOOPBACK,
+    PUBSUB,
+    SCENE_UPLOADS_TOPIC,
+    EmulatorError,
+    EmulatorStack,
+    create_topic,
+    free_port,
+    start_pubsub,
+)
 from bp_ops.supervision import EVENTS_FILE, StackEvent, StackEvents, Supervisor, now
 
 if TYPE_CHECKING:
@@ -93,6 +102,8 @@ class LocalStack:
         extra_env: dict[str, str] | None = None,
         status_page: bool = True,
         secure: bool = False,
+        redrive_every_s: float = REDRIVE_EVERY_S,
+        redrive_stalled_after_s: float = REDRIVE_STALLED_AFTER_S,
     ) -> None:
         self.root = Path(root).resolve()
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
@@ -102,6 +113,8 @@ class LocalStack:
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.extra_env = extra_env or {}
+        self.redrive_every_s = redrive_every_s
+        self.redrive_stalled_after_s = redrive_stalled_after_s
         # As in production, only objects under scenes/ notify scene-uploads (Terraform's
         # object_name_prefix): the pipeline's own outputs do not flood the export service.
         self.emulators = EmulatorStack(
@@ -112,6 +125,8 @@ class LocalStack:
         self.status: ServiceProcess | None = None
         self.events_path = self.root / EVENTS_FILE
         self.supervisor: Supervisor | None = None
+        self.push_endpoints: dict[str, str] = {}
+        """Where each push subscription delivers (a signing relay in front when secure)."""
         self.status_token: str | None = None
         self.secure: SecureServices | None = None
         if secure:
@@ -151,8 +166,6 @@ class LocalStack:
 
     def start(self) -> None:
         from bp_common.blobstore.gcs import ensure_bucket, make_storage_client
-        from bp_common.bus.pubsub import ensure_topology
-        from google.cloud import pubsub_v1
 
         self.emulators.start()
         os.environ.update(self.emulators.env())
@@ -165,16 +178,8 @@ class LocalStack:
         if self.secure is not None:
             self.secure.start()
             endpoints = {s: self.secure.push_endpoint(s, p) for s, p in ports.items()}
-        ensure_topology(
-            pubsub_v1.PublisherClient(),
-            pubsub_v1.SubscriberClient(),
-            self.project,
-            push_endpoints=endpoints,
-            max_delivery_attempts=self.max_delivery_attempts,
-            min_backoff_s=self.min_backoff_s,
-            max_backoff_s=self.max_backoff_s,
-            ack_deadline_s=self.ack_deadline_s,
-        )
+        self.push_endpoints = endpoints
+        self._ensure_topology(endpoints)
         self.events_path.unlink(missing_ok=True)
         supervisor = Supervisor(StackEvents(self.events_path), self._dead_emulator)
         if self.secure is not None:
@@ -184,10 +189,41 @@ class LocalStack:
             supervisor.watch(self.start_service(stage, ports.get(stage)), self._restarter(stage))
         if self.status_page:
             supervisor.watch(self.start_status_page(), lambda: self.start_status_page(wait=False))
-        supervisor.every(REDRIVE_EVERY_S, self._redrive)
+        supervisor.every(self.redrive_every_s, self._redrive)
         self.supervisor = supervisor
 
-    def _redrive(self) -> list[StackEvent]:
+    def _ensure_topology(self, push_endpoints: dict[str, str]) -> None:
+        from bp_common.bus.pubsub import ensure_topology
+        from google.cloud import pubsub_v1
+
+        ensure_topology(
+            pubsub_v1.PublisherClient(),
+            pubsub_v1.SubscriberClient(),
+            self.project,
+            push_endpoints=push_endpoints,
+            max_delivery_attempts=self.max_delivery_attempts,
+            min_backoff_s=self.min_backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            ack_deadline_s=self.ack_deadline_s,
+        )
+
+    def _revive_pubsub(self) -> list[StackEvent]:
+        """Start the Pub/Sub emulator again on its port, as a restarted one comes back: empty.
+        Its topics and subscriptions are made again, and every run that is not held is driven
+        on at once, since whatever was queued is gone (bp_ops.redrive)."""
+        old = self.emulators.processes[PUBSUB]
+        old.stop()
+        fresh = start_pubsub(self.root / "logs", port=old.port)
+        self.emulators.processes[PUBSUB] = fresh
+        fresh.wait_ready(self.emulators.timeout)
+        create_topic(fresh.host, self.project, SCENE_UPLOADS_TOPIC)
+        self._ensure_topology(self.push_endpoints)  # through the signing relays when secure
+        event = StackEvent(
+            now(), PUBSUB, "emulator_restarted", pid=fresh.process.pid, detail="state lost"
+        )
+        return [event, *self._redrive(stalled_after_s=0.0)]
+
+    def _redrive(self, stalled_after_s: float | None = None) -> list[StackEvent]:
         """Drive stalled runs on (bp_ops.redrive): the emulator loses a push a kill cut short."""
         from bp_common import wiring
         from bp_common.config import Settings
@@ -203,7 +239,11 @@ class LocalStack:
             firebase_bucket=FIREBASE_BUCKET,
         )
         ports = wiring.cloud(settings).ports
-        stalled_after = max(REDRIVE_STALLED_AFTER_S, 3 * self.ack_deadline_s)
+        stalled_after = (
+            max(self.redrive_stalled_after_s, 3 * self.ack_deadline_s)
+            if stalled_after_s is None
+            else stalled_after_s
+        )
         driven = redrive(ports, BUCKET, utcnow(), stalled_after_s=stalled_after)
         return [
             StackEvent(
@@ -220,9 +260,24 @@ class LocalStack:
         return lambda: self.start_service(stage, wait=False)
 
     def _dead_emulator(self) -> str | None:
-        for name, emulator in self.emulators.processes.items():
-            if emulator.process.poll() is not None:
+        """The emulator that died for good, if any. Pub/Sub is restarted in place (Cloud
+        Pub/Sub does not lose topics, but the emulator keeps them in memory); Firestore and
+        fake-gcs-server hold the runs and the blobs, so losing either stops the stack."""
+        for name, emulator in list(self.emulators.processes.items()):
+            if emulator.process.poll() is None:
+                continue
+            if name != PUBSUB:
                 return name
+            try:
+                revived = self._revive_pubsub()
+            except Exception as exc:
+                raise EmulatorError(
+                    f"the Pub/Sub emulator died and did not restart: {exc}"
+                ) from exc
+            if self.supervisor is not None:
+                for event in revived:
+                    self.supervisor.events.add(event)
+                    self.supervisor.say(event.describe())
         return None
 
     def start_service(

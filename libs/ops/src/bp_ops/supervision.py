@@ -28,7 +28,9 @@ MAX_BACKOFF_S = 30.0
 # A service that ran this long since its last start counts as healthy again.
 STABLE_AFTER_S = 60.0
 
-EventKind = Literal["started", "exited", "restarted", "emulator_died", "stopped", "redriven"]
+EventKind = Literal[
+    "started", "exited", "restarted", "emulator_died", "emulator_restarted", "stopped", "redriven"
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class StackEvent:
             return f"{self.service} restarted as pid {self.pid} (restart {self.restarts})"
         if self.event == "emulator_died":
             return f"emulator {self.service} died: {self.detail}"
+        if self.event == "emulator_restarted":
+            return f"emulator {self.service} restarted as pid {self.pid} ({self.detail})"
         if self.event == "redriven":
             return f"{self.service}: stalled run driven on ({self.detail})"
         return f"{self.service} {self.event} (pid {self.pid})"
@@ -235,6 +239,8 @@ def service_states(events: list[StackEvent]) -> dict[str, dict[str, object]]:
         )
         if event.event in ("started", "restarted"):
             state.update(pid=event.pid, restarts=event.restarts, running=True)
+        elif event.event == "emulator_restarted":
+            state.update(pid=event.pid, restarts=int(str(state["restarts"] or 0)) + 1, running=True)
         elif event.event == "exited" or event.event == "emulator_died":
             state.update(running=False, last_exit=event.describe(), last_exit_at=event.at)
     return states

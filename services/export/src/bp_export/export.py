@@ -24,6 +24,7 @@ from bp_export.tasks.genie_sim import genie_sim_tasks_json
 from bp_export.tasks.language import annotate_instructions
 from bp_export.tasks.planning import build_task_config, select_robots
 from bp_export.usd.scene import load_scene
+from bp_export.usd.stage import DEFAULT_MAX_OBJECTS, DEFAULT_MAX_SCENE_BYTES
 
 MANIFEST_NAME = "export_manifest.json"
 EXPORT_FORMAT_VERSION = 1
@@ -52,9 +53,11 @@ def export_scene(
     require_embeddings: bool,
     robots: Sequence[str] | None = None,
     provider: EmbeddingProvider | None = None,
+    max_bytes: int = DEFAULT_MAX_SCENE_BYTES,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
 ) -> ExportResult:
     """Everything the export stage writes, from a scene file (and what lies beside it)."""
-    scene = load_scene(scene_path, scene_id)
+    scene = load_scene(scene_path, scene_id, max_bytes=max_bytes, max_objects=max_objects)
     reconciled = reconcile_scene(scene, scene_path)
     graph = build_scene_graph(scene, reconciled)
     index = build_asset_index(reconciled)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bp_common.errors import InvalidInput
+from bp_common.errors import InvalidInput, InvalidMessage
 
 
 class UnsupportedSceneFormat(InvalidInput):
@@ -18,6 +18,10 @@ class UnsupportedSceneFormat(InvalidInput):
 
 class SceneTooLarge(InvalidInput):
     """The scene file is bigger than the configured maximum."""
+
+
+class TooManyObjects(InvalidInput):
+    """The scene holds more physical objects than the configured maximum."""
 
 
 class SceneUnparsable(InvalidInput):
@@ -30,6 +34,11 @@ class UnresolvedAsset(InvalidInput):
     def __init__(self, message: str, *, assets: Sequence[str], **context: Any) -> None:
         self.assets = sorted(set(assets))
         super().__init__(message, asset=", ".join(self.assets), **context)
+
+
+class AssetOutsideScene(UnresolvedAsset):
+    """A sublayer, reference or payload that points outside the scene's own folder: `..` past
+    the folder, an absolute path, or a URL. Nothing outside the drop is ever read."""
 
 
 class CompositionFailed(InvalidInput):
@@ -94,3 +103,8 @@ class LicenceRejected(InvalidInput):
     def __init__(self, message: str, *, offending: Sequence[str], **context: Any) -> None:
         self.offending = sorted(offending)
         super().__init__(message, object=", ".join(self.offending), **context)
+
+
+class NotificationMismatch(InvalidMessage):
+    """A `scene-uploads` notification that does not describe the object in the bucket: another
+    bucket than the one this stage reads, a generation the object never had, another size."""

@@ -24,8 +24,8 @@ from bp_common.runtime.uploads import (
 )
 
 from bp_export.export import MANIFEST_NAME, export_manifest, export_scene
+from bp_export.intake import ExportSettings, check_bucket, check_object
 from bp_export.scene_errors import SceneTooLarge
-from bp_export.usd.stage import DEFAULT_MAX_SCENE_BYTES
 
 
 def scene_sha256(path: Path) -> str:
@@ -85,16 +85,23 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
     committed = read_committed(ctx.blobs, unit + MANIFEST_NAME)
     if committed is not None:
         return _event(ctx, upload, committed)
+    check_bucket(upload, ctx.blobs.uri(), ctx.scene_id)
     current = ctx.blobs.stat(upload.object.name)
+    if current is not None:
+        check_object(upload, current, ctx.scene_id)
     if current is None or (
         str(current.generation) != upload.object.generation
         # a newer generation with this run's content (an identical re-drop) is this run's scene
         and claimed_run(ctx.ports.ledger, ctx.blobs, ctx.scene_id, current) != ctx.run_id
     ):
         return StageStop(StageState.SKIPPED, "superseded: the scene object has a newer generation")
-    if current.size > DEFAULT_MAX_SCENE_BYTES:
+    limits = ExportSettings()
+    if current.size > limits.max_scene_bytes:
         raise SceneTooLarge(
-            f"scene is {current.size} bytes, over {DEFAULT_MAX_SCENE_BYTES}", scene_id=ctx.scene_id
+            f"scene is {current.size} bytes, over {limits.max_scene_bytes}",
+            scene_id=ctx.scene_id,
+            size=current.size,
+            max_bytes=limits.max_scene_bytes,
         )
     with tempfile.TemporaryDirectory(prefix="bp-export-") as tmp:
         scene_path = _download(ctx, current, Path(tmp))
@@ -104,6 +111,8 @@ def handle(ctx: StageContext, upload: SceneUpload) -> StageOutput | StageStop:
             environment=ctx.settings.env.value,
             require_embeddings=ctx.settings.embeddings_required,
             robots=ctx.settings.robot_list,
+            max_bytes=limits.max_scene_bytes,
+            max_objects=limits.max_scene_objects,
         )
     manifest = export_manifest(
         result,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,10 @@ from bp_common.runtime.sinks import DeadLetterSink, Redelivery
 from bp_common.topology import ROUTE_BY_STAGE, ROUTES
 
 log = logging.getLogger("bp.pubsub")
+# A stream that has brought nothing for this long, while no message is in hand, is opened again:
+# the Pub/Sub emulator can keep a stream open that no longer delivers (after a restart), and a
+# fresh stream costs one request.
+STREAM_IDLE_REOPEN_S = 120.0
 _TRANSIENT = (
     gexc.ServiceUnavailable,
     gexc.DeadlineExceeded,
@@ -85,6 +90,7 @@ class PullWorker:
         *,
         max_lease_s: int = 3600,
         lease_extension_s: int = 60,
+        idle_reopen_s: float = STREAM_IDLE_REOPEN_S,
     ) -> None:
         self.subscriber = subscriber
         self.path = subscriber.subscription_path(project, subscription)
@@ -100,9 +106,31 @@ class PullWorker:
             max_duration_per_lease_extension=lease_extension_s,
         )
         self.admission = admission
+        self.idle_reopen_s = idle_reopen_s
+        self.streams = 0
+        """How many streams this worker has opened."""
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._in_hand = 0
+        self._last_seen = time.monotonic()
 
     def _callback(self, received: pubsub_v1.subscriber.message.Message) -> None:
+        with self._lock:
+            self._in_hand += 1
+            self._last_seen = time.monotonic()
+        try:
+            self._handle(received)
+        finally:
+            with self._lock:
+                self._in_hand -= 1
+                self._last_seen = time.monotonic()
+
+    def _idle_s(self) -> float:
+        """How long the stream has brought nothing while nothing was in hand (0 when busy)."""
+        with self._lock:
+            return 0.0 if self._in_hand else time.monotonic() - self._last_seen
+
+    def _handle(self, received: pubsub_v1.subscriber.message.Message) -> None:
         message = Message(
             id=received.message_id,
             topic=self.deliverer.stage.route.consumes,
@@ -127,7 +155,8 @@ class PullWorker:
             received.ack()
 
     def run(self) -> None:
-        """Pull until stop() is called; a failed stream is reopened after a pause."""
+        """Pull until stop() is called; a failed stream is reopened after a pause, an idle one
+        (nothing pulled for `idle_reopen_s`, nothing in hand) at once."""
         while not self._stop.is_set():
             # The library's default scheduler runs callbacks on ten threads: one per admitted
             # message instead, since a waiting duplicate sleeps on its thread.
@@ -140,11 +169,18 @@ class PullWorker:
                 flow_control=self.flow_control,
                 scheduler=ThreadScheduler(executor=executor),
             )
+            self.streams += 1
+            with self._lock:
+                self._last_seen = time.monotonic()
             log.info("pulling from %s", self.path)
             try:
                 while not self._stop.wait(0.5):
                     if future.done():
                         future.result()
+                    idle = self._idle_s()
+                    if idle >= self.idle_reopen_s:
+                        log.info("nothing pulled for %.0f s: opening the stream again", idle)
+                        break
                 future.cancel()
                 future.result(timeout=30)
             except Exception as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SceneId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 RunId = Annotated[str, StringConstraints(pattern=r"^run-[0-9a-f]{20}$")]
@@ -69,6 +69,20 @@ class SceneUpload(BaseModel):
 
     attributes: GcsNotificationAttributes
     object: GcsObject
+
+    @model_validator(mode="after")
+    def _attributes_describe_the_object(self) -> SceneUpload:
+        # Cloud Storage sets both from the same object: a mismatch is a forged or corrupted
+        # message, and neither side can be trusted to name a run.
+        pairs = (
+            ("bucketId", self.attributes.bucket_id, self.object.bucket),
+            ("objectId", self.attributes.object_id, self.object.name),
+            ("objectGeneration", self.attributes.object_generation, self.object.generation),
+        )
+        wrong = [f"{name} {a!r} != {b!r}" for name, a, b in pairs if a != b]
+        if wrong:
+            raise ValueError("attributes do not match the object: " + "; ".join(wrong))
+        return self
 
     @property
     def is_finalize(self) -> bool:

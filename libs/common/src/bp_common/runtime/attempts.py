@@ -220,8 +220,13 @@ class AttemptWriter:
         try:
             self.store.create_only(self.manifest_key, raw, content_type="application/json")
         except AlreadyExists:
-            self.discard()
             winner = read_committed(self.store, self.manifest_key)
+            if winner is not None and winner.raw == raw:
+                # This attempt's own create: its answer was lost, and the retry found it. The
+                # manifest names this attempt (its id is in it), so no other attempt wrote it.
+                self.committed = winner
+                return self.committed
+            self.discard()
             if winner is None:  # created and gone at once: only retention deletes manifests
                 raise CommitMismatch(
                     "the manifest vanished after a commit race", key=self.manifest_key

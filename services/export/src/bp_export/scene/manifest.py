@@ -274,6 +274,10 @@ def load_manifest(
         raise ManifestInvalid(
             "manifest is not valid JSON", scene_id=scene_id, field=path.name, detail=str(exc)
         ) from exc
+    except RecursionError as exc:  # the decoder recurses once per level of nesting
+        raise ManifestInvalid(
+            "manifest nests too deeply to be a scene manifest", scene_id=scene_id, field=path.name
+        ) from exc
     return parse_manifest(data, scene_id)
 
 

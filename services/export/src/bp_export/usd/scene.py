@@ -36,14 +36,19 @@ from bp_export.scene.model import (
     SceneModel,
     SceneObject,
 )
-from bp_export.scene_errors import EmptyScene, NonFiniteValue, ZeroSizeObject
+from bp_export.scene_errors import EmptyScene, NonFiniteValue, TooManyObjects, ZeroSizeObject
 from bp_export.usd.objects import OBJECT_CONTAINER_NAMES, ObjectFinder, is_visible_geometry, subtree
 from bp_export.usd.physics import is_collider, read_joints, read_object_physics
 from bp_export.usd.prim_digest import prim_description_sha256
 from bp_export.usd.semantics import authored_custom_data, read_semantics
 from bp_export.usd.shape_bounds import is_degenerate, tight_box
 from bp_export.usd.shapes import authored_shape
-from bp_export.usd.stage import DEFAULT_MAX_SCENE_BYTES, OpenedStage, open_scene_stage
+from bp_export.usd.stage import (
+    DEFAULT_MAX_OBJECTS,
+    DEFAULT_MAX_SCENE_BYTES,
+    OpenedStage,
+    open_scene_stage,
+)
 from bp_export.usd.world_frame import (
     StageFrame,
     matrix_is_finite,
@@ -67,6 +72,7 @@ def load_scene(
     scene_id: str,
     *,
     max_bytes: int = DEFAULT_MAX_SCENE_BYTES,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
     require_default_prim: bool = False,
     include_points: bool = False,
 ) -> SceneModel:
@@ -75,12 +81,15 @@ def load_scene(
     opened = open_scene_stage(
         Path(path), scene_id, max_bytes=max_bytes, require_default_prim=require_default_prim
     )
-    return _SceneReader(opened, scene_id, include_points).read()
+    return _SceneReader(opened, scene_id, include_points, max_objects).read()
 
 
 class _SceneReader:
-    def __init__(self, opened: OpenedStage, scene_id: str, include_points: bool) -> None:
+    def __init__(
+        self, opened: OpenedStage, scene_id: str, include_points: bool, max_objects: int
+    ) -> None:
         self.opened = opened
+        self.max_objects = max_objects
         self.stage = opened.stage
         self.frame: StageFrame = opened.frame
         self.scene_id = scene_id
@@ -96,6 +105,15 @@ class _SceneReader:
     def read(self) -> SceneModel:
         joints = read_joints(self.stage, self.frame, self.xforms, self.scene_id)
         prims = ObjectFinder(self.stage, [(j.body0, j.body1) for j in joints]).find()
+        if len(prims) > self.max_objects:
+            # refused before any object is read: the work after grows with the pairs of objects
+            raise TooManyObjects(
+                f"the scene holds {len(prims)} objects, more than the {self.max_objects} allowed",
+                scene_id=self.scene_id,
+                field=self.opened.path.name,
+                objects=len(prims),
+                max_objects=self.max_objects,
+            )
         ids = self._asset_ids(prims)
         objects: list[SceneObject] = []
         for prim in prims:

@@ -18,6 +18,7 @@ import numpy as np
 from bp_scene_contract import MeshData, Pose, Shape, ShapeKind, Vec3
 from pxr import Gf, Usd, UsdGeom, UsdShade
 
+from bp_export.scene_errors import ZeroSizeObject
 from bp_export.usd.world_frame import _quaternion_from_rotation
 
 MAX_MESH_VERTICES = 50_000
@@ -155,6 +156,14 @@ def authored_shape(
     rgba = display_rgba(prim)
 
     def shape(kind: ShapeKind, pose: Pose, size: Vec3, mesh: MeshData | None = None) -> Shape:
+        if not all(math.isfinite(s) and s > 0 for s in size):
+            # a part scaled flat (or to nothing) along an axis: no simulator can give it mass
+            raise ZeroSizeObject(
+                "a part has no extent along at least one axis",
+                object=str(prim.GetPath()),
+                field="size",
+                size=[round(s, 9) for s in size],
+            )
         return Shape(
             usd_path=str(prim.GetPath()),
             kind=kind,

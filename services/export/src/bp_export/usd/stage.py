@@ -17,6 +17,7 @@ from pathlib import Path
 from pxr import Ar, Sdf, Tf, Usd, UsdGeom, UsdPhysics
 
 from bp_export.scene_errors import (
+    AssetOutsideScene,
     CompositionFailed,
     InvalidStageMetadata,
     MissingDefaultPrim,
@@ -29,6 +30,10 @@ from bp_export.usd.world_frame import StageFrame
 
 SCENE_SUFFIXES = (".usda", ".usd", ".usdc", ".usdz")
 DEFAULT_MAX_SCENE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_OBJECTS = 1000
+# The units a scene may be authored in: a tenth of a millimetre to a kilometre. Outside, a
+# tabletop scene is either smaller than a grain of sand or larger than a town: a unit mistake.
+METERS_PER_UNIT_RANGE = (1e-4, 1e3)
 _MAX_LISTED_WARNINGS = 20
 
 
@@ -61,6 +66,7 @@ def open_scene_stage(
     # usd-core keeps layers in a registry while anything holds them; a file rewritten since
     # (a re-upload) must not be served from there.
     already_open = Sdf.Layer.Find(str(path)) is not None
+    _check_confined(path, scene_id)
     try:
         stage = Usd.Stage.Open(str(path), Usd.Stage.LoadAll)
         if stage is not None and already_open:
@@ -123,6 +129,48 @@ def _check_file(path: Path, scene_id: str, max_bytes: int) -> None:
         )
     if size == 0:
         raise SceneUnparsable("scene file is empty", scene_id=scene_id, field=path.name)
+
+
+def _check_confined(path: Path, scene_id: str) -> None:
+    """Every sublayer, reference and payload stays inside the scene's folder, checked layer by
+    layer before anything is composed, so a file outside the drop is never opened."""
+    folder = path.parent.resolve()
+    outside: list[str] = []
+    try:
+        root = Sdf.Layer.FindOrOpen(str(path))
+    except Tf.ErrorException:
+        return  # not a layer at all: opening the stage reports it as unparsable
+    pending, seen = [root] if root else [], {str(path)}
+    while pending:
+        layer = pending.pop()
+        for asset in layer.GetCompositionAssetDependencies():
+            if not asset:
+                continue
+            absolute = layer.ComputeAbsolutePath(asset)
+            # a file inside a .usdz is `package.usdz[inner.usda]`: the package is what counts
+            file = absolute.split("[", 1)[0]
+            if "://" in asset or ":" in file.split("/", 1)[0] or not _inside(file, folder):
+                outside.append(asset)
+                continue
+            if absolute in seen or not Path(file).is_file():
+                continue  # a cycle, or missing: composition names it
+            seen.add(absolute)
+            try:
+                child = Sdf.Layer.FindOrOpen(absolute)
+            except Tf.ErrorException:
+                continue  # not a layer: composition names it
+            if child:
+                pending.append(child)
+    if outside:
+        raise AssetOutsideScene(
+            "the scene composes files outside its own folder (.., absolute paths or URLs)",
+            assets=outside,
+            scene_id=scene_id,
+        )
+
+
+def _inside(file: str, folder: Path) -> bool:
+    return Path(file).resolve().is_relative_to(folder)
 
 
 def _first_error_line(exc: Exception) -> str:
@@ -207,6 +255,14 @@ def _read_frame(
     if not math.isfinite(meters_per_unit) or meters_per_unit <= 0:
         raise InvalidStageMetadata(
             "metersPerUnit must be a positive number",
+            scene_id=scene_id,
+            field="metersPerUnit",
+            value=repr(meters_per_unit),
+        )
+    low, high = METERS_PER_UNIT_RANGE
+    if not low <= meters_per_unit <= high:
+        raise InvalidStageMetadata(
+            f"metersPerUnit must lie between {low:g} and {high:g}: a unit mistake",
             scene_id=scene_id,
             field="metersPerUnit",
             value=repr(meters_per_unit),

@@ -1,0 +1,294 @@
+"""One chaos run on the local stack, shared by tests/chaos/ (a small count) and
+`benchmarks/chaos.py` (a large one).
+
+Tiny scenes (tests/concurrency/harness.py) are dropped at once into the four services under
+supervision (`LocalStack`), with a collector of the test's own behind a TCP proxy and
+fake-gcs-server behind a fault-injecting HTTP proxy (tests/chaos/faults.py). While the runs are
+in flight, at random moments:
+
+- a service (export, submit, import, upload: push and pull) gets SIGKILL; the supervisor
+  restarts it;
+- the Pub/Sub emulator gets SIGKILL; the stack starts it again (empty), makes its topics and
+  subscriptions again and drives the runs on;
+- the collector is partitioned for a few seconds;
+- all along, a share of the storage requests get a 503, stall and drop, or lose their answer.
+
+At the end every run must be published exactly once or be dead-lettered with a typed reason:
+`lost` counts runs that are neither, `duplicated` counts second publications, stage units that
+ran to their end twice, and committed objects that changed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bp_common.blobstore.gcs import make_storage_client
+from bp_common.ledger import RunLedger, StageState
+from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
+from bp_ops.emulators import PUBSUB
+from bp_ops.stack import BUCKET, FIREBASE_BUCKET, LocalStack
+
+from tests.chaos.faults import LOOPBACK, FaultyHttpProxy, TcpProxy
+from tests.concurrency.harness import (
+    ROBOT,
+    TINY_ENV,
+    CommitWatch,
+    drop_scenes,
+    lease_report,
+    wait_for_runs,
+    write_tiny_scene,
+)
+
+SERVICES = ("export", "submit", "import", "upload")
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenes: int
+    kills: int
+    pubsub_restarts: int
+    partitions: int
+    gcs_error_rate: float
+    gcs_stall_rate: float
+    gcs_lost_answer_rate: float = 0.0
+    gap_s: tuple[float, float] = (3.0, 12.0)
+    """The pause before each injected event, drawn uniformly."""
+    seed: int = 16
+    timeout_s: float = 1800.0
+
+
+@dataclass
+class Figures:
+    runs: int
+    succeeded: int
+    dead_lettered: dict[str, str]
+    """Run -> the typed reason of the stage that failed for good."""
+    lost: list[str]
+    duplicated: list[str]
+    faults: Counter[str] = field(default_factory=Counter)
+    wall_s: float = 0.0
+    restarts: int = 0
+
+    @property
+    def kills(self) -> int:
+        return sum(n for kind, n in self.faults.items() if kind.startswith("kill_"))
+
+    def lines(self) -> list[str]:
+        detail = ", ".join(f"{kind} {n}" for kind, n in sorted(self.faults.items()))
+        return [
+            f"kills: {self.kills}",
+            f"faults: {sum(self.faults.values())} ({detail})",
+            f"runs: {self.runs} ({self.succeeded} published exactly once,"
+            f" {len(self.dead_lettered)} dead-lettered with a typed reason"
+            + (f": {self.dead_lettered}" if self.dead_lettered else "")
+            + ")",
+            f"lost: {len(self.lost)}" + (f" {self.lost}" if self.lost else ""),
+            f"duplicated: {len(self.duplicated)}"
+            + (f" {self.duplicated}" if self.duplicated else ""),
+            f"service restarts: {self.restarts}; wall time {self.wall_s:.0f} s",
+        ]
+
+
+class Collector:
+    """`bp collector serve` on loopback, plaintext, with its job store in `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port_file = data_dir / "port"
+        command = [sys.executable, "-m", "bp_common.cli", "collector", "serve"]
+        command += ["--host", LOOPBACK, "--port", "0", "--plaintext"]
+        command += ["--data-dir", str(data_dir), "--port-file", str(port_file)]
+        env = {**os.environ, **TINY_ENV, "PIPELINE_ENV": "local"}
+        with (data_dir / "collector.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert self.process.poll() is None, (data_dir / "collector.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the collector did not start"
+            time.sleep(0.2)
+        time.sleep(0.2)  # the port is written once serving
+        self.port = int(port_file.read_text().strip())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+class Injector:
+    """Kills, emulator restarts and partitions, one at a time at random moments."""
+
+    def __init__(self, stack: LocalStack, collector: TcpProxy, plan: Plan) -> None:
+        self.stack = stack
+        self.collector = collector
+        self.plan = plan
+        self.rng = random.Random(plan.seed)
+        self.done: Counter[str] = Counter()
+        self.stop = threading.Event()
+        kills = [SERVICES[i % len(SERVICES)] for i in range(plan.kills)]  # each service, evenly
+        events = [f"kill_{s}" for s in kills]
+        events += ["pubsub_restart"] * plan.pubsub_restarts + ["partition"] * plan.partitions
+        self.rng.shuffle(events)
+        self.events = events
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for event in self.events:
+            if self.stop.wait(self.rng.uniform(*self.plan.gap_s)):
+                return
+            if event.startswith("kill_"):
+                service = self.stack.services[event.removeprefix("kill_")]
+                if service.poll() is not None:  # still down from the last kill: wait for it
+                    self.stop.wait(5.0)
+                    service = self.stack.services[event.removeprefix("kill_")]
+                try:
+                    os.killpg(service.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+            elif event == "pubsub_restart":
+                emulator = self.stack.emulators.processes[PUBSUB]
+                os.killpg(emulator.process.pid, signal.SIGKILL)
+                deadline = time.monotonic() + 120
+                while self.stack.emulators.processes[PUBSUB] is emulator:
+                    if time.monotonic() > deadline or self.stop.wait(0.5):
+                        break
+            else:
+                self.collector.cut()
+                self.stop.wait(self.rng.uniform(3.0, 10.0))
+                self.collector.heal()
+            self.done[event] += 1
+
+
+def run_chaos(root: Path, plan: Plan) -> Figures:
+    """Drop `plan.scenes` tiny scenes into a stack under fire; returns what became of them."""
+    saved = dict(os.environ)
+    collector = Collector(root / "collector")
+    stack: LocalStack | None = None
+    try:
+        with (
+            TcpProxy(collector.port) as partition,
+            FaultyHttpProxy(
+                lambda: stack.emulators.storage_url if stack else "http://127.0.0.1:0",
+                error_rate=plan.gcs_error_rate,
+                stall_rate=plan.gcs_stall_rate,
+                lost_answer_rate=plan.gcs_lost_answer_rate,
+                seed=plan.seed,
+            ) as gcs,
+        ):
+            stack = LocalStack(
+                root / "stack",
+                list(SERVICES),
+                ack_deadline_s=10,
+                min_backoff_s=1.0,
+                max_backoff_s=5.0,
+                extra_env={
+                    **TINY_ENV,
+                    "BP_LEASE_TTL_S": "10",
+                    "STORAGE_EMULATOR_HOST": gcs.url,
+                    "BP_COLLECTOR_ADDRESS": partition.address,
+                    "BP_COLLECTOR_INSECURE": "true",
+                    "BP_EMBEDDED_COLLECTOR": "never",
+                },
+                redrive_every_s=10.0,
+                redrive_stalled_after_s=30.0,
+            )
+            with stack:
+                return _under_fire(stack, partition, gcs, plan, root)
+    finally:
+        collector.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _under_fire(
+    stack: LocalStack, partition: TcpProxy, gcs: FaultyHttpProxy, plan: Plan, root: Path
+) -> Figures:
+    crashed: list[BaseException] = []
+
+    def supervise() -> None:
+        try:
+            stack.wait()
+        except BaseException as exc:
+            crashed.append(exc)
+
+    threading.Thread(target=supervise, daemon=True).start()
+    client = make_storage_client(stack.project)
+    ledger = RunLedger(FirestoreLedgerStore(make_firestore_client(stack.project)))
+    scene = write_tiny_scene(root / "tiny")
+    injector = Injector(stack, partition, plan)
+    started = time.monotonic()
+    with CommitWatch(client, BUCKET, FIREBASE_BUCKET) as commits:
+        runs = drop_scenes(client, BUCKET, scene, [f"chaos-{i:03d}" for i in range(plan.scenes)])
+        injector.thread.start()
+        states = wait_for_runs(ledger, runs.values(), timeout_s=plan.timeout_s)
+        injector.stop.set()
+        injector.thread.join(60)
+    wall = time.monotonic() - started
+    commits.scan()
+    assert not crashed, crashed
+
+    dead: dict[str, str] = {}
+    lost: list[str] = []
+    for scene_id, run_id in runs.items():
+        if states[run_id] == "succeeded":
+            continue
+        record = ledger.get(run_id)
+        failed = [
+            (name, stage.error)
+            for name, stage in (record.stages.items() if record else [])
+            if stage.state is StageState.FAILED and stage.error is not None
+        ]
+        if states[run_id] == "failed" and failed:
+            name, error = failed[0]
+            dead[run_id] = f"{name}: {error.type}"
+        else:
+            lost.append(f"{scene_id}/{run_id}: {states[run_id]}")
+
+    duplicated = [f"changed {c}" for c in commits.changed()]
+    datasets = client.bucket(FIREBASE_BUCKET)
+    for scene_id in runs:
+        manifests = [
+            b.name
+            for b in datasets.list_blobs(prefix=f"datasets/{scene_id}/{ROBOT}/")
+            if b.name.endswith("/dataset_manifest.json")
+        ]
+        if len(manifests) > 1:
+            duplicated.append(f"{scene_id}: published {len(manifests)} times")
+    leases = lease_report(ledger, runs.values())
+    duplicated += [f"{run}/{unit} ran to its end {n} times" for (run, unit), n in
+                   leases.succeeded.items() if n > 1]  # fmt: skip
+    duplicated += [f"held twice at once: {o}" for o in leases.overlapping]
+
+    faults = Counter(injector.done) + gcs.faults
+    faults["collector_partition"] = faults.pop("partition", 0)
+    events = stack.supervisor.events if stack.supervisor else None
+    restarts = 0
+    if events is not None:
+        from bp_ops.supervision import read_events
+
+        restarts = sum(1 for e in read_events(events.path, 100_000) if e.event == "restarted")
+    return Figures(
+        runs=len(runs),
+        succeeded=sum(1 for s in states.values() if s == "succeeded"),
+        dead_lettered=dead,
+        lost=lost,
+        duplicated=duplicated,
+        faults=+faults,
+        wall_s=wall,
+        restarts=restarts,
+    )
