@@ -1,106 +1,15 @@
-"""Real X.509 material for mTLS tests, made with `cryptography`: a CA, a server certificate for
+"""Real X.509 material for mTLS tests (bp_ops.certificates): a CA, a server certificate for
 the loopback address, client certificates, and a second CA that the server must not trust."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from bp_ops.certificates import Authority
+from bp_ops.certificates import Certified as Identity
 
-
-@dataclass(frozen=True)
-class Identity:
-    key_pem: bytes
-    cert_pem: bytes
-
-
-@dataclass(frozen=True)
-class Authority:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def make_authority(common_name: str) -> Authority:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return Authority(key, cert)
-
-
-def issue(authority: Authority, common_name: str, *, server: bool) -> Identity:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(authority.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    cert = builder.sign(authority.key, hashes.SHA256())
-    return Identity(_key_pem(key), cert.public_bytes(serialization.Encoding.PEM))
+__all__ = ["Identity", "Pki", "make_pki"]
 
 
 @dataclass(frozen=True)
@@ -129,12 +38,12 @@ class Pki:
 
 
 def make_pki() -> Pki:
-    ca = make_authority("bp-test collector CA")
-    rogue = make_authority("someone else's CA")
+    ca = Authority("bp-test collector CA")
+    rogue = Authority("someone else's CA")
     return Pki(
         ca=ca,
-        server=issue(ca, "collector", server=True),
-        client=issue(ca, "submit", server=False),
+        server=ca.issue("collector", server=True),
+        client=ca.issue("submit", server=False),
         rogue_ca=rogue,
-        rogue_client=issue(rogue, "submit", server=False),
+        rogue_client=rogue.issue("submit", server=False),
     )

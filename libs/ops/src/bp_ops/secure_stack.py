@@ -11,8 +11,6 @@ that keeps production off emulators.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 import threading
 import urllib.error
@@ -23,11 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
+from bp_ops.certificates import Authority
 from bp_ops.emulators import LOOPBACK
 from bp_ops.oidc_issuer import LocalIssuer
 from bp_ops.secret_manager import SecretManagerServer, TlsMaterial
@@ -42,78 +36,6 @@ COLLECTOR_CLIENT_KEY = "collector-client-key"
 COLLECTOR_CLIENT_CERT = "collector-client-cert"
 
 log = logging.getLogger("bp.stack.secure")
-
-
-@dataclass(frozen=True)
-class Certified:
-    """A private key and the certificate the stack's CA signed for it (PEM)."""
-
-    key_pem: bytes
-    cert_pem: bytes
-
-
-class StackAuthority:
-    """A throw-away CA made at start; it signs every server and client certificate of the
-    stack, each valid for a day, servers for 127.0.0.1 and localhost only."""
-
-    def __init__(self, name: str = "bp local stack") -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
-        now = dt.datetime.now(dt.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(self._name)
-            .issuer_name(self._name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
-        self.ca_pem = certificate.public_bytes(serialization.Encoding.PEM)
-
-    def issue(self, common_name: str, *, server: bool) -> Certified:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self._name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if server:
-            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return Certified(
-            key_pem=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            cert_pem=builder.sign(self._key, hashes.SHA256()).public_bytes(
-                serialization.Encoding.PEM
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -202,17 +124,17 @@ class SecureServices:
         self.ca_file = root / "secure" / "ca.pem"
 
     def start(self) -> None:
-        authority = StackAuthority()
+        authority = Authority("bp local stack CA")
         collector = authority.issue("bp-collector", server=True)
         client = authority.issue("bp-submit", server=False)
         secret_manager = authority.issue("secret-manager", server=True)
         self.ca_file.parent.mkdir(parents=True, exist_ok=True)
         # Only the CA, which is public, is written down; keys live in Secret Manager alone.
-        self.ca_file.write_bytes(authority.ca_pem)
-        tls = TlsMaterial(authority.ca_pem, secret_manager.cert_pem, secret_manager.key_pem)
+        self.ca_file.write_bytes(authority.cert_pem)
+        tls = TlsMaterial(authority.cert_pem, secret_manager.cert_pem, secret_manager.key_pem)
         self.secret_manager = SecretManagerServer(self.project, tls=tls).start()
         for name, value in (
-            (COLLECTOR_CA, authority.ca_pem),
+            (COLLECTOR_CA, authority.cert_pem),
             (COLLECTOR_SERVER_KEY, collector.key_pem),
             (COLLECTOR_SERVER_CERT, collector.cert_pem),
             (COLLECTOR_CLIENT_KEY, client.key_pem),
