@@ -9,11 +9,9 @@ Manager."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from bp_ops.secure_stack import PUSH_ACCOUNT
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET
 from google.cloud import pubsub_v1
 
+from tests.bp_up import start_bp_up
 from tests.telemetry.dashboard_references import references, unmet
 from tests.telemetry.otlp_receiver import OtlpReceiver, ReceivedSpan
 
@@ -60,28 +59,11 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
     telemetry = OtlpReceiver()
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
-    env |= {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
+    env = {"BP_ROBOTS": "franka_panda", "BP_EPISODES_PER_TASK": "1"}
     # The standard variables, which every service `bp up` starts inherits.
     env |= telemetry.environment("http/protobuf")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "bp_common.cli", "up", "--secure", "--out", str(root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert up.stdout is not None
-    lines = []
-    for line in up.stdout:
-        lines.append(line)
-        if "stack is up" in line:
-            break
-    assert "stack is up" in "".join(lines), "".join(lines)
-    stack_env = dict(
-        line.removeprefix("export ").split("=", 1)
-        for line in (root / "stack.env").read_text().splitlines()
-    )
+    started = start_bp_up(root, env, "--secure")
+    up, stack_env, lines = started.process, started.env, started.printed
     try:
         yield Stack(root, stack_env, up, telemetry, "".join(lines))
     finally:

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from bp_common.ledger import RunLedger
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET
 
+from tests.bp_up import start_bp_up
 from tests.concurrency.harness import (
     TINY_ENV,
     CommitWatch,
@@ -60,27 +60,9 @@ class Up:
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
-    env |= {**TINY_ENV, "BP_LEASE_TTL_S": "10"}
     root = tmp_path / "stack"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bp_common.cli", "up", "--out", str(root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "stack is up" in line:
-            break
-    assert "stack is up" in "".join(lines), "".join(lines)
-    stack_env = dict(
-        line.removeprefix("export ").split("=", 1)
-        for line in (root / "stack.env").read_text().splitlines()
-    )
+    started = start_bp_up(root, {**TINY_ENV, "BP_LEASE_TTL_S": "10"})
+    process, stack_env, lines = started.process, started.env, started.printed
     running = Up(root, stack_env, process, lines)
     drain = threading.Thread(target=lambda: running.output.extend(process.stdout or []))
     drain.daemon = True

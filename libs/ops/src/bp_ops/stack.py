@@ -46,6 +46,19 @@ REDRIVE_EVERY_S = 60.0
 REDRIVE_STALLED_AFTER_S = 180.0
 
 
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A process of the stack in its own session (stopped by its group), output to its log."""
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
 @dataclass
 class ServiceProcess:
     stage: str
@@ -307,15 +320,7 @@ class LocalStack:
             **self.extra_env,
         }
         log = self.root / "logs" / f"{stage}.log"
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        process = _spawn(command, env, log)
         service = ServiceProcess(stage, spec, process, log, port)
         self.services[stage] = service
         if port and wait:
@@ -342,15 +347,7 @@ class LocalStack:
             **self.extra_env,
         }
         log = self.root / "logs" / f"{COLLECTOR}.log"
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        process = _spawn(command, env, log)
         self.collector = ServiceProcess(COLLECTOR, COLLECTOR, process, log, self.collector_port)
         if wait:
             self._wait_listening(self.collector)
@@ -388,15 +385,7 @@ class LocalStack:
                 handle.write(self.status_token)
         command = [sys.executable, "-m", "bp_common.cli", "status", "serve", "--port", str(port)]
         command += ["--stack-events", str(self.events_path), "--token-file", str(token_file)]
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.client_env()},
-                start_new_session=True,
-            )
+        process = _spawn(command, {**os.environ, **self.client_env()}, log)
         self.status = ServiceProcess("status", "status page", process, log, port)
         if wait:
             self._wait_healthy(self.status)
