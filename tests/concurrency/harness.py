@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from bp_common.contracts.events import TOPICS
 from bp_common.ids import run_id_for
@@ -173,7 +173,34 @@ class Fingerprint:
     md5: str | None
 
 
-class CommitWatch:
+class Periodic:
+    """Calls `tick` every `period_s` on a thread of its own for as long as the `with` lasts."""
+
+    period_s = 0.5
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.tick()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class CommitWatch(Periodic):
     """Hashes every object a committed manifest names when the manifest appears, to compare at
     the end: nothing committed may change."""
 
@@ -191,22 +218,10 @@ class CommitWatch:
         self.buckets = (bucket, datasets_bucket)
         self.committed: dict[tuple[str, str], Fingerprint] = {}
         self.manifests: set[tuple[str, str]] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+        super().__init__()
 
-    def __enter__(self) -> CommitWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.5):
-            self.scan()
+    def tick(self) -> None:
+        self.scan()
 
     def scan(self) -> None:
         for bucket, prefix, manifests in (
@@ -252,7 +267,7 @@ class CommitWatch:
         return changed
 
 
-class RunPoller:
+class RunPoller(Periodic):
     """Reads the runs from the status page's JSON API while they are in flight, and notes any
     run that reads `succeeded` while its dataset is not yet published."""
 
@@ -268,31 +283,20 @@ class RunPoller:
         self.polls = 0
         self.states: dict[str, set[str]] = {}
         self.early: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.period_s = 0.3
+        super().__init__()
 
-    def __enter__(self) -> RunPoller:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.3):
-            try:
-                with urllib.request.urlopen(self.request, timeout=10) as response:
-                    runs = json.loads(response.read())
-            except OSError:
-                continue  # the status page may be restarting
-            self.polls += 1
-            for run in runs:
-                self.states.setdefault(run["run_id"], set()).add(run["state"])
-                if run["state"] == "succeeded" and not self._published(run):
-                    self.early.append(f"{run['run_id']} read succeeded before its publication")
+    def tick(self) -> None:
+        try:
+            with urllib.request.urlopen(self.request, timeout=10) as response:
+                runs = json.loads(response.read())
+        except OSError:
+            return  # the status page may be restarting
+        self.polls += 1
+        for run in runs:
+            self.states.setdefault(run["run_id"], set()).add(run["state"])
+            if run["state"] == "succeeded" and not self._published(run):
+                self.early.append(f"{run['run_id']} read succeeded before its publication")
 
     def _published(self, run: dict[str, Any]) -> bool:
         key = f"datasets/{run['scene_id']}/{ROBOT}/{run['run_id']}/dataset_manifest.json"
