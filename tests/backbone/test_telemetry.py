@@ -114,8 +114,10 @@ def test_a_message_the_stage_ignores_and_a_repeat_are_counted_apart(tmp_path: Pa
     [upload] = p.bus.published("scene-uploads")
     p.drain(run)
     p.bus.publish(Envelope(upload.topic, upload.data, upload.attributes))  # a redelivery
-    manifest = {**json.loads(upload.data), "name": "scenes/k/scene_manifest.json"}
-    p.bus.publish(Envelope(upload.topic, json.dumps(manifest).encode(), upload.attributes))
+    name = "scenes/k/scene_manifest.json"  # a companion's notification: no scene, ignored
+    manifest = {**json.loads(upload.data), "name": name}
+    attributes = {**upload.attributes, "objectId": name}
+    p.bus.publish(Envelope(upload.topic, json.dumps(manifest).encode(), attributes))
     p.drain(run)
     counted = by_label(reader, "bp.stage.messages", "outcome")
     assert (counted["succeeded"], counted["duplicate"], counted["ignored"]) == (1, 1, 1)
