@@ -18,6 +18,23 @@ Frames per second count dataset frames (each holds one image per camera). Each v
 Targets: ours >= 3x lerobot's faster mode, and ours within 1.3x of the floor's time.
 
     .venv/bin/python benchmarks/import.py [--episodes 8] [--frames 300] [--size 224] [--repeat 3]
+
+Two more modes measure long work on raw episodes written by the collector's own episode writer
+(one MuJoCo episode of the tabletop demo scene, its states replayed under other ids, with
+generated images, depth and segmentation):
+
+  --memory 100,1000   resident memory of a whole import (validation, metrics, gates, dataset,
+                      ground truth, reports, analytics) of each count of episodes, each count in
+                      a fresh process, sampled every 50 ms; tiny images (at most 32x32), so
+                      1,000 episodes fit the disk. Target: flat in the count.
+  --ground-truth      frames/s of the dataset writer alone (RGB only) against the writer with
+                      the ground-truth pack (depth, segmentation, boxes, cameras), and of the
+                      whole import, on the same raw episodes, in the same run; `--profile`
+                      adds a cProfile of the ground-truth run (its stream jobs run inline, so
+                      one thread sees them). Target: ground truth on >= 500 frames/s.
+
+    .venv/bin/python benchmarks/import.py --memory 100,1000
+    .venv/bin/python benchmarks/import.py --ground-truth --episodes 10 --seconds 4 --repeat 3
 """
 
 from __future__ import annotations
@@ -267,6 +284,273 @@ def conformance(root: Path) -> str:
     return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else "INVALID"
 
 
+# --- long work (issue 16): memory against the number of episodes, and the ground-truth pack ---
+
+
+def raw_episodes(folder: Path, count: int, size: int, seconds: float) -> list[Path]:
+    """`count` raw episodes written by the collector's own episode writer, tiny images.
+
+    One episode is simulated (MuJoCo, the tabletop demo scene); the others replay its states
+    under their own id and seed, with images whose brightness follows the frame number, so every
+    frame and episode differs. Each is committed as the collector commits (manifest last).
+    """
+    from bp_collector.demo_scenes import tabletop_scene
+    from bp_collector.mujoco.episode import simulate_episode
+    from bp_collector.mujoco.recording import EpisodeWriter
+    from bp_scene_contract import read_scene_graph, read_task_config
+
+    graph, config = tabletop_scene("franka_panda")
+    template = folder / "template"
+    simulate_episode(
+        read_scene_graph(graph),
+        read_task_config(config),
+        "franka_panda",
+        "pick_place_cube",
+        0,
+        template,
+        width=size,
+        height=size,
+        max_seconds=seconds,
+    )
+    manifest = json.loads((template / "episode.json").read_text())
+    with np.load(template / "states.npz") as npz:
+        states = {k: npz[k] for k in npz.files}
+    n = int(manifest["n_frames"])
+    cameras = tuple(c["name"] for c in manifest["cameras"])
+    ramp = np.linspace(0, 255, size)
+    segmentation = (np.arange(size * size).reshape(size, size) % 4).astype(np.uint16)
+    folders = []
+    for index in range(count):
+        target = folder / f"episode_{index:05d}"
+        writer = EpisodeWriter(target, cameras, size, size, int(manifest["fps"]))
+        for i in range(n):
+            level = np.full((size, size), (i * 7 + index * 13) % 256)
+            rgb = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], level), -1)
+            depth = np.full((size, size), 500 + (i + index) % 1000, dtype=np.uint16)
+            for camera in cameras:
+                writer.add_images(i, camera, rgb.astype(np.uint8), depth, segmentation)
+        writer.close_streams()
+        writer.write_states(states)
+        body = {k: v for k, v in manifest.items() if k != "files"}
+        body.update(episode_id=f"{manifest['episode_id']}-{index:05d}", seed=index)
+        writer.commit(body)
+        folders.append(target)
+    return folders
+
+
+def import_peak(folders: list[Path], out: Path) -> dict[str, float]:
+    """One robot's import of `folders` in this process: wall time, frames, peak RSS (MiB)."""
+    from bp_import.import_config import LeRobotSettings, QualitySettings
+    from bp_import.run_import import import_run
+
+    # Every valid episode enters the dataset: the benchmark is about volume, not quality.
+    quality = QualitySettings(
+        min_score=0.0,
+        require_success=False,
+        min_success_rate=0.0,
+        min_collision_free_rate=0.0,
+        min_pass_rate=0.0,
+    )
+    import threading
+
+    samples = [rss_mib()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            samples.append(rss_mib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    done = import_run(
+        "bench",
+        "run-bench",
+        {"franka_panda": folders},
+        out,
+        quality,
+        LeRobotSettings(),
+        lambda robot: {"pipeline_version": "bench"},
+    )
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    summary = done.imports["franka_panda"].summary
+    if summary is None:
+        raise SystemExit(f"nothing imported: {done.note()}")
+    return {
+        "episodes": summary.total_episodes,
+        "frames": summary.total_frames,
+        "seconds": seconds,
+        "before_mib": samples[0],
+        "peak_rss_mib": max(samples),
+    }
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (VmRSS), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+
+
+def memory(counts: list[int], size: int, seconds: float) -> None:
+    """Peak RSS of an import of each count of episodes, each in a fresh process."""
+    work = Path(tempfile.mkdtemp(prefix="bp-import-memory-"))
+    try:
+        started = time.perf_counter()
+        folders = raw_episodes(work / "raw", max(counts), size, seconds)
+        print(
+            f"  {len(folders)} raw episodes written in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
+        results = {}
+        for count in counts:
+            listing = work / f"episodes_{count}.json"
+            listing.write_text(json.dumps([str(p) for p in folders[:count]]))
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-worker",
+                    str(listing),
+                    str(work / f"out_{count}"),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"import of {count} failed:\n{done.stderr[-3000:]}")
+            results[count] = json.loads(done.stdout.strip().splitlines()[-1])
+            shutil.rmtree(work / f"out_{count}", ignore_errors=True)
+        print(
+            f"import of one robot, 2 cameras {size}x{size} with depth and segmentation, "
+            f"ground truth on; resident memory of a fresh process per count, sampled every 50 ms"
+        )
+        for count, r in results.items():
+            print(
+                f"{count:>6} episodes {int(r['frames']):>8} frames  "
+                f"before {r['before_mib']:6.1f} MiB, peak {r['peak_rss_mib']:7.1f} MiB  "
+                f"{r['frames'] / r['seconds']:7.1f} frames/s"
+            )
+        low, high = min(counts), max(counts)
+        print(
+            f"peak {high} / peak {low}: "
+            f"{results[high]['peak_rss_mib'] / results[low]['peak_rss_mib']:.2f}x "
+            f"for {high / low:.0f}x the episodes (target: flat)"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_raw(folders: list[Path], out: Path, ground_truth: bool) -> tuple[float, int]:
+    """The dataset writer on raw episodes, decoded as the import decodes them: with the
+    ground-truth pack (depth, segmentation, boxes, cameras) or the LeRobot dataset alone."""
+    from dataclasses import replace
+
+    from bp_episode_format import read_episode
+    from bp_import.episodes.adapter import dataset_spec, episode_frames
+    from bp_import.episodes.selection import dataset_layout
+    from bp_import.episodes.validation import RawEpisodeManifest
+    from bp_import.lerobot.episode_frames import CameraFrames
+    from bp_import.lerobot.writer import LeRobotDatasetWriter
+
+    layout = dataset_layout(folders)
+    assert layout is not None
+    raws = [read_episode(p) for p in folders]
+    start = time.perf_counter()
+    writer = LeRobotDatasetWriter(
+        out / "dataset",
+        dataset_spec("franka_panda", layout),
+        ground_truth_root=out / "ground_truth" if ground_truth else None,
+    )
+    for raw in raws:
+        frames = episode_frames(raw, RawEpisodeManifest.model_validate(raw.manifest))
+        if not ground_truth:
+            frames = replace(
+                frames, cameras={n: CameraFrames(rgb=c.rgb) for n, c in frames.cameras.items()}
+            )
+        writer.add_episode(frames)
+    summary = writer.finalize()
+    return time.perf_counter() - start, summary.total_frames
+
+
+class InlineExecutor:
+    """Runs each submitted job at once on the calling thread (for cProfile)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            future.set_exception(error)
+        return future
+
+    def map(self, fn: Any, *iterables: Any) -> Any:
+        return map(fn, *iterables)
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        pass
+
+
+def ground_truth_throughput(
+    episodes: int, size: int, seconds: float, repeat: int, profile: bool
+) -> None:
+    """Frames/s of the writer with the ground-truth pack against the writer alone, and of the
+    whole import (validation, metrics, reports, analytics), on the same raw episodes."""
+    work = Path(tempfile.mkdtemp(prefix="bp-import-gt-"))
+    try:
+        folders = raw_episodes(work / "raw", episodes, size, seconds)
+        best: dict[str, float] = {}
+        frames = 0
+        for run in range(repeat):
+            for name in ("writer alone", "ground truth on", "whole import"):
+                out = work / f"{name.replace(' ', '_')}_{run}"
+                if name == "whole import":
+                    result = import_peak(folders, out)
+                    wall, frames = result["seconds"], int(result["frames"])
+                else:
+                    wall, frames = write_raw(folders, out, name == "ground truth on")
+                best[name] = min(best.get(name, wall), wall)
+                print(f"  run {run + 1} {name:<16} {frames / wall:8.1f} frames/s", file=sys.stderr)
+                shutil.rmtree(out, ignore_errors=True)
+        print(
+            f"{episodes} raw episodes x {frames // episodes} frames, 2 cameras {size}x{size} "
+            f"(rgb, depth, segmentation), {os.cpu_count()} cores; fastest of {repeat} runs"
+        )
+        for name, wall in best.items():
+            print(f"{name:<16} {frames / wall:8.1f} frames/s  ({wall:.2f} s)")
+        slower = best["ground truth on"] / best["writer alone"]
+        print(
+            f"ground truth on takes {slower:.2f}x the writer alone's time"
+            " (target: ground truth on >= 500 frames/s)"
+        )
+        if profile:
+            import cProfile
+            import pstats
+
+            # cProfile sees one thread: the writer's stream jobs run inline here instead.
+            from bp_import.lerobot import writer as writer_module
+
+            pool = getattr(writer_module, "ThreadPoolExecutor")  # noqa: B009
+            setattr(writer_module, "ThreadPoolExecutor", InlineExecutor)  # noqa: B010
+            try:
+                profiler = cProfile.Profile()
+                profiler.runcall(write_raw, folders, work / "profiled", True)
+            finally:
+                setattr(writer_module, "ThreadPoolExecutor", pool)  # noqa: B010
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=8)
@@ -274,7 +558,25 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="camera width and height")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-lerobot", action="store_true")
+    parser.add_argument(
+        "--memory",
+        metavar="COUNTS",
+        help="instead: peak memory of importing each count of raw episodes (e.g. 100,1000)",
+    )
+    parser.add_argument(
+        "--ground-truth",
+        action="store_true",
+        help="instead: frames/s with the ground-truth pack against the writer alone",
+    )
+    parser.add_argument("--seconds", type=float, default=2.0, help="raw episode length")
+    parser.add_argument("--profile", action="store_true", help="cProfile the ground-truth run")
     args = parser.parse_args()
+    if args.memory:
+        memory([int(c) for c in args.memory.split(",")], min(args.size, 32), args.seconds)
+        return
+    if args.ground_truth:
+        ground_truth_throughput(args.episodes, args.size, args.seconds, args.repeat, args.profile)
+        return
     if not args.skip_lerobot and not LEROBOT_PYTHON.exists():
         raise SystemExit(
             f"{LEROBOT_PYTHON} missing: run ../shared/tools/lerobot-conformance/"
@@ -338,6 +640,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--memory-worker":
+        listing = [Path(p) for p in json.loads(Path(sys.argv[2]).read_text())]
+        print(json.dumps(import_peak(listing, Path(sys.argv[3]))))
+        raise SystemExit(0)
     if len(sys.argv) == 5 and sys.argv[1] == "--lerobot-worker":
         wall, cpu = run_lerobot(
             json.loads(Path(sys.argv[2]).read_text()), Path(sys.argv[3]), sys.argv[4]

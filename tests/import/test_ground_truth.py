@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+from bp_import.lerobot.episode_frames import EpisodeFrames, EpisodeFramesError
 from bp_import.lerobot.ground_truth import read_ground_truth_episode
-from bp_import.lerobot.synthetic_episodes import synthetic_episode
+from bp_import.lerobot.synthetic_episodes import synthetic_episode, synthetic_spec
+from bp_import.lerobot.video_encoding import LosslessEncoder, Mp4Encoder, VideoSettings
+from bp_import.lerobot.writer import LeRobotDatasetWriter
+from numpy.typing import NDArray
 
-from .conftest import EPISODES, WrittenDataset
+from .conftest import EPISODES, WrittenDataset, make_episode, reference_episode
 
 
 def test_index_describes_the_pack(dataset_v30: WrittenDataset) -> None:
@@ -105,3 +111,68 @@ def test_cameras_carry_intrinsics_and_poses(dataset_v30: WrittenDataset) -> None
         np.broadcast_to(np.eye(3), (length, 3, 3)),
         atol=1e-12,
     )
+
+
+def _lossless(path: Path, frames: NDArray[np.uint16], fps: int) -> Path:
+    encoder = LosslessEncoder(path, frames.shape[2], frames.shape[1], fps)
+    for frame in frames:
+        encoder.encode(frame)
+    encoder.close()
+    return path
+
+
+def _with_files(
+    episode: EpisodeFrames, depth: dict[str, Path], segmentation: dict[str, Path]
+) -> EpisodeFrames:
+    cameras = {
+        name: replace(frames, depth_file=depth[name], segmentation_file=segmentation[name])
+        for name, frames in episode.cameras.items()
+    }
+    return replace(episode, cameras=cameras)
+
+
+def test_streams_already_lossless_are_copied_and_others_encoded(tmp_path: Path) -> None:
+    spec = synthetic_spec(width=32, height=24)
+    ref = reference_episode(spec, 20, 5, "open the top drawer")
+    files = tmp_path / "source"
+    depth = {n: _lossless(files / n / "depth.mkv", d, spec.fps) for n, d in ref.depth.items()}
+    segmentation = {
+        n: _lossless(files / n / "segmentation.mkv", s, spec.fps)
+        for n, s in ref.segmentation.items()
+    }
+    # One camera's "depth" is not FFV1 gray16le at all: that one is encoded from its frames.
+    depth["wrist"] = tmp_path / "not-lossless.mp4"
+    Mp4Encoder(depth["wrist"], 32, 24, spec.fps, VideoSettings()).close()
+    root = tmp_path / "franka_panda"
+    with LeRobotDatasetWriter(root, spec, ground_truth_root=tmp_path / "gt") as writer:
+        writer.add_episode(
+            _with_files(make_episode(spec, 20, 5, "open the top drawer"), depth, segmentation)
+        )
+    pack = tmp_path / "gt" / "chunk-000" / "episode_000000"
+    assert (pack / "overhead" / "depth.mkv").read_bytes() == depth["overhead"].read_bytes()
+    for camera in ("overhead", "wrist"):
+        copied = (pack / camera / "segmentation.mkv").read_bytes()
+        assert copied == segmentation[camera].read_bytes()
+    truth = read_ground_truth_episode(tmp_path / "gt", 0)
+    for camera in ("overhead", "wrist"):
+        np.testing.assert_array_equal(truth.depth_mm[camera], ref.depth[camera])
+        np.testing.assert_array_equal(truth.segmentation[camera], ref.segmentation[camera])
+    assert truth.boxes.num_rows > 0
+
+
+def test_a_copied_stream_of_another_length_drops_the_episode(tmp_path: Path) -> None:
+    spec = synthetic_spec(width=32, height=24)
+    ref = reference_episode(spec, 20, 6, "open the top drawer")
+    short = {
+        n: _lossless(tmp_path / n / "depth.mkv", d[:15], spec.fps) for n, d in ref.depth.items()
+    }
+    whole = {
+        n: _lossless(tmp_path / n / "segmentation.mkv", s, spec.fps)
+        for n, s in ref.segmentation.items()
+    }
+    writer = LeRobotDatasetWriter(
+        tmp_path / "franka_panda", spec, ground_truth_root=tmp_path / "gt"
+    )
+    with pytest.raises(EpisodeFramesError, match="another number of frames"):
+        writer.add_episode(_with_files(make_episode(spec, 20, 6, "x"), short, whole))
+    writer.abort()

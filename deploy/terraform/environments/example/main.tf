@@ -10,7 +10,7 @@ locals {
   stages = {
     export = { consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi", work_slots = 2 }
     submit = { consumes = "scenes-exported", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi", work_slots = 3 }
-    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "push", ack_deadline = 600, cpu = "2", memory = "8Gi", work_slots = 2 }
+    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "pull", ack_deadline = 60, cpu = "2", memory = "8Gi", work_slots = 2 }
     upload = { consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi", work_slots = 3 }
   }
 
@@ -400,8 +400,9 @@ module "stage" {
   memory                = each.value.memory
   work_slots            = each.value.work_slots
   min_instances         = each.value.delivery == "pull" ? 1 : 0
-  vpc_network           = each.value.delivery == "pull" ? module.network.network : null
-  vpc_subnetwork        = each.value.delivery == "pull" ? module.network.subnetwork : null
+  # Only submit reaches the collector inside the network.
+  vpc_network    = each.key == "submit" ? module.network.network : null
+  vpc_subnetwork = each.key == "submit" ? module.network.subnetwork : null
   network_tags          = ["bp-${each.key}"]
   deletion_protection   = var.deletion_protection
   labels                = local.labels

@@ -36,11 +36,13 @@ class Route:
         return f"bp-{self.stage}-dead-letter"
 
 
-# Submit follows collection jobs for minutes to hours, so it pulls; the rest fit a push request.
+# Submit follows collection jobs for minutes to hours, and an import of many episodes outlives a
+# push request's ack deadline, so both pull: the client extends a message's lease while it is
+# worked on, so it is never redelivered meanwhile (decision 0085). The rest fit a push request.
 ROUTES: tuple[Route, ...] = (
     Route("export", SceneUpload.TOPIC, SceneExported.TOPIC, "push"),
     Route("submit", SceneExported.TOPIC, EpisodesCollected.TOPIC, "pull"),
-    Route("import", EpisodesCollected.TOPIC, DatasetsReady.TOPIC, "push"),
+    Route("import", EpisodesCollected.TOPIC, DatasetsReady.TOPIC, "pull"),
     Route("upload", DatasetsReady.TOPIC, DatasetsPublished.TOPIC, "push"),
 )
 ROUTE_BY_STAGE = {r.stage: r for r in ROUTES}

@@ -126,6 +126,16 @@ def dataset_layout(paths: Iterable[Path]) -> DatasetLayout | None:
     return max(counts, key=lambda layout: (counts[layout], len(layout.cameras)))
 
 
+# What an assessment keeps of the raw manifest: what RawEpisode reads its streams and states by.
+# `manifest` holds the validated rest; a second full copy per episode made an import's memory
+# grow with the number of episodes (benchmarks/import.py --memory).
+_RAW_KEYS = ("episode_id", "n_frames", "cameras")
+
+
+def _kept(raw: RawEpisode) -> RawEpisode:
+    return replace(raw, manifest={key: raw.manifest[key] for key in _RAW_KEYS})
+
+
 def assess_episode(
     path: Path, settings: QualitySettings, robot: str | None, layout: DatasetLayout | None
 ) -> EpisodeAssessment:
@@ -156,7 +166,7 @@ def assess_episode(
         path=path,
         episode_id=valid.manifest.episode_id,
         manifest=valid.manifest,
-        raw=valid.raw,
+        raw=_kept(valid.raw),
         defect=None,
         quality=quality,
         preview=np.vstack([path_points[::step], path_points[-1:]]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -139,6 +140,12 @@ class CameraFrames:
     intrinsics: CameraIntrinsics | None = None
     camera_to_world: NDArray[np.float64] | None = None
     extrinsics_convention: str = "opencv"
+    depth_file: Path | None = None
+    """The depth frames already stored losslessly (FFV1 gray16le in Matroska, as the raw episode
+    format keeps them): the ground-truth pack copies this file instead of encoding `depth_mm`
+    again, which it then never iterates."""
+    segmentation_file: Path | None = None
+    """The same for the segmentation: its frames are still iterated, for the 2D boxes."""
 
     @property
     def has_ground_truth(self) -> bool:

@@ -7,7 +7,9 @@ Layout (one folder per episode, grouped in chunks like LeRobot's):
     chunk-000/episode_000000/boxes.parquet             one row per (frame, camera, object)
     chunk-000/episode_000000/<camera>/depth.mkv        FFV1 gray16le, millimetres, 0 = no return
     chunk-000/episode_000000/<camera>/segmentation.mkv FFV1 gray16le, entity ids
-Both videos are lossless: decoding gives back the exact uint16 arrays.
+Both videos are lossless: decoding gives back the exact uint16 arrays. A stream the episode
+already holds in exactly this format (`CameraFrames.depth_file`, `segmentation_file`: the raw
+episode's) is copied, not decoded and encoded again: that was most of the pack's cost.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +36,11 @@ from bp_import.lerobot.episode_frames import (
     EpisodeFramesError,
 )
 from bp_import.lerobot.segmentation_boxes import object_boxes
-from bp_import.lerobot.video_encoding import LosslessEncoder, read_lossless_frames
+from bp_import.lerobot.video_encoding import (
+    LosslessEncoder,
+    is_lossless_stream,
+    read_lossless_frames,
+)
 
 FORMAT_NAME = "bp-ground-truth"
 FORMAT_VERSION = 1
@@ -90,7 +97,12 @@ class GroundTruthPackWriter:
         folder = self.episode_dir(episode_index)
         for name, frames in cameras.items():
             camera = self.spec.camera(name)
-            if frames.depth_mm is not None:
+            depth_copy = _copyable(frames.depth_file, camera)
+            if depth_copy is not None:
+                jobs.append(
+                    partial(_copy_depth, folder / name / "depth.mkv", camera, depth_copy, length)
+                )
+            elif frames.depth_mm is not None:
                 jobs.append(
                     partial(
                         _encode_depth,
@@ -110,6 +122,7 @@ class GroundTruthPackWriter:
                         frames.segmentation,
                         length,
                         self.spec.fps,
+                        _copyable(frames.segmentation_file, camera),
                     )
                 )
         return jobs
@@ -231,6 +244,25 @@ def _camera_record(camera: CameraSpec, frames: CameraFrames) -> dict[str, Any]:
     return record
 
 
+def _copyable(source: Path | None, camera: CameraSpec) -> Path | None:
+    """`source` when it is already the pack's lossless format for this camera, else None."""
+    if source is None or not is_lossless_stream(source, camera.width, camera.height):
+        return None
+    return source
+
+
+def _packets(path: Path) -> int:
+    """Frames of a lossless stream, counted without decoding (FFV1: one packet a frame)."""
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size > 0)
+
+
+def _copy_depth(path: Path, camera: CameraSpec, source: Path, length: int) -> None:
+    _check_count(_packets(source), length, camera, "depth_mm")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, path)
+
+
 def _encode_depth(
     path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]], length: int, fps: int
 ) -> None:
@@ -244,14 +276,25 @@ def _encode_depth(
 
 
 def _encode_segmentation(
-    path: Path, camera: CameraSpec, frames: Iterable[NDArray[np.uint16]], length: int, fps: int
+    path: Path,
+    camera: CameraSpec,
+    frames: Iterable[NDArray[np.uint16]],
+    length: int,
+    fps: int,
+    source: Path | None = None,
 ) -> BoxRows:
-    encoder = LosslessEncoder(path, camera.width, camera.height, fps)
+    """The boxes of every frame; the stream encoded to `path`, or `source` copied there."""
+    encoder = (
+        None if source is not None else LosslessEncoder(path, camera.width, camera.height, fps)
+    )
     rows: BoxRows = {name: [] for name in BOXES_SCHEMA.names if name != "label"}
+    counted = 0
     try:
         for frame_index, frame in enumerate(frames):
             ids = _uint16(frame, camera, "segmentation")
-            encoder.encode(ids)
+            counted += 1
+            if encoder is not None:
+                encoder.encode(ids)
             for box in object_boxes(ids):
                 rows["frame_index"].append(frame_index)
                 rows["camera"].append(camera.name)
@@ -262,8 +305,12 @@ def _encode_segmentation(
                 rows["y_max"].append(box.y_max)
                 rows["pixels"].append(box.pixels)
     finally:
-        encoder.close()
-    _check_count(encoder.frames, length, camera, "segmentation")
+        if encoder is not None:
+            encoder.close()
+    _check_count(counted, length, camera, "segmentation")
+    if source is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
     return rows
 
 

@@ -183,6 +183,23 @@ class LosslessEncoder:
         self._container.close()
 
 
+def is_lossless_stream(path: Path, width: int, height: int) -> bool:
+    """Whether `path` is already what `LosslessEncoder` writes: one FFV1 gray16le video of
+    `width` x `height` in Matroska (so it can be copied instead of decoded and encoded again)."""
+    try:
+        with av.open(str(path)) as container:
+            if "matroska" not in container.format.name or len(container.streams) != 1:
+                return False
+            context = container.streams.video[0].codec_context
+            return (
+                context.name == "ffv1"
+                and context.pix_fmt == "gray16le"
+                and (context.width, context.height) == (width, height)
+            )
+    except (av.error.FFmpegError, IndexError):
+        return False
+
+
 def read_lossless_frames(path: Path) -> NDArray[np.uint16]:
     """All frames of an FFV1 gray16le file as an (N, H, W) uint16 array."""
     with av.open(str(path)) as container:
