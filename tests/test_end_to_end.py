@@ -177,7 +177,7 @@ def test_production_security_is_on_throughout(stack: Stack) -> None:
                 assert b"PRIVATE KEY" not in path.read_bytes(), path
     # A push that does not come through Pub/Sub's signer is refused, whoever signs it.
     endpoints = stack.push_endpoints()
-    assert set(endpoints) == {"export", "import", "upload"}
+    assert set(endpoints) == {"export", "upload"}  # submit and import pull (0005, 0085)
     envelope: dict[str, Any] = {"message": {"data": "", "messageId": "x"}, "subscription": "x"}
     with LocalIssuer() as stranger:
         for stage, endpoint in endpoints.items():

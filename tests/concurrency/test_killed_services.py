@@ -74,6 +74,7 @@ def up(tmp_path: Path) -> Iterator[Up]:
         process.wait(120)
 
 
+@pytest.mark.soak  # 8 min on 2 cores: tests/chaos/ kills services at random in CI
 def test_services_killed_at_random_are_restarted_and_every_run_completes(
     up: Up, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
