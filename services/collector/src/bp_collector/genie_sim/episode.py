@@ -27,6 +27,7 @@ from bp_collector.backend import EpisodeOrder, EpisodeSummary, episode_id_for
 from bp_collector.genie_sim import wire
 from bp_collector.genie_sim.client import CameraShot, GenieSimClient, UnexpectedAnswer
 from bp_collector.genie_sim.twin import PlanningTwin
+from bp_collector.mujoco.episode import collision_record, expert_record
 from bp_collector.mujoco.expert import CLOSED
 from bp_collector.mujoco.randomization import draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
@@ -272,17 +273,8 @@ def run_episode(
             "duration_s": n / order.fps,
             "success": outcome.success,
             "outcome": outcome.to_record(),
-            "collisions": {
-                "count": stats.count,
-                "peak_force_n": round(stats.peak_force_n, 4),
-                "frames_in_collision": stats.frames_in_collision,
-                "pairs": dict(sorted(stats.pairs.items())),
-            },
-            "expert": {
-                "completed": bool(expert is not None and expert.done),
-                "phase": expert.phase if expert is not None else "not started",
-                "max_ik_residual_m": round(expert.max_residual, 5) if expert is not None else None,
-            },
+            "collisions": collision_record(stats),
+            "expert": expert_record(expert),
             "simulator": {
                 "name": "genie-sim",
                 "version": PROTOCOL,

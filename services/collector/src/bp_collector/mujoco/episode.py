@@ -17,7 +17,7 @@ import numpy as np
 from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
 from bp_collector.backend import episode_id_for
-from bp_collector.mujoco.contacts import ContactMonitor, FingerForces
+from bp_collector.mujoco.contacts import CollisionStats, ContactMonitor, FingerForces
 from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
 from bp_collector.mujoco.observation import observe
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
@@ -137,6 +137,25 @@ class _StateLog:
             np.concatenate([c.is_collision for c in records]) if records else np.zeros(0, bool)
         )
         return out
+
+
+def collision_record(stats: CollisionStats) -> dict[str, Any]:
+    """The episode manifest's `collisions`, whichever simulator recorded them."""
+    return {
+        "count": stats.count,
+        "peak_force_n": round(stats.peak_force_n, 4),
+        "frames_in_collision": stats.frames_in_collision,
+        "pairs": dict(sorted(stats.pairs.items())),
+    }
+
+
+def expert_record(expert: ScriptedExpert | None) -> dict[str, Any]:
+    """The episode manifest's `expert`: how far the script got and its worst IK residual."""
+    return {
+        "completed": bool(expert is not None and expert.done),
+        "phase": expert.phase if expert is not None else "not started",
+        "max_ik_residual_m": round(expert.max_residual, 5) if expert is not None else None,
+    }
 
 
 def _pinch_distance(world: World, opening: float) -> float:
@@ -281,17 +300,8 @@ def simulate_episode(
         "duration_s": n / fps,
         "success": outcome.success,
         "outcome": outcome.to_record(),
-        "collisions": {
-            "count": stats.count,
-            "peak_force_n": round(stats.peak_force_n, 4),
-            "frames_in_collision": stats.frames_in_collision,
-            "pairs": dict(sorted(stats.pairs.items())),
-        },
-        "expert": {
-            "completed": bool(expert is not None and expert.done),
-            "phase": expert.phase if expert is not None else "not started",
-            "max_ik_residual_m": round(expert.max_residual, 5) if expert is not None else None,
-        },
+        "collisions": collision_record(stats),
+        "expert": expert_record(expert),
         "simulator": {
             "name": "mujoco",
             "version": mujoco.__version__,
