@@ -89,11 +89,13 @@ def test_a_crashed_holders_lease_lapses_and_the_next_delivery_takes_over(
         ledger.leases.renew(crashed, ttl_s=10)
     with pytest.raises(LeaseLost):
         ledger.leases.check(crashed)
-    assert not ledger.leases.release(crashed, "succeeded")  # a late release changes nothing
+    # a late release takes nothing back; it only says what the lapsed tenure's work came to
+    assert not ledger.leases.release(crashed, "succeeded")
     record = ledger.leases.get("run-c", "export")
-    assert record is not None and record.holder == "next"
+    assert record is not None and record.holder == "next" and record.token == 2
     [lapsed] = record.log
     assert lapsed.holder == "dead" and lapsed.end is TenureEnd.LAPSED
+    assert lapsed.outcome == "succeeded"
     assert lapsed.ended_at == T0 + timedelta(seconds=10)  # it ended at its expiry, not later
     assert overlaps(record, clock()) == []
 

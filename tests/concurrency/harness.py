@@ -30,7 +30,7 @@ from typing import Any, Self
 from bp_common.contracts.events import TOPICS
 from bp_common.ids import run_id_for
 from bp_common.ledger import RunLedger
-from bp_common.ledger.leases import overlaps
+from bp_common.ledger.leases import overlaps, tenures
 from google.cloud import pubsub_v1, storage
 
 ROBOT = "franka_panda"
@@ -319,6 +319,17 @@ def wait_for_runs(ledger: RunLedger, run_ids: Iterable[str], timeout_s: float) -
     return states
 
 
+def wait_for_releases(ledger: RunLedger, run_ids: Iterable[str], timeout_s: float) -> None:
+    """Wait until no unit of these runs is held: a stage's holder still publishes and releases
+    after its event is out, so the run can end just before its last holders let go."""
+    wanted = set(run_ids)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(r.holder for r in ledger.leases.all() if r.run_id in wanted):
+            return
+        time.sleep(1)
+
+
 @dataclass(frozen=True)
 class LeaseReport:
     units: int
@@ -327,6 +338,12 @@ class LeaseReport:
     """Units whose log shows two holders at once (there must be none)."""
     succeeded: Counter[tuple[str, str]]
     """(run, unit) -> how many tenures ended `succeeded`: the work ran to its end that often."""
+    logs: dict[tuple[str, str], list[str]]
+    """(run, unit) -> its tenures, `holder#token end outcome`, for the failure messages."""
+
+    def unfinished(self) -> dict[tuple[str, str], list[str]]:
+        """The logs of units that no tenure saw to success."""
+        return {unit: log for unit, log in self.logs.items() if unit not in self.succeeded}
 
 
 def lease_report(ledger: RunLedger, run_ids: Iterable[str]) -> LeaseReport:
@@ -348,4 +365,10 @@ def lease_report(ledger: RunLedger, run_ids: Iterable[str]) -> LeaseReport:
         tenures=sum(len(r.log) for r in records),
         overlapping=overlapping,
         succeeded=succeeded,
+        logs={
+            (r.run_id, r.unit): [
+                f"{t.holder}#{t.token} {t.end} {t.outcome}" for t in tenures(r, now)
+            ]
+            for r in records
+        },
     )

@@ -196,7 +196,11 @@ class LeaseBook:
         self._mine(self.store.read(lease_key(lease.run_id, lease.unit)), lease, self.clock())
 
     def release(self, lease: Lease, outcome: str) -> bool:
-        """End this tenure in the log; False (and nothing changes) if it had already ended."""
+        """End this tenure in the log; False if it had already ended (lapsed, or taken over).
+
+        A tenure that lapsed while its holder finished the work still gets its outcome in the
+        log, so the log tells what every tenure did, not only the tenures released in time.
+        """
         key = lease_key(lease.run_id, lease.unit)
         released: list[bool] = []
 
@@ -208,6 +212,7 @@ class LeaseBook:
             record = LeaseRecord.model_validate(doc)
             if record.holder != lease.holder or record.token != lease.token:
                 released.append(False)
+                record.log = [_with_outcome(t, lease, outcome) for t in record.log]
                 return record.to_document()
             record.log = _bounded([*record.log, _ended(record, now, outcome)])
             record.holder = None
@@ -256,6 +261,13 @@ class LeaseBook:
                 now_held_by=None if record is None else record.holder,
             )
         return record
+
+
+def _with_outcome(tenure: Tenure, lease: Lease, outcome: str) -> Tenure:
+    """The logged tenure of `lease`, if it ended without an outcome, with this one."""
+    if (tenure.holder, tenure.token, tenure.outcome) != (lease.holder, lease.token, None):
+        return tenure
+    return tenure.model_copy(update={"outcome": outcome})
 
 
 def _ended(record: LeaseRecord, now: datetime, outcome: str | None = None) -> Tenure:
