@@ -47,3 +47,29 @@ def test_a_commit_whose_answer_was_lost_is_still_this_attempts_commit(tmp_path: 
         assert store.read_bytes(committed.root + "scene_graph.json") == b'{"nodes": []}'
         again = read_committed(store, unit + MANIFEST)
         assert again is not None and again.raw == committed.raw
+
+
+def test_a_streamed_upload_whose_last_answer_was_lost_is_confirmed_by_its_checksum(
+    tmp_path: Path,
+) -> None:
+    lost: list[str] = []
+
+    def final_chunk_once(method: str, path: str, body: bytes) -> bool:
+        if method == "PUT" and "upload_id" in path and not lost:
+            lost.append(path)
+            return True
+        return False
+
+    data = bytes(range(256)) * 1000
+    with (
+        EmulatorStack(tmp_path / "logs", emulators=("storage",)) as emulators,
+        FaultyHttpProxy(lambda: emulators.storage_url, lose_answer_when=final_chunk_once) as proxy,
+    ):
+        client = make_storage_client("bp-local", emulator_url=proxy.url)
+        ensure_bucket(client, "bp-scenes")
+        store = GcsBlobStore(client, "bp-scenes")
+        with store.open_write("runs/scene/episode/rgb.mp4") as handle:
+            handle.write(data)
+
+        assert lost and proxy.faults["gcs_lost_answer"] == 1
+        assert store.read_bytes("runs/scene/episode/rgb.mp4") == data
