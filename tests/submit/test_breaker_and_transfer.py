@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from bp_collector_api import collector_pb2 as pb
 from bp_common.blobstore.local import LocalBlobStore
 from bp_scene_contract import read_scene_graph, read_task_config
 from bp_submit.breaker import BreakerState, CircuitBreaker
+from bp_submit.collector_client import CollectorClient
 from bp_submit.episode_transfer import is_stored, store_episode
-from bp_submit.errors import EpisodeTransferFailed
+from bp_submit.errors import CollectorUnavailable, EpisodeTransferFailed
 
 Chunks = list[pb.EpisodeChunk]
 
@@ -117,6 +119,25 @@ def chunks_of(result: pb.EpisodeResult, folder: Path, size: int = 1000) -> Chunk
             )
             offset += len(piece)
     return out
+
+
+def test_an_open_breaker_spends_the_retry_budget_waiting_before_it_gives_up() -> None:
+    breaker = CircuitBreaker(failure_threshold=1, reset_after_s=60)
+    breaker.record_failure()  # open for a minute: longer than the budget
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    client = CollectorClient("127.0.0.1:9", None, breaker=breaker, retry_budget_s=0.3, sleep=sleep)
+    try:
+        with pytest.raises(CollectorUnavailable, match="circuit breaker open"):
+            client.call("GetInfo", lambda timeout: pytest.fail("no call while the breaker is open"))
+    finally:
+        client.close()
+    # a delivery attempt lasts the budget, not milliseconds, and never sleeps past it
+    assert sum(slept) == pytest.approx(0.3, abs=0.05)
 
 
 def test_an_intact_episode_is_stored_and_verifies(

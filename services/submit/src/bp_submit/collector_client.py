@@ -135,17 +135,19 @@ class CollectorClient:
         )
 
     def _admit(self, what: str) -> None:
-        """Let the call go, waiting out an open breaker when it closes within the retry budget:
-        failing at once would spend a delivery attempt, and soon the run, on a collector that
-        is known to be coming back (a partition, a restart)."""
+        """Let the call go once the breaker does, waiting for it for up to the retry budget:
+        failing at once would spend a delivery attempt in milliseconds, and a few redeliveries
+        later the run, on a collector that is known to be coming back (a partition, a restart).
+        """
         give_up = time.monotonic() + self.retry_budget_s
         while not self.breaker.allow():
-            wait = max(self.breaker.retry_after_s(), 0.2)  # half-open: another call probes
-            if time.monotonic() + wait > give_up:
+            left = give_up - time.monotonic()
+            if left <= 0:
                 raise self._unavailable(
                     what, f"circuit breaker open, next try in {self.breaker.retry_after_s():.0f}s"
                 )
-            self.sleep(wait * random.uniform(1.0, 1.2))
+            wait = max(self.breaker.retry_after_s(), 0.2)  # half-open: another call probes
+            self.sleep(min(wait * random.uniform(1.0, 1.2), left))
 
     def _refused(self, what: str, exc: grpc.RpcError) -> PipelineError:
         code = exc.code()
