@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,12 +16,23 @@ from bp_common.ledger.sqlite import SqliteLedgerStore
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kitchen_table" / "scene.usda"
 
 
+# The resume under test is export's: the later stages run small, to keep the test short.
+SMALL = {
+    "BP_ROBOTS": "franka_panda",
+    "BP_EPISODES_PER_TASK": "1",
+    "BP_EPISODE_WIDTH": "64",
+    "BP_EPISODE_HEIGHT": "64",
+    "BP_EPISODE_FPS": "10",
+}
+
+
 def bp_run(out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bp_common.cli", "run", str(EXAMPLE), "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **SMALL},
     )
 
 
