@@ -1,11 +1,16 @@
 """Build the MuJoCo world for one episode from a scene graph, a robot assignment and a task.
 
-Static nodes become fixed boxes, free nodes free bodies with the graph's mass and friction,
-containers (Containable, or bowls, mugs...) open-top boxes, articulated nodes an open shell with
-a shelf under anything standing inside it, plus hinged or sliding parts with a handle. A floor,
-lights, the robot at its base pose and the cameras (a wrist camera and fixed overhead/front
-cameras aimed at the task's work area) complete the model. Geometry comes from the world AABBs
-in the graph: boxes, or upright cylinders for round things; meshes are not loaded.
+Nodes with authored shapes are built from them (bp_collector.mujoco.shapes): each collision
+shape its own geom of its true kind, size and pose, collision meshes as convex hulls (cached,
+bp_collector.mujoco.convex), seen meshes drawn as meshes, each geom in its authored colour
+under the randomised colour scale. Free nodes are free bodies at their box centre with the
+graph's mass (spread over their geoms by volume) and friction; static nodes are fixed bodies.
+From the world AABB in the graph instead: nodes without shapes (boxes, or upright cylinders for
+round things), containers (Containable, or bowls, mugs...) authored only from solid primitives
+(open-top boxes, so things fit inside), and articulated nodes (an open shell with a shelf under
+anything standing inside it, plus hinged or sliding parts with a handle). A floor, lights, the
+robot at its base pose and the cameras (a wrist camera and fixed overhead/front cameras aimed at
+the task's work area) complete the model.
 """
 
 from __future__ import annotations
