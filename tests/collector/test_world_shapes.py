@@ -348,13 +348,18 @@ def _project(
 def test_a_mesh_over_the_budget_collides_as_its_hull_with_a_note(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
-    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
-    decomposer = ConvexDecomposer(ConvexSettings(cache_dir=tmp_path, max_triangles=3))
+    _write(tmp_path / "big.usda", "Z", 1.0)
+    graph, config = _graph_with(tmp_path / "big.usda")
+    g, c = read_scene_graph(graph), read_task_config(config)
+    rand = draw_randomization(0, [], [], [], RandomizationRanges.none())
+    options = WorldOptions(convex=ConvexSettings(cache_dir=tmp_path / "c", max_triangles=10))
     with caplog.at_level(logging.WARNING):
-        parts = decomposer.decompose(vertices, faces, name="tetra")
-    assert not parts.decomposed and len(parts.hulls) == 1
-    assert "over the budget" in caplog.text and "tetra" in caplog.text
+        world = build_world(
+            g, c.assignment("franka_panda"), c.task("pick_place_cube"), options, rand
+        )
+    assert world.shape_builds["Bracket"].hulls == 1
+    assert "over the budget" in caplog.text and "Bracket" in caplog.text
+    assert not (tmp_path / "c").exists()  # nothing was decomposed, nothing cached
 
 
 def test_without_coacd_a_mesh_is_a_typed_error_not_a_box(

@@ -190,6 +190,9 @@ def add_shapes(
                 # is taken as a shell's so an open mesh compiles.
                 mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL
             else:
+                # What collides is convex (a hull, or a mesh over budget standing as its hull):
+                # its inertia is its hull's, so an open mesh over budget compiles too.
+                mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_CONVEX
                 hulls += 1
             kwargs["meshname"] = mesh_name
         else:
