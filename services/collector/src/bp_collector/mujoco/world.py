@@ -1,11 +1,16 @@
 """Build the MuJoCo world for one episode from a scene graph, a robot assignment and a task.
 
-Static nodes become fixed boxes, free nodes free bodies with the graph's mass and friction,
-containers (Containable, or bowls, mugs...) open-top boxes, articulated nodes an open shell with
-a shelf under anything standing inside it, plus hinged or sliding parts with a handle. A floor,
-lights, the robot at its base pose and the cameras (a wrist camera and fixed overhead/front
-cameras aimed at the task's work area) complete the model. Geometry comes from the world AABBs
-in the graph: boxes, or upright cylinders for round things; meshes are not loaded.
+Nodes with authored shapes are built from them (bp_collector.mujoco.shapes): each collision
+shape its own geom of its true kind, size and pose, collision meshes as convex hulls (cached,
+bp_collector.mujoco.convex), seen meshes drawn as meshes, each geom in its authored colour
+under the randomised colour scale. Free nodes are free bodies at their box centre with the
+graph's mass (spread over their geoms by volume) and friction; static nodes are fixed bodies.
+From the world AABB in the graph instead: nodes without shapes (boxes, or upright cylinders for
+round things), containers (Containable, or bowls, mugs...) authored only from solid primitives
+(open-top boxes, so things fit inside), and articulated nodes (an open shell with a shelf under
+anything standing inside it, plus hinged or sliding parts with a handle). A floor, lights, the
+robot at its base pose and the cameras (a wrist camera and fixed overhead/front cameras aimed at
+the task's work area) complete the model.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from bp_scene_contract import (
     TaskSpec,
 )
 
+from bp_collector.mujoco.convex import ConvexDecomposer, ConvexSettings
 from bp_collector.mujoco.randomization import DomainRandomization
+from bp_collector.mujoco.shapes import ShapeBuild, add_shapes, has_collision_mesh
 
 NODE_PREFIX = "node/"
 SCENE_CONTYPE = 1
@@ -64,6 +71,8 @@ class WorldOptions:
     fps: int = 30
     fovy_deg: float = FIXED_CAMERA_FOVY_DEG
     """Vertical field of view of the fixed cameras (overhead, front)."""
+    convex: ConvexSettings | None = None
+    """Convex decomposition of collision meshes (None: from the BP_CONVEX_* settings)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,8 @@ class World:
     entities: dict[int, str]
     robot_geoms: np.ndarray
     node_bodies: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    shape_builds: dict[str, ShapeBuild] = field(default_factory=dict)
+    """Nodes built from their authored shapes, with what that took; the rest are boxes."""
 
     @property
     def frame_dt(self) -> float:
@@ -164,6 +175,15 @@ def _is_container(node: SceneNode) -> bool:
     return "Containable" in node.affordances or any(w in words for w in CONTAINER_WORDS)
 
 
+def _from_shapes(node: SceneNode) -> bool:
+    """Build the node from its authored shapes? Not when it has none, and not a container
+    authored only from solid primitives (a mug as one cylinder): it could hold nothing, so the
+    open-top box stands in for it, as it does for a container with no shapes at all."""
+    if not any(s.collision for s in node.shapes):
+        return False
+    return not _is_container(node) or has_collision_mesh(node)
+
+
 def container_wall(node: SceneNode) -> float:
     ex, ey, ez = node.bbox.size
     return float(min(CONTAINER_WALL_M, 0.2 * min(ex, ey), 0.3 * ez))
@@ -207,7 +227,44 @@ def _add_container_geoms(
     return (float(half[0]), float(half[1]), float(half[2]))
 
 
-def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> FreeObject:
+@dataclass
+class _Builder:
+    """What every node's geoms are built with: the draw, the mesh decomposer, a record."""
+
+    rand: DomainRandomization
+    decomposer: ConvexDecomposer
+    shape_builds: dict[str, ShapeBuild] = field(default_factory=dict)
+
+    def shapes(
+        self,
+        spec: mujoco.MjSpec,
+        body: mujoco.MjsBody,
+        node: SceneNode,
+        mass: float | None,
+        friction: list[float],
+    ) -> None:
+        def colour(rgb: Sequence[float]) -> tuple[float, float, float]:
+            return self.rand.colour(node.asset_id, rgb)
+
+        self.shape_builds[node.asset_id] = add_shapes(
+            spec,
+            body,
+            node,
+            node.bbox.centre,
+            colour=colour,
+            default_rgb=_base_rgb(node),
+            mass=mass,
+            friction=friction,
+            contype=SCENE_CONTYPE,
+            conaffinity=SCENE_CONAFFINITY,
+            decomposer=self.decomposer,
+        )
+
+
+def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, build: _Builder) -> FreeObject:
+    """A free body at the node's box centre (the expert plans from that box), with its authored
+    shapes where it has them, else a box, an upright cylinder or an open-top box from the AABB."""
+    rand = build.rand
     jitter = rand.object_jitter(node.asset_id)
     cx, cy, cz = node.bbox.centre
     ex, ey, ez = node.bbox.size
@@ -219,40 +276,54 @@ def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomiza
     rgb = rand.colour(node.asset_id, _base_rgb(node))
     friction = [_friction(node), 0.005, 0.0001]
     mass = _mass(node)
+    authored = _from_shapes(node)
+    if authored:
+        build.shapes(spec, body, node, mass, friction)
     if _is_container(node):
-        half = _add_container_geoms(body, node, rgb, mass, friction)
+        half = (ex / 2, ey / 2, ez / 2)
+        if not authored:
+            half = _add_container_geoms(body, node, rgb, mass, friction)
         shape = "container"
     elif _is_round(node):
         radius = min(ex, ey) / 2
         half = (radius, radius, ez / 2)
-        geom = _scene_geom(
-            body,
-            rgb,
-            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-            size=[radius, ez / 2, 0],
-            mass=mass,
-            friction=friction,
-        )
-        geom.name = f"{name}/geom"
+        if not authored:
+            geom = _scene_geom(
+                body,
+                rgb,
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                size=[radius, ez / 2, 0],
+                mass=mass,
+                friction=friction,
+            )
+            geom.name = f"{name}/geom"
         shape = "cylinder"
     else:
         half = (ex / 2, ey / 2, ez / 2)
-        geom = _scene_geom(
-            body, rgb, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(half), mass=mass, friction=friction
-        )
-        geom.name = f"{name}/geom"
+        if not authored:
+            geom = _scene_geom(
+                body,
+                rgb,
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=list(half),
+                mass=mass,
+                friction=friction,
+            )
+            geom.name = f"{name}/geom"
         shape = "box"
     wall = container_wall(node) if shape == "container" else 0.0
     return FreeObject(node.asset_id, name, shape, half, wall)
 
 
-def _add_static_node(spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization) -> None:
+def _add_static_node(spec: mujoco.MjSpec, node: SceneNode, build: _Builder) -> None:
     name = f"{NODE_PREFIX}{node.asset_id}"
     body = spec.worldbody.add_body(name=name, pos=list(node.bbox.centre))
     ex, ey, ez = node.bbox.size
-    rgb = rand.colour(node.asset_id, _base_rgb(node))
+    rgb = build.rand.colour(node.asset_id, _base_rgb(node))
     friction = [_friction(node), 0.005, 0.0001]
-    if _is_container(node):
+    if _from_shapes(node):
+        build.shapes(spec, body, node, None, friction)
+    elif _is_container(node):
         _add_container_geoms(body, node, rgb, None, friction)
     else:
         _scene_geom(
@@ -587,6 +658,7 @@ def build_world(
 
     free_objects: dict[str, FreeObject] = {}
     parts: dict[tuple[str, str], ArticulatedPart] = {}
+    build = _Builder(rand, ConvexDecomposer(options.convex))
     for node in graph.nodes:
         if any(w in node.semantic.lower() for w in SKIPPED_SEMANTICS):
             continue
@@ -599,9 +671,9 @@ def build_world(
             for part in _add_articulated(spec, node, rand, inside):
                 parts[(node.asset_id, part.joint_name)] = part
         elif node.is_static:
-            _add_static_node(spec, node, rand)
+            _add_static_node(spec, node, build)
         else:
-            free_objects[node.asset_id] = _add_free_object(spec, node, rand)
+            free_objects[node.asset_id] = _add_free_object(spec, node, build)
 
     base = assignment.base_pose
     if base is None:
@@ -670,6 +742,7 @@ def build_world(
         entities=entities,
         robot_geoms=robot_geoms,
         node_bodies=node_bodies,
+        shape_builds=build.shape_builds,
     )
 
 
