@@ -574,6 +574,7 @@ def build_world(
         name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[5.0, 5.0, 0.1], pos=[0, 0, floor_z]
     )
     floor.rgba = [*rand.floor_rgb, 1.0]
+    _texture_floor(spec, floor, rand)
     floor.contype = SCENE_CONTYPE
     floor.conaffinity = SCENE_CONAFFINITY
     spec.worldbody.add_light(
@@ -602,6 +603,8 @@ def build_world(
             _add_static_node(spec, node, rand)
         else:
             free_objects[node.asset_id] = _add_free_object(spec, node, rand)
+
+    rand.apply_physics(spec, {asset_id: obj.body for asset_id, obj in free_objects.items()})
 
     base = assignment.base_pose
     if base is None:
@@ -671,6 +674,36 @@ def build_world(
         robot_geoms=robot_geoms,
         node_bodies=node_bodies,
     )
+
+
+_BUILTIN_TEXTURES = {
+    "checker": mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+    "gradient": mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+}
+
+
+def _texture_floor(spec: mujoco.MjSpec, floor: mujoco.MjsGeom, rand: DomainRandomization) -> None:
+    """Give the floor the drawn builtin texture: the floor colour and a second one."""
+    draw = rand.floor_texture
+    if draw.builtin == "none":
+        return
+    spec.add_texture(
+        name="floor",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=_BUILTIN_TEXTURES[draw.builtin],
+        rgb1=list(rand.floor_rgb),
+        rgb2=list(draw.rgb2),
+        width=256,
+        height=256,
+    )
+    material = spec.add_material(name="floor")
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "floor"
+    # A checker texture holds 2x2 squares; uniform mapping repeats it per metre.
+    repeat = 1.0 / (2.0 * draw.tile_m) if draw.builtin == "checker" else 0.2
+    material.texrepeat = [repeat, repeat]
+    material.texuniform = True
+    floor.material = "floor"
+    floor.rgba = [1.0, 1.0, 1.0, 1.0]  # The texture carries the colours.
 
 
 def _segmentation_table(
