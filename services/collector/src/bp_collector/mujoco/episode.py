@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
 from bp_collector.backend import episode_id_for
+from bp_collector.camera_placement import Placement, placement_record
 from bp_collector.mujoco.contacts import CollisionStats, ContactMonitor, FingerForces
 from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
 from bp_collector.mujoco.observation import observe
@@ -202,11 +204,13 @@ def simulate_episode(
     render: bool = True,
     ranges: RandomizationRanges | None = None,
     fovy_deg: float = 0.0,
+    placements: Mapping[str, Placement] | None = None,
 ) -> EpisodeResult:
     """Simulate, record and judge one episode; the directory is committed by its manifest.
 
     `stop_when_done` ends the episode when the expert's script is over (else it runs for
     `max_seconds`); `render=False` records state only (no camera files), for baselines.
+    `placements` put fixed cameras elsewhere than their own places.
     """
     t_start = time.perf_counter()
     task = config.task(task_id)
@@ -214,7 +218,8 @@ def simulate_episode(
     cams = tuple(cameras) if render else ()
     free = [n.asset_id for n in graph.nodes if not n.is_static and n.articulation is None]
     rand = draw_randomization(seed, free, [n.asset_id for n in graph.nodes], cams, ranges)
-    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG)
+    placed = dict(placements or {}) if render else {}
+    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG, placed)
     world = build_world(graph, assignment, task, options, rand)
     model = world.model
     data = mujoco.MjData(model)
@@ -314,6 +319,7 @@ def simulate_episode(
                 "width": width,
                 "height": height,
                 "fovy_deg": float(model.cam_fovy[model.camera(world.camera_name(c)).id]),
+                "placement": placement_record(placed.get(c)),
                 "streams": {s: stream_spec(s) for s in ("rgb", "depth", "segmentation")},
             }
             for c in cams

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import mujoco
@@ -30,6 +30,7 @@ from bp_scene_contract import (
     TaskSpec,
 )
 
+from bp_collector.camera_placement import LookAt, Orbit, Placement, check_placements
 from bp_collector.mujoco.randomization import DomainRandomization
 
 NODE_PREFIX = "node/"
@@ -64,6 +65,8 @@ class WorldOptions:
     fps: int = 30
     fovy_deg: float = FIXED_CAMERA_FOVY_DEG
     """Vertical field of view of the fixed cameras (overhead, front)."""
+    placements: Mapping[str, Placement] = field(default_factory=dict)
+    """Where fixed cameras stand instead of their own places (bp_collector.camera_placement)."""
 
 
 @dataclass(frozen=True)
@@ -479,6 +482,7 @@ def _add_cameras(
     rand: DomainRandomization,
     open_side_only: bool,
     fovy_deg: float,
+    placements: Mapping[str, Placement],
 ) -> None:
     forward = center - base_pos
     forward[2] = 0
@@ -493,7 +497,18 @@ def _add_cameras(
             _add_wrist_camera(spec, robot)
             continue
         target = center + np.array(jitter.target)
-        if name == "overhead" and open_side_only:
+        placement = placements.get(name)
+        # The overhead image's top points away from the robot, the others' up.
+        up_hint = forward if name == "overhead" else up_z
+        if isinstance(placement, Orbit):
+            el, az = math.radians(placement.elevation_deg), math.radians(placement.azimuth_deg)
+            horizontal = math.cos(az) * forward + math.sin(az) * side
+            offset = math.cos(el) * horizontal + math.sin(el) * up_z
+            pos, up = center + placement.distance_m * offset, up_hint
+        elif isinstance(placement, LookAt):
+            pos, up = np.array(placement.position), up_hint
+            target = np.array(placement.target) + np.array(jitter.target)
+        elif name == "overhead" and open_side_only:
             # Above and behind the part to be opened: from beyond it only its back shows.
             pos, up = center - forward * 0.5 + up_z * 0.8, forward
         elif name == "overhead":
@@ -551,6 +566,7 @@ def build_world(
     for camera in options.cameras:
         if camera not in SUPPORTED_CAMERAS:
             raise InvalidInput(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
+    placements = check_placements(options.placements.items(), options.cameras)
     spec = mujoco.MjSpec()
     spec.modelname = f"{graph.scene_id}-{task.task_id}"
     spec.compiler.degree = False
@@ -638,6 +654,7 @@ def build_world(
         rand,
         open_side_only=target_node.articulation is not None,
         fovy_deg=options.fovy_deg,
+        placements=placements,
     )
     key = spec.add_key(name="home")
     model = spec.compile()
