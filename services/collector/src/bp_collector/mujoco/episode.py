@@ -160,6 +160,22 @@ def expert_record(expert: ScriptedExpert | None) -> dict[str, Any]:
     }
 
 
+def lights_record(model: mujoco.MjModel) -> list[dict[str, Any]]:
+    """The episode manifest's `lights`: what lit the scene (the scene's own, or the key light)."""
+    return [
+        {
+            "name": model.light(i).name,
+            "type": "directional"
+            if model.light_type[i] == mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+            else "point",
+            "position": [round(float(v), 6) for v in model.light_pos[i]],
+            "direction": [round(float(v), 6) for v in model.light_dir[i]],
+            "diffuse": round(float(model.light_diffuse[i][0]), 6),
+        }
+        for i in range(model.nlight)
+    ]
+
+
 def _pinch_distance(world: World, opening: float) -> float:
     """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
     model, robot = world.model, world.robot
@@ -338,6 +354,7 @@ def simulate_episode(
             ],
         },
         "randomization": rand.to_record(),
+        "lights": lights_record(model),
     }
     writer.commit(manifest)
     timings["total"] = time.perf_counter() - t_start

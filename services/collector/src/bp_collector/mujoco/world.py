@@ -25,7 +25,9 @@ from bp_scene_contract import (
     Box,
     InvalidSceneDocument,
     RobotAssignment,
+    SceneCamera,
     SceneGraph,
+    SceneLight,
     SceneNode,
     TaskSpec,
 )
@@ -473,6 +475,69 @@ def work_area(graph: SceneGraph, task: TaskSpec) -> np.ndarray:
     return target
 
 
+MAX_SCENE_LIGHTS = 8
+"""The renderer lights a scene with at most eight lights; the brightest are kept."""
+
+
+def _add_lights(spec: mujoco.MjSpec, graph: SceneGraph, rand: DomainRandomization) -> None:
+    """The scene's own lights where it has them, else one key light, at the drawn intensity.
+
+    The drawn intensity is shared among the scene's lights by their authored intensities, so a
+    scene is as bright overall as one lit by the key light; distant lights shine along their
+    -z, turned by the drawn direction's offset from straight down; other lights are points.
+    Dome lights are the environment, which the headlight's ambient term stands in for.
+    """
+    lights = [light for light in graph.lights if light.type_name != "DomeLight"]
+    if not lights:
+        spec.worldbody.add_light(
+            name="key",
+            pos=[0.0, 0.0, 3.0],
+            dir=list(rand.light_direction),
+            diffuse=[rand.light_intensity] * 3,
+            castshadow=False,
+            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+        )
+        return
+    kept = sorted(lights, key=lambda light: -_authored_intensity(light))[:MAX_SCENE_LIGHTS]
+    total = sum(_authored_intensity(light) for light in kept)
+    offset = np.array(rand.light_direction) - np.array([0.0, 0.0, -1.0])
+    for light in kept:
+        diffuse = rand.light_intensity * _authored_intensity(light) / total
+        axes = np.zeros(9)
+        mujoco.mju_quat2Mat(axes, np.asarray(light.pose.orientation, dtype=float))
+        direction = -axes.reshape(3, 3)[:, 2]
+        distant = light.type_name == "DistantLight"
+        if distant:
+            direction = direction + offset
+            direction /= np.linalg.norm(direction) or 1.0
+        spec.worldbody.add_light(
+            name=f"light{light.usd_path}",
+            pos=list(light.pose.position) if not distant else [0.0, 0.0, 3.0],
+            dir=direction.tolist(),
+            diffuse=[diffuse] * 3,
+            castshadow=False,
+            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+            if distant
+            else mujoco.mjtLightType.mjLIGHT_POINT,
+        )
+
+
+def _authored_intensity(light: SceneLight) -> float:
+    # A light that does not say how bright it is counts as USD's default, 1.
+    return light.intensity if light.intensity is not None and light.intensity > 0 else 1.0
+
+
+def _add_scene_camera(spec: mujoco.MjSpec, camera: SceneCamera) -> None:
+    """A camera of the scene, as authored: its pose (MuJoCo's and USD's cameras both look
+    along -z with +y up) and its lens."""
+    spec.worldbody.add_camera(
+        name=f"cam/{camera.name}",
+        pos=list(camera.pose.position),
+        quat=list(camera.pose.orientation),
+        fovy=camera.fovy_deg,
+    )
+
+
 def _add_cameras(
     spec: mujoco.MjSpec,
     robot: RobotHandle,
@@ -483,6 +548,7 @@ def _add_cameras(
     open_side_only: bool,
     fovy_deg: float,
     placements: Mapping[str, Placement],
+    scene_cameras: Mapping[str, SceneCamera],
 ) -> None:
     forward = center - base_pos
     forward[2] = 0
@@ -495,6 +561,9 @@ def _add_cameras(
         jitter = rand.camera_jitter(name)
         if name == "wrist":
             _add_wrist_camera(spec, robot)
+            continue
+        if name in scene_cameras:
+            _add_scene_camera(spec, scene_cameras[name])
             continue
         target = center + np.array(jitter.target)
         placement = placements.get(name)
@@ -563,9 +632,13 @@ def build_world(
     rand: DomainRandomization,
 ) -> World:
     """Compile the episode's model: scene, floor, lights, robot and cameras."""
+    scene_cameras = {camera.name: camera for camera in graph.cameras}
     for camera in options.cameras:
-        if camera not in SUPPORTED_CAMERAS:
-            raise InvalidInput(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
+        if camera not in SUPPORTED_CAMERAS and camera not in scene_cameras:
+            raise InvalidInput(
+                f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}"
+                f" and the scene's {sorted(scene_cameras)}"
+            )
     placements = check_placements(options.placements.items(), options.cameras)
     spec = mujoco.MjSpec()
     spec.modelname = f"{graph.scene_id}-{task.task_id}"
@@ -593,14 +666,7 @@ def build_world(
     _texture_floor(spec, floor, rand)
     floor.contype = SCENE_CONTYPE
     floor.conaffinity = SCENE_CONAFFINITY
-    spec.worldbody.add_light(
-        name="key",
-        pos=[0.0, 0.0, 3.0],
-        dir=list(rand.light_direction),
-        diffuse=[rand.light_intensity] * 3,
-        castshadow=False,
-        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
-    )
+    _add_lights(spec, graph, rand)
 
     free_objects: dict[str, FreeObject] = {}
     parts: dict[tuple[str, str], ArticulatedPart] = {}
@@ -655,6 +721,7 @@ def build_world(
         open_side_only=target_node.articulation is not None,
         fovy_deg=options.fovy_deg,
         placements=placements,
+        scene_cameras=scene_cameras,
     )
     key = spec.add_key(name="home")
     model = spec.compile()

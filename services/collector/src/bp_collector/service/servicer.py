@@ -112,9 +112,10 @@ def plan_episodes(
             f"{total} episodes asked, this collector allows {limits.max_episodes_per_job} per job"
         )
     camera = request.camera
-    unknown = sorted(set(camera.cameras) - set(offer.cameras))
+    known = [*offer.cameras, *(c.name for c in graph.cameras)]
+    unknown = sorted(set(camera.cameras) - set(known))
     if unknown:
-        raise InvalidRequest(f"unknown cameras {unknown}; known: {list(offer.cameras)}")
+        raise InvalidRequest(f"unknown cameras {unknown}; known: {known}")
     width, height = camera.width or defaults.width, camera.height or defaults.height
     if width % 2 or height % 2 or max(width, height) > offer.max_image_side:
         raise InvalidRequest(
