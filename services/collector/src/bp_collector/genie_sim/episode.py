@@ -311,6 +311,7 @@ def run_episode(
                 ],
             },
             "randomization": rand.to_record(),
+            "lights": [],  # the Genie Sim server lights its own scene
         }
         writer.commit(manifest)
         committed = True
