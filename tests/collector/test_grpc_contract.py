@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from bp_collector.demo_scenes import tabletop_scene
 from bp_collector.mujoco.recording import read_episode
@@ -173,6 +174,13 @@ def test_start_is_idempotent_by_job_key(
     assert events[-1].state == pb.JOB_STATE_SUCCEEDED
 
 
+ORBIT = pb.Orbit(distance_m=1.0, elevation_deg=30.0, azimuth_deg=45.0)
+
+
+def _placed(*placements: pb.CameraPlacement) -> pb.CameraSpec:
+    return pb.CameraSpec(width=64, height=64, fps=10, placements=placements)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -182,6 +190,13 @@ def test_start_is_idempotent_by_job_key(
         ({"task_ids": ["no_such_task"]}, "no such task"),
         ({"episodes_per_task": 60}, "allows 100 per job"),
         ({"job_key": "spaces are not allowed"}, "job_key"),
+        ({"camera": _placed(pb.CameraPlacement(camera="wrist", orbit=ORBIT))}, "on the hand"),
+        ({"camera": _placed(pb.CameraPlacement(camera="front", orbit=ORBIT))}, "not among"),
+        ({"camera": _placed(pb.CameraPlacement(camera="overhead"))}, "neither an orbit"),
+        (
+            {"camera": _placed(pb.CameraPlacement(camera="overhead", orbit=pb.Orbit()))},
+            "distance 0.0 m",
+        ),
     ],
 )
 def test_inputs_the_collector_cannot_run_are_invalid_arguments(
@@ -191,6 +206,32 @@ def test_inputs_the_collector_cannot_run_are_invalid_arguments(
         stub.StartCollection(request("run-bad/x", **overrides), timeout=10)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert message in caught.value.details()
+
+
+def test_a_job_places_its_fixed_cameras_where_the_request_asks(
+    stub: collector_pb2_grpc.CollectorStub, server: CollectorServer
+) -> None:
+    look_at = pb.LookAt(position=pb.Vec3(x=1.3, y=0.4, z=1.2), target=pb.Vec3(x=0.45, z=0.75))
+    camera = pb.CameraSpec(
+        cameras=["wrist", "overhead"],
+        width=64,
+        height=64,
+        fps=10,
+        placements=[pb.CameraPlacement(camera="overhead", look_at=look_at)],
+    )
+    job = stub.StartCollection(
+        request("run-placed/franka_panda", task_ids=["pick_place_cube"], camera=camera),
+        timeout=10,
+    ).job
+    events, _ = watch_to_end(stub, job.job_id)
+    [result] = [e.episode for e in events if e.HasField("episode")]
+    folder = server.data_dir / "jobs" / job.job_id / "episodes" / result.episode_id
+    episode = read_episode(folder, verify=True)
+    overhead = next(c for c in episode.manifest["cameras"] if c["name"] == "overhead")
+    assert overhead["placement"]["position"] == [1.3, 0.4, 1.2]
+    # Randomisation still jitters a placed camera, by at most 2 cm per axis.
+    position = episode.states()["camera_position"][:, episode.cameras.index("overhead")]
+    assert np.abs(position - [1.3, 0.4, 1.2]).max() <= 0.02
 
 
 def test_a_message_over_the_size_limit_is_refused(

@@ -74,7 +74,9 @@ def test_shuffled_actions_teach_nothing(demonstrations: tuple[Path, Path]) -> No
     result = check(*demonstrations, shuffle=True)
 
     assert result.shuffled_actions and result.evaluations == 6
-    assert result.success_rate <= 1 / 6  # measured: 0 of 6
+    # At most one lucky drop in six (the rate is rounded, so count): measured 1 of 6 since
+    # masses and friction are drawn too, 0 of 6 before.
+    assert sum(task.successes for task in result.tasks) <= 1
 
 
 def test_bp_learnability_writes_one_result_per_robot_once(

@@ -108,7 +108,8 @@ def test_same_graph_whatever_the_up_axis_and_unit(
 def test_file_has_exactly_the_contract_shape(tmp_path: Path, tabletop: SceneGraph) -> None:
     path = write_scene_graph(tabletop, tmp_path)
     data = json.loads(path.read_text())
-    assert set(data) == {"schema_version", "scene_id", "frame", "nodes", "edges"}
+    top = {"schema_version", "scene_id", "frame", "nodes", "edges", "lights", "cameras"}
+    assert set(data) == top
     assert data["schema_version"] == 1
     assert data["frame"] == {"up_axis": "z", "units": "m", "handedness": "right"}
     node_keys = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from bp_collector.mujoco.recording import read_episode
 from bp_collector.service.server import CollectorServer, ServerTls
+from bp_collector_api import API_VERSION
 from bp_common.contracts import decode
 from bp_common.contracts.envelope import encode
 from bp_common.contracts.events import EpisodesCollected, ExportSummary, SceneExported
@@ -159,7 +160,7 @@ def test_an_incompatible_collector_or_missing_identity_is_a_permanent_error(
     assert submit.error is not None and submit.error.permanent
     if case == "major 2 collector":
         assert submit.error.type == "IncompatibleCollector"
-        assert "2.0.0" in submit.error.message and "1.0.0" in submit.error.message
+        assert "2.0.0" in submit.error.message and API_VERSION in submit.error.message
     else:
         assert submit.error.type == "UnsafeConfiguration"
         assert "collector-client-key" in submit.error.message

@@ -10,7 +10,7 @@ from bp_collector_api.blueprint.collector.v1 import collector_pb2, collector_pb2
 
 # Semver of the contract: bump the major on any incompatible change to the .proto file, the
 # minor when adding fields, methods or enum values. Clients refuse a server of another major.
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
 SERVICE_NAME = "blueprint.collector.v1.Collector"
 
 __all__ = ["API_VERSION", "SERVICE_NAME", "api_major", "collector_pb2", "collector_pb2_grpc"]

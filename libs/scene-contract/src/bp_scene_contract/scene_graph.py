@@ -6,7 +6,9 @@
               articulation: null | {joints: [{name, type, axis, anchor, lower, upper,
                                              moving_part_bbox}]},
               shapes: [{usd_path, kind, pose, size, collision, visual, rgba, mesh}]}],
-     edges: [{source, target, relation, confidence}]}
+     edges: [{source, target, relation, confidence}],
+     lights: [{usd_path, type_name, pose, intensity}],
+     cameras: [{name, usd_path, pose, fovy_deg}]}
 
 `size` is the extents of the world box `bbox`. Mass (kg) and friction are null where the scene
 does not say. Joints are in world coordinates: `axis` is a non-zero direction (readers take its
@@ -18,6 +20,11 @@ is beside or is aligned with `target`.
 (`box`, `sphere`, `ellipsoid`, `cylinder`, `capsule` or `mesh`), whether it collides, whether it
 is seen, and its colour; empty when export had none to give (the simulator then falls back to
 the node's box). A document without `shapes` reads as empty: version 1 documents stay valid.
+
+`lights` and `cameras` are the scene's UsdLux lights and perspective UsdGeom cameras, posed in
+the world frame with USD's local convention kept: a camera looks along its pose's -z with +y
+up (as MuJoCo's do), a distant light shines along its -z. A camera's `name` is the one a run
+asks for (`usd_` and its prim's name). Documents without them read as empty lists.
 """
 
 from __future__ import annotations
@@ -166,6 +173,26 @@ class Frame(ContractModel):
     handedness: Literal["right"] = "right"
 
 
+class SceneLight(ContractModel):
+    """A UsdLux light: its USD type (`DistantLight`, `SphereLight`, ...), pose and intensity."""
+
+    usd_path: str
+    type_name: str
+    pose: Pose
+    intensity: float | None = Field(default=None, ge=0.0)
+    """`inputs:intensity` as authored (USD's units, comparable between lights of one scene)."""
+
+
+class SceneCamera(ContractModel):
+    """A perspective UsdGeom camera, offered to runs under `name`."""
+
+    name: str = Field(pattern=r"^usd_[A-Za-z0-9_]{1,60}$")
+    usd_path: str
+    pose: Pose
+    fovy_deg: float = Field(gt=0.0, lt=180.0)
+    """Vertical field of view, from the focal length and the vertical aperture."""
+
+
 class SceneGraph(ContractModel):
     """`scene_graph.json`: nodes and relations in the pipeline's Z-up metre world frame."""
 
@@ -174,6 +201,8 @@ class SceneGraph(ContractModel):
     frame: Frame = Frame()
     nodes: tuple[SceneNode, ...]
     edges: tuple[SceneEdge, ...]
+    lights: tuple[SceneLight, ...] = ()
+    cameras: tuple[SceneCamera, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> SceneGraph:
@@ -186,6 +215,11 @@ class SceneGraph(ContractModel):
             for end, name in (("source", edge.source), ("target", edge.target)):
                 if name not in seen:
                     raise Inconsistent("edge names an unknown node", f"edges.{i}.{end}", name)
+        names: set[str] = set()
+        for i, camera in enumerate(self.cameras):
+            if camera.name in names:
+                raise Inconsistent("camera name is repeated", f"cameras.{i}.name", camera.name)
+            names.add(camera.name)
         return self
 
     def node(self, asset_id: str) -> SceneNode:

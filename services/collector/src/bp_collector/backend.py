@@ -22,6 +22,8 @@ from typing import Protocol
 
 from bp_scene_contract import SceneGraph, TaskConfig
 
+from bp_collector.camera_placement import Placement
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -55,6 +57,8 @@ class EpisodeOrder:
     max_seconds: float
     fovy_deg: float = 0.0
     """Vertical field of view of the fixed cameras, degrees; 0 keeps each camera's own."""
+    placements: Mapping[str, Placement] = field(default_factory=dict)
+    """Fixed cameras placed for this order (bp_collector.camera_placement); others keep theirs."""
 
 
 @dataclass(frozen=True)

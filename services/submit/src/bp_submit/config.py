@@ -3,15 +3,42 @@ long to follow a job in one delivery, and how to treat an unreachable collector.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The streaming-pull worker extends a message's lease for at most this long (PullWorker's
 # max_lease_s); a delivery must give the message back before that, or Pub/Sub hands it to
 # another worker while this one still follows the job.
 PULL_MAX_LEASE_S = 3600
+
+
+Coordinate = Annotated[float, Field(ge=-100.0, le=100.0, allow_inf_nan=False)]
+
+
+class OrbitPlacement(BaseModel):
+    """Around the task's work area, looking at its centre; azimuth 0 is beyond the work area
+    facing the robot, 90 the robot's left, 180 behind it (counter-clockwise seen from above)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    distance_m: float = Field(ge=0.1, le=10.0, allow_inf_nan=False)
+    elevation_deg: float = Field(ge=-90.0, le=90.0, allow_inf_nan=False)
+    azimuth_deg: float = Field(default=0.0, ge=-360.0, le=360.0, allow_inf_nan=False)
+
+
+class LookAtPlacement(BaseModel):
+    """At a point of the world frame (Z up, metres), looking at another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    position: tuple[Coordinate, Coordinate, Coordinate]
+    look_at: tuple[Coordinate, Coordinate, Coordinate]
+
+    @model_validator(mode="after")
+    def _apart(self) -> LookAtPlacement:
+        if sum((a - b) ** 2 for a, b in zip(self.position, self.look_at, strict=True)) < 0.01:
+            raise ValueError("position and look_at must be at least 0.1 m apart")
+        return self
 
 
 class SubmitConfig(BaseSettings):
@@ -27,6 +54,12 @@ class SubmitConfig(BaseSettings):
     episode_cameras: str = ""
     # Vertical field of view of the fixed cameras (overhead, front), degrees; 0 keeps theirs.
     episode_fov_deg: float = Field(default=0.0, ge=0.0, lt=180.0)
+    # Where the fixed cameras stand, as JSON: {"front": {"distance_m": 1.2, "elevation_deg": 30,
+    # "azimuth_deg": 45}, "overhead": {"position": [x, y, z], "look_at": [x, y, z]}}; a camera
+    # left out keeps its own place. Each must be among the recorded cameras.
+    episode_camera_placement: dict[
+        Literal["overhead", "front"], OrbitPlacement | LookAtPlacement
+    ] = Field(default_factory=dict)
 
     # `auto`: in `local`, when nothing listens at BP_COLLECTOR_ADDRESS (a loopback address),
     # start a plaintext collector on loopback beside this process. `never`: use the address.

@@ -29,7 +29,7 @@ from bp_submit.collection import (
     RobotSummary,
     assigned_tasks,
 )
-from bp_submit.config import SubmitConfig
+from bp_submit.config import LookAtPlacement, OrbitPlacement, SubmitConfig
 from bp_submit.connection import collector_client
 
 # After its follow budget a delivery still commits what arrived and hands the message back.
@@ -66,14 +66,32 @@ def run_seed(run_id: str) -> int:
     return int(hashlib.sha256(run_id.encode()).hexdigest()[:7], 16)
 
 
-def _camera(config: SubmitConfig) -> pb.CameraSpec:
+def camera_spec(config: SubmitConfig) -> pb.CameraSpec:
+    """What the run asks of the cameras: which, image size, rate, lens and placements."""
     return pb.CameraSpec(
         cameras=config.camera_list,
         width=config.episode_width,
         height=config.episode_height,
         fps=config.episode_fps,
         fovy_deg=config.episode_fov_deg,
+        placements=[
+            _placement(camera, placement)
+            for camera, placement in sorted(config.episode_camera_placement.items())
+        ],
     )
+
+
+def _placement(camera: str, placement: OrbitPlacement | LookAtPlacement) -> pb.CameraPlacement:
+    if isinstance(placement, OrbitPlacement):
+        orbit = pb.Orbit(
+            distance_m=placement.distance_m,
+            elevation_deg=placement.elevation_deg,
+            azimuth_deg=placement.azimuth_deg,
+        )
+        return pb.CameraPlacement(camera=camera, orbit=orbit)
+    (px, py, pz), (tx, ty, tz) = placement.position, placement.look_at
+    look_at = pb.LookAt(position=pb.Vec3(x=px, y=py, z=pz), target=pb.Vec3(x=tx, y=ty, z=tz))
+    return pb.CameraPlacement(camera=camera, look_at=look_at)
 
 
 def _collector_dir(ctx: StageContext) -> Path:
@@ -189,7 +207,7 @@ def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported
             task_config_json=task_config,
             episodes_per_task=cfg.episodes_for(ctx.settings.is_local),
             seed=run_seed(event.run_id),
-            camera=_camera(cfg),
+            camera=camera_spec(cfg),
             max_episode_seconds=cfg.episode_seconds,
             labels={"scene_id": event.scene_id, "run_id": event.run_id, "stage": "submit"},
         )

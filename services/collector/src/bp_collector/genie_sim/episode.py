@@ -24,6 +24,7 @@ from bp_genie_sim_api import DEFAULT_PORT
 from bp_scene_contract import BodyState, Box, Observation, Outcome, SceneGraph, judge
 
 from bp_collector.backend import EpisodeOrder, EpisodeSummary, episode_id_for
+from bp_collector.camera_placement import placement_record
 from bp_collector.genie_sim import wire
 from bp_collector.genie_sim.client import CameraShot, GenieSimClient, UnexpectedAnswer
 from bp_collector.genie_sim.twin import PlanningTwin
@@ -31,7 +32,7 @@ from bp_collector.mujoco.episode import collision_record, expert_record
 from bp_collector.mujoco.expert import CLOSED
 from bp_collector.mujoco.randomization import draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
-from bp_collector.mujoco.world import WorldOptions
+from bp_collector.mujoco.world import FIXED_CAMERA_FOVY_DEG, WorldOptions
 
 PROTOCOL = f"aimdk.protocol (Genie Sim 3.x data collection, port {DEFAULT_PORT})"
 DEPTH_MAX_MM = float(np.iinfo(np.uint16).max)
@@ -121,7 +122,8 @@ def run_episode(
     cams = tuple(order.cameras)
     free = [n.asset_id for n in graph.nodes if not n.is_static and n.articulation is None]
     rand = draw_randomization(order.seed, free, [n.asset_id for n in graph.nodes], cams)
-    options = WorldOptions(cams, order.width, order.height, order.fps)
+    fovy = order.fovy_deg or FIXED_CAMERA_FOVY_DEG
+    options = WorldOptions(cams, order.width, order.height, order.fps, fovy, order.placements)
     twin = PlanningTwin(graph, config, task, order.robot, options, rand)
     base = config.assignment(order.robot).base_pose
     assert base is not None  # build_world refused a robot without one
@@ -290,6 +292,7 @@ def run_episode(
                     "width": order.width,
                     "height": order.height,
                     "fovy_deg": float(model.cam_fovy[model.camera(world.camera_name(c)).id]),
+                    "placement": placement_record(order.placements.get(c)),
                     "streams": {s: stream_spec(s) for s in ("rgb", "depth", "segmentation")},
                 }
                 for c in cams
@@ -308,6 +311,7 @@ def run_episode(
                 ],
             },
             "randomization": rand.to_record(),
+            "lights": [],  # the Genie Sim server lights its own scene
         }
         writer.commit(manifest)
         committed = True

@@ -21,6 +21,13 @@ from bp_collector_api import collector_pb2 as pb
 from bp_common.errors import PermanentError
 from bp_common.metrics import PipelineMetrics, pipeline_metrics
 
+from bp_collector.camera_placement import (
+    InvalidCameraPlacement,
+    LookAt,
+    Orbit,
+    Placement,
+    check_placements,
+)
 from bp_collector.jobs.store import EpisodeTicket, JobStore
 from bp_collector.jobs.worker import JobEpisode, init_worker, run_episode
 
@@ -34,6 +41,26 @@ class EpisodeDefaults:
     height: int = 224
     fps: int = 30
     max_seconds: float = 10.0
+
+
+def placements_from_wire(camera: pb.CameraSpec, cameras: tuple[str, ...]) -> dict[str, Placement]:
+    """A request's camera placements, checked against the `cameras` it records (raises
+    InvalidCameraPlacement)."""
+    wanted: list[tuple[str, Placement]] = []
+    for placed in camera.placements:
+        which = placed.WhichOneof("placement")
+        if which == "orbit":
+            o = placed.orbit
+            wanted.append((placed.camera, Orbit(o.distance_m, o.elevation_deg, o.azimuth_deg)))
+        elif which == "look_at":
+            p, t = placed.look_at.position, placed.look_at.target
+            wanted.append((placed.camera, LookAt((p.x, p.y, p.z), (t.x, t.y, t.z))))
+        else:
+            raise InvalidCameraPlacement(
+                f"camera placement for {placed.camera!r} has neither an orbit nor a look-at",
+                camera=placed.camera,
+            )
+    return check_placements(wanted, cameras)
 
 
 def job_dir(data_dir: Path, job_id: str) -> Path:
@@ -96,18 +123,20 @@ class JobRunner:
             assert request is not None
             self._requests[ticket.job_id] = request
         camera, d = request.camera, self.defaults
+        cameras = tuple(camera.cameras) or d.cameras
         return JobEpisode(
             job_dir=str(job_dir(self.data_dir, ticket.job_id)),
             episode_id=ticket.episode_id,
             task_id=ticket.task_id,
             robot=request.robot,
             seed=ticket.seed,
-            cameras=tuple(camera.cameras) or d.cameras,
+            cameras=cameras,
             width=camera.width or d.width,
             height=camera.height or d.height,
             fps=camera.fps or d.fps,
             max_seconds=request.max_episode_seconds or d.max_seconds,
             fovy_deg=camera.fovy_deg,
+            placements=placements_from_wire(camera, cameras),
         )
 
     def _fill(self) -> None:

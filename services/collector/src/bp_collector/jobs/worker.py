@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bp_collector_api import collector_pb2 as pb
@@ -21,6 +21,7 @@ from bp_scene_contract import SceneGraph, TaskConfig, read_scene_graph, read_tas
 
 from bp_collector.backend import Backend, EpisodeOrder
 from bp_collector.backends import create_backend
+from bp_collector.camera_placement import Placement
 
 SCENE_GRAPH = "scene_graph.json"
 TASK_CONFIG = "task_config.json"
@@ -45,6 +46,7 @@ class JobEpisode:
     fps: int
     max_seconds: float
     fovy_deg: float = 0.0
+    placements: dict[str, Placement] = field(default_factory=dict)
 
 
 def init_worker(backend: str) -> None:
@@ -95,6 +97,7 @@ def run_episode(episode: JobEpisode) -> bytes:
         fps=episode.fps,
         max_seconds=episode.max_seconds,
         fovy_deg=episode.fovy_deg,
+        placements=episode.placements,
     )
     if _backend is None:
         raise RuntimeError("init_worker has not made this process's backend")

@@ -47,6 +47,7 @@ class MujocoBackend:
             fps=order.fps,
             max_seconds=order.max_seconds,
             fovy_deg=order.fovy_deg,
+            placements=order.placements,
         )
         if result.episode_id != order.episode_id:
             raise RuntimeError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 
 from bp_collector.backend import episode_id_for
+from bp_collector.camera_placement import Placement, placement_record
 from bp_collector.mujoco.contacts import CollisionStats, ContactMonitor, FingerForces
 from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
 from bp_collector.mujoco.observation import observe
@@ -158,6 +160,22 @@ def expert_record(expert: ScriptedExpert | None) -> dict[str, Any]:
     }
 
 
+def lights_record(model: mujoco.MjModel) -> list[dict[str, Any]]:
+    """The episode manifest's `lights`: what lit the scene (the scene's own, or the key light)."""
+    return [
+        {
+            "name": model.light(i).name,
+            "type": "directional"
+            if model.light_type[i] == mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+            else "point",
+            "position": [round(float(v), 6) for v in model.light_pos[i]],
+            "direction": [round(float(v), 6) for v in model.light_dir[i]],
+            "diffuse": round(float(model.light_diffuse[i][0]), 6),
+        }
+        for i in range(model.nlight)
+    ]
+
+
 def _pinch_distance(world: World, opening: float) -> float:
     """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
     model, robot = world.model, world.robot
@@ -202,11 +220,13 @@ def simulate_episode(
     render: bool = True,
     ranges: RandomizationRanges | None = None,
     fovy_deg: float = 0.0,
+    placements: Mapping[str, Placement] | None = None,
 ) -> EpisodeResult:
     """Simulate, record and judge one episode; the directory is committed by its manifest.
 
     `stop_when_done` ends the episode when the expert's script is over (else it runs for
     `max_seconds`); `render=False` records state only (no camera files), for baselines.
+    `placements` put fixed cameras elsewhere than their own places.
     """
     t_start = time.perf_counter()
     task = config.task(task_id)
@@ -214,7 +234,8 @@ def simulate_episode(
     cams = tuple(cameras) if render else ()
     free = [n.asset_id for n in graph.nodes if not n.is_static and n.articulation is None]
     rand = draw_randomization(seed, free, [n.asset_id for n in graph.nodes], cams, ranges)
-    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG)
+    placed = dict(placements or {}) if render else {}
+    options = WorldOptions(cams, width, height, fps, fovy_deg or FIXED_CAMERA_FOVY_DEG, placed)
     world = build_world(graph, assignment, task, options, rand)
     model = world.model
     data = mujoco.MjData(model)
@@ -314,6 +335,7 @@ def simulate_episode(
                 "width": width,
                 "height": height,
                 "fovy_deg": float(model.cam_fovy[model.camera(world.camera_name(c)).id]),
+                "placement": placement_record(placed.get(c)),
                 "streams": {s: stream_spec(s) for s in ("rgb", "depth", "segmentation")},
             }
             for c in cams
@@ -332,6 +354,7 @@ def simulate_episode(
             ],
         },
         "randomization": rand.to_record(),
+        "lights": lights_record(model),
     }
     writer.commit(manifest)
     timings["total"] = time.perf_counter() - t_start

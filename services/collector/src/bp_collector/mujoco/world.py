@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import mujoco
@@ -30,11 +30,14 @@ from bp_scene_contract import (
     Box,
     InvalidSceneDocument,
     RobotAssignment,
+    SceneCamera,
     SceneGraph,
+    SceneLight,
     SceneNode,
     TaskSpec,
 )
 
+from bp_collector.camera_placement import LookAt, Orbit, Placement, check_placements
 from bp_collector.mujoco.convex import ConvexDecomposer, ConvexSettings
 from bp_collector.mujoco.randomization import DomainRandomization
 from bp_collector.mujoco.shapes import ShapeBuild, add_shapes, has_collision_mesh
@@ -73,6 +76,8 @@ class WorldOptions:
     """Vertical field of view of the fixed cameras (overhead, front)."""
     convex: ConvexSettings | None = None
     """Convex decomposition of collision meshes (None: from the BP_CONVEX_* settings)."""
+    placements: Mapping[str, Placement] = field(default_factory=dict)
+    """Where fixed cameras stand instead of their own places (bp_collector.camera_placement)."""
 
 
 @dataclass(frozen=True)
@@ -541,6 +546,69 @@ def work_area(graph: SceneGraph, task: TaskSpec) -> np.ndarray:
     return target
 
 
+MAX_SCENE_LIGHTS = 8
+"""The renderer lights a scene with at most eight lights; the brightest are kept."""
+
+
+def _add_lights(spec: mujoco.MjSpec, graph: SceneGraph, rand: DomainRandomization) -> None:
+    """The scene's own lights where it has them, else one key light, at the drawn intensity.
+
+    The drawn intensity is shared among the scene's lights by their authored intensities, so a
+    scene is as bright overall as one lit by the key light; distant lights shine along their
+    -z, turned by the drawn direction's offset from straight down; other lights are points.
+    Dome lights are the environment, which the headlight's ambient term stands in for.
+    """
+    lights = [light for light in graph.lights if light.type_name != "DomeLight"]
+    if not lights:
+        spec.worldbody.add_light(
+            name="key",
+            pos=[0.0, 0.0, 3.0],
+            dir=list(rand.light_direction),
+            diffuse=[rand.light_intensity] * 3,
+            castshadow=False,
+            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+        )
+        return
+    kept = sorted(lights, key=lambda light: -_authored_intensity(light))[:MAX_SCENE_LIGHTS]
+    total = sum(_authored_intensity(light) for light in kept)
+    offset = np.array(rand.light_direction) - np.array([0.0, 0.0, -1.0])
+    for light in kept:
+        diffuse = rand.light_intensity * _authored_intensity(light) / total
+        axes = np.zeros(9)
+        mujoco.mju_quat2Mat(axes, np.asarray(light.pose.orientation, dtype=float))
+        direction = -axes.reshape(3, 3)[:, 2]
+        distant = light.type_name == "DistantLight"
+        if distant:
+            direction = direction + offset
+            direction /= np.linalg.norm(direction) or 1.0
+        spec.worldbody.add_light(
+            name=f"light{light.usd_path}",
+            pos=list(light.pose.position) if not distant else [0.0, 0.0, 3.0],
+            dir=direction.tolist(),
+            diffuse=[diffuse] * 3,
+            castshadow=False,
+            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+            if distant
+            else mujoco.mjtLightType.mjLIGHT_POINT,
+        )
+
+
+def _authored_intensity(light: SceneLight) -> float:
+    # A light that does not say how bright it is counts as USD's default, 1.
+    return light.intensity if light.intensity is not None and light.intensity > 0 else 1.0
+
+
+def _add_scene_camera(spec: mujoco.MjSpec, camera: SceneCamera) -> None:
+    """A camera of the scene, as authored: its pose (MuJoCo's and USD's cameras both look
+    along -z with +y up) and its lens."""
+    spec.worldbody.add_camera(
+        name=f"cam/{camera.name}",
+        pos=list(camera.pose.position),
+        quat=list(camera.pose.orientation),
+        fovy=camera.fovy_deg,
+    )
+
+
 def _add_cameras(
     spec: mujoco.MjSpec,
     robot: RobotHandle,
@@ -550,6 +618,8 @@ def _add_cameras(
     rand: DomainRandomization,
     open_side_only: bool,
     fovy_deg: float,
+    placements: Mapping[str, Placement],
+    scene_cameras: Mapping[str, SceneCamera],
 ) -> None:
     forward = center - base_pos
     forward[2] = 0
@@ -563,8 +633,22 @@ def _add_cameras(
         if name == "wrist":
             _add_wrist_camera(spec, robot)
             continue
+        if name in scene_cameras:
+            _add_scene_camera(spec, scene_cameras[name])
+            continue
         target = center + np.array(jitter.target)
-        if name == "overhead" and open_side_only:
+        placement = placements.get(name)
+        # The overhead image's top points away from the robot, the others' up.
+        up_hint = forward if name == "overhead" else up_z
+        if isinstance(placement, Orbit):
+            el, az = math.radians(placement.elevation_deg), math.radians(placement.azimuth_deg)
+            horizontal = math.cos(az) * forward + math.sin(az) * side
+            offset = math.cos(el) * horizontal + math.sin(el) * up_z
+            pos, up = center + placement.distance_m * offset, up_hint
+        elif isinstance(placement, LookAt):
+            pos, up = np.array(placement.position), up_hint
+            target = np.array(placement.target) + np.array(jitter.target)
+        elif name == "overhead" and open_side_only:
             # Above and behind the part to be opened: from beyond it only its back shows.
             pos, up = center - forward * 0.5 + up_z * 0.8, forward
         elif name == "overhead":
@@ -619,9 +703,14 @@ def build_world(
     rand: DomainRandomization,
 ) -> World:
     """Compile the episode's model: scene, floor, lights, robot and cameras."""
+    scene_cameras = {camera.name: camera for camera in graph.cameras}
     for camera in options.cameras:
-        if camera not in SUPPORTED_CAMERAS:
-            raise InvalidInput(f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}")
+        if camera not in SUPPORTED_CAMERAS and camera not in scene_cameras:
+            raise InvalidInput(
+                f"unknown camera {camera!r}; supported: {SUPPORTED_CAMERAS}"
+                f" and the scene's {sorted(scene_cameras)}"
+            )
+    placements = check_placements(options.placements.items(), options.cameras)
     spec = mujoco.MjSpec()
     spec.modelname = f"{graph.scene_id}-{task.task_id}"
     spec.compiler.degree = False
@@ -645,16 +734,10 @@ def build_world(
         name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[5.0, 5.0, 0.1], pos=[0, 0, floor_z]
     )
     floor.rgba = [*rand.floor_rgb, 1.0]
+    _texture_floor(spec, floor, rand)
     floor.contype = SCENE_CONTYPE
     floor.conaffinity = SCENE_CONAFFINITY
-    spec.worldbody.add_light(
-        name="key",
-        pos=[0.0, 0.0, 3.0],
-        dir=list(rand.light_direction),
-        diffuse=[rand.light_intensity] * 3,
-        castshadow=False,
-        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
-    )
+    _add_lights(spec, graph, rand)
 
     free_objects: dict[str, FreeObject] = {}
     parts: dict[tuple[str, str], ArticulatedPart] = {}
@@ -674,6 +757,8 @@ def build_world(
             _add_static_node(spec, node, build)
         else:
             free_objects[node.asset_id] = _add_free_object(spec, node, build)
+
+    rand.apply_physics(spec, {asset_id: obj.body for asset_id, obj in free_objects.items()})
 
     base = assignment.base_pose
     if base is None:
@@ -707,6 +792,8 @@ def build_world(
         rand,
         open_side_only=target_node.articulation is not None,
         fovy_deg=options.fovy_deg,
+        placements=placements,
+        scene_cameras=scene_cameras,
     )
     key = spec.add_key(name="home")
     model = spec.compile()
@@ -744,6 +831,36 @@ def build_world(
         node_bodies=node_bodies,
         shape_builds=build.shape_builds,
     )
+
+
+_BUILTIN_TEXTURES = {
+    "checker": mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+    "gradient": mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+}
+
+
+def _texture_floor(spec: mujoco.MjSpec, floor: mujoco.MjsGeom, rand: DomainRandomization) -> None:
+    """Give the floor the drawn builtin texture: the floor colour and a second one."""
+    draw = rand.floor_texture
+    if draw.builtin == "none":
+        return
+    spec.add_texture(
+        name="floor",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=_BUILTIN_TEXTURES[draw.builtin],
+        rgb1=list(rand.floor_rgb),
+        rgb2=list(draw.rgb2),
+        width=256,
+        height=256,
+    )
+    material = spec.add_material(name="floor")
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "floor"
+    # A checker texture holds 2x2 squares; uniform mapping repeats it per metre.
+    repeat = 1.0 / (2.0 * draw.tile_m) if draw.builtin == "checker" else 0.2
+    material.texrepeat = [repeat, repeat]
+    material.texuniform = True
+    floor.material = "floor"
+    floor.rgba = [1.0, 1.0, 1.0, 1.0]  # The texture carries the colours.
 
 
 def _segmentation_table(

@@ -21,7 +21,8 @@ from bp_episode_format import FORMAT_NAME, FORMAT_VERSION
 from bp_scene_contract import InvalidSceneDocument, read_scene_graph, read_task_config
 
 from bp_collector.backend import Capabilities, episode_id_for
-from bp_collector.jobs.runner import EpisodeDefaults, JobRunner, job_dir
+from bp_collector.camera_placement import InvalidCameraPlacement
+from bp_collector.jobs.runner import EpisodeDefaults, JobRunner, job_dir, placements_from_wire
 from bp_collector.jobs.store import TERMINAL, JobStore, KeyConflict, PlannedEpisode, job_id_for
 from bp_collector.jobs.worker import SCENE_GRAPH, TASK_CONFIG, episode_dir
 
@@ -111,9 +112,10 @@ def plan_episodes(
             f"{total} episodes asked, this collector allows {limits.max_episodes_per_job} per job"
         )
     camera = request.camera
-    unknown = sorted(set(camera.cameras) - set(offer.cameras))
+    known = [*offer.cameras, *(c.name for c in graph.cameras)]
+    unknown = sorted(set(camera.cameras) - set(known))
     if unknown:
-        raise InvalidRequest(f"unknown cameras {unknown}; known: {list(offer.cameras)}")
+        raise InvalidRequest(f"unknown cameras {unknown}; known: {known}")
     width, height = camera.width or defaults.width, camera.height or defaults.height
     if width % 2 or height % 2 or max(width, height) > offer.max_image_side:
         raise InvalidRequest(
@@ -123,6 +125,10 @@ def plan_episodes(
         raise InvalidRequest(f"fps must be between 1 and {offer.max_fps}")
     if not 0.0 <= camera.fovy_deg < 180.0:
         raise InvalidRequest("fovy_deg must be 0 (each camera's own) or below 180 degrees")
+    try:
+        placements_from_wire(camera, tuple(camera.cameras) or defaults.cameras)
+    except InvalidCameraPlacement as exc:
+        raise InvalidRequest(str(exc)) from exc
     seconds = request.max_episode_seconds or defaults.max_seconds
     if not 0 < seconds <= offer.max_episode_seconds:
         raise InvalidRequest(f"max_episode_seconds must be in (0, {offer.max_episode_seconds}]")

@@ -5,13 +5,15 @@ module fills it from the scene read from the USD. Everything is in the pipeline 
 metres); `size` is the world box's extents; joint limits are radians (revolute) or metres
 (prismatic). A joint without limits gets [-pi, pi] (revolute) or plus/minus the moving part's
 largest extent (prismatic), since consumers need numbers. Values are rounded to micrometres so
-that the same scene written in another up axis or unit gives the same file.
+that the same scene written in another up axis or unit gives the same file. The scene's lights
+and perspective cameras go in as they are posed; a camera is named `usd_` and its prim's name.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from bp_scene_contract import (
@@ -20,13 +22,15 @@ from bp_scene_contract import (
     Box,
     NodeProperties,
     Pose,
+    SceneCamera,
     SceneEdge,
     SceneGraph,
+    SceneLight,
     SceneNode,
     Vec3,
 )
 
-from bp_export.scene.model import Box3, Joint, SceneModel, SceneObject
+from bp_export.scene.model import Box3, Camera, Joint, Light, SceneModel, SceneObject
 from bp_export.scene.reconciliation import ReconciledScene, reconcile_scene
 from bp_export.scene.relations import compute_relations
 
@@ -43,7 +47,50 @@ def build_scene_graph(scene: SceneModel, reconciled: ReconciledScene | None = No
         SceneEdge(source=r.source, target=r.target, relation=r.relation, confidence=r.confidence)
         for r in compute_relations(scene.objects)
     )
-    return SceneGraph(scene_id=scene.scene_id, nodes=nodes, edges=edges)
+    return SceneGraph(
+        scene_id=scene.scene_id,
+        nodes=nodes,
+        edges=edges,
+        lights=tuple(_light(light) for light in sorted(scene.lights, key=lambda x: x.usd_path)),
+        cameras=_cameras(scene.cameras),
+    )
+
+
+# USD's defaults for a camera that does not author its optics (millimetres).
+_USD_FOCAL_LENGTH_MM = 50.0
+_USD_VERTICAL_APERTURE_MM = 15.2908
+
+
+def _light(light: Light) -> SceneLight:
+    return SceneLight(
+        usd_path=light.usd_path,
+        type_name=light.type_name,
+        pose=Pose(position=_vec(light.pose.position), orientation=_quat(light.pose.orientation)),
+        intensity=None if light.intensity is None else max(0.0, _clean(light.intensity)),
+    )
+
+
+def _cameras(cameras: tuple[Camera, ...]) -> tuple[SceneCamera, ...]:
+    """The perspective cameras, each under a name of its own (`usd_<prim name>`, `_2`... when
+    two prims share a name)."""
+    out: list[SceneCamera] = []
+    names: set[str] = set()
+    for camera in sorted(cameras, key=lambda c: c.usd_path):
+        if camera.projection != "perspective":
+            continue
+        focal = camera.focal_length_mm or _USD_FOCAL_LENGTH_MM
+        aperture = camera.vertical_aperture_mm or _USD_VERTICAL_APERTURE_MM
+        if focal <= 0 or aperture <= 0:
+            continue
+        stem = "usd_" + re.sub(r"[^A-Za-z0-9_]", "_", camera.usd_path.rsplit("/", 1)[-1])[:56]
+        name, k = stem, 2
+        while name in names:
+            name, k = f"{stem}_{k}", k + 1
+        names.add(name)
+        pose = Pose(position=_vec(camera.pose.position), orientation=_quat(camera.pose.orientation))
+        fovy = math.degrees(2.0 * math.atan(aperture / (2.0 * focal)))
+        out.append(SceneCamera(name=name, usd_path=camera.usd_path, pose=pose, fovy_deg=fovy))
+    return tuple(out)
 
 
 def scene_graph_json(graph: SceneGraph) -> str:
