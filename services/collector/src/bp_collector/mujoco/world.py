@@ -74,10 +74,10 @@ class WorldOptions:
     fps: int = 30
     fovy_deg: float = FIXED_CAMERA_FOVY_DEG
     """Vertical field of view of the fixed cameras (overhead, front)."""
-    convex: ConvexSettings | None = None
-    """Convex decomposition of collision meshes (None: from the BP_CONVEX_* settings)."""
     placements: Mapping[str, Placement] = field(default_factory=dict)
     """Where fixed cameras stand instead of their own places (bp_collector.camera_placement)."""
+    convex: ConvexSettings | None = None
+    """Convex decomposition of collision meshes (None: from the BP_CONVEX_* settings)."""
 
 
 @dataclass(frozen=True)
