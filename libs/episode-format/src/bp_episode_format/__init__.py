@@ -6,7 +6,7 @@ apart. The format itself is described in docs/raw-episode-format.md:
 
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays
-    cameras/<name>/rgb.mp4               H.264, yuv420p
+    cameras/<name>/rgb.mp4               H.264, yuv420p, a keyframe every 2 frames, no B-frames
     cameras/<name>/depth.mkv             FFV1 gray16le, millimetres, 0 = no return (lossless)
     cameras/<name>/segmentation.mkv      FFV1 gray16le, entity ids (lossless)
 """
@@ -22,6 +22,7 @@ from bp_episode_format.names import (
     FORMAT_VERSION,
     MANIFEST,
     READABLE_VERSIONS,
+    RGB_ENCODING,
     STATE_ARRAYS,
     STATES,
     STREAM_FILES,
@@ -45,6 +46,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "READABLE_VERSIONS",
+    "RGB_ENCODING",
     "STATES",
     "STATE_ARRAYS",
     "STREAMS",

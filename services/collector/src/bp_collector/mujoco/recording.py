@@ -5,7 +5,7 @@ episodes with it); they are re-exported here for the collector's callers. Layout
 docs/raw-episode-format.md):
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays
-    cameras/<name>/rgb.mp4               H.264, yuv420p
+    cameras/<name>/rgb.mp4               H.264, yuv420p, a keyframe every 2 frames, no B-frames
     cameras/<name>/depth.mkv             FFV1 gray16le, millimetres, 0 = no return (lossless)
     cameras/<name>/segmentation.mkv      FFV1 gray16le, entity ids (lossless)
 """
@@ -25,6 +25,7 @@ from bp_episode_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
+    RGB_ENCODING,
     STATES,
     STREAM_FILES,
     STREAMS,
@@ -86,14 +87,7 @@ class _VideoStream:
 def stream_spec(stream: str) -> dict[str, Any]:
     """How each stream is stored; recorded in the manifest so readers need no guessing."""
     if stream == "rgb":
-        return {
-            "file": STREAM_FILES[stream],
-            "codec": "libx264",
-            "pix_fmt": "yuv420p",
-            "crf": 23,
-            "preset": "veryfast",
-            "lossless": False,
-        }
+        return {"file": STREAM_FILES[stream], **RGB_ENCODING, "lossless": False}
     if stream == "depth":
         return {
             "file": STREAM_FILES[stream],
@@ -136,12 +130,18 @@ class EpisodeWriter:
             folder.mkdir(parents=True, exist_ok=True)
             self.streams[(camera, "rgb")] = _VideoStream(
                 folder / STREAM_FILES["rgb"],
-                "libx264",
-                "yuv420p",
+                str(RGB_ENCODING["codec"]),
+                str(RGB_ENCODING["pix_fmt"]),
                 width,
                 height,
                 fps,
-                {"crf": "23", "preset": "veryfast", "threads": "1"},
+                {
+                    "crf": str(RGB_ENCODING["crf"]),
+                    "preset": str(RGB_ENCODING["preset"]),
+                    "g": str(RGB_ENCODING["gop"]),
+                    "bf": str(RGB_ENCODING["bframes"]),
+                    "threads": "1",
+                },
             )
             for stream in ("depth", "segmentation"):
                 self.streams[(camera, stream)] = _VideoStream(

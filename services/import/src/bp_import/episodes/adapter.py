@@ -13,9 +13,10 @@
   pixels, centred principal point, as MuJoCo renders) and, when the episode records camera
   poses, camera-to-world extrinsics in OpenCV axes (x right, y down, z forward): one pose for a
   camera that never moves, one per frame otherwise.
-- Frames are decoded lazily, one at a time, while the writer encodes them. The depth and
-  segmentation files go along too: being lossless FFV1 already, the pack copies them (the
-  segmentation is still decoded, for its boxes).
+- Frames are decoded lazily, one at a time, while the writer encodes them. The stream files go
+  along too: RGB recorded with the dataset's video settings is copied into the dataset's videos
+  (decoded once, for the image statistics), and depth and segmentation, being lossless FFV1
+  already, are copied into the pack (the segmentation is still decoded, for its boxes).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def episode_frames(
         )
         cameras[camera.name] = CameraFrames(
             rgb=raw.iter_frames(camera.name, "rgb"),
+            rgb_file=raw.stream_path(camera.name, "rgb"),
             depth_mm=raw.iter_frames(camera.name, "depth"),
             segmentation=raw.iter_frames(camera.name, "segmentation"),
             depth_file=raw.stream_path(camera.name, "depth"),

@@ -140,6 +140,10 @@ class CameraFrames:
     intrinsics: CameraIntrinsics | None = None
     camera_to_world: NDArray[np.float64] | None = None
     extrinsics_convention: str = "opencv"
+    rgb_file: Path | None = None
+    """The RGB frames already stored as H.264 (the raw episode's `rgb.mp4`): when it was encoded
+    with the dataset's video settings the writer copies its packets (`lerobot.video_copy`) and
+    decodes it only for the image statistics; otherwise it encodes `rgb`."""
     depth_file: Path | None = None
     """The depth frames already stored losslessly (FFV1 gray16le in Matroska, as the raw episode
     format keeps them): the ground-truth pack copies this file instead of encoding `depth_mm`

@@ -2,8 +2,12 @@
 
 Episodes are written as they come: each camera's frames stream through its encoder on a worker
 thread while the per-frame table and statistics are computed, so memory holds one frame per
-camera plus the numeric columns. Statistics are exact (see `lerobot.feature_stats`). A ground-truth
-pack (depth, segmentation, boxes, cameras) is written beside the dataset when episodes carry it.
+camera plus the numeric columns. A camera whose RGB file was already encoded with the dataset's
+settings (`CameraFrames.rgb_file`, see `lerobot.video_copy`) has its packets copied instead, and
+is decoded only for its statistics; a video file holds copied or encoded episodes, never both
+(a change of kind starts the next file). Statistics are exact (see `lerobot.feature_stats`).
+A ground-truth pack (depth, segmentation, boxes, cameras) is written beside the dataset when
+episodes carry it.
 
 An episode that turns out to be bad while streaming (a camera short of frames, a wrong shape)
 is dropped: nothing of it is referenced by the dataset and the writer carries on.
@@ -31,6 +35,7 @@ from numpy.typing import NDArray
 
 from bp_import.lerobot.dataset_card import dataset_card
 from bp_import.lerobot.episode_frames import (
+    CameraFrames,
     CameraSpec,
     CheckedEpisode,
     CodebaseVersion,
@@ -62,9 +67,13 @@ from bp_import.lerobot.metadata import (
     stats_feature_names,
     tasks_table,
 )
+from bp_import.lerobot.video_copy import Mp4Remuxer, copyable_rgb
 from bp_import.lerobot.video_encoding import Mp4Encoder, VideoSettings
 
 MB = 1024 * 1024
+
+VideoSink = Mp4Encoder | Mp4Remuxer
+"""A camera's video file: frames encoded into it, or packets copied into it."""
 
 
 class DatasetWriterError(InvalidInput):
@@ -104,7 +113,7 @@ class _Placement:
 
     data_file: str
     data_location: tuple[int, int]
-    encoders: dict[str, Mp4Encoder]
+    encoders: dict[str, VideoSink]
     video_files: dict[str, str]
     video_locations: dict[str, tuple[int, int]]
     from_timestamp: dict[str, float]
@@ -113,7 +122,9 @@ class _Placement:
 
 
 class _Storage(Protocol):
-    def place(self, episode_index: int, table: pa.Table) -> _Placement: ...
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement: ...
     def commit(self, placement: _Placement, table: pa.Table) -> None: ...
     def drop(self, placement: _Placement) -> None: ...
     def close(self, pool: ThreadPoolExecutor) -> None: ...
@@ -143,7 +154,7 @@ class _ConcatenatedStorage:
         self._data_writer: pq.ParquetWriter | None = None
         self._data_bytes = 0
         self._video_location: dict[str, tuple[int, int]] = {c.name: (0, 0) for c in spec.cameras}
-        self._encoders: dict[str, Mp4Encoder] = {}
+        self._encoders: dict[str, VideoSink] = {}
         self._last_episode_bytes: dict[str, int] = {}
 
     def _data_path(self) -> str:
@@ -156,23 +167,24 @@ class _ConcatenatedStorage:
             video_key=camera.video_key, chunk_index=chunk, file_index=file
         )
 
-    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement:
         if self._data_writer is not None and self._data_bytes + table.nbytes > self.data_limit:
             self._data_writer.close()
             self._data_writer = None
             self._data_location = _next_location(*self._data_location, self.chunks_size)
         for camera in self.spec.cameras:
             encoder = self._encoders.get(camera.name)
+            source = sources.get(camera.name)
             expected = self._last_episode_bytes.get(camera.name, 0)
-            if encoder is not None and encoder.payload_bytes + expected > self.video_limit:
+            if encoder is not None and (
+                encoder.payload_bytes + expected > self.video_limit or not _takes(encoder, source)
+            ):
                 self._rotate_video(camera)
             if camera.name not in self._encoders:
-                self._encoders[camera.name] = Mp4Encoder(
-                    self.root / self._video_path(camera),
-                    camera.width,
-                    camera.height,
-                    self.spec.fps,
-                    self.video,
+                self._encoders[camera.name] = _open_sink(
+                    self.root / self._video_path(camera), camera, source, self.spec, self.video
                 )
         return _Placement(
             data_file=self._data_path(),
@@ -224,7 +236,7 @@ class _ConcatenatedStorage:
             self._data_writer.close()
             self._data_writer = None
         # Flushing an encoder's lookahead is real encoding work: one camera per worker.
-        list(pool.map(Mp4Encoder.close, self._encoders.values()))
+        list(pool.map(_close_sink, self._encoders.values()))
         self._encoders.clear()
 
     def abort(self) -> None:
@@ -243,9 +255,11 @@ class _PerEpisodeStorage:
         self, root: Path, spec: DatasetSpec, video: VideoSettings, chunks_size: int
     ) -> None:
         self.root, self.spec, self.video, self.chunks_size = root, spec, video, chunks_size
-        self._open: list[Mp4Encoder] = []
+        self._open: list[VideoSink] = []
 
-    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement:
         chunk = episode_index // self.chunks_size
         videos = {
             c.name: VIDEO_PATH["v2.1"].format(
@@ -254,8 +268,8 @@ class _PerEpisodeStorage:
             for c in self.spec.cameras
         }
         encoders = {
-            c.name: Mp4Encoder(
-                self.root / videos[c.name], c.width, c.height, self.spec.fps, self.video
+            c.name: _open_sink(
+                self.root / videos[c.name], c, sources.get(c.name), self.spec, self.video
             )
             for c in self.spec.cameras
         }
@@ -291,6 +305,59 @@ class _PerEpisodeStorage:
         for encoder in self._open:
             encoder.close()
         self._open = []
+
+
+def _takes(sink: VideoSink, source: Path | None) -> bool:
+    """Whether the episode's camera can go on in `sink`: encoded frames into an encoder's file,
+    copied packets into a copy's file with the same stream headers."""
+    if isinstance(sink, Mp4Encoder):
+        return source is None
+    return source is not None and sink.accepts(source)
+
+
+def _open_sink(
+    path: Path, camera: CameraSpec, source: Path | None, spec: DatasetSpec, video: VideoSettings
+) -> VideoSink:
+    if source is not None:
+        return Mp4Remuxer(path, source, spec.fps)
+    return Mp4Encoder(path, camera.width, camera.height, spec.fps, video)
+
+
+def _close_sink(sink: VideoSink) -> None:
+    sink.close()
+
+
+def _copy_camera(
+    remuxer: Mp4Remuxer, camera: CameraSpec, source: Path, length: int, close_after: bool
+) -> PixelHistogram:
+    """Copy one camera's episode packets and count the pixel values of its decoded frames."""
+    histogram = PixelHistogram()
+    packets, decoded = remuxer.append(source, histogram.add)
+    if packets != length or decoded != length:
+        raise EpisodeFramesError(
+            "camera has another number of frames than the state",
+            camera=camera.name,
+            packets=packets,
+            frames=decoded,
+            expected=length,
+        )
+    if close_after:
+        remuxer.close()
+    return histogram
+
+
+def _camera_job(
+    sink: VideoSink,
+    camera: CameraSpec,
+    frames: CameraFrames,
+    source: Path | None,
+    length: int,
+    close_after: bool,
+) -> PixelHistogram:
+    if isinstance(sink, Mp4Remuxer):
+        assert source is not None
+        return _copy_camera(sink, camera, source, length, close_after)
+    return _encode_camera(sink, camera, frames.rgb, length, close_after)
 
 
 def _encode_camera(
@@ -427,13 +494,15 @@ class LeRobotDatasetWriter:
             task_index=task_index,
             extra=checked.extra,
         )
-        placement = self._storage.place(index, table)
+        sources = {c.name: self._copy_source(c, episode.cameras[c.name]) for c in self.spec.cameras}
+        placement = self._storage.place(index, table, sources)
         jobs: list[Future[Any]] = [
             self._pool.submit(
-                _encode_camera,
+                _camera_job,
                 placement.encoders[c.name],
                 c,
-                episode.cameras[c.name].rgb,
+                episode.cameras[c.name],
+                sources[c.name],
                 checked.length,
                 placement.close_after_episode,
             )
@@ -498,6 +567,15 @@ class LeRobotDatasetWriter:
         self._episodes.append(record)
         self._frames += checked.length
         return record
+
+    def _copy_source(self, camera: CameraSpec, frames: CameraFrames) -> Path | None:
+        """The camera's RGB file when its packets can be copied into the dataset's video."""
+        source = frames.rgb_file
+        if source is None or not copyable_rgb(
+            source, camera.width, camera.height, self.spec.fps, self.video
+        ):
+            return None
+        return source
 
     def _ground_truth_for(self, episode: EpisodeFrames) -> GroundTruthPackWriter | None:
         wanted = episode.segmentation_labels or any(
