@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -131,6 +132,36 @@ class _Storage(Protocol):
     def abort(self) -> None: ...
 
 
+class _FramesFile:
+    """A v3.0 data file: episodes' rows gathered into row groups of at least `GROUP_FRAMES`.
+
+    A parquet writer keeps every row group's metadata (some KiB) until it closes, so a row
+    group per episode would grow memory with the episodes; whole episodes share a group.
+    """
+
+    GROUP_FRAMES = 16_384
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(path, schema)
+        self._pending: list[pa.Table] = []
+        self._frames = 0
+
+    def add(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._frames += table.num_rows
+        if self._frames >= self.GROUP_FRAMES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+        self._pending, self._frames = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
 def _next_location(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
     return (chunk + 1, 0) if file + 1 >= chunks_size else (chunk, file + 1)
 
@@ -151,7 +182,7 @@ class _ConcatenatedStorage:
         self.chunks_size = chunks_size
         self.data_limit, self.video_limit = data_mb * MB, video_mb * MB
         self._data_location = (0, 0)
-        self._data_writer: pq.ParquetWriter | None = None
+        self._data_writer: _FramesFile | None = None
         self._data_bytes = 0
         self._video_location: dict[str, tuple[int, int]] = {c.name: (0, 0) for c in spec.cameras}
         self._encoders: dict[str, VideoSink] = {}
@@ -206,9 +237,9 @@ class _ConcatenatedStorage:
         if self._data_writer is None:
             path = self.root / placement.data_file
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._data_writer = pq.ParquetWriter(path, frame_schema(self.spec))
+            self._data_writer = _FramesFile(path, frame_schema(self.spec))
             self._data_bytes = 0
-        self._data_writer.write_table(table)
+        self._data_writer.add(table)
         self._data_bytes += table.nbytes
         for name, encoder in placement.encoders.items():
             self._last_episode_bytes[name] = encoder.payload_bytes - placement.start_bytes[name]
@@ -452,10 +483,16 @@ class LeRobotDatasetWriter:
         )
         self._tasks: dict[str, int] = {}
         self._episodes: list[EpisodeRecord] = []
-        self._episode_rows: list[dict[str, Any]] = []
-        self._episode_stats: list[dict[str, FeatureStats]] = []
+        # Per-episode metadata goes to disk as episodes are committed, and the numeric
+        # features' values to a scratch folder outside the dataset: memory stays flat.
+        self._episodes_file = (
+            _EpisodesTable(self.root / EPISODES_PATH.format(chunk_index=0, file_index=0), spec)
+            if codebase == "v3.0"
+            else None
+        )
+        self._scratch = Path(tempfile.mkdtemp(prefix="bp-lerobot-stats-"))
         self._numeric = {
-            key: NumericAccumulator()
+            key: NumericAccumulator(self._scratch, key)
             for key in (STATE, ACTION, *(f.key for f in spec.extra), *INDEX_COLUMNS)
         }
         self._histograms = {c.name: PixelHistogram() for c in spec.cameras}
@@ -562,8 +599,18 @@ class LeRobotDatasetWriter:
             },
         )
         ordered = {key: stats[key] for key in stats_feature_names(self.spec)}
-        self._episode_rows.append(self._episode_row(record, placement, episode.task, ordered))
-        self._episode_stats.append(ordered)
+        if self._episodes_file is not None:
+            self._episodes_file.add(self._episode_row(record, placement, episode.task, ordered))
+        else:
+            meta = self.root / "meta"
+            _append_jsonl(
+                meta / "episodes.jsonl",
+                {"episode_index": index, "tasks": [episode.task], "length": checked.length},
+            )
+            _append_jsonl(
+                meta / "episodes_stats.jsonl",
+                {"episode_index": index, "stats": stats_to_json(ordered)},
+            )
         self._episodes.append(record)
         self._frames += checked.length
         return record
@@ -653,7 +700,10 @@ class LeRobotDatasetWriter:
         self._finished = True
         self._storage.close(self._pool)
         self._pool.shutdown(wait=True)
+        if self._episodes_file is not None:
+            self._episodes_file.close()
         if not self._episodes:
+            shutil.rmtree(self._scratch, ignore_errors=True)
             raise DatasetWriterError(
                 "no episodes were written", path=str(self.root), robot=self.spec.robot_type
             )
@@ -661,37 +711,16 @@ class LeRobotDatasetWriter:
         meta = self.root / "meta"
         meta.mkdir(parents=True, exist_ok=True)
         if self.codebase == "v3.0":
-            path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(
-                pa.Table.from_pylist(self._episode_rows, schema=episodes_schema(self.spec)), path
-            )
             pq.write_table(tasks_table(tasks), meta / "tasks.parquet")
         else:
             _write_jsonl(
                 meta / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)]
             )
-            _write_jsonl(
-                meta / "episodes.jsonl",
-                [
-                    {
-                        "episode_index": e.episode_index,
-                        "tasks": [tasks[e.task_index]],
-                        "length": e.length,
-                    }
-                    for e in self._episodes
-                ],
-            )
-            _write_jsonl(
-                meta / "episodes_stats.jsonl",
-                [
-                    {"episode_index": e.episode_index, "stats": stats_to_json(s)}
-                    for e, s in zip(self._episodes, self._episode_stats, strict=True)
-                ],
-            )
-        (meta / "stats.json").write_text(
-            json.dumps(stats_to_json(self.dataset_stats()), indent=2) + "\n"
-        )
+        try:
+            dataset_stats = self.dataset_stats()
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        (meta / "stats.json").write_text(json.dumps(stats_to_json(dataset_stats), indent=2) + "\n")
         info = info_json(
             self.spec,
             self.video,
@@ -738,6 +767,53 @@ class LeRobotDatasetWriter:
         self._finished = True
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._storage.abort()
+        if self._episodes_file is not None:
+            self._episodes_file.abort()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class _EpisodesTable:
+    """v3.0 meta/episodes: rows written a group at a time as episodes are committed."""
+
+    GROUP = 256
+
+    def __init__(self, path: Path, spec: DatasetSpec) -> None:
+        self.path = path
+        self.schema = episodes_schema(spec)
+        self._rows: list[dict[str, Any]] = []
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+        self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        self._rows = []
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _append_jsonl(path: Path, row: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(row) + "\n")
 
 
 def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
