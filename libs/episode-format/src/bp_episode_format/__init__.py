@@ -13,6 +13,7 @@ apart. The format itself is described in docs/raw-episode-format.md:
 
 from __future__ import annotations
 
+from bp_episode_format.boxes import BOX_COLUMNS, ObjectBox, object_boxes
 from bp_episode_format.names import (
     CAMERA_POSE_ARRAYS,
     CONTACT_ARRAYS,
@@ -23,6 +24,7 @@ from bp_episode_format.names import (
     MANIFEST,
     READABLE_VERSIONS,
     RGB_ENCODING,
+    SEGMENTATION_BOXES,
     STATE_ARRAYS,
     STATES,
     STREAM_FILES,
@@ -38,6 +40,7 @@ from bp_episode_format.reader import (
 )
 
 __all__ = [
+    "BOX_COLUMNS",
     "CAMERA_POSE_ARRAYS",
     "CONTACT_ARRAYS",
     "DECODE_FORMATS",
@@ -47,14 +50,17 @@ __all__ = [
     "MANIFEST",
     "READABLE_VERSIONS",
     "RGB_ENCODING",
+    "SEGMENTATION_BOXES",
     "STATES",
     "STATE_ARRAYS",
     "STREAMS",
     "STREAM_FILES",
     "EpisodeIntegrityError",
     "IntegrityProblem",
+    "ObjectBox",
     "RawEpisode",
     "StreamProbe",
+    "object_boxes",
     "read_episode",
     "sha256_file",
 ]

@@ -61,3 +61,7 @@ CAMERA_POSE_ARRAYS = ("camera_position", "camera_quaternion")
 # force on each finger, (N, F, 3) float64 newtons in the world frame, fingers in the order of
 # the finger joints (`joint_names` after the arm joints): what fingertip sensors would read.
 FINGERTIP_FORCE = "fingertip_force_n"
+# Optional (recorded since the collector computes them; older episodes lack it): the 2D box of
+# every object visible in every camera's frame, from its segmentation, (M, 8) int32 with the
+# columns of `boxes.BOX_COLUMNS`, ordered by frame, camera, then object id.
+SEGMENTATION_BOXES = "segmentation_boxes"

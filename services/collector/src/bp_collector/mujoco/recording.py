@@ -22,15 +22,18 @@ import av
 import numpy as np
 from bp_common.errors import InvalidInput
 from bp_episode_format import (
+    BOX_COLUMNS,
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
     RGB_ENCODING,
+    SEGMENTATION_BOXES,
     STATES,
     STREAM_FILES,
     STREAMS,
     EpisodeIntegrityError,
     RawEpisode,
+    object_boxes,
     read_episode,
     sha256_file,
 )
@@ -125,6 +128,10 @@ class EpisodeWriter:
         if (out_dir / "cameras").is_dir():
             shutil.rmtree(out_dir / "cameras")
         self.streams: dict[tuple[str, str], _VideoStream] = {}
+        self.cameras = cameras
+        # Every visible object's box in every frame: the import stage's ground truth needs
+        # them, and here the segmentation is at hand without decoding it again.
+        self._boxes: list[tuple[int, ...]] = []
         for camera in cameras:
             folder = out_dir / "cameras" / camera
             folder.mkdir(parents=True, exist_ok=True)
@@ -165,12 +172,21 @@ class EpisodeWriter:
         self.streams[(camera, "rgb")].write(index, rgb)
         self.streams[(camera, "depth")].write(index, depth_mm)
         self.streams[(camera, "segmentation")].write(index, segmentation)
+        which = self.cameras.index(camera)
+        self._boxes += [
+            (index, which, b.object_id, b.x_min, b.y_min, b.x_max, b.y_max, b.pixels)
+            for b in object_boxes(segmentation)
+        ]
 
     def close_streams(self) -> None:
         for stream in self.streams.values():
             stream.close()
 
     def write_states(self, arrays: dict[str, np.ndarray]) -> None:
+        """states.npz: the simulator's arrays, and the segmentation boxes when there are cameras."""
+        if self.cameras:
+            boxes = np.array(sorted(self._boxes), dtype=np.int32).reshape(-1, len(BOX_COLUMNS))
+            arrays = {**arrays, SEGMENTATION_BOXES: boxes}
         with open(self.out_dir / STATES, "wb") as fh:
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 

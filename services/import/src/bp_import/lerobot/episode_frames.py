@@ -149,7 +149,12 @@ class CameraFrames:
     format keeps them): the ground-truth pack copies this file instead of encoding `depth_mm`
     again, which it then never iterates."""
     segmentation_file: Path | None = None
-    """The same for the segmentation: its frames are still iterated, for the 2D boxes."""
+    """The same for the segmentation: its frames are still iterated, for the 2D boxes, unless
+    `segmentation_boxes` holds them already."""
+    segmentation_boxes: NDArray[np.int32] | None = None
+    """The 2D boxes of the segmentation, computed when it was recorded: (M, 7) rows of frame,
+    object id, x_min, y_min, x_max, y_max, pixels (`bp_episode_format.object_boxes`), so that a
+    copied segmentation file need not be decoded at all."""
 
     @property
     def has_ground_truth(self) -> bool:
