@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from bp_episode_format import read_episode
+from bp_episode_format import object_boxes, read_episode
 from bp_import.episodes.adapter import camera_to_world
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.lerobot.ground_truth import read_ground_truth_episode
@@ -63,7 +63,19 @@ def test_ground_truth_is_the_raw_depth_and_segmentation_with_camera_geometry(
     assert np.shape(wrist["extrinsics"]["camera_to_world"]) == (raw.n_frames, 4, 4)
     pose = np.asarray(overhead["extrinsics"]["camera_to_world"])
     assert pose[2, 2] < -0.5  # OpenCV z (forward) of a camera high above looks down
+    # The boxes the collector recorded are those of the decoded segmentation.
     assert truth.boxes.num_rows > 0
+    for camera in ("wrist", "overhead"):
+        segmentation = raw.segmentation(camera)
+        expected = [
+            (i, b.object_id, b.x_min, b.y_min, b.x_max, b.y_max, b.pixels)
+            for i in range(raw.n_frames)
+            for b in object_boxes(segmentation[i])
+        ]
+        rows = [r for r in truth.boxes.to_pylist() if r["camera"] == camera]
+        columns = ("frame_index", "object_id", "x_min", "y_min", "x_max", "y_max", "pixels")
+        got = [tuple(r[c] for c in columns) for r in rows]
+        assert got == expected
 
 
 def test_camera_poses_convert_from_mujoco_to_opencv_axes() -> None:

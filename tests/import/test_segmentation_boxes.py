@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from bp_import.lerobot.segmentation_boxes import object_boxes
+from bp_episode_format import object_boxes
 
 
 def numpy_boxes(ids: np.ndarray) -> dict[int, tuple[int, int, int, int, int]]:

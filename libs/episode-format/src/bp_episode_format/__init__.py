@@ -6,13 +6,14 @@ apart. The format itself is described in docs/raw-episode-format.md:
 
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays
-    cameras/<name>/rgb.mp4               H.264, yuv420p
+    cameras/<name>/rgb.mp4               H.264, yuv420p, a keyframe every 2 frames, no B-frames
     cameras/<name>/depth.mkv             FFV1 gray16le, millimetres, 0 = no return (lossless)
     cameras/<name>/segmentation.mkv      FFV1 gray16le, entity ids (lossless)
 """
 
 from __future__ import annotations
 
+from bp_episode_format.boxes import BOX_COLUMNS, ObjectBox, object_boxes
 from bp_episode_format.names import (
     CAMERA_POSE_ARRAYS,
     CONTACT_ARRAYS,
@@ -22,6 +23,8 @@ from bp_episode_format.names import (
     FORMAT_VERSION,
     MANIFEST,
     READABLE_VERSIONS,
+    RGB_ENCODING,
+    SEGMENTATION_BOXES,
     STATE_ARRAYS,
     STATES,
     STREAM_FILES,
@@ -37,6 +40,7 @@ from bp_episode_format.reader import (
 )
 
 __all__ = [
+    "BOX_COLUMNS",
     "CAMERA_POSE_ARRAYS",
     "CONTACT_ARRAYS",
     "DECODE_FORMATS",
@@ -45,14 +49,18 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "READABLE_VERSIONS",
+    "RGB_ENCODING",
+    "SEGMENTATION_BOXES",
     "STATES",
     "STATE_ARRAYS",
     "STREAMS",
     "STREAM_FILES",
     "EpisodeIntegrityError",
     "IntegrityProblem",
+    "ObjectBox",
     "RawEpisode",
     "StreamProbe",
+    "object_boxes",
     "read_episode",
     "sha256_file",
 ]

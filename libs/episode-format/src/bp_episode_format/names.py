@@ -12,6 +12,18 @@ MANIFEST = "episode.json"
 STATES = "states.npz"
 STREAMS = ("rgb", "depth", "segmentation")
 STREAM_FILES = {"rgb": "rgb.mp4", "depth": "depth.mkv", "segmentation": "segmentation.mkv"}
+# How RGB is encoded: the LeRobot dataset's own video settings (a keyframe every 2 frames, no
+# B-frames), so that the import stage copies the packets into the dataset instead of encoding
+# them again. Episodes recorded before carry libx264's defaults (keyframes every 250 frames,
+# B-frames) and are re-encoded by the import stage.
+RGB_ENCODING = {
+    "codec": "libx264",
+    "pix_fmt": "yuv420p",
+    "crf": 23,
+    "preset": "veryfast",
+    "gop": 2,
+    "bframes": 0,
+}
 # What each stream decodes to: (H, W, 3) uint8 for RGB, (H, W) uint16 for the others.
 DECODE_FORMATS = {"rgb": "rgb24", "depth": "gray16le", "segmentation": "gray16le"}
 
@@ -49,3 +61,7 @@ CAMERA_POSE_ARRAYS = ("camera_position", "camera_quaternion")
 # force on each finger, (N, F, 3) float64 newtons in the world frame, fingers in the order of
 # the finger joints (`joint_names` after the arm joints): what fingertip sensors would read.
 FINGERTIP_FORCE = "fingertip_force_n"
+# Optional (recorded since the collector computes them; older episodes lack it): the 2D box of
+# every object visible in every camera's frame, from its segmentation, (M, 8) int32 with the
+# columns of `boxes.BOX_COLUMNS`, ordered by frame, camera, then object id.
+SEGMENTATION_BOXES = "segmentation_boxes"

@@ -5,7 +5,7 @@ episodes with it); they are re-exported here for the collector's callers. Layout
 docs/raw-episode-format.md):
     episode.json                         manifest, written last; lists every file with sha256
     states.npz                           per-frame state, action and contact arrays
-    cameras/<name>/rgb.mp4               H.264, yuv420p
+    cameras/<name>/rgb.mp4               H.264, yuv420p, a keyframe every 2 frames, no B-frames
     cameras/<name>/depth.mkv             FFV1 gray16le, millimetres, 0 = no return (lossless)
     cameras/<name>/segmentation.mkv      FFV1 gray16le, entity ids (lossless)
 """
@@ -22,14 +22,18 @@ import av
 import numpy as np
 from bp_common.errors import InvalidInput
 from bp_episode_format import (
+    BOX_COLUMNS,
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
+    RGB_ENCODING,
+    SEGMENTATION_BOXES,
     STATES,
     STREAM_FILES,
     STREAMS,
     EpisodeIntegrityError,
     RawEpisode,
+    object_boxes,
     read_episode,
     sha256_file,
 )
@@ -86,14 +90,7 @@ class _VideoStream:
 def stream_spec(stream: str) -> dict[str, Any]:
     """How each stream is stored; recorded in the manifest so readers need no guessing."""
     if stream == "rgb":
-        return {
-            "file": STREAM_FILES[stream],
-            "codec": "libx264",
-            "pix_fmt": "yuv420p",
-            "crf": 23,
-            "preset": "veryfast",
-            "lossless": False,
-        }
+        return {"file": STREAM_FILES[stream], **RGB_ENCODING, "lossless": False}
     if stream == "depth":
         return {
             "file": STREAM_FILES[stream],
@@ -131,17 +128,27 @@ class EpisodeWriter:
         if (out_dir / "cameras").is_dir():
             shutil.rmtree(out_dir / "cameras")
         self.streams: dict[tuple[str, str], _VideoStream] = {}
+        self.cameras = cameras
+        # Every visible object's box in every frame: the import stage's ground truth needs
+        # them, and here the segmentation is at hand without decoding it again.
+        self._boxes: list[tuple[int, ...]] = []
         for camera in cameras:
             folder = out_dir / "cameras" / camera
             folder.mkdir(parents=True, exist_ok=True)
             self.streams[(camera, "rgb")] = _VideoStream(
                 folder / STREAM_FILES["rgb"],
-                "libx264",
-                "yuv420p",
+                str(RGB_ENCODING["codec"]),
+                str(RGB_ENCODING["pix_fmt"]),
                 width,
                 height,
                 fps,
-                {"crf": "23", "preset": "veryfast", "threads": "1"},
+                {
+                    "crf": str(RGB_ENCODING["crf"]),
+                    "preset": str(RGB_ENCODING["preset"]),
+                    "g": str(RGB_ENCODING["gop"]),
+                    "bf": str(RGB_ENCODING["bframes"]),
+                    "threads": "1",
+                },
             )
             for stream in ("depth", "segmentation"):
                 self.streams[(camera, stream)] = _VideoStream(
@@ -165,12 +172,21 @@ class EpisodeWriter:
         self.streams[(camera, "rgb")].write(index, rgb)
         self.streams[(camera, "depth")].write(index, depth_mm)
         self.streams[(camera, "segmentation")].write(index, segmentation)
+        which = self.cameras.index(camera)
+        self._boxes += [
+            (index, which, b.object_id, b.x_min, b.y_min, b.x_max, b.y_max, b.pixels)
+            for b in object_boxes(segmentation)
+        ]
 
     def close_streams(self) -> None:
         for stream in self.streams.values():
             stream.close()
 
     def write_states(self, arrays: dict[str, np.ndarray]) -> None:
+        """states.npz: the simulator's arrays, and the segmentation boxes when there are cameras."""
+        if self.cameras:
+            boxes = np.array(sorted(self._boxes), dtype=np.int32).reshape(-1, len(BOX_COLUMNS))
+            arrays = {**arrays, SEGMENTATION_BOXES: boxes}
         with open(self.out_dir / STATES, "wb") as fh:
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 

@@ -13,9 +13,11 @@
   pixels, centred principal point, as MuJoCo renders) and, when the episode records camera
   poses, camera-to-world extrinsics in OpenCV axes (x right, y down, z forward): one pose for a
   camera that never moves, one per frame otherwise.
-- Frames are decoded lazily, one at a time, while the writer encodes them. The depth and
-  segmentation files go along too: being lossless FFV1 already, the pack copies them (the
-  segmentation is still decoded, for its boxes).
+- Frames are decoded lazily, one at a time, while the writer encodes them. The stream files go
+  along too: RGB recorded with the dataset's video settings is copied into the dataset's videos
+  (decoded once, for the image statistics), and depth and segmentation, being lossless FFV1
+  already, are copied into the pack; the segmentation is decoded for its 2D boxes only in
+  episodes recorded before the collector recorded the boxes (`segmentation_boxes`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bp_episode_format import FINGERTIP_FORCE, STATES, RawEpisode
+from bp_episode_format import (
+    BOX_COLUMNS,
+    FINGERTIP_FORCE,
+    SEGMENTATION_BOXES,
+    STATES,
+    RawEpisode,
+)
 from numpy.typing import NDArray
 
 from bp_import.episodes.selection import DatasetLayout
@@ -89,6 +97,25 @@ def camera_to_world(positions: NDArray[Any], quaternions: NDArray[Any]) -> NDArr
     return poses
 
 
+def recorded_boxes(
+    states: dict[str, NDArray[Any]], camera: int, cameras: int, frames: int
+) -> NDArray[np.int32] | None:
+    """One camera's boxes as the collector recorded them, (M, 7) without the camera column;
+    None when the episode has none (recorded before) or they are malformed."""
+    boxes = states.get(SEGMENTATION_BOXES)
+    if boxes is None or boxes.ndim != 2 or boxes.shape[1] != len(BOX_COLUMNS):
+        return None
+    boxes = boxes.astype(np.int32, copy=False)
+    if len(boxes) and (
+        boxes[:, 0].min() < 0
+        or boxes[:, 0].max() >= frames
+        or boxes[:, 1].min() < 0
+        or boxes[:, 1].max() >= cameras
+    ):
+        return None
+    return np.ascontiguousarray(np.delete(boxes[boxes[:, 1] == camera], 1, axis=1))
+
+
 def episode_frames(
     raw: RawEpisode,
     manifest: RawEpisodeManifest,
@@ -116,10 +143,14 @@ def episode_frames(
         )
         cameras[camera.name] = CameraFrames(
             rgb=raw.iter_frames(camera.name, "rgb"),
+            rgb_file=raw.stream_path(camera.name, "rgb"),
             depth_mm=raw.iter_frames(camera.name, "depth"),
             segmentation=raw.iter_frames(camera.name, "segmentation"),
             depth_file=raw.stream_path(camera.name, "depth"),
             segmentation_file=raw.stream_path(camera.name, "segmentation"),
+            segmentation_boxes=recorded_boxes(
+                states, index, len(manifest.cameras), manifest.n_frames
+            ),
             intrinsics=intrinsics,
             camera_to_world=pose,
         )

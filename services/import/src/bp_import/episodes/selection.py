@@ -27,10 +27,13 @@ from typing import Any
 import numpy as np
 from bp_episode_format import MANIFEST, RawEpisode
 from numpy.typing import NDArray
+from pydantic import BaseModel
 
 from bp_import.episodes.validation import (
+    CollisionRecord,
     EpisodeDefect,
     RawEpisodeManifest,
+    StateRecord,
     validate_episode,
 )
 from bp_import.import_config import QualitySettings
@@ -136,6 +139,28 @@ def _kept(raw: RawEpisode) -> RawEpisode:
     return replace(raw, manifest={key: raw.manifest[key] for key in _RAW_KEYS})
 
 
+# What an assessment keeps of the validated manifest besides its declared fields: what the
+# selection (`outcome`) and the analytics (`randomization`) read. The rest (the file list,
+# geom names, collision pairs, ...) was some tens of KiB per episode, kept to the end.
+_MANIFEST_EXTRAS = ("outcome", "randomization")
+
+
+def _declared(model: BaseModel) -> dict[str, Any]:
+    return {name: getattr(model, name) for name in type(model).model_fields}
+
+
+def _kept_manifest(manifest: RawEpisodeManifest) -> RawEpisodeManifest:
+    extras = manifest.model_extra or {}
+    return RawEpisodeManifest.model_validate(
+        {
+            **_declared(manifest),
+            "state": StateRecord.model_validate(_declared(manifest.state)),
+            "collisions": CollisionRecord.model_validate(_declared(manifest.collisions)),
+            **{key: extras[key] for key in _MANIFEST_EXTRAS if key in extras},
+        }
+    )
+
+
 def assess_episode(
     path: Path, settings: QualitySettings, robot: str | None, layout: DatasetLayout | None
 ) -> EpisodeAssessment:
@@ -165,7 +190,7 @@ def assess_episode(
         source=validation.source,
         path=path,
         episode_id=valid.manifest.episode_id,
-        manifest=valid.manifest,
+        manifest=_kept_manifest(valid.manifest),
         raw=_kept(valid.raw),
         defect=None,
         quality=quality,

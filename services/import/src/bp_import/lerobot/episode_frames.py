@@ -140,12 +140,21 @@ class CameraFrames:
     intrinsics: CameraIntrinsics | None = None
     camera_to_world: NDArray[np.float64] | None = None
     extrinsics_convention: str = "opencv"
+    rgb_file: Path | None = None
+    """The RGB frames already stored as H.264 (the raw episode's `rgb.mp4`): when it was encoded
+    with the dataset's video settings the writer copies its packets (`lerobot.video_copy`) and
+    decodes it only for the image statistics; otherwise it encodes `rgb`."""
     depth_file: Path | None = None
     """The depth frames already stored losslessly (FFV1 gray16le in Matroska, as the raw episode
     format keeps them): the ground-truth pack copies this file instead of encoding `depth_mm`
     again, which it then never iterates."""
     segmentation_file: Path | None = None
-    """The same for the segmentation: its frames are still iterated, for the 2D boxes."""
+    """The same for the segmentation: its frames are still iterated, for the 2D boxes, unless
+    `segmentation_boxes` holds them already."""
+    segmentation_boxes: NDArray[np.int32] | None = None
+    """The 2D boxes of the segmentation, computed when it was recorded: (M, 7) rows of frame,
+    object id, x_min, y_min, x_max, y_max, pixels (`bp_episode_format.object_boxes`), so that a
+    copied segmentation file need not be decoded at all."""
 
     @property
     def has_ground_truth(self) -> bool:

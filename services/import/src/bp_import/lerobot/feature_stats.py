@@ -10,6 +10,7 @@ standard deviation (ddof=0); quantiles use numpy's default linear interpolation.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,17 +107,40 @@ def _histogram_quantile(cumulative: NDArray[np.int64], n: int, q: float) -> floa
 class NumericAccumulator:
     """Collects one numeric feature's per-episode arrays for exact dataset-wide statistics.
 
-    Memory is the feature itself (N x D float32), small next to the video it describes.
+    The values are appended to a file in `spill_dir` (exact quantiles need every value), so
+    memory does not grow with the episodes; `stats` reads them back one column at a time.
     """
 
-    def __init__(self) -> None:
-        self._parts: list[NDArray[Any]] = []
+    def __init__(self, spill_dir: Path, name: str) -> None:
+        self.path = spill_dir / f"{name}.bin"
+        self.rows = 0
+        self._dtype: np.dtype[Any] | None = None
+        self._width = 0
+        self._vector = False
 
     def add(self, values: NDArray[Any]) -> None:
-        self._parts.append(np.asarray(values))
+        array = np.ascontiguousarray(values)
+        if self._dtype is None:
+            self._dtype, self._vector = array.dtype, array.ndim == 2
+            self._width = array.shape[1] if array.ndim == 2 else 1
+        if array.dtype != self._dtype or array.reshape(len(array), -1).shape[1] != self._width:
+            raise ValueError(f"{self.path.stem}: episodes differ in dtype or width")
+        with self.path.open("ab") as out:
+            out.write(array.tobytes())
+        self.rows += len(array)
 
     def stats(self) -> FeatureStats:
-        return numeric_stats(np.concatenate(self._parts, axis=0))
+        if self._dtype is None or self.rows == 0:
+            raise ValueError(f"{self.path.stem}: no values")
+        values = np.memmap(self.path, dtype=self._dtype, mode="r", shape=(self.rows, self._width))
+        columns = [numeric_stats(np.asarray(values[:, j])) for j in range(self._width)]
+        stats: FeatureStats = {
+            name: np.concatenate([c[name] for c in columns])
+            for name in STAT_NAMES
+            if name != "count"
+        }
+        stats["count"] = columns[0]["count"]
+        return {name: stats[name] for name in STAT_NAMES}
 
 
 def stats_to_json(stats: dict[str, FeatureStats]) -> dict[str, dict[str, Any]]:

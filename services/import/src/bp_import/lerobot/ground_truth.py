@@ -9,7 +9,9 @@ Layout (one folder per episode, grouped in chunks like LeRobot's):
     chunk-000/episode_000000/<camera>/segmentation.mkv FFV1 gray16le, entity ids
 Both videos are lossless: decoding gives back the exact uint16 arrays. A stream the episode
 already holds in exactly this format (`CameraFrames.depth_file`, `segmentation_file`: the raw
-episode's) is copied, not decoded and encoded again: that was most of the pack's cost.
+episode's) is copied, not decoded and encoded again: that was most of the pack's cost. The
+boxes the collector recorded (`CameraFrames.segmentation_boxes`) are taken as they are, so a
+copied segmentation is not decoded either; without them it is decoded for its boxes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bp_episode_format import object_boxes
 from numpy.typing import NDArray
 
 from bp_import.lerobot.episode_frames import (
@@ -35,7 +38,6 @@ from bp_import.lerobot.episode_frames import (
     DatasetSpec,
     EpisodeFramesError,
 )
-from bp_import.lerobot.segmentation_boxes import object_boxes
 from bp_import.lerobot.video_encoding import (
     LosslessEncoder,
     is_lossless_stream,
@@ -113,7 +115,19 @@ class GroundTruthPackWriter:
                         self.spec.fps,
                     )
                 )
-            if frames.segmentation is not None:
+            segmentation_copy = _copyable(frames.segmentation_file, camera)
+            if segmentation_copy is not None and frames.segmentation_boxes is not None:
+                jobs.append(
+                    partial(
+                        _copy_segmentation,
+                        folder / name / "segmentation.mkv",
+                        camera,
+                        segmentation_copy,
+                        length,
+                        frames.segmentation_boxes,
+                    )
+                )
+            elif frames.segmentation is not None:
                 jobs.append(
                     partial(
                         _encode_segmentation,
@@ -122,7 +136,7 @@ class GroundTruthPackWriter:
                         frames.segmentation,
                         length,
                         self.spec.fps,
-                        _copyable(frames.segmentation_file, camera),
+                        segmentation_copy,
                     )
                 )
         return jobs
@@ -261,6 +275,19 @@ def _copy_depth(path: Path, camera: CameraSpec, source: Path, length: int) -> No
     _check_count(_packets(source), length, camera, "depth_mm")
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, path)
+
+
+def _copy_segmentation(
+    path: Path, camera: CameraSpec, source: Path, length: int, boxes: NDArray[np.int32]
+) -> BoxRows:
+    """The segmentation file copied and its recorded boxes taken: nothing decoded."""
+    _check_count(_packets(source), length, camera, "segmentation")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, path)
+    columns = ("frame_index", "object_id", "x_min", "y_min", "x_max", "y_max", "pixels")
+    rows: BoxRows = {name: boxes[:, i].tolist() for i, name in enumerate(columns)}
+    rows["camera"] = [camera.name] * len(boxes)
+    return rows
 
 
 def _encode_depth(

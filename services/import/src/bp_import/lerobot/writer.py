@@ -2,8 +2,12 @@
 
 Episodes are written as they come: each camera's frames stream through its encoder on a worker
 thread while the per-frame table and statistics are computed, so memory holds one frame per
-camera plus the numeric columns. Statistics are exact (see `lerobot.feature_stats`). A ground-truth
-pack (depth, segmentation, boxes, cameras) is written beside the dataset when episodes carry it.
+camera plus the numeric columns. A camera whose RGB file was already encoded with the dataset's
+settings (`CameraFrames.rgb_file`, see `lerobot.video_copy`) has its packets copied instead, and
+is decoded only for its statistics; a video file holds copied or encoded episodes, never both
+(a change of kind starts the next file). Statistics are exact (see `lerobot.feature_stats`).
+A ground-truth pack (depth, segmentation, boxes, cameras) is written beside the dataset when
+episodes carry it.
 
 An episode that turns out to be bad while streaming (a camera short of frames, a wrong shape)
 is dropped: nothing of it is referenced by the dataset and the writer carries on.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -31,6 +36,7 @@ from numpy.typing import NDArray
 
 from bp_import.lerobot.dataset_card import dataset_card
 from bp_import.lerobot.episode_frames import (
+    CameraFrames,
     CameraSpec,
     CheckedEpisode,
     CodebaseVersion,
@@ -62,9 +68,13 @@ from bp_import.lerobot.metadata import (
     stats_feature_names,
     tasks_table,
 )
+from bp_import.lerobot.video_copy import Mp4Remuxer, copyable_rgb
 from bp_import.lerobot.video_encoding import Mp4Encoder, VideoSettings
 
 MB = 1024 * 1024
+
+VideoSink = Mp4Encoder | Mp4Remuxer
+"""A camera's video file: frames encoded into it, or packets copied into it."""
 
 
 class DatasetWriterError(InvalidInput):
@@ -104,7 +114,7 @@ class _Placement:
 
     data_file: str
     data_location: tuple[int, int]
-    encoders: dict[str, Mp4Encoder]
+    encoders: dict[str, VideoSink]
     video_files: dict[str, str]
     video_locations: dict[str, tuple[int, int]]
     from_timestamp: dict[str, float]
@@ -113,11 +123,43 @@ class _Placement:
 
 
 class _Storage(Protocol):
-    def place(self, episode_index: int, table: pa.Table) -> _Placement: ...
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement: ...
     def commit(self, placement: _Placement, table: pa.Table) -> None: ...
     def drop(self, placement: _Placement) -> None: ...
     def close(self, pool: ThreadPoolExecutor) -> None: ...
     def abort(self) -> None: ...
+
+
+class _FramesFile:
+    """A v3.0 data file: episodes' rows gathered into row groups of at least `GROUP_FRAMES`.
+
+    A parquet writer keeps every row group's metadata (some KiB) until it closes, so a row
+    group per episode would grow memory with the episodes; whole episodes share a group.
+    """
+
+    GROUP_FRAMES = 16_384
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(path, schema)
+        self._pending: list[pa.Table] = []
+        self._frames = 0
+
+    def add(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._frames += table.num_rows
+        if self._frames >= self.GROUP_FRAMES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+        self._pending, self._frames = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
 
 
 def _next_location(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
@@ -140,10 +182,10 @@ class _ConcatenatedStorage:
         self.chunks_size = chunks_size
         self.data_limit, self.video_limit = data_mb * MB, video_mb * MB
         self._data_location = (0, 0)
-        self._data_writer: pq.ParquetWriter | None = None
+        self._data_writer: _FramesFile | None = None
         self._data_bytes = 0
         self._video_location: dict[str, tuple[int, int]] = {c.name: (0, 0) for c in spec.cameras}
-        self._encoders: dict[str, Mp4Encoder] = {}
+        self._encoders: dict[str, VideoSink] = {}
         self._last_episode_bytes: dict[str, int] = {}
 
     def _data_path(self) -> str:
@@ -156,23 +198,24 @@ class _ConcatenatedStorage:
             video_key=camera.video_key, chunk_index=chunk, file_index=file
         )
 
-    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement:
         if self._data_writer is not None and self._data_bytes + table.nbytes > self.data_limit:
             self._data_writer.close()
             self._data_writer = None
             self._data_location = _next_location(*self._data_location, self.chunks_size)
         for camera in self.spec.cameras:
             encoder = self._encoders.get(camera.name)
+            source = sources.get(camera.name)
             expected = self._last_episode_bytes.get(camera.name, 0)
-            if encoder is not None and encoder.payload_bytes + expected > self.video_limit:
+            if encoder is not None and (
+                encoder.payload_bytes + expected > self.video_limit or not _takes(encoder, source)
+            ):
                 self._rotate_video(camera)
             if camera.name not in self._encoders:
-                self._encoders[camera.name] = Mp4Encoder(
-                    self.root / self._video_path(camera),
-                    camera.width,
-                    camera.height,
-                    self.spec.fps,
-                    self.video,
+                self._encoders[camera.name] = _open_sink(
+                    self.root / self._video_path(camera), camera, source, self.spec, self.video
                 )
         return _Placement(
             data_file=self._data_path(),
@@ -194,9 +237,9 @@ class _ConcatenatedStorage:
         if self._data_writer is None:
             path = self.root / placement.data_file
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._data_writer = pq.ParquetWriter(path, frame_schema(self.spec))
+            self._data_writer = _FramesFile(path, frame_schema(self.spec))
             self._data_bytes = 0
-        self._data_writer.write_table(table)
+        self._data_writer.add(table)
         self._data_bytes += table.nbytes
         for name, encoder in placement.encoders.items():
             self._last_episode_bytes[name] = encoder.payload_bytes - placement.start_bytes[name]
@@ -224,7 +267,7 @@ class _ConcatenatedStorage:
             self._data_writer.close()
             self._data_writer = None
         # Flushing an encoder's lookahead is real encoding work: one camera per worker.
-        list(pool.map(Mp4Encoder.close, self._encoders.values()))
+        list(pool.map(_close_sink, self._encoders.values()))
         self._encoders.clear()
 
     def abort(self) -> None:
@@ -243,9 +286,11 @@ class _PerEpisodeStorage:
         self, root: Path, spec: DatasetSpec, video: VideoSettings, chunks_size: int
     ) -> None:
         self.root, self.spec, self.video, self.chunks_size = root, spec, video, chunks_size
-        self._open: list[Mp4Encoder] = []
+        self._open: list[VideoSink] = []
 
-    def place(self, episode_index: int, table: pa.Table) -> _Placement:
+    def place(
+        self, episode_index: int, table: pa.Table, sources: Mapping[str, Path | None]
+    ) -> _Placement:
         chunk = episode_index // self.chunks_size
         videos = {
             c.name: VIDEO_PATH["v2.1"].format(
@@ -254,8 +299,8 @@ class _PerEpisodeStorage:
             for c in self.spec.cameras
         }
         encoders = {
-            c.name: Mp4Encoder(
-                self.root / videos[c.name], c.width, c.height, self.spec.fps, self.video
+            c.name: _open_sink(
+                self.root / videos[c.name], c, sources.get(c.name), self.spec, self.video
             )
             for c in self.spec.cameras
         }
@@ -291,6 +336,59 @@ class _PerEpisodeStorage:
         for encoder in self._open:
             encoder.close()
         self._open = []
+
+
+def _takes(sink: VideoSink, source: Path | None) -> bool:
+    """Whether the episode's camera can go on in `sink`: encoded frames into an encoder's file,
+    copied packets into a copy's file with the same stream headers."""
+    if isinstance(sink, Mp4Encoder):
+        return source is None
+    return source is not None and sink.accepts(source)
+
+
+def _open_sink(
+    path: Path, camera: CameraSpec, source: Path | None, spec: DatasetSpec, video: VideoSettings
+) -> VideoSink:
+    if source is not None:
+        return Mp4Remuxer(path, source, spec.fps)
+    return Mp4Encoder(path, camera.width, camera.height, spec.fps, video)
+
+
+def _close_sink(sink: VideoSink) -> None:
+    sink.close()
+
+
+def _copy_camera(
+    remuxer: Mp4Remuxer, camera: CameraSpec, source: Path, length: int, close_after: bool
+) -> PixelHistogram:
+    """Copy one camera's episode packets and count the pixel values of its decoded frames."""
+    histogram = PixelHistogram()
+    packets, decoded = remuxer.append(source, histogram.add)
+    if packets != length or decoded != length:
+        raise EpisodeFramesError(
+            "camera has another number of frames than the state",
+            camera=camera.name,
+            packets=packets,
+            frames=decoded,
+            expected=length,
+        )
+    if close_after:
+        remuxer.close()
+    return histogram
+
+
+def _camera_job(
+    sink: VideoSink,
+    camera: CameraSpec,
+    frames: CameraFrames,
+    source: Path | None,
+    length: int,
+    close_after: bool,
+) -> PixelHistogram:
+    if isinstance(sink, Mp4Remuxer):
+        assert source is not None
+        return _copy_camera(sink, camera, source, length, close_after)
+    return _encode_camera(sink, camera, frames.rgb, length, close_after)
 
 
 def _encode_camera(
@@ -385,10 +483,16 @@ class LeRobotDatasetWriter:
         )
         self._tasks: dict[str, int] = {}
         self._episodes: list[EpisodeRecord] = []
-        self._episode_rows: list[dict[str, Any]] = []
-        self._episode_stats: list[dict[str, FeatureStats]] = []
+        # Per-episode metadata goes to disk as episodes are committed, and the numeric
+        # features' values to a scratch folder outside the dataset: memory stays flat.
+        self._episodes_file = (
+            _EpisodesTable(self.root / EPISODES_PATH.format(chunk_index=0, file_index=0), spec)
+            if codebase == "v3.0"
+            else None
+        )
+        self._scratch = Path(tempfile.mkdtemp(prefix="bp-lerobot-stats-"))
         self._numeric = {
-            key: NumericAccumulator()
+            key: NumericAccumulator(self._scratch, key)
             for key in (STATE, ACTION, *(f.key for f in spec.extra), *INDEX_COLUMNS)
         }
         self._histograms = {c.name: PixelHistogram() for c in spec.cameras}
@@ -427,13 +531,15 @@ class LeRobotDatasetWriter:
             task_index=task_index,
             extra=checked.extra,
         )
-        placement = self._storage.place(index, table)
+        sources = {c.name: self._copy_source(c, episode.cameras[c.name]) for c in self.spec.cameras}
+        placement = self._storage.place(index, table, sources)
         jobs: list[Future[Any]] = [
             self._pool.submit(
-                _encode_camera,
+                _camera_job,
                 placement.encoders[c.name],
                 c,
-                episode.cameras[c.name].rgb,
+                episode.cameras[c.name],
+                sources[c.name],
                 checked.length,
                 placement.close_after_episode,
             )
@@ -493,11 +599,30 @@ class LeRobotDatasetWriter:
             },
         )
         ordered = {key: stats[key] for key in stats_feature_names(self.spec)}
-        self._episode_rows.append(self._episode_row(record, placement, episode.task, ordered))
-        self._episode_stats.append(ordered)
+        if self._episodes_file is not None:
+            self._episodes_file.add(self._episode_row(record, placement, episode.task, ordered))
+        else:
+            meta = self.root / "meta"
+            _append_jsonl(
+                meta / "episodes.jsonl",
+                {"episode_index": index, "tasks": [episode.task], "length": checked.length},
+            )
+            _append_jsonl(
+                meta / "episodes_stats.jsonl",
+                {"episode_index": index, "stats": stats_to_json(ordered)},
+            )
         self._episodes.append(record)
         self._frames += checked.length
         return record
+
+    def _copy_source(self, camera: CameraSpec, frames: CameraFrames) -> Path | None:
+        """The camera's RGB file when its packets can be copied into the dataset's video."""
+        source = frames.rgb_file
+        if source is None or not copyable_rgb(
+            source, camera.width, camera.height, self.spec.fps, self.video
+        ):
+            return None
+        return source
 
     def _ground_truth_for(self, episode: EpisodeFrames) -> GroundTruthPackWriter | None:
         wanted = episode.segmentation_labels or any(
@@ -575,7 +700,10 @@ class LeRobotDatasetWriter:
         self._finished = True
         self._storage.close(self._pool)
         self._pool.shutdown(wait=True)
+        if self._episodes_file is not None:
+            self._episodes_file.close()
         if not self._episodes:
+            shutil.rmtree(self._scratch, ignore_errors=True)
             raise DatasetWriterError(
                 "no episodes were written", path=str(self.root), robot=self.spec.robot_type
             )
@@ -583,37 +711,16 @@ class LeRobotDatasetWriter:
         meta = self.root / "meta"
         meta.mkdir(parents=True, exist_ok=True)
         if self.codebase == "v3.0":
-            path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(
-                pa.Table.from_pylist(self._episode_rows, schema=episodes_schema(self.spec)), path
-            )
             pq.write_table(tasks_table(tasks), meta / "tasks.parquet")
         else:
             _write_jsonl(
                 meta / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)]
             )
-            _write_jsonl(
-                meta / "episodes.jsonl",
-                [
-                    {
-                        "episode_index": e.episode_index,
-                        "tasks": [tasks[e.task_index]],
-                        "length": e.length,
-                    }
-                    for e in self._episodes
-                ],
-            )
-            _write_jsonl(
-                meta / "episodes_stats.jsonl",
-                [
-                    {"episode_index": e.episode_index, "stats": stats_to_json(s)}
-                    for e, s in zip(self._episodes, self._episode_stats, strict=True)
-                ],
-            )
-        (meta / "stats.json").write_text(
-            json.dumps(stats_to_json(self.dataset_stats()), indent=2) + "\n"
-        )
+        try:
+            dataset_stats = self.dataset_stats()
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        (meta / "stats.json").write_text(json.dumps(stats_to_json(dataset_stats), indent=2) + "\n")
         info = info_json(
             self.spec,
             self.video,
@@ -660,6 +767,53 @@ class LeRobotDatasetWriter:
         self._finished = True
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._storage.abort()
+        if self._episodes_file is not None:
+            self._episodes_file.abort()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class _EpisodesTable:
+    """v3.0 meta/episodes: rows written a group at a time as episodes are committed."""
+
+    GROUP = 256
+
+    def __init__(self, path: Path, spec: DatasetSpec) -> None:
+        self.path = path
+        self.schema = episodes_schema(spec)
+        self._rows: list[dict[str, Any]] = []
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+        self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        self._rows = []
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _append_jsonl(path: Path, row: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(row) + "\n")
 
 
 def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -1,4 +1,8 @@
-"""2D bounding boxes of every object in a segmentation image (uint16 entity ids per pixel)."""
+"""2D bounding boxes of every object in a segmentation image (uint16 entity ids per pixel).
+
+The collector records them with each episode (`SEGMENTATION_BOXES` in states.npz) and the
+import stage computes them the same way from a segmentation it has to decode anyway.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 BACKGROUND_ID = 0
+# The columns of states.npz's `segmentation_boxes` (M, 8) int32: one row per object visible in
+# one camera's frame; `camera` indexes the manifest's cameras.
+BOX_COLUMNS = ("frame", "camera", "object_id", "x_min", "y_min", "x_max", "y_max", "pixels")
 # Above this many (row x id) bins, ids are first renumbered densely (a sort) before counting.
 _DENSE_BIN_LIMIT = 4_000_000
 
