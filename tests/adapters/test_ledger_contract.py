@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from bp_common.errors import InvalidInput, Unavailable
-from bp_common.ledger import LedgerStore, RunLedger, StageState
+from bp_common.ledger import LedgerStore, RunLedger, StageAlreadyCommitted, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
 from bp_common.ledger.migrations import Document
+from bp_common.ledger.model import EmittedEvent
 from bp_common.ledger.sqlite import SqliteLedgerStore
 from google.api_core.retry import Retry
 from google.cloud import firestore
@@ -174,6 +175,18 @@ def test_run_ledger_records_a_run_stage_by_stage(store: LedgerStore) -> None:
     assert [r.run_id for r in ledger.list(scene_id="kitchen")] == ["run-k"]
     assert ledger.list(limit=1)[0].state == "running"
     assert ledger.get("run-missing") is None
+
+
+def test_a_stage_commits_once_and_a_second_commit_is_refused(store: LedgerStore) -> None:
+    ledger = RunLedger(store)
+    first = EmittedEvent(topic="scenes-exported", data='{"by": "first"}', attributes={})
+    second = EmittedEvent(topic="scenes-exported", data='{"by": "second"}', attributes={})
+    ledger.stage_started("run-once", "kitchen", "export", attempt=1)
+    ledger.stage_finished("run-once", "kitchen", "export", StageState.SUCCEEDED, emitted=first)
+    with pytest.raises(StageAlreadyCommitted):
+        ledger.stage_finished("run-once", "kitchen", "export", StageState.SUCCEEDED, emitted=second)
+    record = ledger.get("run-once")
+    assert record is not None and record.stages["export"].emitted == first  # the first stands
 
 
 def test_the_same_run_reads_back_identically_from_the_raw_store(store: LedgerStore) -> None:

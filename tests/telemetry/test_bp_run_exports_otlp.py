@@ -23,6 +23,7 @@ def test_bp_run_sends_its_metrics_and_one_trace_per_run_to_the_otlp_endpoint(
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BP_", "OTEL_"))}
         env |= {"PIPELINE_ENV": "local", "BP_ROBOTS": "franka_panda", "MUJOCO_GL": "egl"}
+        env |= {"BP_EPISODE_WIDTH": "64", "BP_EPISODE_HEIGHT": "64", "BP_EPISODE_FPS": "10"}
         env |= receiver.environment("grpc")
         done = subprocess.run(
             [sys.executable, "-m", "bp_common.cli", "run", str(EXAMPLE), "--out", str(tmp_path)],

@@ -101,6 +101,9 @@ def test_an_embedded_run_emits_every_metric_the_dashboards_read(
     installed = stage_registry.available()
     assert list(installed) == ["export", "submit", "import", "upload"]
     monkeypatch.setenv("BP_ROBOTS", "franka_panda")
+    for key, value in (("BP_EPISODE_WIDTH", "64"), ("BP_EPISODE_HEIGHT", "64")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BP_EPISODE_FPS", "10")
     # The collector that submit starts inherits these and exports to the receiver.
     for key, value in receiver.environment("http/protobuf").items():
         monkeypatch.setenv(key, value)

@@ -26,6 +26,10 @@ DEFAULT_RETENTION = timedelta(days=90)
 __all__ = ["Clock", "LedgerStore", "RunLedger", "utcnow"]
 
 
+class StageAlreadyCommitted(PipelineError):
+    """The stage had already succeeded: another delivery committed it first; its commit stands."""
+
+
 class RunLedger:
     """The runs, and beside them (in sibling stores) the leases on their units of work and the
     scene contents they claimed."""
@@ -129,6 +133,10 @@ class RunLedger:
 
         def change(run: RunRecord) -> None:
             rec = run.stages.get(stage) or StageRecord(state=state, attempts=1, started_at=now)
+            if rec.state is StageState.SUCCEEDED and state is StageState.SUCCEEDED and rec.emitted:
+                # Two deliveries can each believe they hold the unit (a lapsed lease taken back
+                # while a successor's lapsed too): the ledger's transaction decides which commits.
+                raise StageAlreadyCommitted("stage already succeeded", run_id=run_id, stage=stage)
             rec.state = state
             rec.finished_at = now
             if rec.started_at is not None:

@@ -33,7 +33,7 @@ from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope, decode, encode
 from bp_common.contracts.events import DatasetsPublished, Event
 from bp_common.errors import PermanentError, PipelineError, TransientError
-from bp_common.ledger import RunRecord, StageState
+from bp_common.ledger import RunRecord, StageAlreadyCommitted, StageState
 from bp_common.ledger.leases import Held, Lease, LeaseLost
 from bp_common.ledger.model import EmittedEvent
 from bp_common.metrics import DEAD_LETTER_REASONS, OUTCOMES, PipelineMetrics, pipeline_metrics
@@ -416,16 +416,24 @@ class Deliverer:
             emitted = EmittedEvent(
                 topic=envelope.topic, data=envelope.data.decode(), attributes=envelope.attributes
             )
-            ledger.stage_finished(
-                ref.run_id,
-                ref.scene_id,
-                stage,
-                StageState.SUCCEEDED,
-                counts=result.counts,
-                emitted=emitted,
-                note=result.note,
-                held_back=result.held_back,
-            )
+            try:
+                ledger.stage_finished(
+                    ref.run_id,
+                    ref.scene_id,
+                    stage,
+                    StageState.SUCCEEDED,
+                    counts=result.counts,
+                    emitted=emitted,
+                    note=result.note,
+                    held_back=result.held_back,
+                )
+            except StageAlreadyCommitted:
+                hold.release("duplicate")
+                log.warning(
+                    "another delivery committed this stage first: its commit stands",
+                    extra={**extra, "outcome": "ack"},
+                )
+                return Verdict(Outcome.ACK, duplicate=True)
             self._publish(ref, emitted)
             hold.release("succeeded")
             log.info("stage succeeded", extra={**extra, "outcome": "ack"})
