@@ -23,7 +23,9 @@ from bp_export.scene.graph import build_scene_graph
 from bp_export.scene.reconciliation import reconcile_scene
 from bp_export.usd.scene import load_scene
 from bp_scene_contract import read_scene_graph, read_task_config
-from pxr import Gf, Usd, UsdGeom, UsdPhysics
+from pxr import Gf, UsdGeom, UsdPhysics
+
+from tests.usd_authoring import WorldStage
 
 Z = TABLE_TOP_Z
 # A U-shaped bracket (two posts on a bar, 6 x 2 x 4 cm): concave, so it needs several hulls.
@@ -33,21 +35,8 @@ _U_OUTLINE += [(0.015, 0.01), (0.015, 0.04), (0.0, 0.04)]
 
 def _write(path: Path, up: str, metres_per_unit: float) -> None:
     """One tabletop scene authored in `up` and `metres_per_unit`: the same objects in the world."""
-    k = 1.0 / metres_per_unit
-    stage = Usd.Stage.CreateNew(str(path))
-    UsdGeom.SetStageUpAxis(stage, up)
-    UsdGeom.SetStageMetersPerUnit(stage, metres_per_unit)
-    world = UsdGeom.Xform.Define(stage, "/World")
-    stage.SetDefaultPrim(world.GetPrim())
-
-    def at(x: float, y: float, z: float) -> Gf.Vec3d:
-        return Gf.Vec3d(x * k, z * k, -y * k) if up == "Y" else Gf.Vec3d(x * k, y * k, z * k)
-
-    def body(name: str, x: float, y: float, z: float) -> str:
-        xform = UsdGeom.Xform.Define(stage, f"/World/{name}")
-        xform.AddTranslateOp().Set(at(x, y, z))
-        UsdPhysics.RigidBodyAPI.Apply(xform.GetPrim())
-        return f"/World/{name}"
+    authored = WorldStage(path, up, metres_per_unit)
+    stage, at, body, k = authored.stage, authored.at, authored.body, authored.k
 
     def collide(prim: UsdGeom.Gprim, rgb: tuple[float, float, float]) -> None:
         prim.CreateDisplayColorAttr([rgb])

@@ -7,29 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bp_export.usd.scene import load_scene
-from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
+from pxr import Gf, Sdf, UsdGeom, UsdPhysics, UsdShade
+
+from tests.usd_authoring import WorldStage
 
 SHELVES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "public-usd"
 
 
 def _write(path: Path, up: str, metres_per_unit: float) -> None:
     """One scene, authored in `up` and `metres_per_unit`: the same objects in the world."""
-    k = 1.0 / metres_per_unit
-    stage = Usd.Stage.CreateNew(str(path))
-    UsdGeom.SetStageUpAxis(stage, up)
-    UsdGeom.SetStageMetersPerUnit(stage, metres_per_unit)
-    world = UsdGeom.Xform.Define(stage, "/World")
-    stage.SetDefaultPrim(world.GetPrim())
-
-    def at(x: float, y: float, z: float) -> Gf.Vec3d:
-        # World point (Z up, metres) in the stage's axes and unit.
-        return Gf.Vec3d(x * k, z * k, -y * k) if up == "Y" else Gf.Vec3d(x * k, y * k, z * k)
-
-    def body(name: str, x: float, y: float, z: float) -> str:
-        xform = UsdGeom.Xform.Define(stage, f"/World/{name}")
-        xform.AddTranslateOp().Set(at(x, y, z))
-        UsdPhysics.RigidBodyAPI.Apply(xform.GetPrim())
-        return f"/World/{name}"
+    authored = WorldStage(path, up, metres_per_unit)
+    stage, at, body, k = authored.stage, authored.at, authored.body, authored.k
 
     cube = UsdGeom.Cube.Define(stage, body("Crate", 0.0, 0.0, 0.1) + "/Shape")
     cube.CreateSizeAttr(0.2 * k)
