@@ -317,3 +317,43 @@ def test_an_ended_run_is_stamped_to_expire_and_retention_removes_it(store: Ledge
         raw_claim = ledger.claims.store.read("content-1")
         assert raw_claim is not None and isinstance(raw_claim["expire_at"], datetime)
     assert ledger.claims.release("kitchen", run) == 1 and ledger.claims.get("content-1") is None
+
+
+def test_a_pool_admits_runs_up_to_its_cap_until_they_leave_or_their_time_is_up(
+    store: LedgerStore,
+) -> None:
+    clock = Clock()
+    pools = RunLedger(store, clock).admissions
+    assert pools.admit("scene:kitchen", "run-a", 2, hold_s=60) == []
+    assert pools.admit("scene:kitchen", "run-b", 2, hold_s=60) == []
+    assert pools.admit("scene:kitchen", "run-c", 2, hold_s=60) == ["run-a", "run-b"]
+    assert pools.admit("scene:kitchen", "run-a", 2, hold_s=60) == []  # a holder comes back
+    assert pools.admit("scene:pantry", "run-c", 2, hold_s=60) == []  # pools are apart
+    pools.release("scene:kitchen", "run-a")
+    assert pools.admit("scene:kitchen", "run-c", 2, hold_s=60) == []
+    assert pools.admitted("scene:kitchen") == ["run-b", "run-c"]
+    clock.advance(61)  # run-b's process died: its place lapses with its deadline
+    assert pools.admitted("scene:kitchen") == []
+    assert pools.admit("scene:kitchen", "run-d", 1, hold_s=60) == []
+
+
+def test_runs_racing_for_the_last_places_never_overfill_a_pool(new_store: StoreFactory) -> None:
+    admitted: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(run_id: str) -> None:
+        pools = RunLedger(new_store()).admissions  # its own client, like another process
+        try:
+            if pools.admit("project", run_id, 2, hold_s=60) == []:
+                admitted.append(run_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"run-{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert len(admitted) == 2
+    assert RunLedger(new_store()).admissions.admitted("project") == sorted(admitted)

@@ -78,6 +78,12 @@ class SubmitConfig(BaseSettings):
     collector_breaker_reset_s: float = Field(default=15.0, gt=0)
     collector_call_timeout_s: float = Field(default=30.0, gt=0)
 
+    # Cost controls (bp_submit.caps), checked before any simulation: episodes one run may plan,
+    # and runs collecting at once in the project and of one scene.
+    max_run_episodes: int = Field(default=10_000, ge=1)
+    max_concurrent_runs: int = Field(default=100, ge=1)
+    max_concurrent_runs_per_scene: int = Field(default=4, ge=1)
+
     def episodes_for(self, local: bool) -> int:
         if self.episodes_per_task is not None:
             return self.episodes_per_task

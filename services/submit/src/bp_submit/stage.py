@@ -21,6 +21,7 @@ from bp_common.runtime.attempts import CommitMismatch, read_committed
 from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Stage, StageContext, StageOutput, StageStop
 
+from bp_submit.caps import ConcurrentRuns, check_run_size
 from bp_submit.collection import (
     COLLECTION_MANIFEST,
     Collection,
@@ -196,6 +197,9 @@ def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported
             return StageStop(StageState.SKIPPED, "nothing to collect: no robot has a task")
         if left_out:
             ctx.log.info("robots without tasks or base pose, not collected: %s", left_out)
+        per_task = cfg.episodes_for(ctx.settings.is_local)
+        planned = check_run_size(cfg, robots, per_task)
+        ctx.log.info("planned %d episodes over %d robots", planned, len(robots))
         started = time.monotonic()
         client = collector_client(ctx.settings, cfg, ctx.ports.secrets, _collector_dir(ctx))
         info = client.handshake()
@@ -205,7 +209,7 @@ def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported
             robots=robots,
             scene_graph_json=scene_graph,
             task_config_json=task_config,
-            episodes_per_task=cfg.episodes_for(ctx.settings.is_local),
+            episodes_per_task=per_task,
             seed=run_seed(event.run_id),
             camera=camera_spec(cfg),
             max_episode_seconds=cfg.episode_seconds,
@@ -222,6 +226,7 @@ def make_submit_stage(config: SubmitConfig | None = None) -> Stage[SceneExported
         handle=handle,
         footprint=Footprint(cpus=0.25, memory_mb=256),
         deadline_s=lambda settings: (config or SubmitConfig()).follow_budget_s + FOLLOW_MARGIN_S,
+        admission=ConcurrentRuns(config, follow_margin_s=FOLLOW_MARGIN_S),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bp_common.errors import PipelineError
+from bp_common.ledger.admissions import ADMISSIONS_KIND, Admissions
 from bp_common.ledger.claims import CLAIMS_KIND, ContentClaims
 from bp_common.ledger.leases import LEASES_KIND, LeaseBook
 from bp_common.ledger.migrations import Document, upgrade
@@ -31,8 +32,8 @@ class StageAlreadyCommitted(PipelineError):
 
 
 class RunLedger:
-    """The runs, and beside them (in sibling stores) the leases on their units of work and the
-    scene contents they claimed."""
+    """The runs, and beside them (in sibling stores) the leases on their units of work, the
+    scene contents they claimed and the pools that cap runs collecting at once."""
 
     def __init__(
         self, store: LedgerStore, clock: Clock = utcnow, retention: timedelta = DEFAULT_RETENTION
@@ -43,6 +44,7 @@ class RunLedger:
         """How long an ended run is kept: its `expire_at` is its end plus this."""
         self.leases = LeaseBook(store.sibling(LEASES_KIND), clock)
         self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock, retention)
+        self.admissions = Admissions(store.sibling(ADMISSIONS_KIND), clock)
 
     def get(self, run_id: str) -> RunRecord | None:
         doc = self.store.read(run_id)

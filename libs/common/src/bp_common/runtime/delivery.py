@@ -13,6 +13,10 @@ The rules every transport (push, pull, the in-process bus) shares:
    and its event, publishes the event, marks it published, releases the lease.
 4. A committed stage whose event was never marked published (a crash in between) is re-emitted,
    once, by the next delivery that takes the lease.
+5. A stage with an admission (a cap on runs working at once) admits the run before it works;
+   over the cap the delivery waits, then hands the message back like a busy duplicate. The run
+   leaves the cap when the delivery that records its outcome ends in anything but a retry that
+   will come back (past its deadline, if its process died).
 """
 
 from __future__ import annotations
@@ -39,7 +43,15 @@ from bp_common.ledger.model import EmittedEvent
 from bp_common.metrics import DEAD_LETTER_REASONS, OUTCOMES, PipelineMetrics, pipeline_metrics
 from bp_common.runtime.holding import Hold, holder_gone, holder_name
 from bp_common.runtime.limits import DeliveryLimits, Transport, delivery_limits
-from bp_common.runtime.stage import Ports, RunRef, Skip, Stage, StageContext, StageOutput
+from bp_common.runtime.stage import (
+    Admission,
+    Ports,
+    RunRef,
+    Skip,
+    Stage,
+    StageContext,
+    StageOutput,
+)
 
 log = logging.getLogger("bp.delivery")
 _ID_ATTRS = ("scene_id", "run_id")
@@ -56,6 +68,16 @@ class Outcome(StrEnum):
 
 class LeaseHeld(TransientError):
     """Another delivery held the run's unit for longer than this one could wait or defer."""
+
+
+class AtCapacity(TransientError):
+    """The stage's cap on runs at once stayed full for longer than this run could wait or
+    defer."""
+
+
+# A run over its stage's cap waits at most this long in one delivery before it is handed back:
+# the message should not sit in the process's flow control while other runs could start.
+ADMISSION_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -287,7 +309,13 @@ class Deliverer:
             if settled is not None:
                 return settled
 
-    def _hand_back(self, message: Message, busy: str, extra: dict[str, object]) -> Verdict:
+    def _hand_back(
+        self,
+        message: Message,
+        busy: str,
+        extra: dict[str, object],
+        error_type: type[TransientError] = LeaseHeld,
+    ) -> Verdict:
         """Give the message back unused, or past the deferrals, retry it as a failure."""
         if message.deferrals < self.limits.max_deferrals:
             log.info(
@@ -298,7 +326,7 @@ class Deliverer:
                 extra={**extra, "outcome": "defer"},
             )
             return Verdict(Outcome.DEFER)
-        error = LeaseHeld(
+        error = error_type(
             f"busy ({busy}) through {message.deferrals} deferrals",
             stage=self.stage.name,
         )
@@ -336,13 +364,44 @@ class Deliverer:
         if settled is not None:
             hold.release("duplicate")
             return settled
+        admission = self.stage.admission
+        if admission is not None:
+            full = self._admit(admission, ref, extra)
+            if full is not None:
+                hold.release("at capacity")
+                return self._hand_back(message, full, extra, AtCapacity)
         if not self._slots.acquire(timeout=self.limits.wait_budget_s):
             hold.release("no work slot")
             return self._hand_back(message, "every work slot of this process", extra)
         try:
-            return self._work(message, event, ref, hold, name, extra)
+            verdict = self._work(message, event, ref, hold, name, extra)
         finally:
             self._slots.release()
+        # The delivery that records the run's outcome lets it go (a duplicate leaves that to
+        # the delivery that carries on); a retry keeps its place for the redelivery.
+        recorded = not verdict.duplicate
+        if (
+            admission is not None
+            and recorded
+            and (verdict.outcome is not Outcome.RETRY or verdict.final)
+        ):
+            admission.release(self.ports, self.settings, ref)
+        return verdict
+
+    def _admit(self, admission: Admission, ref: RunRef, extra: dict[str, object]) -> str | None:
+        """None once the run is admitted; what keeps it out if the cap stays full."""
+        give_up = time.monotonic() + min(self.limits.wait_budget_s, ADMISSION_WAIT_S)
+        logged = False
+        while True:
+            full = admission.admit(self.ports, self.settings, ref)
+            if full is None:
+                return None
+            if not logged:
+                log.info("at capacity (%s): waiting", full, extra={**extra, "outcome": "wait"})
+                logged = True
+            if time.monotonic() >= give_up:
+                return full
+            time.sleep(self.limits.poll_s)
 
     def _work(
         self,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, overload
+from typing import Any, Generic, Protocol, overload
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar
@@ -111,6 +111,15 @@ class StageContext(Generic[A]):
         return f"runs/{self.scene_id}/{self.run_id}/"
 
 
+class Admission(Protocol):
+    """A cap on runs working at once: whether this run may start now, and its leaving."""
+
+    def admit(self, ports: Ports, settings: Settings, ref: RunRef) -> str | None:
+        """None when admitted (again); else why not now (what fills the cap)."""
+
+    def release(self, ports: Ports, settings: Settings, ref: RunRef) -> None: ...
+
+
 def _ref_from_event(event: BaseModel) -> RunRef | Skip:
     if not isinstance(event, Event):
         raise TypeError(f"{type(event).__name__} names no run: give the Stage an identify()")
@@ -135,7 +144,9 @@ class Stage(Generic[In, A]):
 
     `resolve` may map a message onto a run that already exists (export: an identical re-drop);
     `footprint` is what one delivery needs (work slots derive from it); `deadline_s`, when
-    given, bounds how long one delivery works (bp_common.runtime.limits).
+    given, bounds how long one delivery works (bp_common.runtime.limits); `admission`, when
+    given, caps the runs whose deliveries work at once (a run over it waits, then is handed
+    back, without using a delivery attempt).
     """
 
     name: str
@@ -145,6 +156,7 @@ class Stage(Generic[In, A]):
     resolve: Callable[[Ports, Settings, In, RunRef], RunRef]
     footprint: Footprint
     deadline_s: Callable[[Settings], float] | None
+    admission: Admission | None
 
     @overload
     def __init__(
@@ -156,6 +168,7 @@ class Stage(Generic[In, A]):
         resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = ...,
         footprint: Footprint = ...,
         deadline_s: Callable[[Settings], float] | None = ...,
+        admission: Admission | None = ...,
     ) -> None: ...
 
     @overload
@@ -169,6 +182,7 @@ class Stage(Generic[In, A]):
         resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = ...,
         footprint: Footprint = ...,
         deadline_s: Callable[[Settings], float] | None = ...,
+        admission: Admission | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -181,6 +195,7 @@ class Stage(Generic[In, A]):
         resolve: Callable[[Ports, Settings, In, RunRef], RunRef] = _as_is,
         footprint: Footprint = Footprint(),
         deadline_s: Callable[[Settings], float] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.name = name
         self.handle = handle
@@ -189,6 +204,7 @@ class Stage(Generic[In, A]):
         self.resolve = resolve
         self.footprint = footprint
         self.deadline_s = deadline_s
+        self.admission = admission
 
     def __repr__(self) -> str:
         return f"Stage({self.name!r})"
