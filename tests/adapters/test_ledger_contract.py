@@ -14,6 +14,7 @@ from bp_common.ledger import LedgerStore, RunLedger, StageAlreadyCommitted, Stag
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
 from bp_common.ledger.migrations import Document
 from bp_common.ledger.model import EmittedEvent
+from bp_common.ledger.shards import PlanMismatch, UnknownShard
 from bp_common.ledger.sqlite import SqliteLedgerStore
 from google.api_core.retry import Retry
 from google.cloud import firestore
@@ -357,3 +358,62 @@ def test_runs_racing_for_the_last_places_never_overfill_a_pool(new_store: StoreF
     assert not errors
     assert len(admitted) == 2
     assert RunLedger(new_store()).admissions.admitted("project") == sorted(admitted)
+
+
+def test_a_runs_shards_complete_once_each_and_exactly_one_completion_is_the_last(
+    store: LedgerStore,
+) -> None:
+    clock = Clock()
+    shards = RunLedger(store, clock).shards
+    planned = {"ur5e.pick.00000": 5, "ur5e.pick.00005": 5, "ur5e.place.00000": 3}
+    shards.plan("run-s", "kitchen", planned)
+    assert shards.plan("run-s", "kitchen", planned).planned == planned  # again: the same plan
+    with pytest.raises(PlanMismatch):
+        shards.plan("run-s", "kitchen", {"ur5e.pick.00000": 10})
+    with pytest.raises(UnknownShard):
+        shards.complete("run-s", "fetch.pick.00000", episodes=1, succeeded=1, manifest="m")
+
+    clock.advance(1800)
+    first = shards.complete("run-s", "ur5e.pick.00005", episodes=5, succeeded=4, manifest="a")
+    assert not first.last
+    progress = first.collection.progress(clock())
+    assert (progress.shards_done, progress.shards_total) == (1, 3)
+    assert (progress.episodes_done, progress.episodes_total) == (5, 13)
+    assert progress.episodes_per_hour == pytest.approx(10.0)
+    assert progress.eta_s == pytest.approx(8 / 10 * 3600)
+
+    failed = shards.fail("run-s", "ur5e.place.00000", InvalidInput("the mug is gone"))
+    assert failed.failed["ur5e.place.00000"].type == "InvalidInput"
+    assert not shards.complete("run-s", "ur5e.pick.00000", episodes=5, succeeded=5,
+                               manifest="b").last
+    replayed = shards.complete("run-s", "ur5e.place.00000", episodes=3, succeeded=3,
+                               manifest="c")
+    assert replayed.last and replayed.collection.complete
+    assert replayed.collection.failed == {}  # the replay healed it
+    again = shards.complete("run-s", "ur5e.place.00000", episodes=3, succeeded=3, manifest="c")
+    assert not again.last  # a redelivered last shard does not fan in twice
+    assert again.collection.progress(clock()).eta_s == 0.0
+
+
+def test_shards_completing_at_once_elect_exactly_one_last(new_store: StoreFactory) -> None:
+    ids = [f"fetch.pick.{n:05d}" for n in range(3)]
+    RunLedger(new_store()).shards.plan("run-race", "kitchen", dict.fromkeys(ids, 1))
+    lasts: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(shard: str) -> None:
+        book = RunLedger(new_store()).shards  # its own client, like another worker
+        try:
+            for _ in range(2):  # and each shard delivered twice
+                if book.complete("run-race", shard, episodes=1, succeeded=1, manifest=shard).last:
+                    lasts.append(shard)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(shard,)) for shard in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert len(lasts) == 1

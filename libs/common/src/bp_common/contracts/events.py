@@ -110,6 +110,46 @@ class SceneExported(Event):
     summary: ExportSummary
 
 
+ShardId = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}\.[A-Za-z0-9_-]{1,64}\.[0-9]{5}$")
+]
+
+
+class CameraSettings(BaseModel):
+    """What a run asks of the cameras; zeros and empties keep the backend's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cameras: list[str] = Field(default_factory=list)
+    width: int = Field(default=0, ge=0, le=4096)
+    height: int = Field(default=0, ge=0, le=4096)
+    fps: int = Field(default=0, ge=0, le=240)
+    fovy_deg: float = Field(default=0.0, ge=0.0, lt=180.0)
+    placements: dict[str, dict[str, object]] = Field(default_factory=dict)
+    """Per fixed camera, an orbit or a look-at point, as submit's settings give them."""
+
+
+class CollectionShard(Event):
+    """`collection-shards`: some episodes of one robot and task, for a collector worker."""
+
+    TOPIC: ClassVar[str] = "collection-shards"
+
+    shard_id: ShardId
+    export_manifest: ObjectKey
+    export_manifest_sha256: Sha256
+    robot: RobotName
+    task_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    first_episode: int = Field(ge=0)
+    """Episode numbers run from here; each one's seed derives from the run's seed and it."""
+    episodes: int = Field(ge=1, le=1000)
+    run_seed: int = Field(ge=0)
+    backend: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    camera: CameraSettings
+    max_episode_seconds: float = Field(gt=0, le=600)
+    deadline_s: float = Field(gt=0)
+    """How long one delivery of the shard may take before the reconciler republishes it."""
+
+
 class RobotEpisodes(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -20,6 +20,7 @@ from bp_common.ledger.model import (
     StageState,
 )
 from bp_common.ledger.run_state import run_state
+from bp_common.ledger.shards import SHARDS_KIND, ShardBook
 from bp_common.ledger.store import Clock, LedgerStore, utcnow
 
 DEFAULT_RETENTION = timedelta(days=90)
@@ -33,7 +34,8 @@ class StageAlreadyCommitted(PipelineError):
 
 class RunLedger:
     """The runs, and beside them (in sibling stores) the leases on their units of work, the
-    scene contents they claimed and the pools that cap runs collecting at once."""
+    scene contents they claimed, the pools that cap runs collecting at once, and each run's
+    collection shards."""
 
     def __init__(
         self, store: LedgerStore, clock: Clock = utcnow, retention: timedelta = DEFAULT_RETENTION
@@ -45,6 +47,7 @@ class RunLedger:
         self.leases = LeaseBook(store.sibling(LEASES_KIND), clock)
         self.claims = ContentClaims(store.sibling(CLAIMS_KIND), clock, retention)
         self.admissions = Admissions(store.sibling(ADMISSIONS_KIND), clock)
+        self.shards = ShardBook(store.sibling(SHARDS_KIND), clock)
 
     def get(self, run_id: str) -> RunRecord | None:
         doc = self.store.read(run_id)
