@@ -180,3 +180,23 @@ def test_a_published_run_with_robots_held_back_is_partially_published(tmp_path: 
     )
     assert done.describe() == "partially_published in import: held back ur5e: " + held["ur5e"]
     assert done.to_document()["held_back"] == held
+
+
+def test_a_stage_worked_in_pieces_reads_as_its_pieces_until_it_commits(tmp_path: Path) -> None:
+    pipeline = ("export", "submit", "collect", "import", "upload")
+    steps = [started("export"), committed("export"), started("submit"), committed("submit")]
+    shards = [started("collect/ur5e.pick.00000"), started("collect/ur5e.pick.00005")]
+    running = run_state(run_through(tmp_path / "a", *steps, *shards), pipeline)
+    assert running.state is RunStateName.RUNNING and running.stage == "collect"
+    assert list(running.stages) == list(pipeline)  # the pieces are not stages of their own
+
+    def shard_failed(ledger: RunLedger, run: str) -> object:
+        error = InvalidInput("the mug is gone", task="pick")
+        return ledger.stage_failed(run, "kitchen", "collect/ur5e.pick.00005", error, final=True)
+
+    failed = run_state(run_through(tmp_path / "b", *steps, *shards, shard_failed), pipeline)
+    assert failed.state is RunStateName.FAILED and failed.stage == "collect"
+    assert failed.reason == "InvalidInput: ur5e.pick.00005: the mug is gone"
+
+    fanned_in = run_through(tmp_path / "c", *steps, *shards, shard_failed, committed("collect"))
+    assert run_state(fanned_in, pipeline).stages["collect"] == "succeeded"  # replayed, fanned in

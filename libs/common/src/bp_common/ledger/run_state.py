@@ -12,7 +12,9 @@ One derivation for every reader (`bp runs`, the status page and its JSON API):
 - `running` from the first record until one of the above, `pending` before any stage started.
 
 Stages not yet started read `pending` while the run is live, and `not_run` once it has ended
-before them.
+before them. A stage worked in pieces (`collect/{shard}`, each held and recorded on its own) reads
+as its own record once it has one, else as its pieces rolled up: failed when a piece failed for
+good (naming it), retrying when one retries, else running.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bp_common.ledger.model import RunRecord, StageState
+from bp_common.ledger.model import RunRecord, StageRecord, StageState
 from bp_common.topology import STAGE_NAMES
 
 
@@ -81,11 +83,13 @@ _ENDING = {
 
 def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState:
     """The run's state along `pipeline` (the stage names in order; the last one publishes)."""
-    order = [*pipeline, *sorted(set(run.stages) - set(pipeline))]
+    records = {**_rolled_up(run, pipeline), **run.stages}
+    pieces = {name for name in run.stages if name.split("/", 1)[0] in pipeline and "/" in name}
+    order = [*pipeline, *sorted(set(run.stages) - set(pipeline) - pieces)]
     ended: tuple[RunStateName, str, str | None] | None = None
     furthest: str | None = None
     for name in order:
-        record = run.stages.get(name)
+        record = records.get(name)
         if record is None:
             continue
         furthest = name
@@ -109,14 +113,42 @@ def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState
     elif furthest is None:
         state, stage, reason = RunStateName.PENDING, None, None
     else:
-        state, stage, reason = RunStateName.RUNNING, furthest, _retrying(run, furthest)
+        state, stage, reason = RunStateName.RUNNING, furthest, _retrying(records[furthest])
     idle = (
         NOT_RUN_STAGE
         if state not in (RunStateName.PENDING, RunStateName.RUNNING)
         else (PENDING_STAGE)
     )
-    stages = {name: run.stages[name].state.value if name in run.stages else idle for name in order}
+    stages = {name: records[name].state.value if name in records else idle for name in order}
     return RunState(state, stage, reason, stages, held_back)
+
+
+def _rolled_up(run: RunRecord, pipeline: Sequence[str]) -> dict[str, StageRecord]:
+    """A record for each pipeline stage that has pieces but no record of its own."""
+    rolled: dict[str, StageRecord] = {}
+    for stage in pipeline:
+        pieces = {
+            name.split("/", 1)[1]: record
+            for name, record in sorted(run.stages.items())
+            if name.startswith(stage + "/")
+        }
+        if not pieces or stage in run.stages:
+            continue
+        stuck = [
+            (name, record)
+            for want in (StageState.FAILED, StageState.RETRYING)
+            for name, record in pieces.items()
+            if record.state is want
+        ]
+        if not stuck:
+            rolled[stage] = StageRecord(state=StageState.RUNNING)
+            continue
+        piece, record = stuck[0]
+        error = record.error
+        if error is not None:
+            error = error.model_copy(update={"message": f"{piece}: {error.message}"})
+        rolled[stage] = StageRecord(state=record.state, error=error, note=record.note)
+    return rolled
 
 
 def _held_back(run: RunRecord, order: Sequence[str]) -> tuple[dict[str, str], str | None]:
@@ -131,8 +163,7 @@ def _held_back(run: RunRecord, order: Sequence[str]) -> tuple[dict[str, str], st
     return dict(sorted(held.items())), first
 
 
-def _retrying(run: RunRecord, stage: str) -> str | None:
-    record = run.stages[stage]
+def _retrying(record: StageRecord) -> str | None:
     if record.state is StageState.RETRYING and record.error is not None:
         return f"retrying after {record.error.type}: {record.error.message}"
     return None

@@ -227,7 +227,7 @@ class Deliverer:
             extra.update(run_id=ref.run_id)
             log.info("%s", ref.note, extra=extra)
         record = self.ports.ledger.get(ref.run_id)
-        settled = self._settled(record, extra)
+        settled = self._settled(record, ref, extra)
         if settled is not None:
             return settled
         holder = holder_name()
@@ -246,8 +246,17 @@ class Deliverer:
                 hold.release("interrupted")
                 raise
 
+    def _unit(self, ref: RunRef) -> str:
+        """The unit of work the delivery holds and records: the stage, or a piece of it."""
+        return ref.unit or self.stage.name
+
     def _settled(
-        self, record: RunRecord | None, extra: dict[str, object], *, waiting: bool = False
+        self,
+        record: RunRecord | None,
+        ref: RunRef,
+        extra: dict[str, object],
+        *,
+        waiting: bool = False,
     ) -> Verdict | None:
         """A verdict when the stage needs no delivery: committed and published, or finished.
 
@@ -255,7 +264,7 @@ class Deliverer:
         error is recorded and its message dead-lettered); any other delivery after a final
         failure starts a new round, as a replay does.
         """
-        done = record.stages.get(self.stage.name) if record else None
+        done = record.stages.get(self._unit(ref)) if record else None
         if done is None:
             return None
         if done.state is StageState.SUCCEEDED and done.emitted is not None:
@@ -278,7 +287,7 @@ class Deliverer:
         self, message: Message, ref: RunRef, holder: str, extra: dict[str, object]
     ) -> Lease | Verdict:
         """The lease on (run, stage), after waiting for a live holder if need be."""
-        leases, name = self.ports.ledger.leases, self.stage.name
+        leases, name = self.ports.ledger.leases, self._unit(ref)
         give_up = time.monotonic() + self.limits.wait_budget_s
         logged = False
         dead: str | None = None
@@ -305,7 +314,9 @@ class Deliverer:
             if time.monotonic() >= give_up:
                 return self._hand_back(message, taken.holder, extra)
             time.sleep(min(self.limits.poll_s, max(0.0, give_up - time.monotonic())))
-            settled = self._settled(self.ports.ledger.get(ref.run_id), extra, waiting=True)
+            settled = self._settled(
+                self.ports.ledger.get(ref.run_id), ref, extra, waiting=True
+            )
             if settled is not None:
                 return settled
 
@@ -343,7 +354,7 @@ class Deliverer:
         extra: dict[str, object],
     ) -> Verdict:
         """Everything a lease holder does; it releases the lease on every way out."""
-        ledger, stage = self.ports.ledger, self.stage.name
+        ledger, stage = self.ports.ledger, self._unit(ref)
         extra = {**extra, "holder": hold.lease.holder}
         record = ledger.get(ref.run_id)
         done = record.stages.get(stage) if record else None
@@ -360,7 +371,7 @@ class Deliverer:
                 extra={**extra, "outcome": "ack"},
             )
             return Verdict(Outcome.ACK, emitted=envelope, duplicate=True)
-        settled = self._settled(record, extra)
+        settled = self._settled(record, ref, extra)
         if settled is not None:
             hold.release("duplicate")
             return settled
@@ -412,7 +423,7 @@ class Deliverer:
         name: str,
         extra: dict[str, object],
     ) -> Verdict:
-        ledger, stage = self.ports.ledger, self.stage.name
+        ledger, stage = self.ports.ledger, self._unit(ref)
         started = ledger.stage_started(
             ref.run_id, ref.scene_id, stage, message.delivery_attempt, ref.source
         )
@@ -423,9 +434,10 @@ class Deliverer:
             ports=self.ports,
             scene_id=ref.scene_id,
             run_id=ref.run_id,
-            stage=stage,
+            stage=self.stage.name,
+            unit=stage,
             attempt=attempt,
-            log=logging.LoggerAdapter(logging.getLogger(f"bp.{stage}"), extra),
+            log=logging.LoggerAdapter(logging.getLogger(f"bp.{self.stage.name}"), extra),
             adapters=self.adapters,
             attempt_id=f"a{attempt:02d}-{name}",
             lease_check=hold.check,
@@ -524,7 +536,7 @@ class Deliverer:
         again = self.ports.ledger.leases.acquire(
             ref.run_id,
             ref.scene_id,
-            self.stage.name,
+            self._unit(ref),
             hold.lease.holder,
             self.limits.lease_ttl_s,
         )
@@ -541,7 +553,7 @@ class Deliverer:
     def _publish(self, ref: RunRef, emitted: EmittedEvent) -> Envelope:
         envelope = Envelope(emitted.topic, emitted.data.encode(), emitted.attributes)
         self.ports.publisher.publish(envelope)
-        self.ports.ledger.mark_published(ref.run_id, ref.scene_id, self.stage.name)
+        self.ports.ledger.mark_published(ref.run_id, ref.scene_id, self._unit(ref))
         return envelope
 
     def _record_unparsed(self, message: Message, error: PermanentError) -> None:

@@ -53,6 +53,9 @@ class RunRef:
     source: tuple[str, str, str] | None = None
     note: str | None = None
     """Why this run, when `resolve` mapped the message onto one that already exists."""
+    unit: str | None = None
+    """The piece of the stage this message is (`collect/{shard}`), held and recorded on its own;
+    None for the whole stage."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class StageContext(Generic[A]):
     log: logging.LoggerAdapter[logging.Logger]
     adapters: A
     """What the stage's `adapters` hook built for this process (None when it has none)."""
+    unit: str = ""
+    """The unit of work this delivery holds: the stage's name, or a piece of it."""
     attempt_id: str = "a00-local"
     """This delivery's own name: outputs it writes before its commit go under
     `.../attempts/{attempt_id}/`, where no other delivery writes."""
