@@ -13,13 +13,16 @@ from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.cli import app
 from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope
+from bp_common.contracts.events import Event, SceneExported, SceneUpload
 from bp_common.errors import Unavailable
 from bp_common.ledger import StageState
+from bp_common.runtime.stage import Stage, StageContext, StageOutput
+from bp_common.runtime.uploads import scene_upload_ref
 from bp_common.wiring import deliverer
 from bp_ops.embedded import EmbeddedPipeline
 from typer.testing import CliRunner
 
-from tests.backbone.probe_stage import PROBE
+from tests.backbone.probe_stage import PROBE, handle
 
 
 def scene(tmp_path: Path, body: str, name: str = "kitchen") -> Path:
@@ -184,3 +187,49 @@ def test_bad_scene_paths_are_clear_errors(tmp_path: Path, bad: str) -> None:
     result = CliRunner().invoke(app, ["run", str(tmp_path / bad), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "scene file" in result.output
+
+
+class BusDownAt(Publisher):
+    """The bus refuses the n-th event of a topic once: a crash in the middle of a fan-out."""
+
+    def __init__(self, bus: Publisher, topic: str, n: int) -> None:
+        self.bus, self.topic, self.n, self.seen = bus, topic, n, 0
+
+    def publish(self, envelope: Envelope) -> str:
+        if envelope.topic == self.topic:
+            self.seen += 1
+            if self.seen == self.n:
+                raise Unavailable("the bus is down", topic=envelope.topic)
+        return self.bus.publish(envelope)
+
+
+def fan_out(ctx: StageContext, upload: SceneUpload) -> StageOutput:
+    first = handle(ctx, upload).event
+    assert isinstance(first, SceneExported)
+    events: list[Event] = [
+        first.model_copy(update={"summary": first.summary.model_copy(update={"objects": n})})
+        for n in range(3)
+    ]
+    return StageOutput.of_all(events, counts={"events": 3})
+
+
+def test_a_commit_that_fans_out_is_re_emitted_whole_after_a_crash_mid_way(tmp_path: Path) -> None:
+    p = pipeline(tmp_path / "out")
+    p.bus.min_backoff_s = 0.01
+    ports = replace(p.ports, publisher=BusDownAt(p.bus, "scenes-exported", 2))
+    stage = Stage(name="export", handle=fan_out, identify=scene_upload_ref)
+    p.deliverers["export"] = deliverer(stage, ports, p.settings)
+    run = p.drain(p.drop_scene(scene(tmp_path, "ok")))
+    assert [(v.outcome.value, v.duplicate) for _, v in run.deliveries] == [
+        ("retry", False),  # committed; the second of three events did not go out
+        ("ack", True),  # the next delivery re-emits all three without work
+    ]
+    objects = [
+        json.loads(e.data)["summary"]["objects"] for e in p.bus.published("scenes-exported")
+    ]
+    assert objects == [0, 0, 1, 2]  # at least once each: their consumers are idempotent
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None
+    export = record.stages["export"]
+    assert len(export.fanned_out) == 2 and export.published_at is not None
+    assert export.attempts == 1

@@ -52,6 +52,8 @@ class StageRecord(BaseModel):
     counts: dict[str, float] = Field(default_factory=dict)
     error: StageError | None = None
     emitted: EmittedEvent | None = None
+    fanned_out: list[EmittedEvent] = Field(default_factory=list)
+    """The same commit's further events (a plan's shards after the first), published after it."""
     published_at: datetime | None = None
     """When the emitted event reached the bus; a committed stage without it is re-emitted."""
     note: str | None = None

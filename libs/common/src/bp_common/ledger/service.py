@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -130,6 +130,7 @@ class RunLedger:
         *,
         counts: dict[str, float] | None = None,
         emitted: EmittedEvent | None = None,
+        fanned_out: Sequence[EmittedEvent] = (),
         note: str | None = None,
         error: PipelineError | None = None,
         held_back: dict[str, str] | None = None,
@@ -150,6 +151,7 @@ class RunLedger:
                 rec.counts = {**rec.counts, **counts}
             if emitted is not None:
                 rec.emitted = emitted
+                rec.fanned_out = [*fanned_out]
                 rec.published_at = None  # until mark_published says the bus has it
             rec.note = note
             rec.held_back = dict(held_back or {})

@@ -103,6 +103,12 @@ class Verdict:
         return "duplicate" if self.duplicate else "ignored" if self.ignored else "succeeded"
 
 
+def _emitted(envelope: Envelope) -> EmittedEvent:
+    return EmittedEvent(
+        topic=envelope.topic, data=envelope.data.decode(), attributes=envelope.attributes
+    )
+
+
 def error_log_fields(error: PipelineError) -> dict[str, str]:
     """The typed error as the JSON logs carry it (log-based metrics count permanent ones)."""
     return {
@@ -314,9 +320,7 @@ class Deliverer:
             if time.monotonic() >= give_up:
                 return self._hand_back(message, taken.holder, extra)
             time.sleep(min(self.limits.poll_s, max(0.0, give_up - time.monotonic())))
-            settled = self._settled(
-                self.ports.ledger.get(ref.run_id), ref, extra, waiting=True
-            )
+            settled = self._settled(self.ports.ledger.get(ref.run_id), ref, extra, waiting=True)
             if settled is not None:
                 return settled
 
@@ -364,7 +368,7 @@ class Deliverer:
             and done.emitted is not None
             and done.published_at is None
         ):
-            envelope = self._publish(ref, done.emitted)
+            envelope = self._publish(ref, done.emitted, done.fanned_out)
             hold.release("re-emitted")
             log.info(
                 "committed stage whose event was never published: re-emitted",
@@ -487,6 +491,7 @@ class Deliverer:
             emitted = EmittedEvent(
                 topic=envelope.topic, data=envelope.data.decode(), attributes=envelope.attributes
             )
+            fanned_out = [_emitted(encode(e, telemetry.inject_trace())) for e in result.fan_out]
             try:
                 ledger.stage_finished(
                     ref.run_id,
@@ -495,6 +500,7 @@ class Deliverer:
                     StageState.SUCCEEDED,
                     counts=result.counts,
                     emitted=emitted,
+                    fanned_out=fanned_out,
                     note=result.note,
                     held_back=result.held_back,
                 )
@@ -505,7 +511,7 @@ class Deliverer:
                     extra={**extra, "outcome": "ack"},
                 )
                 return Verdict(Outcome.ACK, duplicate=True)
-            self._publish(ref, emitted)
+            self._publish(ref, emitted, fanned_out)
             hold.release("succeeded")
             log.info("stage succeeded", extra={**extra, "outcome": "ack"})
             if isinstance(result.event, DatasetsPublished):
@@ -550,9 +556,13 @@ class Deliverer:
         )
         return False
 
-    def _publish(self, ref: RunRef, emitted: EmittedEvent) -> Envelope:
+    def _publish(
+        self, ref: RunRef, emitted: EmittedEvent, fanned_out: list[EmittedEvent]
+    ) -> Envelope:
         envelope = Envelope(emitted.topic, emitted.data.encode(), emitted.attributes)
         self.ports.publisher.publish(envelope)
+        for more in fanned_out:
+            self.ports.publisher.publish(Envelope(more.topic, more.data.encode(), more.attributes))
         self.ports.ledger.mark_published(ref.run_id, ref.scene_id, self._unit(ref))
         return envelope
 

@@ -67,13 +67,24 @@ class Skip:
 
 @dataclass(frozen=True)
 class StageOutput:
-    """The stage committed its outputs; emit this event."""
+    """The stage committed its outputs; emit this event (and `fan_out`, the same commit's
+    further events: a plan's shards after the first). A crash part-way through publishing
+    re-emits them all, so each may arrive more than once: their consumers are idempotent."""
 
     event: Event
     counts: dict[str, float] = field(default_factory=dict)
     note: str | None = None
     held_back: dict[str, str] = field(default_factory=dict)
     """Robots whose datasets the stage held back, and why: the run ends partially published."""
+    fan_out: tuple[Event, ...] = ()
+
+    @classmethod
+    def of_all(
+        cls, events: list[Event], counts: dict[str, float], note: str | None = None
+    ) -> StageOutput:
+        """One commit that emits every event, in order (at least one)."""
+        first, *rest = events
+        return cls(first, counts=counts, note=note, fan_out=tuple(rest))
 
 
 @dataclass(frozen=True)
