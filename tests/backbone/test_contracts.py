@@ -36,7 +36,7 @@ def test_checked_in_schemas_match_the_models() -> None:
     assert set(on_disk) == set(rendered), "run `make schemas` and commit the result"
     for name, text in rendered.items():
         assert on_disk[name] == text, f"{name} drifted from its model: run `make schemas`"
-    assert len(rendered) == len(EVENTS_BY_TOPIC) == 5
+    assert len(rendered) == len(EVENTS_BY_TOPIC) == 6
 
 
 def test_event_round_trips_with_ids_version_and_trace_in_attributes() -> None:

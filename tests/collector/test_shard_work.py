@@ -23,7 +23,7 @@ def shard(episodes: int) -> CollectionShard:
         scene_id="demo_tabletop",
         run_id=RUN,
         bucket="local",
-        shard_id="franka_panda.pick_place_cube.00000",
+        shard_id="franka_panda.000-pick_place_cube.00000",
         export_manifest=f"runs/demo_tabletop/{RUN}/export/export_manifest.json",
         export_manifest_sha256="0" * 64,
         robot="franka_panda",

@@ -11,15 +11,15 @@ def test_every_episode_is_in_exactly_one_shard_of_at_most_the_shard_size() -> No
     robots = {"ur5e": ["place_bottle", "pick_cube"], "franka_panda": ["pick_cube"]}
     shards = plan_shards(robots, episodes_per_task=12, episodes_per_shard=5)
     assert [s.shard_id for s in shards] == [
-        "franka_panda.pick_cube.00000",
-        "franka_panda.pick_cube.00005",
-        "franka_panda.pick_cube.00010",
-        "ur5e.pick_cube.00000",
-        "ur5e.pick_cube.00005",
-        "ur5e.pick_cube.00010",
-        "ur5e.place_bottle.00000",
-        "ur5e.place_bottle.00005",
-        "ur5e.place_bottle.00010",
+        "franka_panda.000-pick_cube.00000",
+        "franka_panda.000-pick_cube.00005",
+        "franka_panda.000-pick_cube.00010",
+        "ur5e.000-pick_cube.00000",
+        "ur5e.000-pick_cube.00005",
+        "ur5e.000-pick_cube.00010",
+        "ur5e.001-place_bottle.00000",
+        "ur5e.001-place_bottle.00005",
+        "ur5e.001-place_bottle.00010",
     ]
     covered = [
         (s.robot, s.task_id, s.first_episode + k) for s in shards for k in range(s.episodes)
@@ -30,7 +30,8 @@ def test_every_episode_is_in_exactly_one_shard_of_at_most_the_shard_size() -> No
 
 
 def test_a_shard_id_is_a_valid_contract_id() -> None:
-    [shard] = plan_shards({"ur10": ["open-drawer_2"]}, 1, 5)
+    [shard] = plan_shards({"ur10": ["Open Drawer/2"]}, 1, 5)
+    assert shard.shard_id == "ur10.000-open_drawer_2.00000"
     CollectionShard.model_validate(
         {
             "scene_id": "kitchen",
@@ -40,7 +41,7 @@ def test_a_shard_id_is_a_valid_contract_id() -> None:
             "export_manifest": "runs/kitchen/run/export/export_manifest.json",
             "export_manifest_sha256": "0" * 64,
             "robot": "ur10",
-            "task_id": "open-drawer_2",
+            "task_id": "Open Drawer/2",
             "first_episode": 0,
             "episodes": 1,
             "run_seed": 7,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bp_common.contracts.events import (
+    CollectionShard,
     DatasetsPublished,
     DatasetsReady,
     EpisodesCollected,
@@ -13,7 +14,7 @@ from bp_common.contracts.events import (
     SceneUpload,
 )
 
-STAGE_NAMES = ("export", "submit", "import", "upload")
+STAGE_NAMES = ("export", "submit", "collect", "import", "upload")
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,14 @@ class Route:
         return f"bp-{self.stage}-dead-letter"
 
 
-# Submit follows collection jobs for minutes to hours, and an import of many episodes outlives a
-# push request's ack deadline, so both pull: the client extends a message's lease while it is
-# worked on, so it is never redelivered meanwhile (decision 0085). The rest fit a push request.
+# Collector workers run a shard for minutes, and an import of many episodes outlives a push
+# request's ack deadline, so both pull: the client extends a message's lease while it is worked
+# on, so it is never redelivered meanwhile (decision 0085). Submit only plans, but pulls to
+# share flow control with the workers it feeds. Export and upload fit a push request.
 ROUTES: tuple[Route, ...] = (
     Route("export", SceneUpload.TOPIC, SceneExported.TOPIC, "push"),
-    Route("submit", SceneExported.TOPIC, EpisodesCollected.TOPIC, "pull"),
+    Route("submit", SceneExported.TOPIC, CollectionShard.TOPIC, "pull"),
+    Route("collect", CollectionShard.TOPIC, EpisodesCollected.TOPIC, "pull"),
     Route("import", EpisodesCollected.TOPIC, DatasetsReady.TOPIC, "pull"),
     Route("upload", DatasetsReady.TOPIC, DatasetsPublished.TOPIC, "push"),
 )

@@ -110,8 +110,11 @@ class SceneExported(Event):
     summary: ExportSummary
 
 
+# `{robot}.{task number:03d}-{task, as a slug}.{first episode:05d}`: unique in its run, readable,
+# and safe as a file name and a ledger unit.
 ShardId = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}\.[A-Za-z0-9_-]{1,64}\.[0-9]{5}$")
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}\.[0-9]{3}-[a-z0-9_-]{0,48}\.[0-9]{5}$"),
 ]
 
 
@@ -138,7 +141,7 @@ class CollectionShard(Event):
     export_manifest: ObjectKey
     export_manifest_sha256: Sha256
     robot: RobotName
-    task_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    task_id: str = Field(min_length=1, max_length=200)
     first_episode: int = Field(ge=0)
     """Episode numbers run from here; each one's seed derives from the run's seed and it."""
     episodes: int = Field(ge=1, le=1000)
@@ -232,6 +235,7 @@ class DatasetsPublished(Event):
 TOPICS: tuple[str, ...] = (
     SceneUpload.TOPIC,
     SceneExported.TOPIC,
+    CollectionShard.TOPIC,
     EpisodesCollected.TOPIC,
     DatasetsReady.TOPIC,
     DatasetsPublished.TOPIC,
@@ -240,6 +244,7 @@ TOPICS: tuple[str, ...] = (
 EVENTS_BY_TOPIC: dict[str, type[BaseModel]] = {
     SceneUpload.TOPIC: SceneUpload,
     SceneExported.TOPIC: SceneExported,
+    CollectionShard.TOPIC: CollectionShard,
     EpisodesCollected.TOPIC: EpisodesCollected,
     DatasetsReady.TOPIC: DatasetsReady,
     DatasetsPublished.TOPIC: DatasetsPublished,
