@@ -389,6 +389,7 @@ def test_a_runs_shards_complete_once_each_and_exactly_one_completion_is_the_last
     replayed = shards.complete("run-s", "ur5e.place.00000", episodes=3, succeeded=3,
                                manifest="c")
     assert replayed.last and replayed.collection.complete
+    assert replayed.collection.completed_by == "ur5e.place.00000"
     assert replayed.collection.failed == {}  # the replay healed it
     again = shards.complete("run-s", "ur5e.place.00000", episodes=3, succeeded=3, manifest="c")
     assert not again.last  # a redelivered last shard does not fan in twice

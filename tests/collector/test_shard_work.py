@@ -9,7 +9,12 @@ from pathlib import Path
 
 from bp_collector.backends import create_backend
 from bp_collector.demo_scenes import tabletop_scene
-from bp_collector.shards.work import collect_shard, robot_prefix, shard_manifest_key
+from bp_collector.shards.work import (
+    ShardOutcome,
+    collect_shard,
+    robot_prefix,
+    shard_manifest_key,
+)
 from bp_common.blobstore.local import LocalBlobStore
 from bp_common.contracts.events import CameraSettings, CollectionShard
 from bp_episode_format import read_episode
@@ -46,9 +51,13 @@ def test_a_shard_commits_its_episodes_and_a_redelivery_runs_only_what_is_missing
     blobs = LocalBlobStore(tmp_path / "bucket")
     backend = create_backend("mujoco")
     work = shard(2)
+
+    def deliver(attempt_id: str) -> ShardOutcome:
+        return collect_shard(work, backend.capabilities(), backend.run_episode, blobs, scene,
+                             tasks, tmp_path / "scratch", attempt_id=attempt_id, placements={})
+
     try:
-        first = collect_shard(work, backend, blobs, scene, tasks, tmp_path / "scratch",
-                              attempt_id="a01-w1", placements={})
+        first = deliver("a01-w1")
         assert first.recorded == 2 and len(first.episodes) == 2
         listed = json.loads(blobs.read_bytes(shard_manifest_key(work)))
         assert [e["episode_id"] for e in listed["episodes"]] == [
@@ -64,16 +73,14 @@ def test_a_shard_commits_its_episodes_and_a_redelivery_runs_only_what_is_missing
         second = first.episodes[1]
         blobs.delete(shard_manifest_key(work))
         blobs.delete(robot_prefix(work) + second.episode_id + ".json")
-        again = collect_shard(work, backend, blobs, scene, tasks, tmp_path / "scratch",
-                              attempt_id="a02-w2", placements={})
+        again = deliver("a02-w2")
         assert again.recorded == 1  # the first episode stands as committed
         assert [e.episode_id for e in again.episodes] == [e.episode_id for e in first.episodes]
         assert again.episodes[0] == first.episodes[0]
         assert again.episodes[1].prefix.endswith(".a02-w2/")
 
         # Delivered once more after the commit: nothing runs, the same manifest comes back.
-        third = collect_shard(work, backend, blobs, scene, tasks, tmp_path / "scratch",
-                              attempt_id="a03-w1", placements={})
+        third = deliver("a03-w1")
         assert third.recorded == 0 and third.episodes == again.episodes
     finally:
         backend.close()

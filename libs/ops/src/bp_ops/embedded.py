@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bp_common import wiring
+from bp_common.bus import Message
 from bp_common.bus.local import LocalBus
 from bp_common.config import Settings
 from bp_common.contracts.envelope import Envelope
@@ -28,6 +31,8 @@ log = logging.getLogger("bp.embedded")
 # The bucket name the embedded default's events carry (run ids derive from it).
 LOCAL_BUCKET = "local"
 Progress = Callable[[str, Verdict, float], None]
+# How often messages still being worked have their lease on the local bus renewed.
+LEASE_RENEWAL_S = 1.0
 
 
 @dataclass
@@ -126,28 +131,56 @@ class EmbeddedPipeline:
     def drain(
         self, run: EmbeddedRun, progress: Progress | None = None, idle_timeout_s: float = 0.0
     ) -> EmbeddedRun:
-        """Deliver until no message of an installed stage waits (retries wait out their backoff)."""
+        """Deliver until no message of an installed stage waits (retries wait out their backoff).
+
+        Each stage works on as many messages at once as its deliverer has work slots (a run's
+        shards on every core); outcomes are settled, and reported, one at a time.
+        """
         names = list(self.stages)
         self.bus.reclaim()
-        while True:
-            message = self.bus.receive(names)
-            if message is None:
+        slots = {name: self.deliverers[name].limits.work_slots for name in names}
+        working: dict[Future[Verdict], tuple[str, Message, float]] = {}
+        with ThreadPoolExecutor(sum(slots.values()), thread_name_prefix="bp-embedded") as pool:
+            while True:
+                busy = Counter(stage for stage, _, _ in working.values())
+                free = [name for name in names if busy[name] < slots[name]]
+                message = self.bus.receive(free) if free else None
+                if message is not None:
+                    stage = message.id.rsplit(".", 1)[-1]
+                    work = pool.submit(self.deliverers[stage].deliver, message)
+                    working[work] = (stage, message, time.monotonic())
+                    continue
+                if working:
+                    done, _ = wait(working, timeout=LEASE_RENEWAL_S, return_when=FIRST_COMPLETED)
+                    for work, (_, message, _) in working.items():
+                        if work not in done:
+                            self.bus.extend(message, LEASE_RENEWAL_S * 4)
+                    for work in done:
+                        stage, message, started = working.pop(work)
+                        self._settle(run, stage, message, work.result(), started, progress)
+                    continue
                 due = self.bus.next_due(names)
                 if due is None:
                     return run
                 time.sleep(min(due, 5.0))
-                continue
-            stage = message.id.rsplit(".", 1)[-1]
-            started = time.monotonic()
-            verdict = self.deliverers[stage].deliver(message)
-            if verdict.outcome is Outcome.ACK:
-                self.bus.ack(message)
-            elif verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
-                self.bus.dead_letter(message, verdict.error)
-            elif verdict.outcome is Outcome.DEFER:
-                self.bus.defer(message)
-            else:
-                self.bus.nack(message)
-            run.deliveries.append((stage, verdict))
-            if progress:
-                progress(stage, verdict, time.monotonic() - started)
+
+    def _settle(
+        self,
+        run: EmbeddedRun,
+        stage: str,
+        message: Message,
+        verdict: Verdict,
+        started: float,
+        progress: Progress | None,
+    ) -> None:
+        if verdict.outcome is Outcome.ACK:
+            self.bus.ack(message)
+        elif verdict.outcome is Outcome.DEAD_LETTER and verdict.error is not None:
+            self.bus.dead_letter(message, verdict.error)
+        elif verdict.outcome is Outcome.DEFER:
+            self.bus.defer(message)
+        else:
+            self.bus.nack(message)
+        run.deliveries.append((stage, verdict))
+        if progress:
+            progress(stage, verdict, time.monotonic() - started)

@@ -27,7 +27,7 @@ from bp_common.contracts.events import SceneUpload
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunLedger, RunRecord, StageState
 from bp_common.ledger.model import RunSource
-from bp_common.ledger.run_state import run_state
+from bp_common.ledger.run_state import run_state, stage_records
 from bp_common.runtime.stage import Ports
 from bp_common.runtime.uploads import claimed_run
 from bp_common.topology import STAGE_NAMES
@@ -41,7 +41,8 @@ class Redrive:
     scene_id: str
     stage: str
     idle_s: float
-    envelope: Envelope
+    envelopes: tuple[Envelope, ...]
+    """The stage's input: one event, or every event of the previous stage's fan-out."""
 
 
 def stalled_stage(run: RunRecord, now: datetime, stalled_after_s: float) -> str | None:
@@ -49,8 +50,9 @@ def stalled_stage(run: RunRecord, now: datetime, stalled_after_s: float) -> str 
     state = run_state(run)
     if state.ended or (now - run.updated_at) < timedelta(seconds=stalled_after_s):
         return None
+    records = stage_records(run)
     for name in STAGE_NAMES:
-        record = run.stages.get(name)
+        record = records.get(name)
         if record is None or record.state is not StageState.SUCCEEDED:
             return name
         if record.published_at is None:
@@ -58,17 +60,19 @@ def stalled_stage(run: RunRecord, now: datetime, stalled_after_s: float) -> str 
     return None
 
 
-def input_of(run: RunRecord, stage: str) -> Envelope | None:
-    """What the stage consumes for this run: the previous stage's event, or the notification
-    of the run's scene object for export."""
+def input_of(run: RunRecord, stage: str) -> tuple[Envelope, ...]:
+    """What the stage consumes for this run: the previous stage's events (a fan-out's every
+    one), or the notification of the run's scene object for export."""
     index = STAGE_NAMES.index(stage)
     if index == 0:
-        return None if run.source is None else notification(run.source)
-    previous = run.stages.get(STAGE_NAMES[index - 1])
+        return () if run.source is None else (notification(run.source),)
+    previous = stage_records(run).get(STAGE_NAMES[index - 1])
     if previous is None or previous.emitted is None:
-        return None
-    emitted = previous.emitted
-    return Envelope(emitted.topic, emitted.data.encode(), dict(emitted.attributes))
+        return ()
+    return tuple(
+        Envelope(e.topic, e.data.encode(), {**e.attributes, REDRIVE_ATTRIBUTE: "1"})
+        for e in (previous.emitted, *previous.fanned_out)
+    )
 
 
 def notification(source: RunSource) -> Envelope:
@@ -111,7 +115,7 @@ def unstarted(ports: Ports, bucket: str, now: datetime, stalled_after_s: float) 
         )
         envelope.attributes[REDRIVE_ATTRIBUTE] = "1"
         idle = (now - scene.updated).total_seconds()
-        found.append(Redrive(run_id, scene_id, STAGE_NAMES[0], idle, envelope))
+        found.append(Redrive(run_id, scene_id, STAGE_NAMES[0], idle, (envelope,)))
     return found
 
 
@@ -124,19 +128,11 @@ def stalled(
         stage = stalled_stage(run, now, stalled_after_s)
         if stage is None or ledger.leases.state(run.run_id, stage) != "free":
             continue
-        envelope = input_of(run, stage)
-        if envelope is None:
+        envelopes = input_of(run, stage)
+        if not envelopes:
             continue
-        envelope.attributes[REDRIVE_ATTRIBUTE] = "1"
-        found.append(
-            Redrive(
-                run.run_id,
-                run.scene_id,
-                stage,
-                (now - run.updated_at).total_seconds(),
-                envelope,
-            )
-        )
+        idle = (now - run.updated_at).total_seconds()
+        found.append(Redrive(run.run_id, run.scene_id, stage, idle, envelopes))
     return found
 
 
@@ -154,5 +150,6 @@ def redrive(
     found += unstarted(ports, bucket, now, stalled_after_s)
     if not dry_run:
         for item in found:
-            ports.publisher.publish(item.envelope)
+            for envelope in item.envelopes:
+                ports.publisher.publish(envelope)
     return found

@@ -1,4 +1,5 @@
-"""`bp collector serve`: the episode collector as a gRPC server, until SIGTERM or Ctrl-C."""
+"""`bp collector serve`: the episode collector as a gRPC server, until SIGTERM or Ctrl-C;
+`bp collector work`: a collector worker taking shards from `collection-shards`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ _T = TypeVar("_T")
 
 class Action(StrEnum):
     serve = "serve"
+    work = "work"
 
 
 def _write_port_file(path: Path, port: int) -> None:
@@ -37,7 +39,11 @@ def _watch_parent(parent: int, stop: threading.Event) -> None:
 
 
 def collector(
-    action: Action = typer.Argument(..., help="serve: run the collector until SIGTERM."),
+    action: Action = typer.Argument(
+        ...,
+        help="work: take shards from collection-shards until SIGTERM (the pipeline's workers);"
+        " serve: answer the gRPC collector contract until SIGTERM (`bp collect`).",
+    ),
     host: str | None = typer.Option(
         None, help="Bind address (a VM or container: 0.0.0.0) [BP_COLLECTOR_HOST, 127.0.0.1]."
     ),
@@ -73,6 +79,11 @@ def collector(
 ) -> None:
     """The episode collector: a gRPC server that runs episodes on its backend
     (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
+    if action is Action.work:
+        from bp_common.cli.services import worker
+
+        worker("collect")  # the collect stage's pull worker (bp_collector.shards.stage)
+        return
     # Imported here: every `bp` command loads this module, only `serve` needs the backend and gRPC.
     from bp_collector.backends import SIMULATION_PROCESSES
     from bp_collector.service.server import CollectorServer, load_server_tls, wants_plaintext

@@ -1,23 +1,25 @@
 """Cost controls, checked at planning before any simulation: a run's size, and runs at once.
 
 - A run may plan at most `BP_MAX_RUN_EPISODES` episodes (robots x kept tasks x episodes per
-  task); a bigger one is refused for good with `RunOverCap`.
+  task) and `BP_MAX_RUN_SHARDS` shards; a bigger one is refused for good with `RunOverCap`.
 - At most `BP_MAX_CONCURRENT_RUNS` runs collect at once in the project, and at most
   `BP_MAX_CONCURRENT_RUNS_PER_SCENE` of one scene; a run over either waits for a place (the
-  delivery rules hand its message back without using a delivery attempt).
+  delivery rules hand its message back without using a delivery attempt). A run holds its
+  places from planning until its collection fans in, or `BP_MAX_COLLECTION_S` at most.
 """
 
 from __future__ import annotations
 
 from bp_common.config import Settings
 from bp_common.errors import PermanentError
+from bp_common.ledger import StageState
 from bp_common.ledger.admissions import PROJECT_POOL, scene_pool
 from bp_common.runtime.stage import Ports, RunRef
 
 from bp_submit.config import SubmitConfig
 
-# A run keeps its place between deliveries: a redelivery comes back within the subscription's
-# maximum retry backoff (10 minutes), after at most one follow budget.
+# A run keeps its place through its collection, and between deliveries the subscription's
+# longest retry backoff (10 minutes).
 REDELIVERY_S = 600.0
 
 
@@ -39,17 +41,27 @@ def check_run_size(config: SubmitConfig, robots: dict[str, list[str]], per_task:
     return planned
 
 
-class ConcurrentRuns:
-    """The submit stage's admission: places in the project's pool and in the scene's."""
+def check_shard_count(config: SubmitConfig, shards: int) -> None:
+    if shards > config.max_run_shards:
+        raise RunOverCap(
+            f"the run plans {shards} shards, over the cap of {config.max_run_shards}"
+            " (BP_MAX_RUN_SHARDS): raise BP_EPISODES_PER_SHARD or collect fewer episodes",
+            planned=shards,
+            cap=config.max_run_shards,
+        )
 
-    def __init__(self, config: SubmitConfig | None = None, *, follow_margin_s: float) -> None:
+
+class ConcurrentRuns:
+    """The submit stage's admission: places in the project's pool and in the scene's, held
+    through the collection; the collect stage's fan-in lets them go (or their deadline)."""
+
+    def __init__(self, config: SubmitConfig | None = None) -> None:
         self.config = config
-        self.follow_margin_s = follow_margin_s
 
     def admit(self, ports: Ports, settings: Settings, ref: RunRef) -> str | None:
         cfg = self.config or SubmitConfig()
         pools = ports.ledger.admissions
-        hold_s = cfg.follow_budget_s + self.follow_margin_s + REDELIVERY_S
+        hold_s = cfg.max_collection_s + REDELIVERY_S
         full = pools.admit(PROJECT_POOL, ref.run_id, cfg.max_concurrent_runs, hold_s)
         if full:
             return (
@@ -69,6 +81,9 @@ class ConcurrentRuns:
         return None
 
     def release(self, ports: Ports, settings: Settings, ref: RunRef) -> None:
-        pools = ports.ledger.admissions
-        pools.release(scene_pool(ref.scene_id), ref.run_id)
-        pools.release(PROJECT_POOL, ref.run_id)
+        """After submit's outcome: a planned run keeps its places while it collects."""
+        record = ports.ledger.get(ref.run_id)
+        submit = record.stages.get("submit") if record else None
+        if submit is not None and submit.state is StageState.SUCCEEDED:
+            return
+        ports.ledger.admissions.release_run(ref.scene_id, ref.run_id)

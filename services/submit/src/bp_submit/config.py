@@ -1,44 +1,13 @@
-"""Submit's own settings (`BP_*` variables beside bp_common's Settings): what to collect, how
-long to follow a job in one delivery, and how to treat an unreachable collector."""
+"""Submit's own settings (`BP_*` variables beside bp_common's Settings): what to collect, how to
+cut it into shards, the cost controls, and (for `bp collect`) how to treat a collector."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from bp_common.contracts.events import LookAtPlacement, OrbitPlacement
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# The streaming-pull worker extends a message's lease for at most this long (PullWorker's
-# max_lease_s); a delivery must give the message back before that, or Pub/Sub hands it to
-# another worker while this one still follows the job.
-PULL_MAX_LEASE_S = 3600
-
-
-Coordinate = Annotated[float, Field(ge=-100.0, le=100.0, allow_inf_nan=False)]
-
-
-class OrbitPlacement(BaseModel):
-    """Around the task's work area, looking at its centre; azimuth 0 is beyond the work area
-    facing the robot, 90 the robot's left, 180 behind it (counter-clockwise seen from above)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    distance_m: float = Field(ge=0.1, le=10.0, allow_inf_nan=False)
-    elevation_deg: float = Field(ge=-90.0, le=90.0, allow_inf_nan=False)
-    azimuth_deg: float = Field(default=0.0, ge=-360.0, le=360.0, allow_inf_nan=False)
-
-
-class LookAtPlacement(BaseModel):
-    """At a point of the world frame (Z up, metres), looking at another."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    position: tuple[Coordinate, Coordinate, Coordinate]
-    look_at: tuple[Coordinate, Coordinate, Coordinate]
-
-    @model_validator(mode="after")
-    def _apart(self) -> LookAtPlacement:
-        if sum((a - b) ** 2 for a, b in zip(self.position, self.look_at, strict=True)) < 0.01:
-            raise ValueError("position and look_at must be at least 0.1 m apart")
-        return self
 
 
 class SubmitConfig(BaseSettings):
@@ -65,11 +34,10 @@ class SubmitConfig(BaseSettings):
     # start a plaintext collector on loopback beside this process. `never`: use the address.
     embedded_collector: Literal["auto", "always", "never"] = "auto"
 
-    # One delivery follows the jobs at most this long, then gives the message back (a
-    # transient CollectionInProgress) so it returns and re-attaches. Must stay below the pull
-    # worker's maximum lease (PULL_MAX_LEASE_S); a run may take up to
-    # BP_MAX_DELIVERY_ATTEMPTS times this before it is dead-lettered.
-    follow_budget_s: float = Field(default=3000.0, gt=0, lt=PULL_MAX_LEASE_S)
+    # Episodes per shard: the unit a collector worker takes (bp_submit.shards).
+    episodes_per_shard: int = Field(default=5, ge=1, le=1000)
+    # The simulator the shards ask for; each worker refuses shards for another.
+    collector_backend: str = Field(default="mujoco", pattern=r"^[a-z0-9-]{1,32}$")
 
     # Calls retry transient failures with exponential backoff (from 0.2 s, doubling, at most
     # 5 s apart) for up to this long; consecutive failures open the breaker.
@@ -81,6 +49,9 @@ class SubmitConfig(BaseSettings):
     # Cost controls (bp_submit.caps), checked before any simulation: episodes one run may plan,
     # and runs collecting at once in the project and of one scene.
     max_run_episodes: int = Field(default=10_000, ge=1)
+    max_run_shards: int = Field(default=2_000, ge=1)
+    # How long a run may hold its places among the runs collecting at once.
+    max_collection_s: float = Field(default=24 * 3600.0, gt=0)
     max_concurrent_runs: int = Field(default=100, ge=1)
     max_concurrent_runs_per_scene: int = Field(default=4, ge=1)
 

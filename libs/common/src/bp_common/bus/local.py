@@ -185,6 +185,13 @@ class LocalBus(Publisher):
         )
         return False
 
+    def extend(self, message: Message, seconds: float) -> None:
+        """Keep a message that is still being worked from being delivered again (its lease)."""
+        self._conn().execute(
+            "UPDATE messages SET available_at = ? WHERE id = ? AND state = 'ready'",
+            (time.time() + seconds, message.id),
+        )
+
     def defer(self, message: Message, delay_s: float = 0.5) -> None:
         """Hand the message back without using a delivery attempt (its unit's holder works)."""
         self._conn().execute(

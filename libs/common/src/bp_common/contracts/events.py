@@ -118,6 +118,33 @@ ShardId = Annotated[
 ]
 
 
+Coordinate = Annotated[float, Field(ge=-100.0, le=100.0, allow_inf_nan=False)]
+
+
+class OrbitPlacement(BaseModel):
+    """Around the task's work area, looking at its centre; azimuth 0 is beyond the work area
+    facing the robot, 90 the robot's left, 180 behind it (counter-clockwise seen from above)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    distance_m: float = Field(ge=0.1, le=10.0, allow_inf_nan=False)
+    elevation_deg: float = Field(ge=-90.0, le=90.0, allow_inf_nan=False)
+    azimuth_deg: float = Field(default=0.0, ge=-360.0, le=360.0, allow_inf_nan=False)
+
+
+class LookAtPlacement(BaseModel):
+    """At a point of the world frame (Z up, metres), looking at another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    position: tuple[Coordinate, Coordinate, Coordinate]
+    look_at: tuple[Coordinate, Coordinate, Coordinate]
+
+    @model_validator(mode="after")
+    def _apart(self) -> LookAtPlacement:
+        if sum((a - b) ** 2 for a, b in zip(self.position, self.look_at, strict=True)) < 0.01:
+            raise ValueError("position and look_at must be at least 0.1 m apart")
+        return self
+
+
 class CameraSettings(BaseModel):
     """What a run asks of the cameras; zeros and empties keep the backend's defaults."""
 
@@ -128,8 +155,10 @@ class CameraSettings(BaseModel):
     height: int = Field(default=0, ge=0, le=4096)
     fps: int = Field(default=0, ge=0, le=240)
     fovy_deg: float = Field(default=0.0, ge=0.0, lt=180.0)
-    placements: dict[str, dict[str, object]] = Field(default_factory=dict)
-    """Per fixed camera, an orbit or a look-at point, as submit's settings give them."""
+    placements: dict[Literal["overhead", "front"], OrbitPlacement | LookAtPlacement] = Field(
+        default_factory=dict
+    )
+    """Where fixed cameras stand; a camera left out keeps its own place."""
 
 
 class CollectionShard(Event):
@@ -149,8 +178,6 @@ class CollectionShard(Event):
     backend: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
     camera: CameraSettings
     max_episode_seconds: float = Field(gt=0, le=600)
-    deadline_s: float = Field(gt=0)
-    """How long one delivery of the shard may take before the reconciler republishes it."""
 
 
 class RobotEpisodes(BaseModel):

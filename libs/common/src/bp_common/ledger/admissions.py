@@ -74,6 +74,11 @@ class Admissions:
 
         self.store.transact(pool, change)
 
+    def release_run(self, scene_id: str, run_id: str) -> None:
+        """The run leaves the project's pool and its scene's (its collection ended)."""
+        self.release(scene_pool(scene_id), run_id)
+        self.release(PROJECT_POOL, run_id)
+
     def admitted(self, pool: str) -> list[str]:
         doc = self.store.read(pool)
         return [] if doc is None else sorted(Pool.model_validate(doc).live(self.clock()))

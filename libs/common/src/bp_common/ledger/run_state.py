@@ -13,8 +13,9 @@ One derivation for every reader (`bp runs`, the status page and its JSON API):
 
 Stages not yet started read `pending` while the run is live, and `not_run` once it has ended
 before them. A stage worked in pieces (`collect/{shard}`, each held and recorded on its own) reads
-as its own record once it has one, else as its pieces rolled up: failed when a piece failed for
-good (naming it), retrying when one retries, else running.
+as its own record once it has one, else as its pieces rolled up: succeeded as the piece that
+emitted the stage's event, failed when a piece failed for good (naming it), retrying when one
+retries, else running.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ _ENDING = {
 
 def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState:
     """The run's state along `pipeline` (the stage names in order; the last one publishes)."""
-    records = {**_rolled_up(run, pipeline), **run.stages}
+    records = stage_records(run, pipeline)
     pieces = {name for name in run.stages if name.split("/", 1)[0] in pipeline and "/" in name}
     order = [*pipeline, *sorted(set(run.stages) - set(pipeline) - pieces)]
     ended: tuple[RunStateName, str, str | None] | None = None
@@ -123,6 +124,11 @@ def run_state(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> RunState
     return RunState(state, stage, reason, stages, held_back)
 
 
+def stage_records(run: RunRecord, pipeline: Sequence[str] = STAGE_NAMES) -> dict[str, StageRecord]:
+    """The run's stage records, with a record for each stage worked in pieces (rolled up)."""
+    return {**_rolled_up(run, pipeline), **run.stages}
+
+
 def _rolled_up(run: RunRecord, pipeline: Sequence[str]) -> dict[str, StageRecord]:
     """A record for each pipeline stage that has pieces but no record of its own."""
     rolled: dict[str, StageRecord] = {}
@@ -133,6 +139,10 @@ def _rolled_up(run: RunRecord, pipeline: Sequence[str]) -> dict[str, StageRecord
             if name.startswith(stage + "/")
         }
         if not pieces or stage in run.stages:
+            continue
+        emitting = [r for r in pieces.values() if r.emitted is not None]
+        if emitting and emitting[0].state is StageState.SUCCEEDED:
+            rolled[stage] = emitting[0]  # the piece that finished the stage emitted its event
             continue
         stuck = [
             (name, record)

@@ -59,6 +59,8 @@ class Collection(BaseModel):
     failed: dict[str, ShardFailed] = Field(default_factory=dict)
     planned_at: datetime
     completed_at: datetime | None = None
+    completed_by: str | None = None
+    """The shard whose completion completed the run: its deliveries, and only they, fan in."""
     updated_at: datetime
 
     @property
@@ -160,6 +162,7 @@ class ShardBook:
             record.failed.pop(shard_id, None)  # a replayed shard that failed before
             if set(record.done) == set(record.planned):
                 record.completed_at = now
+                record.completed_by = shard_id
                 last = True
             record.updated_at = now
             return record.to_document()

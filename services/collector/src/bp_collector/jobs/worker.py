@@ -19,7 +19,7 @@ from pathlib import Path
 from bp_collector_api import collector_pb2 as pb
 from bp_scene_contract import SceneGraph, TaskConfig, read_scene_graph, read_task_config
 
-from bp_collector.backend import Backend, EpisodeOrder
+from bp_collector.backend import Backend, Capabilities, EpisodeOrder
 from bp_collector.backends import create_backend
 from bp_collector.camera_placement import Placement
 
@@ -63,6 +63,13 @@ def init_worker(backend: str) -> None:
     global _backend
     _backend = create_backend(backend)  # loads the simulator before the first order
     atexit.register(_backend.close)
+
+
+def backend_capabilities() -> Capabilities:
+    """What this process's backend offers (asked once by a parent that loads no simulator)."""
+    if _backend is None:
+        raise RuntimeError("init_worker has not made this process's backend")
+    return _backend.capabilities()
 
 
 def _inputs(job_dir: str) -> tuple[SceneGraph, TaskConfig]:

@@ -25,7 +25,7 @@ from bp_common.errors import AlreadyExists, PermanentError
 from bp_episode_format import MANIFEST
 from bp_scene_contract import SceneGraph, TaskConfig
 
-from bp_collector.backend import Backend, EpisodeOrder, episode_id_for
+from bp_collector.backend import Capabilities, EpisodeOrder, episode_id_for
 from bp_collector.camera_placement import Placement
 
 
@@ -35,17 +35,29 @@ class ShardInputsInvalid(PermanentError):
 
 @dataclass(frozen=True)
 class ShardEpisode:
-    """One committed episode, as the shard's manifest lists it."""
+    """One committed episode, as the shard's manifest (and then the robot's) lists it."""
 
     episode_id: str
     prefix: str
     """Its folder, relative to the robot's prefix."""
-    manifest_sha256: str
+    task_id: str
+    seed: int
     success: bool
+    reason: str
     collision_free: bool
+    collision_count: int
+    peak_collision_force_n: float
+    n_frames: int
+    manifest_sha256: str
+    bytes: int
 
     def to_document(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+Recorder = Callable[[EpisodeOrder, Path], object]
+"""Records one episode order into a folder (the backend's run_episode, in this process or in
+a simulation process of a pool)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,8 @@ def shard_manifest_key(shard: CollectionShard) -> str:
 
 def collect_shard(
     shard: CollectionShard,
-    backend: Backend,
+    capabilities: Capabilities,
+    record: Recorder,
     blobs: BlobStore,
     scene: SceneGraph,
     tasks: TaskConfig,
@@ -85,7 +98,6 @@ def collect_shard(
     key = shard_manifest_key(shard)
     if blobs.exists(key):
         return _read_shard(blobs, key)
-    capabilities = backend.capabilities()
     if shard.robot not in capabilities.robots:
         raise ShardInputsInvalid(
             f"robot {shard.robot!r} is not one of {list(capabilities.robots)}",
@@ -117,7 +129,7 @@ def collect_shard(
             )
             out = scratch / episode_id
             shutil.rmtree(out, ignore_errors=True)
-            backend.run_episode(order, out)
+            record(order, out)
             before_commit()
             committed = _commit_episode(blobs, shard, episode_id, out, attempt_id)
             shutil.rmtree(out, ignore_errors=True)
@@ -164,12 +176,20 @@ def _commit_episode(
         ):
             shutil.copyfileobj(source, writer, 1 << 20)
     blobs.create_only(base + MANIFEST, manifest_bytes, content_type="application/json")
+    collisions = manifest["collisions"]
     episode = ShardEpisode(
         episode_id=episode_id,
         prefix=folder,
-        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        task_id=str(manifest["task_id"]),
+        seed=int(manifest["seed"]),
         success=bool(manifest["success"]),
-        collision_free=int(manifest["collisions"]["count"]) == 0,
+        reason=str(manifest["outcome"]["reason"]),
+        collision_free=int(collisions["count"]) == 0,
+        collision_count=int(collisions["count"]),
+        peak_collision_force_n=float(collisions["peak_force_n"]),
+        n_frames=int(manifest["n_frames"]),
+        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        bytes=sum(int(f["size"]) for f in manifest["files"]) + len(manifest_bytes),
     )
     try:
         blobs.create_only(_marker_key(shard, episode_id), _json(episode.to_document()))
