@@ -64,8 +64,8 @@ def test_a_run_whose_message_went_missing_is_driven_on_and_completes(tmp_path: P
     assert stalled(p.ports.ledger, utcnow(), stalled_after_s=60) == []  # not idle long enough
     [found] = redrive(p.ports, LOCAL_BUCKET, utcnow() + LATER, stalled_after_s=60)
     assert (found.run_id, found.stage) == (run.run_id, "submit")
-    assert found.envelope.topic == "scenes-exported"
-    assert found.envelope.attributes[REDRIVE_ATTRIBUTE] == "1"
+    assert found.envelopes[0].topic == "scenes-exported"
+    assert found.envelopes[0].attributes[REDRIVE_ATTRIBUTE] == "1"
     p.drain(run)
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and record.state == "succeeded"
@@ -87,9 +87,9 @@ def test_a_lost_scene_notification_is_rebuilt_from_the_runs_source(tmp_path: Pat
     )
     p.bus.ack(message)
     [found] = stalled(p.ports.ledger, utcnow() + LATER, stalled_after_s=60)
-    assert found.stage == "export" and found.envelope.topic == "scene-uploads"
-    assert found.envelope.attributes["objectGeneration"] == message.attributes["objectGeneration"]
-    p.bus.publish(found.envelope)
+    assert found.stage == "export" and found.envelopes[0].topic == "scene-uploads"
+    assert found.envelopes[0].attributes["objectGeneration"] == message.attributes["objectGeneration"]
+    p.bus.publish(found.envelopes[0])
     p.drain(run)
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and record.state == "succeeded"

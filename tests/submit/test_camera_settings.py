@@ -1,14 +1,16 @@
-"""A run's camera settings reach the collector's request; placements that make no view are
-refused when the settings are read."""
+"""A run's camera settings reach its shards and, through them, the simulator's placements;
+placements that make no view are refused when the settings are read."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from bp_collector_api import collector_pb2 as pb
+from bp_collector.camera_placement import LookAt, Orbit
+from bp_collector.shards.stage import placements
+from bp_common.contracts.events import CollectionShard
 from bp_submit.config import SubmitConfig
-from bp_submit.stage import camera_spec
+from bp_submit.stage import camera_settings
 from pydantic import ValidationError
 
 
@@ -23,24 +25,34 @@ def test_camera_placements_from_the_environment_reach_the_collector_request(
         "overhead": {"position": [0.5, -0.2, 1.6], "look_at": [0.5, 0.0, 0.75]},
     }
     monkeypatch.setenv("BP_EPISODE_CAMERA_PLACEMENT", json.dumps(placement))
-    spec = camera_spec(SubmitConfig())
-    assert list(spec.cameras) == ["wrist", "overhead", "front"]
-    assert (spec.width, spec.height) == (640, 480)
-    assert list(spec.placements) == [
-        pb.CameraPlacement(
-            camera="front", orbit=pb.Orbit(distance_m=1.2, elevation_deg=30.0, azimuth_deg=45.0)
-        ),
-        pb.CameraPlacement(
-            camera="overhead",
-            look_at=pb.LookAt(
-                position=pb.Vec3(x=0.5, y=-0.2, z=1.6), target=pb.Vec3(x=0.5, z=0.75)
-            ),
-        ),
-    ]
+    camera = camera_settings(SubmitConfig())
+    assert camera.cameras == ["wrist", "overhead", "front"]
+    assert (camera.width, camera.height) == (640, 480)
+    shard = CollectionShard(
+        scene_id="kitchen",
+        run_id="run-" + "0" * 20,
+        bucket="b",
+        shard_id="ur5e.000-pick.00000",
+        export_manifest="runs/kitchen/run/export/export_manifest.json",
+        export_manifest_sha256="0" * 64,
+        robot="ur5e",
+        task_id="pick",
+        first_episode=0,
+        episodes=1,
+        run_seed=1,
+        backend="mujoco",
+        camera=camera,
+        max_episode_seconds=10,
+    )
+    received = CollectionShard.model_validate_json(shard.model_dump_json())  # over the wire
+    assert placements(received, ("wrist", "overhead", "front")) == {
+        "front": Orbit(distance_m=1.2, elevation_deg=30.0, azimuth_deg=45.0),
+        "overhead": LookAt(position=(0.5, -0.2, 1.6), target=(0.5, 0.0, 0.75)),
+    }
 
 
 def test_without_placements_the_cameras_keep_their_own_places() -> None:
-    assert list(camera_spec(SubmitConfig()).placements) == []
+    assert camera_settings(SubmitConfig()).placements == {}
 
 
 @pytest.mark.parametrize(

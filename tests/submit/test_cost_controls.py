@@ -1,5 +1,5 @@
-"""Cost controls at planning, before any simulation: a run over its size cap is refused for good
-without reaching a collector; runs at once are capped per scene and per project."""
+"""Cost controls at planning, before any simulation: a run over its size caps is refused for good
+before any shard is published; runs at once are capped per scene and per project."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bp_common.runtime.delivery import Outcome
 from bp_common.runtime.stage import RunRef
 from bp_submit.caps import ConcurrentRuns
 
-from tests.submit.conftest import dead_letters, deliver_next, free_port, pipeline, tiny
+from tests.submit.conftest import dead_letters, deliver_next, pipeline, tiny
 from tests.submit.test_submit_stage import _exported_event
 
 TASKS = ["pick_cube", "pick_mug", "place_bottle"]
@@ -27,12 +27,11 @@ TWO_ROBOTS = {
 }
 
 
-def test_a_run_planning_more_episodes_than_its_cap_is_refused_before_any_collector(
+def test_a_run_planning_more_episodes_than_its_cap_is_refused_before_any_shard(
     tmp_path: Path,
 ) -> None:
-    config = tiny(embedded_collector="never", episodes_per_task=2, max_run_episodes=11)
-    p = pipeline(tmp_path, config, collector_address=f"127.0.0.1:{free_port()}",
-                 collector_insecure=True)  # nothing listens: reaching it would be transient
+    config = tiny(episodes_per_task=2, max_run_episodes=11)
+    p = pipeline(tmp_path, config)
     event = _exported_event(p, tmp_path, TWO_ROBOTS)
     p.bus.publish(encode(event, {}))
     verdict = deliver_next(p, "submit")
@@ -42,14 +41,24 @@ def test_a_run_planning_more_episodes_than_its_cap_is_refused_before_any_collect
     record = p.ports.ledger.get(event.run_id)
     assert record is not None and record.stages["submit"].state is StageState.FAILED
     assert dead_letters(p, "submit") == 1
-    assert p.bus.published("episodes-collected") == []
+    assert p.bus.published("collection-shards") == []
+    assert p.ports.ledger.shards.get(event.run_id) is None
     assert p.ports.ledger.admissions.admitted(PROJECT_POOL) == []  # it left the cap
+
+
+def test_a_run_cut_into_more_shards_than_its_cap_is_refused(tmp_path: Path) -> None:
+    p = pipeline(tmp_path, tiny(episodes_per_task=4, episodes_per_shard=1, max_run_shards=23))
+    event = _exported_event(p, tmp_path, TWO_ROBOTS)
+    p.bus.publish(encode(event, {}))
+    verdict = deliver_next(p, "submit")
+    assert verdict.error is not None and verdict.error.kind == "RunOverCap"
+    assert "24 shards" in verdict.error.message and "BP_MAX_RUN_SHARDS" in verdict.error.message
 
 
 def test_runs_at_once_are_capped_per_scene_and_per_project(tmp_path: Path) -> None:
     config = tiny(max_concurrent_runs=2, max_concurrent_runs_per_scene=1)
     p = pipeline(tmp_path, config)
-    caps = ConcurrentRuns(config, follow_margin_s=60)
+    caps = ConcurrentRuns(config)
 
     def admit(scene: str, run: str) -> str | None:
         return caps.admit(p.ports, p.settings, RunRef(scene, run))

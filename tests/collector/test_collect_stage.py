@@ -1,0 +1,53 @@
+"""The collect stage end to end on the embedded backends: a run's shards are worked, every
+planned episode is committed once, and the last shard fans in one `episodes-collected` that
+import can read; a shard delivered again after the fan-in changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bp_collector.shards.stage import COLLECT
+from bp_common.contracts import decode
+from bp_common.contracts.events import EpisodesCollected
+from bp_common.ledger.run_state import run_state
+from bp_episode_format import read_episode
+from bp_export.stage import EXPORT
+from bp_ops.embedded import EmbeddedPipeline
+from bp_submit.stage import make_submit_stage
+
+from tests.submit.conftest import KITCHEN, settings, tiny
+
+
+def test_a_runs_shards_are_collected_once_each_and_fanned_in_once(tmp_path: Path) -> None:
+    stages = {
+        "export": EXPORT,
+        "submit": make_submit_stage(tiny(episodes_per_task=2, episodes_per_shard=1)),
+        "collect": COLLECT,
+    }
+    p = EmbeddedPipeline(tmp_path, settings(), stages)
+    run = p.drain(p.drop_scene(KITCHEN))
+    shards = p.bus.published("collection-shards")
+    [envelope] = p.bus.published("episodes-collected")
+    event = decode("episodes-collected", envelope.data, envelope.attributes)
+    assert isinstance(event, EpisodesCollected) and event.run_id == run.run_id
+    [robot] = event.robots
+    manifest = json.loads(p.ports.blobs.read_bytes(robot.manifest))
+    ids = [e["episode_id"] for e in manifest["episodes"]]
+    assert len(ids) == len(set(ids)) == len(shards) == robot.episodes
+    for entry in manifest["episodes"]:
+        folder = tmp_path / "bucket" / robot.prefix / entry["prefix"]
+        assert read_episode(folder, verify=True).manifest["episode_id"] == entry["episode_id"]
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None
+    assert run_state(record).stages["collect"] == "succeeded"
+    collection = p.ports.ledger.shards.get(run.run_id)
+    assert collection is not None and collection.complete
+    assert p.ports.ledger.admissions.admitted("project") == []  # the run left the cap
+
+    for shard in shards:  # every shard delivered again: nothing new anywhere
+        p.bus.publish(shard)
+    p.drain(run)
+    assert len(p.bus.published("episodes-collected")) == 1
+    again = json.loads(p.ports.blobs.read_bytes(robot.manifest))
+    assert again == manifest
