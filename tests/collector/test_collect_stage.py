@@ -5,12 +5,19 @@ import can read; a shard delivered again after the fan-in changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+from bp_collector.shards import stage as stage_module
+from bp_collector.shards.reconcile import reconcile
 from bp_collector.shards.stage import COLLECT
 from bp_common.contracts import decode
 from bp_common.contracts.events import EpisodesCollected
 from bp_common.ledger.run_state import run_state
+from bp_common.runtime.delivery import Outcome
+from bp_common.runtime.stage import Stage
 from bp_episode_format import read_episode
 from bp_export.stage import EXPORT
 from bp_ops.embedded import EmbeddedPipeline
@@ -19,13 +26,15 @@ from bp_submit.stage import make_submit_stage
 from tests.submit.conftest import KITCHEN, settings, tiny
 
 
+def collecting(root: Path, episodes_per_task: int) -> EmbeddedPipeline:
+    """Export, submit and collect on one folder; shards of one episode each."""
+    submit = make_submit_stage(tiny(episodes_per_task=episodes_per_task, episodes_per_shard=1))
+    stages: dict[str, Stage[Any, Any]] = {"export": EXPORT, "submit": submit, "collect": COLLECT}
+    return EmbeddedPipeline(root, settings(), stages)
+
+
 def test_a_runs_shards_are_collected_once_each_and_fanned_in_once(tmp_path: Path) -> None:
-    stages = {
-        "export": EXPORT,
-        "submit": make_submit_stage(tiny(episodes_per_task=2, episodes_per_shard=1)),
-        "collect": COLLECT,
-    }
-    p = EmbeddedPipeline(tmp_path, settings(), stages)
+    p = collecting(tmp_path, episodes_per_task=2)
     run = p.drain(p.drop_scene(KITCHEN))
     shards = p.bus.published("collection-shards")
     [envelope] = p.bus.published("episodes-collected")
@@ -51,3 +60,34 @@ def test_a_runs_shards_are_collected_once_each_and_fanned_in_once(tmp_path: Path
     assert len(p.bus.published("episodes-collected")) == 1
     again = json.loads(p.ports.blobs.read_bytes(robot.manifest))
     assert again == manifest
+
+
+def test_the_reconciler_heals_a_worker_that_died_between_the_last_commit_and_the_emit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = collecting(tmp_path, episodes_per_task=1)
+    run = p.drop_scene(KITCHEN)
+
+    def died(*args: object) -> object:
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr(stage_module, "fan_in", died)
+    lost: list[str] = []
+    while (message := p.bus.receive(["export", "submit", "collect"])) is not None:
+        name = message.id.rsplit(".", 1)[-1]
+        verdict = p.deliverers[name].deliver(message)
+        if verdict.outcome is not Outcome.ACK:
+            lost.append(name)  # its process died: the message is lost on the way back
+        p.bus.ack(message)
+    assert lost == ["collect"]  # the last shard: it completed the run, then died
+    collection = p.ports.ledger.shards.get(run.run_id)
+    assert collection is not None and collection.complete
+    assert p.bus.published("episodes-collected") == []
+
+    monkeypatch.undo()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    [nudge] = reconcile(p.ports.ledger, p.bus, later, stuck_after_s=600)
+    assert nudge.shard_id == collection.completed_by and "never fanned in" in nudge.why
+    p.drain(run)
+    assert len(p.bus.published("episodes-collected")) == 1
+    assert reconcile(p.ports.ledger, p.bus, later, stuck_after_s=600) == []
