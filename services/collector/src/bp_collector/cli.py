@@ -23,6 +23,7 @@ _T = TypeVar("_T")
 class Action(StrEnum):
     serve = "serve"
     work = "work"
+    reconcile = "reconcile"
 
 
 def _write_port_file(path: Path, port: int) -> None:
@@ -42,6 +43,7 @@ def collector(
     action: Action = typer.Argument(
         ...,
         help="work: take shards from collection-shards until SIGTERM (the pipeline's workers);"
+        " reconcile: publish again the shard messages runs wait for, once;"
         " serve: answer the gRPC collector contract until SIGTERM (`bp collect`).",
     ),
     host: str | None = typer.Option(
@@ -76,6 +78,13 @@ def collector(
     exit_with_parent: bool = typer.Option(
         False, help="Stop when the starting process exits (embedded collectors)."
     ),
+    out: Path | None = typer.Option(
+        None, "--out", help="reconcile: an embedded run folder (default: BP_DATA_DIR)."
+    ),
+    stuck_after: float = typer.Option(
+        1800.0, min=10, help="reconcile: seconds without progress before a shard is sent again."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="reconcile: list, publish nothing."),
 ) -> None:
     """The episode collector: a gRPC server that runs episodes on its backend
     (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
@@ -83,6 +92,9 @@ def collector(
         from bp_common.cli.services import worker
 
         worker("collect")  # the collect stage's pull worker (bp_collector.shards.stage)
+        return
+    if action is Action.reconcile:
+        _reconcile(out, stuck_after, dry_run)
         return
     # Imported here: every `bp` command loads this module, only `serve` needs the backend and gRPC.
     from bp_collector.backends import SIMULATION_PROCESSES
@@ -152,3 +164,27 @@ def collector(
 def _given(option: _T | None, setting: _T) -> _T:
     """A command-line option wins over its setting."""
     return option if option is not None else setting
+
+
+def _reconcile(out: Path | None, stuck_after: float, dry_run: bool) -> None:
+    """Publish again what each waiting run's collection needs (bp_collector.shards.reconcile)."""
+    from bp_common import wiring
+    from bp_common.ledger.store import utcnow
+
+    from bp_collector.shards.reconcile import reconcile
+
+    settings = Settings()
+    if settings.uses_cloud:
+        ports = wiring.cloud(settings).ports
+    else:
+        root = out or settings.data_dir
+        if not (root / "ledger.sqlite").exists():
+            typer.secho(f"no ledger at {root / 'ledger.sqlite'} (pass --out)", fg="red", err=True)
+            raise typer.Exit(1)
+        ports = wiring.embedded(root, settings).ports
+    found = reconcile(
+        ports.ledger, ports.publisher, utcnow(), stuck_after_s=stuck_after, dry_run=dry_run
+    )
+    for nudge in found:
+        typer.echo(f"{nudge.run_id}  {nudge.shard_id}  {nudge.why}")
+    typer.echo(f"{len(found)} shard message(s) {'to publish' if dry_run else 'published'} again")

@@ -40,14 +40,24 @@ def show(
     run_id: str, as_json: bool = typer.Option(False, "--json"), out: Path | None = OutOption
 ) -> None:
     """One run in full: per stage state, attempts, timings, counts and error."""
-    record = adapters(out).ports.ledger.get(run_id)
+    ledger = adapters(out).ports.ledger
+    record = ledger.get(run_id)
     if record is None:
         typer.secho(f"no run {run_id}", fg="red", err=True)
         raise typer.Exit(1)
     state = run_state(record)
+    collection = ledger.shards.get(run_id)
+    progress = collection.progress(ledger.clock()) if collection else None
     if as_json:
         document = {**record.to_document(), **state.to_document()}
-        typer.echo(json.dumps(document, indent=2))
+        if collection is not None and progress is not None:
+            document["shards"] = {
+                **progress.__dict__,
+                "failed": {
+                    shard: f"{f.type}: {f.message}" for shard, f in collection.failed.items()
+                },
+            }
+        typer.echo(json.dumps(document, indent=2, default=str))
         return
     typer.echo(f"run {record.run_id}  scene {record.scene_id}  state {state.describe()}")
     if record.source:
@@ -57,6 +67,16 @@ def show(
     for robot, why in state.held_back.items():
         typer.echo(f"held back {robot}: {why}")
     for name, derived in state.stages.items():
+        if name == "collect" and collection is not None and progress is not None:
+            eta = f", ETA {progress.eta_s / 60:.0f} min" if progress.eta_s else ""
+            typer.echo(
+                f"  {name:<8} {derived:<14} shards {progress.shards_done}/{progress.shards_total}"
+                f" ({progress.shards_failed} failed), episodes {progress.episodes_done}/"
+                f"{progress.episodes_total}, {progress.episodes_per_hour:.0f}/hour{eta}"
+            )
+            for shard, failed in sorted(collection.failed.items()):
+                typer.echo(f"           shard {shard} failed: {failed.type}: {failed.message}")
+            continue
         st = record.stages.get(name)
         if st is None:
             typer.echo(f"  {name:<8} {derived}")
