@@ -41,6 +41,7 @@ BUCKET = "bp-scenes"
 FIREBASE_BUCKET = "bp-datasets"
 LOCAL_WORK_DEADLINE_S = 1800
 COLLECTOR = "collector"
+COLLECT = "collect"
 # How often the stack looks for stalled runs, and how long a run must be idle to count.
 REDRIVE_EVERY_S = 60.0
 REDRIVE_STALLED_AFTER_S = 180.0
@@ -66,6 +67,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     log: Path
     port: int | None
+    instance: str | None = None
+    """Which of the stage's processes (`collect-2`); None for a stage's only one."""
 
     @property
     def push_endpoint(self) -> str | None:
@@ -73,7 +76,7 @@ class ServiceProcess:
 
     @property
     def name(self) -> str:
-        return self.stage
+        return self.instance or self.stage
 
     @property
     def pid(self) -> int:
@@ -117,8 +120,11 @@ class LocalStack:
         secure: bool = False,
         redrive_every_s: float = REDRIVE_EVERY_S,
         redrive_stalled_after_s: float = REDRIVE_STALLED_AFTER_S,
+        collectors: int = 1,
     ) -> None:
         self.root = Path(root).resolve()
+        self.collectors = collectors
+        """Collector workers (`bp worker collect` processes) when the collect stage runs."""
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
         self.project = project
         self.ack_deadline_s = ack_deadline_s
@@ -199,7 +205,9 @@ class LocalStack:
             self.collector_port = free_port()
             supervisor.watch(self.start_collector(), lambda: self.start_collector(wait=False))
         for stage in self.stages:
-            supervisor.watch(self.start_service(stage, ports.get(stage)), self._restarter(stage))
+            for name in self.instances(stage):
+                service = self.start_service(stage, ports.get(stage), name=name)
+                supervisor.watch(service, self._restarter(stage, name))
         if self.status_page:
             supervisor.watch(self.start_status_page(), lambda: self.start_status_page(wait=False))
         supervisor.every(self.redrive_every_s, self._redrive)
@@ -268,9 +276,15 @@ class LocalStack:
             for item in driven
         ]
 
-    def _restarter(self, stage: str) -> Callable[[], ServiceProcess]:
+    def instances(self, stage: str) -> list[str]:
+        """The names of the stage's processes: one, or `collectors` collector workers."""
+        if stage != COLLECT:
+            return [stage]
+        return [stage if n == 1 else f"{stage}-{n}" for n in range(1, self.collectors + 1)]
+
+    def _restarter(self, stage: str, name: str) -> Callable[[], ServiceProcess]:
         """Starts the stage's service again on its own port, without waiting for it."""
-        return lambda: self.start_service(stage, wait=False)
+        return lambda: self.start_service(stage, wait=False, name=name)
 
     def _dead_emulator(self) -> str | None:
         """The emulator that died for good, if any. Pub/Sub is restarted in place (Cloud
@@ -294,12 +308,14 @@ class LocalStack:
         return None
 
     def start_service(
-        self, stage: str, port: int | None = None, *, wait: bool = True
+        self, stage: str, port: int | None = None, *, wait: bool = True, name: str | None = None
     ) -> ServiceProcess:
-        """Start (or restart, on its port) one stage's service; `wait` for it to be healthy."""
+        """Start (or restart, on its port) one process of a stage (`name`, by default the
+        stage's); `wait` for a push service to be healthy."""
         route = ROUTE_BY_STAGE[stage]
-        if port is None and stage in self.services:
-            port = self.services[stage].port
+        name = name or stage
+        if port is None and name in self.services:
+            port = self.services[name].port
         spec = self.stages[stage]
         command = [sys.executable, "-m", "bp_common.cli"]
         command += ["serve", spec, "--port", str(port)] if port else ["worker", spec]
@@ -307,8 +323,8 @@ class LocalStack:
             **os.environ,
             **self.client_env(),
             "BP_STAGE": stage,
-            # each service's own folder (submit's collector keeps its jobs there)
-            "BP_DATA_DIR": str(self.root / "data" / stage),
+            # each process's own folder (a collector worker's run inputs and scratch)
+            "BP_DATA_DIR": str(self.root / "data" / name),
             "BP_DEAD_LETTER_TOPIC": route.dead_letter_topic,
             "BP_MAX_DELIVERY_ATTEMPTS": str(self.max_delivery_attempts),
             "BP_ACK_DEADLINE_S": str(self.ack_deadline_s),
@@ -319,10 +335,10 @@ class LocalStack:
             **self._security_env(port),
             **self.extra_env,
         }
-        log = self.root / "logs" / f"{stage}.log"
+        log = self.root / "logs" / f"{name}.log"
         process = _spawn(command, env, log)
-        service = ServiceProcess(stage, spec, process, log, port)
-        self.services[stage] = service
+        service = ServiceProcess(stage, spec, process, log, port, name)
+        self.services[name] = service
         if port and wait:
             self._wait_healthy(service)
         return service
@@ -422,7 +438,7 @@ class LocalStack:
                 if s.port
                 else f"pull {ROUTE_BY_STAGE[s.stage].subscription}"
             )
-            lines.append(f"  service {s.stage}: pid {s.process.pid}, {how}, log {s.log}")
+            lines.append(f"  service {s.name}: pid {s.process.pid}, {how}, log {s.log}")
         if self.collector is not None:
             c = self.collector
             lines.append(

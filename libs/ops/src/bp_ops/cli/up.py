@@ -19,6 +19,9 @@ def up(
         " with mTLS to a collector of their own, OIDC on every push (a local issuer, a signing"
         " relay in front of each push service) and every secret from Secret Manager over TLS.",
     ),
+    collectors: int = typer.Option(
+        1, "--collectors", min=1, help="Collector workers: separate processes taking shards."
+    ),
 ) -> None:
     """Start the emulators and every installed service as separate processes, supervised: a
     service that dies is restarted with backoff. Ctrl-C (or SIGTERM) stops everything."""
@@ -29,7 +32,7 @@ def up(
     missing = stage_registry.missing()
     if missing:
         typer.echo(f"not built yet, not started: {', '.join(missing)}")
-    with LocalStack(out, list(installed), secure=secure) as stack:
+    with LocalStack(out, list(installed), secure=secure, collectors=collectors) as stack:
         for line in stack.describe():
             typer.echo(line)
         typer.echo(
