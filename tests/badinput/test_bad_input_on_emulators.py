@@ -31,7 +31,7 @@ from tests.badinput.drops import notification
 from tests.concurrency.harness import ROBOT, TINY_ENV, drop_scenes, wait_for_runs, write_tiny_scene
 
 pytestmark = [pytest.mark.emulators, pytest.mark.timeout(1200)]
-STAGES = ["export", "submit", "import", "upload"]
+STAGES = ["export", "submit", "collect", "import", "upload"]
 DROPPED = (
     "nan_translate",
     "cyclic_sublayers",

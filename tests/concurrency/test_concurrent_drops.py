@@ -33,7 +33,7 @@ from tests.concurrency.harness import (
 # the chaos suite drops scenes with duplicates and kills in CI.
 pytestmark = [pytest.mark.emulators, pytest.mark.soak, pytest.mark.timeout(1800)]
 SCENES = 12
-STAGES = ["export", "submit", "import", "upload"]
+STAGES = ["export", "submit", "collect", "import", "upload"]
 
 
 @pytest.fixture(scope="module")

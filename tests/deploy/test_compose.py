@@ -1,4 +1,4 @@
-"""docker-compose.yml runs the same stack as `bp up`: emulators, topology, four stages, collector.
+"""docker-compose.yml runs the same stack as `bp up`: emulators, topology, the five stages.
 
 No Docker engine here: the file is parsed and checked against the code it has to agree with.
 """
@@ -18,7 +18,7 @@ from bp_ops.stack import BUCKET, FIREBASE_BUCKET, PROJECT, LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATORS = ("pubsub", "firestore", "gcs")
-BP_SERVICES = (*STAGE_NAMES, "collector")
+BP_SERVICES = STAGE_NAMES
 EMULATOR_HOSTS = {
     "pubsub": "PUBSUB_EMULATOR_HOST",
     "firestore": "FIRESTORE_EMULATOR_HOST",
@@ -53,7 +53,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
-def test_the_stack_has_the_emulators_an_init_the_stages_and_the_collector(
+def test_the_stack_has_the_emulators_an_init_and_the_stages(
     services: dict[str, dict[str, Any]],
 ) -> None:
     assert set(services) == {*EMULATORS, "init", *BP_SERVICES, "otel-collector"}
@@ -73,14 +73,15 @@ def test_every_service_has_a_pinned_image_or_a_build_from_the_repository(
             assert tag and tag != "latest", f"{name}: pin {image!r} to a version"
 
 
-@pytest.mark.parametrize("stage", [*STAGE_NAMES, "collector"])
+@pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_each_bp_service_is_built_from_its_own_dockerfile(
     stage: str,
     services: dict[str, dict[str, Any]],
 ) -> None:
+    folder = "collector" if stage == "collect" else stage  # the collect stage is the collector's
     assert services[stage]["build"] == {
         "context": ".",
-        "dockerfile": f"services/{stage}/Dockerfile",
+        "dockerfile": f"services/{folder}/Dockerfile",
     }
 
 
@@ -173,17 +174,6 @@ def test_each_stage_runs_its_route_the_way_the_topology_says(
         assert service["command"] == ["bp", "serve", stage, "--host", "0.0.0.0", "--port", "8080"]
     else:
         assert service["command"] == ["bp", "worker", stage]
-
-
-def test_submit_reaches_the_collector_over_loopback(services: dict[str, dict[str, Any]]) -> None:
-    # The collector serves plaintext only on loopback, and only in PIPELINE_ENV=local.
-    submit = services["submit"]
-    assert submit["network_mode"] == "service:collector"
-    assert environment(submit)["BP_COLLECTOR_ADDRESS"].startswith("127.0.0.1:")
-    assert submit["depends_on"]["collector"]["condition"] == "service_healthy"
-    command = services["collector"]["command"]
-    assert command[:3] == ["bp", "collector", "serve"]
-    assert command[command.index("--host") + 1] == "127.0.0.1"
 
 
 def test_no_secret_is_passed_in_the_environment(services: dict[str, dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from tests.telemetry.otlp_receiver import OtlpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "kitchen_table"
-STAGES = ("export", "submit", "import", "upload")
+STAGES = ("export", "submit", "collect", "import", "upload")
 
 
 def test_bp_run_sends_its_metrics_and_one_trace_per_run_to_the_otlp_endpoint(
