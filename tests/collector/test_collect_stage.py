@@ -13,8 +13,10 @@ import pytest
 from bp_collector.shards import stage as stage_module
 from bp_collector.shards.reconcile import reconcile
 from bp_collector.shards.stage import COLLECT
+from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.contracts import decode
-from bp_common.contracts.events import EpisodesCollected
+from bp_common.contracts.envelope import Envelope
+from bp_common.contracts.events import CollectionShard, EpisodesCollected
 from bp_common.ledger.run_state import run_state
 from bp_common.runtime.delivery import Outcome
 from bp_common.runtime.stage import Stage
@@ -91,3 +93,36 @@ def test_the_reconciler_heals_a_worker_that_died_between_the_last_commit_and_the
     p.drain(run)
     assert len(p.bus.published("episodes-collected")) == 1
     assert reconcile(p.ports.ledger, p.bus, later, stuck_after_s=600) == []
+
+
+def test_a_poison_shard_is_dead_lettered_alone_and_the_run_names_it(tmp_path: Path) -> None:
+    p = collecting(tmp_path, episodes_per_task=1)
+    run = p.drop_scene(KITCHEN)
+    while (message := p.bus.receive(["export", "submit"])) is not None:
+        name = message.id.rsplit(".", 1)[-1]
+        assert p.deliverers[name].deliver(message).outcome is Outcome.ACK
+        p.bus.ack(message)
+    first, *rest = p.bus.published("collection-shards")
+    shard = CollectionShard.model_validate_json(first.data)
+    poison = shard.model_copy(update={"robot": "no_such_robot"})  # no simulator offers it
+    genuine = p.bus.receive(["collect"])
+    assert genuine is not None and genuine.data == first.data
+    p.bus.ack(genuine)  # the genuine first shard's message is lost, a poisoned one comes instead
+    p.bus.publish(Envelope(first.topic, poison.model_dump_json().encode(), first.attributes))
+    p.drain(run)
+    with LocalDeadLetterQueue(p.bus).claim("collect", 10) as letters:
+        assert [letter.attributes["bp_error_type"] for letter in letters] == [
+            "ShardInputsInvalid"
+        ]
+    collection = p.ports.ledger.shards.get(run.run_id)
+    assert collection is not None and not collection.complete
+    assert sorted(collection.done) == sorted(
+        CollectionShard.model_validate_json(e.data).shard_id for e in rest
+    )  # every other shard went through
+    assert list(collection.failed) == [shard.shard_id]
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None
+    state = run_state(record)
+    assert state.state.value == "failed" and state.stage == "collect"
+    assert state.reason is not None and shard.shard_id in state.reason
+    assert p.bus.published("episodes-collected") == []
