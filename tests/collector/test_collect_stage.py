@@ -1,6 +1,8 @@
-"""The collect stage end to end on the embedded backends: a run's shards are worked, every
-planned episode is committed once, and the last shard fans in one `episodes-collected` that
-import can read; a shard delivered again after the fan-in changes nothing."""
+"""The collect stage end to end on the embedded backends: a run's shards are worked (each
+longer than several lease periods), every planned episode is committed once, and the last shard
+fans in one `episodes-collected` that import can read; a shard delivered again after the fan-in
+changes nothing; a poison shard is dead-lettered alone; the reconciler heals a worker that died
+between the last shard's commit and the fan-in."""
 
 from __future__ import annotations
 
@@ -28,15 +30,16 @@ from bp_submit.stage import make_submit_stage
 from tests.submit.conftest import KITCHEN, settings, tiny
 
 
-def collecting(root: Path, episodes_per_task: int) -> EmbeddedPipeline:
+def collecting(root: Path, episodes_per_task: int, **values: Any) -> EmbeddedPipeline:
     """Export, submit and collect on one folder; shards of one episode each."""
     submit = make_submit_stage(tiny(episodes_per_task=episodes_per_task, episodes_per_shard=1))
     stages: dict[str, Stage[Any, Any]] = {"export": EXPORT, "submit": submit, "collect": COLLECT}
-    return EmbeddedPipeline(root, settings(), stages)
+    return EmbeddedPipeline(root, settings(**values), stages)
 
 
 def test_a_runs_shards_are_collected_once_each_and_fanned_in_once(tmp_path: Path) -> None:
-    p = collecting(tmp_path, episodes_per_task=2)
+    # Leases of 2 s: every shard outlasts several lease periods, renewed while it works.
+    p = collecting(tmp_path, episodes_per_task=2, lease_ttl_s=2)
     run = p.drain(p.drop_scene(KITCHEN))
     shards = p.bus.published("collection-shards")
     [envelope] = p.bus.published("episodes-collected")
@@ -55,6 +58,10 @@ def test_a_runs_shards_are_collected_once_each_and_fanned_in_once(tmp_path: Path
     collection = p.ports.ledger.shards.get(run.run_id)
     assert collection is not None and collection.complete
     assert p.ports.ledger.admissions.admitted("project") == []  # the run left the cap
+    for shard_id in collection.planned:  # one delivery each, never taken over, no dead letter
+        assert record.stages[f"collect/{shard_id}"].attempts == 1
+        lease = p.ports.ledger.leases.get(run.run_id, f"collect/{shard_id}")
+        assert lease is not None and [t.end.value for t in lease.log] == ["released"]
 
     for shard in shards:  # every shard delivered again: nothing new anywhere
         p.bus.publish(shard)
