@@ -102,6 +102,8 @@ class ObjectShape:
     support_z: float
     """Height of the surface it stands on."""
     container: bool = False
+    yaw: float = 0.0
+    """The object's heading: closing directions are tried from it, square to a box's faces."""
 
     @property
     def top(self) -> float:
@@ -236,7 +238,9 @@ def object_shape(
             )
         elif kind in _MJ_KINDS:
             solids.append(primitive_solid(_MJ_KINDS[kind], model.geom_size[g], position, rotation))
-    return ObjectShape(tuple(solids), data.xipos[body].copy(), support_z, container)
+    x_axis = data.xmat[body].reshape(3, 3)[:, 0]
+    yaw = math.atan2(float(x_axis[1]), float(x_axis[0]))
+    return ObjectShape(tuple(solids), data.xipos[body].copy(), support_z, container, yaw)
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,7 @@ def sample_grasps(shape: ObjectShape, hand: Hand, robot_base: np.ndarray) -> lis
     highest_top = top - TOP_MARGIN_M
     lowest_top = max(lowest_top, top - hand.palm_m + PALM_CLEARANCE_M)
     for k in range(YAWS):
-        yaw = math.pi * k / YAWS
+        yaw = shape.yaw + math.pi * k / YAWS
         d = np.array([math.cos(yaw), math.sin(yaw), 0.0])
         for z in _levels(lowest_top, highest_top):
             p = np.array([com[0], com[1], z])
