@@ -40,9 +40,6 @@ GRASP_TURN = 0.15
 """A grasp pose the arm misses by more (position, m; rotation, Frobenius norm) is unreachable."""
 PENETRATION_M = 0.002
 """The open hand may touch the scene by this much at a pose and still count as clear."""
-RELEASE_GAP_M = 0.02
-"""A sampled grasp lets go by opening the jaw this much wider than the pinch, not all the way:
-sprung open from a thin pinch, a jaw overshoots its stop (the Robotiq by 0.04 rad)."""
 
 PathFn = Callable[[float], "tuple[np.ndarray, np.ndarray] | np.ndarray"]
 """A path maps progress s in [0, 1] to a hand pose (position, rotation) or to joint targets."""
@@ -456,9 +453,6 @@ class ScriptedExpert:
                 memo["grasp_local"] = obj_rot.T @ (sampled.point - pos)
                 memo["approach"] = sampled.approach
                 rot = _hand_frame(self._jaw_closing(sampled.closing), sampled.approach)
-                let_go = min(OPEN, (sampled.width_m + RELEASE_GAP_M) / jaw(world).opening_m)
-                for segment in letting_go:
-                    segment.gripper = let_go
             else:
                 rot = self._grasp_rotation(obj)
             memo["grasp_rot"] = rot
@@ -516,11 +510,6 @@ class ScriptedExpert:
             back = memo.get("approach", np.array([0.0, 0.0, -1.0])) * APPROACH_M
             return _straight(p0 - back, r0)(p0, r0)
 
-        letting_go = [
-            Segment("release", 0.5, open_, _hold()),
-            Segment("retreat", 0.8, open_, retreat),
-            Segment("settle", 0.5, open_, _hold()),
-        ]
         return [
             Segment("approach", 1.6, open_, pregrasp),
             Segment("descend", 1.0, open_, descend),
@@ -528,7 +517,9 @@ class ScriptedExpert:
             Segment("lift", 1.0, closed, lift),
             Segment("carry", 1.6, closed, carry),
             Segment("lower", 1.0, closed, lower),
-            *letting_go,
+            Segment("release", 0.5, open_, _hold()),
+            Segment("retreat", 0.8, open_, retreat),
+            Segment("settle", 0.5, open_, _hold()),
         ]
 
     def _open_close_segments(self, part: ArticulatedPart) -> list[Segment]:
