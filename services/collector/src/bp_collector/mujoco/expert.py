@@ -360,10 +360,10 @@ class ScriptedExpert:
         candidates = sample_grasps(shape, hand, base)
         self.grasp_candidates = len(candidates)
         # The hand reaches its pre-grasp pose by a joint-space move, which is safe only from
-        # above: a level approach is taken only when no grasp from above passes.
+        # above: it swept the hand through the bottle on the way to a side grasp (decision
+        # 0101), so side grasps are sampled but not yet taken.
         from_above = [c for c in candidates if c.kind != "side"]
-        level = [c for c in candidates if c.kind == "side"]
-        self.grasp = choose(from_above, self.clear) or choose(level, self.clear)
+        self.grasp = choose(from_above, self.clear)
         return self.grasp
 
     def clear(self, grasp: Grasp) -> bool:

@@ -52,6 +52,8 @@ SIDE_LOW_M = 0.03
 RIM_DEPTH_M = (0.012, 0.018, 0.025)
 """How far below a container's top its wall is pinched."""
 MIN_WIDTH_M = 0.002
+HANGING_FRACTION = 0.5
+"""A pinch narrower than this share of the object's width along the same line is not taken."""
 
 
 @dataclass(frozen=True)
@@ -367,7 +369,23 @@ def sample_grasps(shape: ObjectShape, hand: Hand, robot_base: np.ndarray) -> lis
                     continue
                 add("side", a, d, p, segments[0][0], segments[-1][1])
     out.sort(key=lambda g: -g.score)
-    return out
+    widest: dict[tuple[float, ...], float] = {}
+    return [g for g in out if g.kind == "rim" or not _hanging(g, shape, widest)]
+
+
+def _hanging(grasp: Grasp, shape: ObjectShape, widest: dict[tuple[float, ...], float]) -> bool:
+    """Would the object hang from a narrow part? A pinch under half as wide as the object is
+    across along the same line at its widest (a bottle's neck) lets it swing: on release the
+    sample bottle swung into a Robotiq finger and drove it past its stop."""
+    key = tuple(np.round(grasp.closing, 3))
+    if key not in widest:
+        com, spans = shape.centre_of_mass, [0.0]
+        for z in _levels(shape.bottom + 0.005, shape.top - 0.005):
+            segments = _segments(shape, np.array([com[0], com[1], z]), grasp.closing)
+            if segments:
+                spans.append(segments[-1][1].t - segments[0][0].t)
+        widest[key] = max(spans)
+    return grasp.width_m < HANGING_FRACTION * widest[key]
 
 
 def choose(
