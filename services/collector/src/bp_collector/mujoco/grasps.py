@@ -369,8 +369,8 @@ def sample_grasps(shape: ObjectShape, hand: Hand, robot_base: np.ndarray) -> lis
                     continue
                 add("side", a, d, p, segments[0][0], segments[-1][1])
     out.sort(key=lambda g: -g.score)
-    widest: dict[tuple[float, ...], float] = {}
-    return [g for g in out if g.kind == "rim" or not _hanging(g, shape, widest)]
+    across: dict[tuple[float, ...], float] = {}
+    return [g for g in out if g.kind == "rim" or not _hanging(g, shape, across)]
 
 
 def _hanging(grasp: Grasp, shape: ObjectShape, widest: dict[tuple[float, ...], float]) -> bool:
