@@ -235,8 +235,17 @@ def write_quality_report(
     (folder / CONTACT_SHEET).write_bytes(sheet)
     (folder / REPORT_HTML).write_text(report_html(document, _example_paths(quality), sheet))
     path = folder / REPORT_JSON
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    _write_json(path, document)
     return path
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    """`document` as indented JSON, streamed to the file: its whole text (and the encoder's
+    pieces of it, several times its size) is never held at once; a report's grows with the
+    episodes."""
+    with path.open("w") as file:
+        json.dump(document, file, indent=2)
+        file.write("\n")
 
 
 def write_analytics(
@@ -251,7 +260,7 @@ def write_analytics(
     )
     folder = root / ANALYTICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ANALYTICS_JSON).write_text(json.dumps(document, indent=2) + "\n")
+    _write_json(folder / ANALYTICS_JSON, document)
     trace = force_trace(measured.get(quality.robot, []))
     (folder / ANALYTICS_HTML).write_text(analytics_html(document, trace))
     card = root / "README.md"
