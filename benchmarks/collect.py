@@ -10,6 +10,10 @@ hour at 224x224 and at least 80 % success on the kept tasks.
 
     .venv/bin/python benchmarks/collect.py [--episodes-per-task 2] [--workers 2]
         [--sizes 224x224,640x480] [--robots franka_panda,ur5e] [--scenes kitchen_table]
+        [--seeds 1-6]
+
+`--seeds` runs every kept task on those seeds (instead of `--episodes-per-task` seeds from
+1000), and each run prints its success per task.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ def run_job(job: Job) -> dict[str, Any]:
     result = simulate_episode(
         graph, config, job.robot, job.task_id, job.seed, Path(job.out_dir),
         ("wrist", "overhead"), job.width, job.height, 30, 10.0, render=job.render)
-    return {"success": result.success, "reason": result.reason, "frames": result.n_frames,
+    return {"task": job.task_id, "success": result.success, "reason": result.reason,
+            "frames": result.n_frames,
             "wall_s": time.perf_counter() - t0,
             **{f"t_{k}": v for k, v in result.timings_s.items()}}
 
@@ -106,6 +111,11 @@ def summarise(wall: float, results: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_episode_s_simulated": round(frames / 30 / n, 2) if n else None,
         "camera_frames_per_s_per_process": round(frames * 2 / render, 1) if render else None,
         "failures": sorted({r["reason"] for r in results if not r["success"]}),
+        "per_task": {
+            task: f"{sum(r['success'] for r in results if r['task'] == task)}"
+            f"/{sum(r['task'] == task for r in results)}"
+            for task in sorted({r["task"] for r in results})
+        },
     }
 
 
@@ -118,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", default=",".join(SCENES))
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument("--seeds", default="", help="seeds as FIRST-LAST (default: from 1000)")
     args = parser.parse_args(argv)
+    if args.seeds:
+        first, _, last = args.seeds.partition("-")
+        seeds = list(range(int(first), int(last or first) + 1))
+    else:
+        seeds = [1000 + k for k in range(args.episodes_per_task)]
 
     # One simulation per core: keep Mesa's software rasteriser to one thread per process.
     os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -148,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                         h: int = height,
                     ) -> list[Job]:
                         return [
-                            Job(str(folder), task, robot, 1000 + k, str(
-                                Path(tmp) / f"{tag}-{scene}-{robot}-{w}-{i}-{k}"), w, h, render)
+                            Job(str(folder), task, robot, seed, str(
+                                Path(tmp) / f"{tag}-{scene}-{robot}-{w}-{i}-{seed}"), w, h, render)
                             for i, task in enumerate(kept)
-                            for k in range(args.episodes_per_task)
+                            for seed in seeds
                         ]
 
                     recorded = summarise(*run_batch(pool, jobs(True, "full")))
@@ -169,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                     if "baseline_no_cameras" in run:
                         base = run["baseline_no_cameras"]
                         print(f"  no-camera baseline {base['episodes_per_hour']} episodes/hour")
+                    print(f"  success per task   {recorded['per_task']}")
                     if recorded["failures"]:
                         print(f"  failure reasons    {recorded['failures']}")
     print(f"\nload after: {os.getloadavg()[0]:.2f} (1 min)")

@@ -14,7 +14,7 @@ from bp_import.analytics.coverage import (
     normalised_entropy,
     randomisation_factors,
 )
-from bp_import.analytics.document import MeasuredEpisode, contact_forces
+from bp_import.analytics.document import contact_row
 from bp_import.analytics.embodiment import embodiment_matrix
 from bp_import.analytics.language import assign_instructions, language_annotations
 from bp_import.analytics.sim_to_real import sim_to_real_notes
@@ -267,14 +267,7 @@ def test_contact_forces_take_the_peak_and_the_mean_while_touching() -> None:
     forces = np.zeros((4, 2, 3))
     forces[1] = [[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]  # 5 N on one finger
     forces[2] = [[0.0, 0.0, 1.0], [0.0, 0.0, -2.0]]  # 1 N and 2 N
-    measured = MeasuredEpisode(
-        assessment=None,  # type: ignore[arg-type]
-        manifest=manifest(),
-        trajectory=trajectory("a", "t", True, 1.0, 1.0),
-        start={},
-        fingertip_force=forces,
-    )
-    row = contact_forces([measured])["episodes"][0]
+    row = contact_row("a", forces)
 
     assert row["peak_finger_force_n"] == 5.0
     assert row["mean_total_force_in_contact_n"] == pytest.approx((5.0 + 3.0) / 2)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bp_episode_format import read_episode
+from bp_import.episodes.selection import path_preview
 from bp_import.episodes.validation import DefectReason, validate_episode
 from bp_import.import_config import LeRobotSettings, QualitySettings
 from bp_import.robot_import import assess_robot, write_robot_dataset
@@ -235,7 +236,7 @@ def test_a_one_frame_episode_is_valid_counted_and_kept_out_unless_allowed(
 ) -> None:
     folders = [recorded.failed[0], recorded.one_frame]
     default = assess_robot(SCENE_ID, RUN_ID, ROBOT, folders, QualitySettings())
-    one = next(a for a in default.assessments if a.manifest and a.manifest.n_frames == 1)
+    one = next(a for a in default.assessments if a.facts and a.facts.n_frames == 1)
     assert one.is_valid and one.reason == "task_failed"
     assert one.quality is not None and one.quality.smoothness is None  # no jerk from 1 frame
     allowed = assess_robot(SCENE_ID, RUN_ID, ROBOT, folders, PERMISSIVE)
@@ -252,7 +253,7 @@ def test_a_very_long_episode_streams_into_the_dataset(
     quality = assess_robot(SCENE_ID, RUN_ID, ROBOT, [folder], QualitySettings())
     [episode] = quality.assessments
     assert episode.included, episode.message
-    assert episode.preview is not None and len(episode.preview) <= 121
+    assert len(path_preview(read_episode(folder).states())) <= 121
     done = write_robot_dataset(quality, tmp_path / ROBOT, LeRobotSettings(), {})
     assert done.summary is not None and done.summary.total_frames == 2400
     assert done.summary.episodes[0].length == 2400

@@ -33,6 +33,7 @@ from bp_import.analytics.document import (
     ANALYTICS_HTML,
     ANALYTICS_JSON,
     MeasuredEpisode,
+    force_trace,
     robot_analytics,
     run_trajectories,
     summary_lines,
@@ -45,11 +46,13 @@ from bp_import.episodes.adapter import (
     episode_frames,
     records_contact_force,
 )
+from bp_import.episodes.reopen import reopen
 from bp_import.episodes.selection import (
     EpisodeAssessment,
     ExclusionReason,
     assess_episode,
     dataset_layout,
+    path_preview,
     select_episodes,
 )
 from bp_import.import_config import LeRobotSettings, QualitySettings
@@ -98,7 +101,7 @@ def assess_robot(
     folders = sorted(episode_dirs, key=lambda p: p.name)
     layout = dataset_layout(folders)
     assessments = [assess_episode(path, settings, robot, layout) for path in folders]
-    selected = select_episodes(assessments, layout, settings)
+    selected = select_episodes(assessments, settings)
     return _with_gates(
         RobotQuality(
             scene_id=scene_id,
@@ -140,10 +143,12 @@ def _write_episodes(
     quality: RobotQuality, root: Path, lerobot: LeRobotSettings, card: Mapping[str, str]
 ) -> WrittenEpisodes:
     assert quality.layout is not None
-    chosen = [a for a in quality.assessments if a.included and a.raw and a.manifest]
+    chosen = [a.facts for a in quality.assessments if a.included and a.facts is not None]
     # The feature needs every episode to have it; episodes recorded before it was added lack it.
-    force = bool(chosen) and all(a.raw is not None and records_contact_force(a.raw) for a in chosen)
-    instructions = assign_instructions([a.manifest for a in chosen if a.manifest is not None])
+    force = bool(chosen) and all(
+        records_contact_force(a.path) for a in quality.assessments if a.included and a.facts
+    )
+    instructions = assign_instructions(chosen)
     writer = LeRobotDatasetWriter(
         root,
         dataset_spec(quality.robot, quality.layout, contact_force=force),
@@ -155,15 +160,16 @@ def _write_episodes(
     updated: list[EpisodeAssessment] = []
     try:
         for item in quality.assessments:
-            if not item.included or item.raw is None or item.manifest is None:
+            if not item.included or item.facts is None:
                 updated.append(item)
                 continue
             try:
+                raw, manifest = reopen(item.path)
                 record = writer.add_episode(
                     episode_frames(
-                        item.raw,
-                        item.manifest,
-                        task=instructions.get(item.manifest.episode_id),
+                        raw,
+                        manifest,
+                        task=instructions.get(manifest.episode_id),
                         contact_force=force,
                     )
                 )
@@ -195,10 +201,10 @@ def _sheet_rows(quality: RobotQuality) -> list[SheetRow]:
     ]
     rows: list[SheetRow] = []
     for item in shown[:SHEET_EPISODES]:
-        assert item.raw is not None
-        for camera in item.raw.cameras:
+        raw, _ = reopen(item.path)
+        for camera in raw.cameras:
             try:
-                frames = sample_frames(item.raw, camera)
+                frames = sample_frames(raw, camera)
             except Exception:  # an undecodable stream shows as an empty row, not a failed run
                 frames = []
             rows.append(SheetRow(f"{_label(item)}\n{camera}", frames))
@@ -209,11 +215,13 @@ def _example_paths(quality: RobotQuality) -> list[tuple[str, NDArray[np.float64]
     shown = [a for a in quality.assessments if a.included] or [
         a for a in quality.assessments if a.is_valid
     ]
-    return [(_label(a), a.preview) for a in shown[:TRAJECTORY_EPISODES] if a.preview is not None]
+    return [
+        (_label(a), path_preview(reopen(a.path)[0].states())) for a in shown[:TRAJECTORY_EPISODES]
+    ]
 
 
 def _label(item: EpisodeAssessment) -> str:
-    return f"{item.manifest.task_id} s{item.manifest.seed}" if item.manifest else item.source
+    return f"{item.facts.task_id} s{item.facts.seed}" if item.facts else item.source
 
 
 def write_quality_report(
@@ -227,8 +235,17 @@ def write_quality_report(
     (folder / CONTACT_SHEET).write_bytes(sheet)
     (folder / REPORT_HTML).write_text(report_html(document, _example_paths(quality), sheet))
     path = folder / REPORT_JSON
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    _write_json(path, document)
     return path
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    """`document` as indented JSON, streamed to the file: its whole text (and the encoder's
+    pieces of it, several times its size) is never held at once; a report's grows with the
+    episodes."""
+    with path.open("w") as file:
+        json.dump(document, file, indent=2)
+        file.write("\n")
 
 
 def write_analytics(
@@ -243,8 +260,9 @@ def write_analytics(
     )
     folder = root / ANALYTICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ANALYTICS_JSON).write_text(json.dumps(document, indent=2) + "\n")
-    (folder / ANALYTICS_HTML).write_text(analytics_html(document, measured.get(quality.robot, [])))
+    _write_json(folder / ANALYTICS_JSON, document)
+    trace = force_trace(measured.get(quality.robot, []))
+    (folder / ANALYTICS_HTML).write_text(analytics_html(document, trace))
     card = root / "README.md"
     if card.is_file():
         card.write_text(

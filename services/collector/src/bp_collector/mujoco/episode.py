@@ -20,7 +20,7 @@ from bp_scene_contract import Outcome, SceneGraph, TaskConfig, TaskSpec, judge
 from bp_collector.backend import episode_id_for
 from bp_collector.camera_placement import Placement, placement_record
 from bp_collector.mujoco.contacts import CollisionStats, ContactMonitor, FingerForces
-from bp_collector.mujoco.expert import ExpertError, ScriptedExpert
+from bp_collector.mujoco.expert import ExpertError, ScriptedExpert, pinch_distance
 from bp_collector.mujoco.observation import observe
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
 from bp_collector.mujoco.recording import STATES, EpisodeWriter, stream_spec
@@ -51,7 +51,7 @@ class _StateLog:
         self.qadr = np.array([model.joint(j).qposadr[0] for j in self.joint_names])
         self.dadr = np.array([model.joint(j).dofadr[0] for j in self.joint_names])
         self.pinch = np.array([model.geom(g).id for g in robot.pinch_geoms])
-        self.pinch_closed = _pinch_distance(world, 0.0)
+        self.pinch_closed = pinch_distance(world, 0.0)
         self.site = model.site(robot.ee_site).id
         self.object_ids = sorted(world.free_objects)
         self.object_bodies = np.array(
@@ -152,11 +152,14 @@ def collision_record(stats: CollisionStats) -> dict[str, Any]:
 
 
 def expert_record(expert: ScriptedExpert | None) -> dict[str, Any]:
-    """The episode manifest's `expert`: how far the script got and its worst IK residual."""
+    """The episode manifest's `expert`: how far the script got, its worst IK residual, and
+    the grasp it chose on the object's shape (null when it took the object by its box)."""
     return {
         "completed": bool(expert is not None and expert.done),
         "phase": expert.phase if expert is not None else "not started",
         "max_ik_residual_m": round(expert.max_residual, 5) if expert is not None else None,
+        "grasp": expert.grasp.record() if expert is not None and expert.grasp else None,
+        "grasp_candidates": expert.grasp_candidates if expert is not None else 0,
     }
 
 
@@ -174,17 +177,6 @@ def lights_record(model: mujoco.MjModel) -> list[dict[str, Any]]:
         }
         for i in range(model.nlight)
     ]
-
-
-def _pinch_distance(world: World, opening: float) -> float:
-    """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
-    model, robot = world.model, world.robot
-    data = mujoco.MjData(model)
-    for joint, q in zip(robot.finger_joints, robot.finger_qpos(opening), strict=True):
-        data.qpos[model.joint(joint).qposadr[0]] = q
-    mujoco.mj_kinematics(model, data)
-    a, b = (data.geom_xpos[model.geom(name).id] for name in robot.pinch_geoms)
-    return float(np.linalg.norm(a - b))
 
 
 def set_initial_joint(world: World, task: TaskSpec, data: mujoco.MjData) -> None:

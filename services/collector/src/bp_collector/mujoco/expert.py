@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 from bp_scene_contract import ObjectInside, TaskSpec
 
+from bp_collector.mujoco.grasps import Grasp, Hand, choose, object_shape, sample_grasps
 from bp_collector.mujoco.world import ArticulatedPart, FreeObject, World
 
 HANDLE_DEPTH_M = 0.018
@@ -29,6 +30,16 @@ PULL_SPEED_M_S = 0.1
 OPEN = 1.0
 CLOSED = 0.0
 """The gripper command is an opening fraction: 1 fully open, 0 closed, whatever the hand."""
+PARALLEL_JAWS = frozenset({"franka_panda", "ur5e", "ur10", "fetch"})
+"""Robots whose hand is a two-pad parallel jaw, which the grasp sampler plans for; a
+five-finger hand (GR1) keeps the box-based grasp."""
+APPROACH_M = 0.12
+"""How far back along the approach the hand lines up before it moves in to grasp."""
+GRASP_REACH_M = 0.01
+GRASP_TURN = 0.15
+"""A grasp pose the arm misses by more (position, m; rotation, Frobenius norm) is unreachable."""
+PENETRATION_M = 0.002
+"""The open hand may touch the scene by this much at a pose and still count as clear."""
 
 PathFn = Callable[[float], "tuple[np.ndarray, np.ndarray] | np.ndarray"]
 """A path maps progress s in [0, 1] to a hand pose (position, rotation) or to joint targets."""
@@ -215,6 +226,10 @@ class ScriptedExpert:
         self.pos, self.rot = self.ik.forward(self.q_cmd)
         self.gripper = OPEN
         self.max_residual = 0.0
+        self.grasp: Grasp | None = None
+        self.grasp_candidates = 0
+        """How many pinches the sampler found (the chosen one is `grasp`; None: the box rule)."""
+        self.hand_geoms = _hand_geoms(world)
         if task.moves_object:
             if task.target not in world.free_objects:
                 raise ExpertError(f"pick-and-place target {task.target!r} is not a free object")
@@ -322,6 +337,68 @@ class ScriptedExpert:
             closing = -closing
         return _hand_frame(closing, down)
 
+    def _jaw_closing(self, closing: np.ndarray) -> np.ndarray:
+        # The jaw is symmetric: of the two opposite closing directions take the one nearer the
+        # current hand, so the wrist does not spin half a turn.
+        return closing if float(np.dot(closing, self.rot[:, 1])) >= 0 else -closing
+
+    def _sampled_grasp(self, obj: FreeObject) -> Grasp | None:
+        """The best pinch on the object's shape that the open hand reaches without hitting
+        anything; None (the box rule then) for a hand that is no parallel jaw, or when no
+        candidate passes."""
+        world, model, data = self.world, self.model, self.data
+        if world.robot.name not in PARALLEL_JAWS:
+            return None
+        body = model.body(obj.body).id
+        pos, _ = self._object_state(obj)
+        support = _support_height(world, data, pos, obj.body, float(pos[2]))
+        shape = object_shape(model, data, body, support, obj.shape == "container")
+        geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == body]
+        friction = float(min(model.geom_friction[g][0] for g in geoms)) if geoms else 0.5
+        hand = jaw(world, min(friction, 1.0))
+        base = data.xpos[model.body(world.robot.base_body).id]
+        candidates = sample_grasps(shape, hand, base)
+        self.grasp_candidates = len(candidates)
+        # The hand reaches its pre-grasp pose by a joint-space move, which is safe only from
+        # above: it swept the hand through the bottle on the way to a side grasp (decision
+        # 0101), so side grasps are sampled but not yet taken.
+        from_above = [c for c in candidates if c.kind != "side"]
+        self.grasp = choose(from_above, self.clear)
+        return self.grasp
+
+    def clear(self, grasp: Grasp) -> bool:
+        """Does the open hand reach the grasp, and the way in to it, without hitting anything?
+
+        The arm is solved to each pose on a scratch copy of the state, the fingers opened, and
+        MuJoCo's own collision detection asked whether any geom of the hand meets the object
+        or the scene.
+        """
+        model, ik, robot = self.model, self.ik, self.world.robot
+        rot = _hand_frame(self._jaw_closing(grasp.closing), grasp.approach)
+        scratch = ik.scratch
+        scratch.qpos[:] = self.data.qpos
+        fingers = [model.joint(j).qposadr[0] for j in robot.finger_joints]
+        seeds, restarts = [self.q_cmd, ik.home], 1
+        for back in (APPROACH_M, APPROACH_M / 3, 0.0):
+            solution = ik.solve_from_anywhere(
+                seeds, grasp.point - grasp.approach * back, rot, restarts=restarts, iterations=40
+            )
+            if solution.position_error > GRASP_REACH_M or solution.rotation_error > GRASP_TURN:
+                return False
+            seeds, restarts = [solution.q], 0
+            scratch.qpos[ik.qadr] = solution.q
+            scratch.qpos[fingers] = robot.finger_qpos(OPEN)
+            mujoco.mj_kinematics(model, scratch)
+            mujoco.mj_collision(model, scratch)
+            for contact in scratch.contact[: scratch.ncon]:
+                a, b = int(contact.geom[0]), int(contact.geom[1])
+                if self.hand_geoms[a] == self.hand_geoms[b]:
+                    continue
+                other = b if self.hand_geoms[a] else a
+                if not self.world.robot_geoms[other] and contact.dist < -PENETRATION_M:
+                    return False
+        return True
+
     def _container(self) -> FreeObject | None:
         """The free container an object_inside task fills, if it is a free body."""
         pred = self.task.success
@@ -362,13 +439,28 @@ class ScriptedExpert:
             z = max(pos[2], top - 0.03, bottom + self.world.robot.tip_depth + TIP_CLEARANCE_M)
             return np.array([pos[0], pos[1], min(z, top)])
 
+        def target() -> np.ndarray:
+            if "grasp_local" not in memo:
+                return grasp_point()
+            # The sampled point rides with the object, should it have moved since.
+            pos, rot = self._object_state(obj)
+            return np.asarray(pos + rot @ memo["grasp_local"])
+
         def pregrasp(p0: np.ndarray, r0: np.ndarray) -> PathFn:
-            rot = self._grasp_rotation(obj)
+            sampled = self._sampled_grasp(obj)
+            if sampled is not None:
+                pos, obj_rot = self._object_state(obj)
+                memo["grasp_local"] = obj_rot.T @ (sampled.point - pos)
+                memo["approach"] = sampled.approach
+                rot = _hand_frame(self._jaw_closing(sampled.closing), sampled.approach)
+            else:
+                rot = self._grasp_rotation(obj)
             memo["grasp_rot"] = rot
-            return self._joint_move(grasp_point() + np.array([0.0, 0.0, 0.12]), rot)
+            back = memo.get("approach", np.array([0.0, 0.0, -1.0])) * APPROACH_M
+            return self._joint_move(target() - back, rot)
 
         def descend(p0: np.ndarray, r0: np.ndarray) -> PathFn:
-            return _straight(grasp_point(), memo["grasp_rot"])(p0, r0)
+            return _straight(target(), memo["grasp_rot"])(p0, r0)
 
         def lift(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             support = _support_height(
@@ -414,7 +506,9 @@ class ScriptedExpert:
             return _straight(np.array([p0[0], p0[1], z]), r0)(p0, r0)
 
         def retreat(p0: np.ndarray, r0: np.ndarray) -> PathFn:
-            return _straight(p0 + np.array([0.0, 0.0, 0.12]), r0)(p0, r0)
+            # Back the way the hand came in: up from a top-down grasp, away from a level one.
+            back = memo.get("approach", np.array([0.0, 0.0, -1.0])) * APPROACH_M
+            return _straight(p0 - back, r0)(p0, r0)
 
         return [
             Segment("approach", 1.6, open_, pregrasp),
@@ -513,6 +607,74 @@ def _joint_target(task: TaskSpec, lower: float, upper: float) -> float:
         )
     past = goal + 0.1 * span if opening else goal - 0.1 * span
     return min(upper - 0.01 * span, max(lower + 0.01 * span, past))
+
+
+def pinch_distance(world: World, opening: float) -> float:
+    """How far apart the two pinching fingertips are at an opening fraction, arm at home."""
+    model, robot = world.model, world.robot
+    data = mujoco.MjData(model)
+    for joint, q in zip(robot.finger_joints, robot.finger_qpos(opening), strict=True):
+        data.qpos[model.joint(joint).qposadr[0]] = q
+    mujoco.mj_kinematics(model, data)
+    a, b = (data.geom_xpos[model.geom(name).id] for name in robot.pinch_geoms)
+    return float(np.linalg.norm(a - b))
+
+
+def jaw(world: World, friction: float = 0.5) -> Hand:
+    """The robot's parallel jaw as the grasp sampler sees it, measured on its model."""
+    return Hand(
+        opening_m=pinch_distance(world, OPEN) - pinch_distance(world, CLOSED),
+        tip_depth_m=world.robot.tip_depth,
+        palm_m=_palm_depth(world),
+        friction=friction,
+    )
+
+
+def _palm_depth(world: World) -> float:
+    """How far behind the end-effector site the hand's fixed part (its palm) begins, along the
+    approach: the depth of the gap between the open fingers."""
+    model, robot = world.model, world.robot
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    site = model.site(robot.ee_site).id
+    axis = data.site_xmat[site].reshape(3, 3)[:, 2]
+    hand = model.body(robot.hand_body).id
+    fingers = {int(model.jnt_bodyid[model.joint(j).id]) for j in robot.finger_joints}
+    reach = -math.inf
+    for g in range(model.ngeom):
+        if not (model.geom_contype[g] or model.geom_conaffinity[g]):
+            continue
+        body, moves = int(model.geom_bodyid[g]), False
+        while body > 0 and body != hand:
+            moves = moves or body in fingers
+            body = int(model.body_parentid[body])
+        if body != hand or moves:
+            continue
+        rot = data.geom_xmat[g].reshape(3, 3)
+        if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH:
+            # A mesh's own vertices: its bounding box would reach much further.
+            mesh = int(model.geom_dataid[g])
+            start, count = int(model.mesh_vertadr[mesh]), int(model.mesh_vertnum[mesh])
+            points = model.mesh_vert[start : start + count] @ rot.T + data.geom_xpos[g]
+            reach = max(reach, float(np.max((points - data.site_xpos[site]) @ axis)))
+            continue
+        centre, half = model.geom_aabb[g][:3], model.geom_aabb[g][3:]
+        ahead = float((data.geom_xpos[g] + rot @ centre - data.site_xpos[site]) @ axis)
+        reach = max(reach, ahead + float(np.abs(rot.T @ axis) @ half))
+    return max(-reach, 0.0) if math.isfinite(reach) else world.robot.tip_depth
+
+
+def _hand_geoms(world: World) -> np.ndarray:
+    """Which geoms belong to the hand (its body and everything below it)."""
+    model = world.model
+    hand = model.body(world.robot.hand_body).id
+    out = np.zeros(model.ngeom, dtype=bool)
+    for g in range(model.ngeom):
+        body = int(model.geom_bodyid[g])
+        while body > 0 and body != hand:
+            body = int(model.body_parentid[body])
+        out[g] = body == hand
+    return out
 
 
 def _body_pose(world: World, data: mujoco.MjData, body: str) -> tuple[np.ndarray, np.ndarray]:

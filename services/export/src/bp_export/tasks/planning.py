@@ -15,7 +15,9 @@ and no robot gets it:
 - its goal is not free: something occupies the goal or the column the gripper comes down;
 - a `place_in` whose object does not fit: its footprint must fit the container's inside with
   `FIT_MARGIN` to spare on every side, and standing on the container's floor its centre must be
-  no higher than the rim (so it does not topple out, and `object_inside` can hold);
+  no higher than the rim (so it does not topple out, and `object_inside` can hold); a container
+  authored as a collision mesh (a bowl's shell) is measured on that mesh, where the object comes
+  to rest on the inner wall as wide as its footprint (`bp_export.tasks.opening`);
 - an `open_close` whose part would hit another object on its way.
 
 A `pick_place` goal region holds the places the object's centre may come to rest: within
@@ -78,6 +80,7 @@ from bp_export.tasks.layout import (
     occupants,
     swept_region,
 )
+from bp_export.tasks.opening import Fit, authored_fit
 from bp_export.tasks.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements, place_robot
 from bp_export.tasks.robots import ROBOT_NAMES, get_robot
 
@@ -402,7 +405,11 @@ def _fits(inner: Sequence[float], outer: Sequence[float], margin: float = 0.0) -
 
 
 def _misfit(item: SceneNode, container: SceneNode) -> str | None:
-    """Why `item` cannot go into `container` and stay there, or None when it can."""
+    """Why `item` cannot go into `container` and stay there, or None when it can: on the
+    container's authored collision mesh where it has one, else on its box less its walls."""
+    fit = authored_fit(item, container, FIT_MARGIN)
+    if fit is not None:
+        return None if fit.fits else _authored_misfit(item, container, fit)
     inside = container_interior(container)
     problems = []
     if not _fits(item.bbox.size, inside.size, FIT_MARGIN):
@@ -422,6 +429,21 @@ def _misfit(item: SceneNode, container: SceneNode) -> str | None:
     if not problems:
         return None
     return f"the {item.name} does not fit in the {container.name}: " + "; ".join(problems)
+
+
+def _authored_misfit(item: SceneNode, container: SceneNode, fit: Fit) -> str:
+    head = f"the {item.name} does not fit in the {container.name}'s authored shape: "
+    if fit.rest_bottom_m >= fit.depth_m - 1e-6:
+        return head + (
+            f"its footprint needs {_cm(fit.footprint_m + 2 * FIT_MARGIN)} across with "
+            f"{_cm(FIT_MARGIN)} to spare on each side and the opening is {_cm(fit.opening_m)} "
+            f"at the rim, so it would rest on the rim, not inside"
+        )
+    return head + (
+        f"it would come to rest {_cm(fit.rest_bottom_m)} above the bottom, where the inside is "
+        f"wide enough for its {_cm(fit.footprint_m)} footprint, with its centre "
+        f"{_cm(fit.centre_m)} up, above the {_cm(fit.depth_m)} high rim, so it would topple out"
+    )
 
 
 def _place_in_tasks(layout: SceneLayout, item: SceneNode) -> list[PlannedTask]:

@@ -21,7 +21,7 @@ channels per object, and the floor's grey) and each camera's position and target
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,15 +126,26 @@ def _distribution(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+ObjectStarts = list[tuple[str, list[float]]]
+
+
+def object_starts(manifest: RawEpisodeManifest, states: Mapping[str, NDArray[Any]]) -> ObjectStarts:
+    """Each free object's position at frame 0, by asset."""
+    start = states["object_position"][0] if len(states["object_position"]) else []
+    return [
+        (asset, [float(v) for v in start[k]]) for k, asset in enumerate(manifest.state.object_ids)
+    ]
+
+
 def generalisation_coverage(
-    episodes: Sequence[tuple[RawEpisodeManifest, dict[str, NDArray[Any]]]],
+    starts: Sequence[ObjectStarts], draws: Sequence[dict[str, float]]
 ) -> dict[str, Any]:
-    """Start poses, coverage maps, randomisation distributions and the diversity score."""
+    """Start poses, coverage maps, randomisation distributions and the diversity score, from
+    each episode's `object_starts` and `randomisation_factors`."""
     objects: dict[str, list[list[float]]] = {}
-    for manifest, states in episodes:
-        start = states["object_position"][0] if len(states["object_position"]) else []
-        for k, asset in enumerate(manifest.state.object_ids):
-            objects.setdefault(asset, []).append([float(v) for v in start[k]])
+    for episode in starts:
+        for asset, position in episode:
+            objects.setdefault(asset, []).append(position)
     start_poses: dict[str, Any] = {}
     for asset, rows in sorted(objects.items()):
         xyz = np.asarray(rows, dtype=np.float64)
@@ -145,7 +156,6 @@ def generalisation_coverage(
             "std_m": [round(float(v), 6) for v in xyz.std(axis=0)],
             "coverage_map": coverage_map(xyz[:, :2]),
         }
-    draws = [randomisation_factors(manifest) for manifest, _ in episodes]
     score, per_factor = diversity_score(draws)
     names = sorted({name for draw in draws for name in draw})
     factors = {name: _distribution([d[name] for d in draws if name in d]) for name in names}
@@ -155,7 +165,7 @@ def generalisation_coverage(
 
     scales = {k: v for k, v in factors.items() if k.endswith(".scale")}
     return {
-        "episodes": len(episodes),
+        "episodes": len(draws),
         "object_start_poses": start_poses,
         "object_scales": scales or NO_SCALES,
         "lighting": group("light."),

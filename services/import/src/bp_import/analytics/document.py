@@ -8,6 +8,7 @@ docs/quality-metrics.md, section 7, and each module of this package.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +17,19 @@ import numpy as np
 from bp_episode_format import FINGERTIP_FORCE
 from numpy.typing import NDArray
 
-from bp_import.analytics.coverage import generalisation_coverage
+from bp_import.analytics.coverage import (
+    ObjectStarts,
+    generalisation_coverage,
+    object_starts,
+    randomisation_factors,
+)
 from bp_import.analytics.embodiment import embodiment_matrix
 from bp_import.analytics.language import language_annotations
 from bp_import.analytics.sim_to_real import sim_to_real_notes
 from bp_import.analytics.trajectory import EpisodeTrajectory, measure_trajectory, per_task
-from bp_import.episodes.selection import EpisodeAssessment
-from bp_import.episodes.validation import RawEpisodeManifest
+from bp_import.episodes.reopen import reopen
+from bp_import.episodes.selection import EpisodeAssessment, EpisodeFacts
+from bp_import.import_config import QualitySettings
 from bp_import.quality.report import RobotQuality
 
 ANALYTICS_DIR = "analytics"
@@ -34,69 +41,101 @@ TOUCH_N = 0.05
 
 @dataclass(frozen=True)
 class MeasuredEpisode:
-    """One valid episode's trajectory measures and the few arrays the other analyses need."""
+    """One valid episode's trajectory measures and the few values the other analyses need.
+
+    Its arrays and manifest are not kept (the folder is reopened for each episode), so the
+    measures of a whole run stay small however many episodes it has.
+    """
 
     assessment: EpisodeAssessment
-    manifest: RawEpisodeManifest
     trajectory: EpisodeTrajectory
-    start: dict[str, NDArray[Any]]
-    fingertip_force: NDArray[np.float64] | None
+    object_starts: ObjectStarts
+    factors: dict[str, float]
+    contact: dict[str, Any] | None
+    """`contact_row` of the episode's fingertip forces (None: not recorded)."""
+    touches: bool
+    """Some finger force is not zero (the page plots the first such episode)."""
+
+    @property
+    def facts(self) -> EpisodeFacts:
+        assert self.assessment.facts is not None
+        return self.assessment.facts
+
+
+def measure_episode_analytics(
+    item: EpisodeAssessment, settings: QualitySettings
+) -> MeasuredEpisode:
+    """One valid episode, its folder reopened and its arrays read once."""
+    raw, manifest = reopen(item.path)
+    states = raw.states()
+    forces = states[FINGERTIP_FORCE].astype(np.float64) if FINGERTIP_FORCE in states else None
+    return MeasuredEpisode(
+        assessment=item,
+        trajectory=measure_trajectory(
+            manifest,
+            states,
+            jerk_scale_rad_s3=settings.jerk_scale_rad_s3,
+            path_efficiency=item.quality.path_efficiency if item.quality is not None else None,
+        ),
+        object_starts=object_starts(manifest, states),
+        # Every episode names the same factors: interned, the names are held once, not per episode.
+        factors={sys.intern(k): v for k, v in randomisation_factors(manifest).items()},
+        contact=None if forces is None else contact_row(manifest.episode_id, forces),
+        touches=forces is not None and bool(forces.any()),
+    )
 
 
 def measure_robot(quality: RobotQuality) -> list[MeasuredEpisode]:
-    """Every valid episode of one robot, its arrays read once."""
-    out: list[MeasuredEpisode] = []
-    for item in quality.assessments:
-        if not item.is_valid or item.raw is None or item.manifest is None:
-            continue
-        states = item.raw.states()
-        efficiency = item.quality.path_efficiency if item.quality is not None else None
-        out.append(
-            MeasuredEpisode(
-                assessment=item,
-                manifest=item.manifest,
-                trajectory=measure_trajectory(
-                    item.manifest,
-                    states,
-                    jerk_scale_rad_s3=quality.settings.jerk_scale_rad_s3,
-                    path_efficiency=efficiency,
-                ),
-                start={"object_position": states["object_position"][:1]},
-                fingertip_force=(
-                    states[FINGERTIP_FORCE].astype(np.float64)
-                    if FINGERTIP_FORCE in states
-                    else None
-                ),
-            )
-        )
-    return out
+    """Every valid episode of one robot."""
+    return [
+        measure_episode_analytics(item, quality.settings)
+        for item in quality.assessments
+        if item.is_valid and item.facts is not None
+    ]
 
 
 def run_trajectories(qualities: Mapping[str, RobotQuality]) -> dict[str, list[MeasuredEpisode]]:
     return {robot: measure_robot(quality) for robot, quality in sorted(qualities.items())}
 
 
+def contact_row(episode_id: str, forces: NDArray[np.float64]) -> dict[str, Any]:
+    """The peak force on any finger and the mean total force over the frames in which some
+    finger is touched (above 0.05 N); `forces` is (frames, fingers, 3)."""
+    norms = np.linalg.norm(forces, axis=2)
+    touched = norms.max(axis=1, initial=0.0) > TOUCH_N
+    return {
+        "episode_id": episode_id,
+        "peak_finger_force_n": round(float(norms.max(initial=0.0)), 6),
+        "mean_total_force_in_contact_n": (
+            round(float(norms.sum(axis=1)[touched].mean()), 6) if touched.any() else None
+        ),
+        "frames_in_contact": int(touched.sum()),
+    }
+
+
 def contact_forces(episodes: Sequence[MeasuredEpisode]) -> dict[str, Any]:
-    """Per episode with recorded forces: the peak force on any finger and the mean total
-    force over the frames in which some finger is touched (above 0.05 N)."""
-    rows = []
-    for episode in episodes:
-        forces = episode.fingertip_force
-        if forces is None:
-            continue
-        norms = np.linalg.norm(forces, axis=2)
-        touched = norms.max(axis=1, initial=0.0) > TOUCH_N
-        rows.append(
-            {
-                "episode_id": episode.manifest.episode_id,
-                "peak_finger_force_n": round(float(norms.max(initial=0.0)), 6),
-                "mean_total_force_in_contact_n": (
-                    round(float(norms.sum(axis=1)[touched].mean()), 6) if touched.any() else None
-                ),
-                "frames_in_contact": int(touched.sum()),
-            }
-        )
+    """`contact_row` of each episode with recorded forces."""
+    rows = [episode.contact for episode in episodes if episode.contact is not None]
     return {"recorded": len(rows), "of": len(episodes), "episodes": rows}
+
+
+@dataclass(frozen=True)
+class ForceTrace:
+    """One episode's fingertip forces, (frames, fingers, 3) newtons, for the page's plot."""
+
+    episode_id: str
+    fps: int
+    forces: NDArray[np.float64]
+
+
+def force_trace(episodes: Sequence[MeasuredEpisode]) -> ForceTrace | None:
+    """The forces of the first episode in which some finger force is not zero, read again."""
+    first = next((m for m in episodes if m.touches), None)
+    if first is None:
+        return None
+    raw, _ = reopen(first.assessment.path)
+    forces = raw.states()[FINGERTIP_FORCE].astype(np.float64)
+    return ForceTrace(first.facts.episode_id, first.facts.fps, forces)
 
 
 def robot_analytics(
@@ -111,8 +150,8 @@ def robot_analytics(
     mine = list(measured.get(quality.robot, []))
     included = {a.episode_id for a in quality.assessments if a.included}
     trajectories = [m.trajectory for m in mine]
-    in_dataset = [m for m in mine if m.manifest.episode_id in included]
-    coverage = generalisation_coverage([(m.manifest, m.start) for m in mine])
+    in_dataset = [m for m in mine if m.facts.episode_id in included]
+    coverage = generalisation_coverage([m.object_starts for m in mine], [m.factors for m in mine])
     factors = {
         **coverage["lighting"],
         **coverage["colours"],
@@ -137,7 +176,7 @@ def robot_analytics(
             {robot: [m.trajectory for m in episodes] for robot, episodes in measured.items()}
         ),
         "coverage": coverage,
-        "language": language_annotations([m.manifest for m in in_dataset], dict(chosen)),
+        "language": language_annotations([m.facts for m in in_dataset], dict(chosen)),
         "contact": {"feature": contact_feature, **contact_forces(mine)},
         "sim_to_real": sim_to_real_notes(factors),
     }

@@ -12,12 +12,26 @@ tasks as soon as the task has n episodes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from bp_import.episodes.validation import RawEpisodeManifest
+from typing import Any, Protocol
 
 
-def instructions_of(manifest: RawEpisodeManifest) -> list[str]:
+class Instructed(Protocol):
+    """What instructions are assigned by: a manifest, or what an assessment keeps of it."""
+
+    @property
+    def episode_id(self) -> str: ...
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def instructions(self) -> Sequence[str]: ...
+
+
+def instructions_of(manifest: Instructed) -> list[str]:
     """The task's distinct non-empty instructions in order; the task id when there are none."""
     seen: list[str] = []
     for line in manifest.instructions:
@@ -27,7 +41,7 @@ def instructions_of(manifest: RawEpisodeManifest) -> list[str]:
     return seen or [manifest.task_id]
 
 
-def assign_instructions(manifests: Sequence[RawEpisodeManifest]) -> dict[str, str]:
+def assign_instructions(manifests: Sequence[Instructed]) -> dict[str, str]:
     """episode_id -> the instruction it carries (module docstring)."""
     chosen: dict[str, str] = {}
     for task in sorted({m.task_id for m in manifests}):
@@ -40,9 +54,7 @@ def assign_instructions(manifests: Sequence[RawEpisodeManifest]) -> dict[str, st
     return chosen
 
 
-def language_annotations(
-    manifests: Sequence[RawEpisodeManifest], chosen: dict[str, str]
-) -> dict[str, Any]:
+def language_annotations(manifests: Sequence[Instructed], chosen: dict[str, str]) -> dict[str, Any]:
     """Per task: its instructions, how many, and how many dataset episodes carry each."""
     tasks: dict[str, Any] = {}
     for task in sorted({m.task_id for m in manifests}):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 from bp_import.analytics import plots
-from bp_import.analytics.document import MeasuredEpisode
+from bp_import.analytics.document import ForceTrace
 from bp_import.quality.report_page import _STYLE, _fmt, _img, _table
 
 
@@ -21,8 +21,8 @@ def _scales(scales: str | Mapping[str, Any]) -> str:
     return "; ".join(f"{k}: {v['min']:g} .. {v['max']:g}" for k, v in scales.items())
 
 
-def analytics_html(document: Mapping[str, Any], measured: Sequence[MeasuredEpisode]) -> str:
-    """The page for one robot's `analytics.json`; `measured` gives one force trace to plot."""
+def analytics_html(document: Mapping[str, Any], trace: ForceTrace | None) -> str:
+    """The page for one robot's `analytics.json`, with `trace` plotted when there is one."""
     robot = escape(document["robot"])
     per_task = document["trajectory"]["per_task"]
     coverage = document["coverage"]
@@ -123,17 +123,9 @@ def analytics_html(document: Mapping[str, Any], measured: Sequence[MeasuredEpiso
         f"<p>Feature: {escape(document['contact']['feature'] or 'not in this dataset')}; recorded "
         f"in {document['contact']['recorded']} of {document['contact']['of']} episodes.</p>",
     ]
-    trace = next(
-        (m for m in measured if m.fingertip_force is not None and m.fingertip_force.any()), None
-    )
-    if trace is not None and trace.fingertip_force is not None:
+    if trace is not None:
         parts.append(
-            _img(
-                plots.finger_forces(
-                    trace.fingertip_force, trace.manifest.fps, trace.manifest.episode_id
-                ),
-                "finger forces",
-            )
+            _img(plots.finger_forces(trace.forces, trace.fps, trace.episode_id), "finger forces")
         )
     parts += [
         "<h2>Sim-to-real</h2>",

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,9 +69,9 @@ def contact_force_feature(layout: DatasetLayout) -> ExtraFeature:
     )
 
 
-def records_contact_force(raw: RawEpisode) -> bool:
-    """Whether the episode recorded its fingertip forces (episodes before that did not)."""
-    with np.load(raw.path / STATES) as npz:
+def records_contact_force(episode: Path) -> bool:
+    """Whether the episode folder recorded its fingertip forces (episodes before that did not)."""
+    with np.load(episode / STATES) as npz:
         return FINGERTIP_FORCE in npz.files
 
 

@@ -18,24 +18,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bp_episode_format import MANIFEST, RawEpisode
+from bp_episode_format import MANIFEST
 from numpy.typing import NDArray
-from pydantic import BaseModel
 
-from bp_import.episodes.validation import (
-    CollisionRecord,
-    EpisodeDefect,
-    RawEpisodeManifest,
-    StateRecord,
-    validate_episode,
-)
+from bp_import.episodes.validation import EpisodeDefect, RawEpisodeManifest, validate_episode
 from bp_import.import_config import QualitySettings
 from bp_import.quality.metrics import CameraShape, EpisodeQuality, measure_episode
 
@@ -81,21 +74,59 @@ class DatasetLayout:
 
 
 @dataclass(frozen=True)
+class EpisodeFacts:
+    """What an assessment keeps of an episode's manifest: what the report, the selection and the
+    instructions read. The manifest itself (some tens of KiB as Python objects) is not kept:
+    whatever needs it reopens the folder (`episodes.reopen`)."""
+
+    episode_id: str
+    task_id: str
+    task_text: str
+    target: str | None
+    seed: int
+    fps: int
+    n_frames: int
+    success: bool
+    collision_count: int
+    instructions: tuple[str, ...]
+    failure: str
+    """Why the task failed, as the collector judged it ("" when it did not say)."""
+    layout_problem: tuple[ExclusionReason, str] | None
+    """How the episode is recorded unlike the dataset's layout (None: like it, or no layout)."""
+
+    @classmethod
+    def of(cls, manifest: RawEpisodeManifest, layout: DatasetLayout | None) -> EpisodeFacts:
+        reason = (manifest.model_extra or {}).get("outcome", {}).get("reason", "")
+        return cls(
+            episode_id=manifest.episode_id,
+            task_id=manifest.task_id,
+            task_text=manifest.task_text,
+            target=manifest.target,
+            seed=manifest.seed,
+            fps=manifest.fps,
+            n_frames=manifest.n_frames,
+            success=manifest.success,
+            collision_count=manifest.collisions.count,
+            instructions=tuple(manifest.instructions),
+            failure=str(reason) if reason else "",
+            layout_problem=_layout_problem(manifest, layout) if layout is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class EpisodeAssessment:
     """One episode folder: validated, measured (when valid), and whether it is in the dataset.
 
-    The arrays are not kept: `preview` holds the end-effector path, thinned to at most
-    PREVIEW_POINTS points, for the report's plots.
+    Neither the arrays nor the manifest are kept (`facts` holds what the report reads), so a
+    robot's assessments stay small however many episodes it has.
     """
 
     source: str
     path: Path
     episode_id: str | None
-    manifest: RawEpisodeManifest | None
-    raw: RawEpisode | None
+    facts: EpisodeFacts | None
     defect: EpisodeDefect | None
     quality: EpisodeQuality | None
-    preview: NDArray[np.float64] | None
     included: bool = False
     reason: str | None = None
     message: str | None = None
@@ -103,7 +134,7 @@ class EpisodeAssessment:
 
     @property
     def is_valid(self) -> bool:
-        return self.defect is None and self.raw is not None
+        return self.defect is None and self.facts is not None
 
     def excluded(self, reason: ExclusionReason, message: str) -> EpisodeAssessment:
         return replace(
@@ -129,36 +160,12 @@ def dataset_layout(paths: Iterable[Path]) -> DatasetLayout | None:
     return max(counts, key=lambda layout: (counts[layout], len(layout.cameras)))
 
 
-# What an assessment keeps of the raw manifest: what RawEpisode reads its streams and states by.
-# `manifest` holds the validated rest; a second full copy per episode made an import's memory
-# grow with the number of episodes (benchmarks/import.py --memory).
-_RAW_KEYS = ("episode_id", "n_frames", "cameras")
-
-
-def _kept(raw: RawEpisode) -> RawEpisode:
-    return replace(raw, manifest={key: raw.manifest[key] for key in _RAW_KEYS})
-
-
-# What an assessment keeps of the validated manifest besides its declared fields: what the
-# selection (`outcome`) and the analytics (`randomization`) read. The rest (the file list,
-# geom names, collision pairs, ...) was some tens of KiB per episode, kept to the end.
-_MANIFEST_EXTRAS = ("outcome", "randomization")
-
-
-def _declared(model: BaseModel) -> dict[str, Any]:
-    return {name: getattr(model, name) for name in type(model).model_fields}
-
-
-def _kept_manifest(manifest: RawEpisodeManifest) -> RawEpisodeManifest:
-    extras = manifest.model_extra or {}
-    return RawEpisodeManifest.model_validate(
-        {
-            **_declared(manifest),
-            "state": StateRecord.model_validate(_declared(manifest.state)),
-            "collisions": CollisionRecord.model_validate(_declared(manifest.collisions)),
-            **{key: extras[key] for key in _MANIFEST_EXTRAS if key in extras},
-        }
-    )
+def path_preview(states: Mapping[str, NDArray[Any]]) -> NDArray[np.float64]:
+    """The end-effector path thinned to at most PREVIEW_POINTS points (and the last), for the
+    report's plots."""
+    points = states["ee_position"].astype(np.float64)
+    step = max(1, int(np.ceil(len(points) / PREVIEW_POINTS)))
+    return np.vstack([points[::step], points[-1:]])
 
 
 def assess_episode(
@@ -173,28 +180,23 @@ def assess_episode(
             source=validation.source,
             path=path,
             episode_id=validation.episode_id,
-            manifest=validation.manifest,
-            raw=None,
+            facts=None
+            if validation.manifest is None
+            else EpisodeFacts.of(validation.manifest, None),
             defect=defect,
             quality=None,
-            preview=None,
             reason=defect.reason.value,
             message=defect.message,
         )
     valid = validation.valid
     expected = layout.cameras if layout is not None else DatasetLayout.of(valid.manifest).cameras
-    quality = measure_episode(valid, expected, settings)
-    path_points = valid.states["ee_position"].astype(np.float64)
-    step = max(1, int(np.ceil(len(path_points) / PREVIEW_POINTS)))
     return EpisodeAssessment(
         source=validation.source,
         path=path,
         episode_id=valid.manifest.episode_id,
-        manifest=_kept_manifest(valid.manifest),
-        raw=_kept(valid.raw),
+        facts=EpisodeFacts.of(valid.manifest, layout),
         defect=None,
-        quality=quality,
-        preview=np.vstack([path_points[::step], path_points[-1:]]),
+        quality=measure_episode(valid, expected, settings),
     )
 
 
@@ -220,35 +222,32 @@ def _layout_problem(
 
 
 def select_episodes(
-    assessments: Sequence[EpisodeAssessment],
-    layout: DatasetLayout | None,
-    settings: QualitySettings,
+    assessments: Sequence[EpisodeAssessment], settings: QualitySettings
 ) -> list[EpisodeAssessment]:
-    """Decide, in folder order, which episodes enter the dataset (rules in the docstring)."""
+    """Decide, in folder order, which episodes enter the dataset (rules in the docstring); the
+    layout was compared when each episode was assessed."""
     seen: set[str] = set()
     out: list[EpisodeAssessment] = []
     for item in sorted(assessments, key=lambda a: a.source):
-        if not item.is_valid or item.manifest is None or item.quality is None:
+        if not item.is_valid or item.facts is None or item.quality is None:
             out.append(item)
             continue
-        manifest, quality = item.manifest, item.quality
-        problem = _layout_problem(manifest, layout) if layout is not None else None
-        if manifest.episode_id in seen:
+        facts, quality = item.facts, item.quality
+        if facts.episode_id in seen:
             out.append(
                 item.excluded(
                     ExclusionReason.DUPLICATE_EPISODE, "another folder holds the same episode_id"
                 )
             )
             continue
-        seen.add(manifest.episode_id)
-        if problem is not None:
-            out.append(item.excluded(*problem))
-        elif settings.require_success and not manifest.success:
-            reason = (manifest.model_extra or {}).get("outcome", {}).get("reason", "")
+        seen.add(facts.episode_id)
+        if facts.layout_problem is not None:
+            out.append(item.excluded(*facts.layout_problem))
+        elif settings.require_success and not facts.success:
             out.append(
                 item.excluded(
                     ExclusionReason.TASK_FAILED,
-                    f"task failed: {reason}" if reason else "task failed",
+                    f"task failed: {facts.failure}" if facts.failure else "task failed",
                 )
             )
         elif quality.score < settings.min_score:

@@ -50,7 +50,7 @@ class RobotQuality:
 
 
 def episode_record(item: EpisodeAssessment) -> dict[str, Any]:
-    manifest = item.manifest
+    facts = item.facts
     record: dict[str, Any] = {
         "source": item.source,
         "episode_id": item.episode_id,
@@ -60,16 +60,16 @@ def episode_record(item: EpisodeAssessment) -> dict[str, Any]:
         "message": item.message,
         "dataset_index": item.dataset_index,
     }
-    if manifest is not None:
+    if facts is not None:
         record.update(
-            task_id=manifest.task_id,
-            task=manifest.task_text,
-            target=manifest.target,
-            seed=manifest.seed,
-            n_frames=manifest.n_frames,
-            fps=manifest.fps,
-            success=manifest.success,
-            collision_count=manifest.collisions.count,
+            task_id=facts.task_id,
+            task=facts.task_text,
+            target=facts.target,
+            seed=facts.seed,
+            n_frames=facts.n_frames,
+            fps=facts.fps,
+            success=facts.success,
+            collision_count=facts.collision_count,
         )
     if item.defect is not None:
         record["defect"] = item.defect.record()
@@ -81,13 +81,13 @@ def episode_record(item: EpisodeAssessment) -> dict[str, Any]:
 def _success_table(items: Sequence[EpisodeAssessment], key: str) -> list[dict[str, Any]]:
     groups: dict[str, list[EpisodeAssessment]] = defaultdict(list)
     for item in items:
-        if item.manifest is not None:
-            name = item.manifest.task_id if key == "task" else (item.manifest.target or "-")
+        if item.facts is not None:
+            name = item.facts.task_id if key == "task" else (item.facts.target or "-")
             groups[name].append(item)
     rows = []
     for name, group in sorted(groups.items()):
         valid = [g for g in group if g.is_valid]
-        succeeded = sum(1 for g in valid if g.manifest and g.manifest.success)
+        succeeded = sum(1 for g in valid if g.facts and g.facts.success)
         row: dict[str, Any] = {
             key: name,
             "episodes": len(group),
@@ -96,8 +96,8 @@ def _success_table(items: Sequence[EpisodeAssessment], key: str) -> list[dict[st
             "success_rate": round(succeeded / len(group), 6),
             "included": sum(1 for g in group if g.included),
         }
-        if key == "task" and group[0].manifest is not None:
-            row["instruction"] = group[0].manifest.task_text
+        if key == "task" and group[0].facts is not None:
+            row["instruction"] = group[0].facts.task_text
         rows.append(row)
     return rows
 
