@@ -87,9 +87,10 @@ def test_a_lost_scene_notification_is_rebuilt_from_the_runs_source(tmp_path: Pat
     )
     p.bus.ack(message)
     [found] = stalled(p.ports.ledger, utcnow() + LATER, stalled_after_s=60)
-    assert found.stage == "export" and found.envelopes[0].topic == "scene-uploads"
-    assert found.envelopes[0].attributes["objectGeneration"] == message.attributes["objectGeneration"]
-    p.bus.publish(found.envelopes[0])
+    [notification] = found.envelopes
+    assert found.stage == "export" and notification.topic == "scene-uploads"
+    assert notification.attributes["objectGeneration"] == message.attributes["objectGeneration"]
+    p.bus.publish(notification)
     p.drain(run)
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and record.state == "succeeded"
