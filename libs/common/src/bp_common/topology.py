@@ -25,6 +25,12 @@ class Route:
     delivery: Literal["push", "pull"]
 
     @property
+    def service(self) -> str:
+        """The service (its folder under services/, its image) that runs the stage: the
+        collector's workers run `collect`."""
+        return "collector" if self.stage == "collect" else self.stage
+
+    @property
     def subscription(self) -> str:
         return f"bp-{self.stage}"
 
