@@ -20,6 +20,7 @@ from bp_common.errors import InvalidInput
 from bp_common.metrics import RUN_SECONDS
 from bp_common.runtime.delivery import error_log_fields
 from bp_common.telemetry import LOG_FIELDS, PROTOCOLS, STANDARD_VARIABLES
+from bp_common.topology import STAGE_NAMES
 from bp_ops.cli.status import PLATFORM_AUTH_VARIABLE
 
 from tests.deploy.terraform_model import (
@@ -139,7 +140,7 @@ def test_compose_runs_the_collector_the_services_export_to(env: Folder) -> None:
     host_path = otel["volumes"][0].split(":")[0]
     config = yaml.safe_load((REPO / host_path).read_text())
     http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
-    for name in ("export", "submit", "import", "upload", "collector"):
+    for name in STAGE_NAMES:
         environment = {k: str(v) for k, v in services[name]["environment"].items()}
         assert (
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
