@@ -39,7 +39,6 @@ def shard(episodes: int) -> CollectionShard:
         backend="mujoco",
         camera=CameraSettings(cameras=["overhead"], width=64, height=48, fps=10),
         max_episode_seconds=10.0,
-        deadline_s=600.0,
     )
 
 
