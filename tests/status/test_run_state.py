@@ -51,6 +51,7 @@ def test_a_run_is_running_until_upload_commits_with_later_stages_pending(tmp_pat
     assert state.stages == {
         "export": "succeeded",
         "submit": "succeeded",
+        "collect": "pending",
         "import": "running",
         "upload": "pending",
     }

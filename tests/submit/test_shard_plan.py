@@ -48,7 +48,6 @@ def test_a_shard_id_is_a_valid_contract_id() -> None:
             "backend": "mujoco",
             "camera": {},
             "max_episode_seconds": 10,
-            "deadline_s": 600,
         }
     )
 
