@@ -12,6 +12,7 @@ from bp_common.ledger import StageState
 from bp_common.ledger.model import EmittedEvent
 from bp_common.runtime.attempts import AttemptWriter
 from bp_common.runtime.oidc import PushTokenVerifier
+from bp_common.topology import STAGE_NAMES
 from bp_ops.embedded import EmbeddedRun
 from bp_ops.oidc_issuer import LocalIssuer
 from bp_ops.status import Guard, create_app
@@ -183,13 +184,13 @@ def test_json_api_lists_runs_with_their_reports(recorded: RecordedRuns) -> None:
 
 def test_dead_letter_depth_per_subscription(recorded: RecordedRuns) -> None:
     depths = {d["stage"]: d for d in client(recorded).get("/api/dead-letters").json()}
-    assert set(depths) == {"export", "submit", "import", "upload"}
+    assert set(depths) == set(STAGE_NAMES)
     export = depths["export"]
     assert export["subscription"] == "bp-export-dead-letter" and export["waiting"] == 1
     (letter,) = export["letters"]
     assert letter["run_id"] == recorded.dead_lettered and letter["scene_id"] == "broken"
     assert letter["reason"].startswith("probe refuses this scene")
-    assert [d["waiting"] for s, d in depths.items() if s != "export"] == [0, 0, 0]
+    assert all(d["waiting"] == 0 for s, d in depths.items() if s != "export")
     assert recorded.waiting() == 1  # looking leaves them in the queue
 
 
