@@ -17,8 +17,10 @@ from bp_common.contracts.envelope import encode
 from bp_common.contracts.events import ExportSummary, SceneExported
 from bp_common.ledger import RunLedger, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
+from bp_common.topology import ROUTE_BY_STAGE
 from bp_ops.emulators import PUBSUB
 from bp_ops.stack import BUCKET, LocalStack
+from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
 pytestmark = [pytest.mark.emulators, pytest.mark.timeout(600)]
@@ -27,6 +29,7 @@ pytestmark = [pytest.mark.emulators, pytest.mark.timeout(600)]
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     saved = dict(os.environ)
+    os.environ["BP_STREAM_IDLE_REOPEN_S"] = "20"  # the services inherit it: a quicker reopen
     with LocalStack(
         tmp_path_factory.mktemp("pull-stream"),
         {"submit": "tests.chaos.pull_probe:PULL_PROBE"},
@@ -66,6 +69,21 @@ def _pulled(ledger: RunLedger, run_id: str, timeout_s: float) -> bool:
     return False
 
 
+def _subscribed(project: str, timeout_s: float) -> bool:
+    """Whether submit's subscription exists again: the stack makes the topology on the fresh
+    emulator after starting it, and a message published before then reaches no subscription."""
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(project, ROUTE_BY_STAGE["submit"].subscription)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            subscriber.get_subscription(subscription=path)
+            return True
+        except (gexc.NotFound, gexc.ServiceUnavailable):
+            time.sleep(0.5)
+    return False
+
+
 def test_the_pull_worker_delivers_again_after_the_emulator_restarts(stack: LocalStack) -> None:
     ledger = RunLedger(FirestoreLedgerStore(make_firestore_client(stack.project)))
     assert _pulled(ledger, _exported(stack.project, 1), timeout_s=60)
@@ -77,7 +95,8 @@ def test_the_pull_worker_delivers_again_after_the_emulator_restarts(stack: Local
     while stack.emulators.processes[PUBSUB] is emulator and time.monotonic() < deadline:
         time.sleep(0.5)
     assert stack.emulators.processes[PUBSUB] is not emulator, "the stack did not restart it"
+    assert _subscribed(stack.project, timeout_s=60), "the stack did not make the topology again"
 
-    # within the idle reopen (bp_common.bus.pubsub.STREAM_IDLE_REOPEN_S) and a little more
-    assert _pulled(ledger, _exported(stack.project, 2), timeout_s=180)
+    # within the idle reopen (BP_STREAM_IDLE_REOPEN_S, 20 s here) and a good margin
+    assert _pulled(ledger, _exported(stack.project, 2), timeout_s=120)
     assert stack.services["submit"].pid == worker  # the same worker: no restart needed

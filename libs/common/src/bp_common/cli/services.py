@@ -110,6 +110,7 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
         sink,
         TopicRedelivery(deliverer.ports.publisher),
         lease_extension_s=settings.lease_extension_s,
+        idle_reopen_s=settings.stream_idle_reopen_s,
     )
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())
     signal.signal(signal.SIGINT, lambda *_: pull.stop())
