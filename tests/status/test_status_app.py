@@ -321,10 +321,10 @@ def test_a_report_is_found_in_the_committed_attempt_else_in_the_latest_one(
 
 
 def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns) -> None:
-    # A third run whose submit handed on and whose import has not started yet.
+    # A third run whose collection fanned in and whose import has not started yet.
     ledger, waiting = recorded.pipeline.ports.ledger, "run-0000000000000000000f"
     event = EmittedEvent(topic="episodes-collected", data="{}", attributes={})
-    for stage in ("export", "submit"):
+    for stage in ("export", "submit", "collect"):
         ledger.stage_started(waiting, "kitchen", stage, 1)
         ledger.stage_finished(waiting, "kitchen", stage, StageState.SUCCEEDED, emitted=event)
     http = client(recorded)
@@ -334,7 +334,7 @@ def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns
     assert sum(stages["export"]["finished"]) == 3 and sum(stages["export"]["failed"]) == 1
     assert sum(stages["submit"]["finished"]) == 2 and sum(stages["submit"]["failed"]) == 0
     assert stages["export"]["waiting"] is None  # export's queue is not in the ledger
-    assert stages["import"]["waiting"] == 1  # submit handed on, import has not started
+    assert stages["import"]["waiting"] == 1  # collect handed on, import has not started
     assert stages["export"]["dead_letters"] == 1 and stages["submit"]["dead_letters"] == 0
     assert sum(view["dead_letters_per_hour"]) == 1
     assert stages["export"]["p50_s"] is not None

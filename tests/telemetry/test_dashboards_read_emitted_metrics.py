@@ -1,16 +1,14 @@
 """Nothing on a dashboard that nothing emits.
 
 The embedded pipeline runs the sample scene, and a scene export refuses, with an in-memory metric
-reader on its stages; the collector it starts is a process of its own and exports OTLP to a
-receiver on loopback. Every metric, label and label value a Terraform dashboard widget, alert
-policy or SLO reads must be among what those two collected. (`bp up` gets the same check in
-tests/test_end_to_end.py, its services exporting to the receiver.)
+reader on its stages (collection's included: its shards are worked in the pipeline's process).
+Every metric, label and label value a Terraform dashboard widget, alert policy or SLO reads must
+be among what it collected. (`bp up` gets the same check in tests/test_end_to_end.py, its
+services exporting OTLP to a receiver.)
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,10 @@ from bp_common import stages as stage_registry
 from bp_common.config import Settings
 from bp_common.metrics import CATALOGUE
 from bp_ops.embedded import EmbeddedPipeline
-from bp_submit.local_collector import stop_local_collectors
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tests.telemetry.dashboard_references import Emitted, Reference, references, unmet
-from tests.telemetry.otlp_receiver import OtlpReceiver
 from tests.telemetry.points import points
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,14 +27,10 @@ EXAMPLE = REPO / "examples" / "kitchen_table" / "scene.usda"
 OWN = "${local.otel}/"
 
 
-def emitted_by(
-    reader: InMemoryMetricReader, receiver: OtlpReceiver
-) -> dict[str, set[tuple[tuple[str, str], ...]]]:
+def emitted_by(reader: InMemoryMetricReader) -> dict[str, set[tuple[tuple[str, str], ...]]]:
     found: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for point in points(reader):
         found.setdefault(point.name, set()).add(tuple(sorted(point.labels.items())))
-    for name, label_sets in receiver.received.metric_labels().items():
-        found.setdefault(name, set()).update(label_sets)
     return found
 
 
@@ -88,43 +80,25 @@ def test_the_check_names_what_nothing_emitted() -> None:
     assert [p for p in unmet(refs, no_permanent) if "outcome='permanent'" in p]
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-    yield receiver
-    receiver.close()
-
-
 def test_an_embedded_run_emits_every_metric_the_dashboards_read(
-    tmp_path: Path, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installed = stage_registry.available()
-    assert list(installed) == ["export", "submit", "import", "upload"]
+    assert list(installed) == ["export", "submit", "collect", "import", "upload"]
     monkeypatch.setenv("BP_ROBOTS", "franka_panda")
     for key, value in (("BP_EPISODE_WIDTH", "64"), ("BP_EPISODE_HEIGHT", "64")):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("BP_EPISODE_FPS", "10")
-    # The collector that submit starts inherits these and exports to the receiver.
-    for key, value in receiver.environment("http/protobuf").items():
-        monkeypatch.setenv(key, value)
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("dashboards")
     pipeline = EmbeddedPipeline(tmp_path / "out", Settings(_env_file=None), installed, meter=meter)  # type: ignore[call-arg]
     broken = tmp_path / "broken" / "scene.usda"
     broken.parent.mkdir()
     broken.write_text("#usda 1.0\nthis is not a scene\n")
-    try:
-        refused = pipeline.drain(pipeline.drop_scene(broken))
-        assert [v.outcome.value for _, v in refused.deliveries] == ["dead_letter"]
-        run = pipeline.drain(pipeline.drop_scene(EXAMPLE))
-        record = pipeline.ports.ledger.get(run.run_id)
-        assert record is not None and record.state == "succeeded"
-        deadline = time.monotonic() + 60
-        collector = {"bp.collection.episodes", "bp.collection.queued_episodes"}
-        while not collector <= set(receiver.received.metric_labels()):
-            assert time.monotonic() < deadline, "the collector exported no collection metrics"
-            time.sleep(0.5)
-    finally:
-        stop_local_collectors()
-    problems = unmet(references(), emitted_by(reader, receiver))
+    refused = pipeline.drain(pipeline.drop_scene(broken))
+    assert [v.outcome.value for _, v in refused.deliveries] == ["dead_letter"]
+    run = pipeline.drain(pipeline.drop_scene(EXAMPLE))
+    record = pipeline.ports.ledger.get(run.run_id)
+    assert record is not None and record.state == "succeeded"
+    problems = unmet(references(), emitted_by(reader))
     assert problems == [], "\n".join(problems)

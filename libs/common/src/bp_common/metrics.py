@@ -9,15 +9,15 @@ the table does not name. `PipelineMetrics(meter)` builds every instrument on one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import Meter
 
-Kind = Literal["counter", "histogram", "up-down counter", "gauge"]
+Kind = Literal["counter", "histogram", "up-down counter"]
 METER_NAME = "blueprint-pipeline"
 
 # Delivery outcomes as ops count them; `ignored` is a message the stage has nothing to do with.
@@ -106,15 +106,6 @@ COLLECTION_REALTIME_FACTOR = MetricSpec(
     "collector",
     REALTIME_FACTORS,
 )
-COLLECTION_QUEUED = MetricSpec(
-    "bp.collection.queued_episodes",
-    "gauge",
-    "{episode}",
-    (),
-    "Planned episodes of the collector's jobs waiting for a simulation process (the backlog "
-    "until collection shards exist).",
-    "collector",
-)
 IMPORT_FRAMES = MetricSpec(
     "bp.import.frames",
     "counter",
@@ -191,7 +182,6 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     RUN_DURATION,
     COLLECTION_EPISODES,
     COLLECTION_REALTIME_FACTOR,
-    COLLECTION_QUEUED,
     IMPORT_FRAMES,
     IMPORT_FRAME_RATE,
     IMPORT_EPISODES,
@@ -250,22 +240,8 @@ class Distribution:
         self._instrument.record(value, _labels(self.spec, labels))
 
 
-def gauge(
-    meter: Meter, spec: MetricSpec, read: Callable[[], Sequence[tuple[float, dict[str, str]]]]
-) -> None:
-    """An observable gauge of one row; `read` returns (value, labels) pairs when collected."""
-    assert spec.kind == "gauge", spec
-
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(value, _labels(spec, labels)) for value, labels in read()]
-
-    meter.create_observable_gauge(
-        spec.name, callbacks=[observe], unit=spec.unit, description=spec.description
-    )
-
-
 class PipelineMetrics:
-    """Every instrument but the gauges (which need a reader of their own) on one meter."""
+    """Every instrument on one meter."""
 
     def __init__(self, meter: Meter) -> None:
         self.meter = meter

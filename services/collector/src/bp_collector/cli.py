@@ -13,8 +13,7 @@ from typing import TypeVar
 import typer
 from bp_common.config import Settings
 from bp_common.errors import PipelineError
-from bp_common.metrics import COLLECTION_QUEUED, gauge
-from bp_common.telemetry import meter, setup_logging, setup_telemetry
+from bp_common.telemetry import setup_logging, setup_telemetry
 from pydantic import ValidationError
 
 _T = TypeVar("_T")
@@ -144,8 +143,6 @@ def collector(
     except PipelineError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    store = server.store
-    gauge(meter(), COLLECTION_QUEUED, lambda: [(float(store.pending_episodes()), {})])
     if port_file is not None:
         _write_port_file(port_file, bound)
     stop = threading.Event()

@@ -26,7 +26,13 @@ FINISHED = frozenset(
 )
 FAILED = frozenset({StageState.FAILED, StageState.QUALITY_FAILED})
 IN_FLIGHT = frozenset({StageState.RUNNING, StageState.RETRYING})
-STAGE_COLOURS = {"export": "#1f5fbf", "submit": "#7b3fb5", "import": "#0f7a5a", "upload": "#b5651d"}
+STAGE_COLOURS = {
+    "export": "#1f5fbf",
+    "submit": "#7b3fb5",
+    "collect": "#a8326e",
+    "import": "#0f7a5a",
+    "upload": "#b5651d",
+}
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:

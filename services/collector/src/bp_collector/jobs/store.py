@@ -252,16 +252,6 @@ class JobStore:
             ).fetchone()
         return None if row is None else pb.EpisodeResult.FromString(row[0])
 
-    def pending_episodes(self) -> int:
-        """Planned episodes of unfinished jobs that wait for a simulation process."""
-        with self._lock:
-            (count,) = self._conn.execute(
-                "SELECT COUNT(*) FROM episodes e JOIN jobs j ON j.job_id = e.job_id"
-                " WHERE e.state = ? AND j.state IN (?, ?)",
-                (PENDING, pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING),
-            ).fetchone()
-        return int(count)
-
     def recover(self) -> int:
         """After a restart nothing is running: put interrupted episodes back in the queue."""
         with self._tx() as conn:

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -134,6 +135,22 @@ def placements(shard: CollectionShard, cameras: tuple[str, ...]) -> dict[str, Pl
     return check_placements(wanted, cameras)
 
 
+def _measure(
+    ctx: StageContext[Simulators],
+    shard: CollectionShard,
+    episode: ShardEpisode,
+    wall_s: float,
+    fps: int,
+) -> None:
+    """An episode this delivery recorded: its outcome and how fast it simulated."""
+    outcome = "succeeded" if episode.success else "failed"
+    ctx.metrics.collection_episodes.add(1, robot=shard.robot, outcome=outcome)
+    if wall_s > 0 and fps > 0:
+        ctx.metrics.collection_realtime_factor.record(
+            episode.n_frames / fps / wall_s, robot=shard.robot
+        )
+
+
 def handle(ctx: StageContext[Simulators], shard: CollectionShard) -> StageOutput | StageStop:
     simulators = ctx.adapters
     try:
@@ -148,10 +165,22 @@ def handle(ctx: StageContext[Simulators], shard: CollectionShard) -> StageOutput
         capabilities = simulators.capabilities
         cameras = tuple(shard.camera.cameras) or capabilities.cameras
         done = 0
+        timed: dict[str, tuple[float, int]] = {}  # episode id: wall seconds, frames per second
+
+        def record(order: EpisodeOrder, out: Path) -> None:
+            started = time.monotonic()
+            try:
+                simulators.record(order, out)
+            except Exception:
+                ctx.metrics.collection_episodes.add(1, robot=order.robot, outcome="error")
+                raise
+            timed[order.episode_id] = (time.monotonic() - started, order.fps)
 
         def progress(episode: ShardEpisode, ran: bool) -> None:
             nonlocal done
             done += 1
+            if ran:
+                _measure(ctx, shard, episode, *timed.pop(episode.episode_id, (0.0, 0)))
             ctx.log.info(
                 "%s: episode %d/%d %s (%s)",
                 shard.shard_id,
@@ -164,7 +193,7 @@ def handle(ctx: StageContext[Simulators], shard: CollectionShard) -> StageOutput
         outcome = collect_shard(
             shard,
             capabilities,
-            simulators.record,
+            record,
             ctx.blobs,
             read_scene_graph(json.loads(graph)),
             read_task_config(json.loads(tasks)),
