@@ -1,7 +1,8 @@
 """The collect stage end to end on the embedded backends: a run's shards are worked (each
 longer than several lease periods), every planned episode is committed once, and the last shard
 fans in one `episodes-collected` that import can read; a shard delivered again after the fan-in
-changes nothing; a poison shard is dead-lettered alone; the reconciler heals a worker that died
+changes nothing; a poison shard is dead-lettered alone, and a dead-lettered shard replayed
+resumes its run; the reconciler heals a worker that died
 between the last shard's commit and the fan-in."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from bp_collector.shards import stage as stage_module
 from bp_collector.shards.reconcile import reconcile
 from bp_collector.shards.stage import COLLECT
+from bp_collector.shards.work import ShardInputsInvalid, collect_shard
 from bp_common.bus.local import LocalDeadLetterQueue
 from bp_common.contracts import decode
 from bp_common.contracts.envelope import Envelope
@@ -24,6 +26,7 @@ from bp_common.runtime.delivery import Outcome
 from bp_common.runtime.stage import Stage
 from bp_episode_format import read_episode
 from bp_export.stage import EXPORT
+from bp_ops import dlq
 from bp_ops.embedded import EmbeddedPipeline
 from bp_submit.stage import make_submit_stage
 
@@ -118,9 +121,7 @@ def test_a_poison_shard_is_dead_lettered_alone_and_the_run_names_it(tmp_path: Pa
     p.bus.publish(Envelope(first.topic, poison.model_dump_json().encode(), first.attributes))
     p.drain(run)
     with LocalDeadLetterQueue(p.bus).claim("collect", 10) as letters:
-        assert [letter.attributes["bp_error_type"] for letter in letters] == [
-            "ShardInputsInvalid"
-        ]
+        assert [letter.attributes["bp_error_type"] for letter in letters] == ["ShardInputsInvalid"]
     collection = p.ports.ledger.shards.get(run.run_id)
     assert collection is not None and not collection.complete
     assert sorted(collection.done) == sorted(
@@ -133,3 +134,32 @@ def test_a_poison_shard_is_dead_lettered_alone_and_the_run_names_it(tmp_path: Pa
     assert state.state.value == "failed" and state.stage == "collect"
     assert state.reason is not None and shard.shard_id in state.reason
     assert p.bus.published("episodes-collected") == []
+
+
+def test_a_dead_lettered_shard_replayed_resumes_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = collecting(tmp_path, episodes_per_task=1)
+    calls = 0
+
+    def first_refused(shard: CollectionShard, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # e.g. a worker whose simulator lacked the robot that day
+            raise ShardInputsInvalid("the simulator offers no such robot", shard=shard.shard_id)
+        return collect_shard(shard, *args, **kwargs)
+
+    monkeypatch.setattr(stage_module, "collect_shard", first_refused)
+    run = p.drain(p.drop_scene(KITCHEN))
+    collection = p.ports.ledger.shards.get(run.run_id)
+    assert collection is not None and len(collection.failed) == 1
+    assert p.bus.published("episodes-collected") == []
+
+    report = dlq.replay(LocalDeadLetterQueue(p.bus), p.bus, stage="collect")
+    assert len(report.replayed) == 1
+    p.drain(run)
+    collection = p.ports.ledger.shards.get(run.run_id)
+    assert collection is not None and collection.complete and not collection.failed
+    assert len(p.bus.published("episodes-collected")) == 1
+    record = p.ports.ledger.get(run.run_id)
+    assert record is not None and run_state(record).stages["collect"] == "succeeded"
