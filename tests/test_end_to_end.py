@@ -1,10 +1,10 @@
-"""The whole chain as four services started by `bp up --secure` on the emulators: a scene
+"""The whole chain as its services started by `bp up --secure` on the emulators: a scene
 uploaded with google-cloud-storage comes out as a verified dataset in the Firebase bucket,
-passing lerobot's own conformance check, with one trace across all four services. The services
+passing lerobot's own conformance check, with one trace across all of them. The services
 export OTLP to a receiver on loopback, and emit every metric the Terraform's dashboards, alerts
 and SLOs read. Production's security is on all the way: every push carries an OIDC token the
-service verifies, submit reaches the collector over mTLS, and every secret comes from Secret
-Manager."""
+service verifies, the stack's gRPC collector serves mTLS only (docs/decisions/0105), and every
+secret comes from Secret Manager."""
 
 from __future__ import annotations
 
