@@ -40,7 +40,7 @@ locals {
                   aggregation = merge(local.rate_by, { groupByFields = ["metric.label.outcome"] })
                 }
               }
-            },            # The same deliveries counted from the logs: if the two disagree, telemetry is not
+            }, # The same deliveries counted from the logs: if the two disagree, telemetry is not
             # reaching Cloud Monitoring.
             {
               legendTemplate = "logs: $${metric.labels.outcome}"
