@@ -546,6 +546,12 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
         "slo_burn",
     }
     assert "local.dead_letter_subscriptions" in str(policies["dead_letters"])
+    # The shards' backlog, what the GPU workers scale on, is charted from the collect stage's own
+    # subscription.
+    assert expression(monitoring_module.locals["shards_subscription"]) == (
+        'var.stages["collect"].subscription'
+    )
+    assert "${local.shards_subscription}" in str(monitoring_module.locals["pipeline_rows"])
     assert "denominator_filter" in block(
         block(policies["error_rate"], "conditions"), "condition_threshold"
     )
