@@ -124,11 +124,13 @@ def test_every_stage_runs_the_collector_as_a_sidecar_it_starts_after(env: Folder
         "health_port": "module.telemetry.health_port",
         "env": "module.telemetry.app_env",
     }
-    collector = env.modules["collector"]["telemetry"]
-    assert expression(collector["env"]) == "module.telemetry.app_env"
+    # GPU collector workers get the collect stage's environment, the telemetry's included.
+    assert expression(env.modules["collector"]["env"]) == 'module.stage["collect"].environment'
+    assert "var.telemetry.env" in stage.locals["environment"]
+    assert stage.outputs["environment"]["value"] == "${local.environment}"
     vm = module(env, "collector")
     user_data = vm.resource("google_compute_instance_template", "collector")["metadata"]
-    assert "var.telemetry.env" in user_data["user-data"]
+    assert "var.env" in user_data["user-data"]
     assert "base64encode(var.telemetry.config)" in user_data["user-data"]
 
 

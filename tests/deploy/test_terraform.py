@@ -110,9 +110,12 @@ def test_stages_consume_produce_and_deliver_as_the_topology_says(env: Folder) ->
             route.produces,
             route.delivery,
         ), route.stage
+        assert stage["service"] == route.service, route.stage
     call = env.modules["stage"]
     assert expression(call["for_each"]) == "local.stages"
     assert expression(call["delivery"]) == "each.value.delivery"
+    # Each stage runs the image of the service that runs it (collect: bp-collector).
+    assert call["image"].endswith("/bp-${each.value.service}:${var.image_tag}")
     assert (
         expression(call["consumes_topic"])
         == "google_pubsub_topic.pipeline[each.value.consumes].name"
@@ -236,8 +239,10 @@ def test_push_stages_are_services_and_the_pulling_stage_is_an_always_on_worker(
     service = stage_module.resource("google_cloud_run_v2_service", "push")
     pool = stage_module.resource("google_cloud_run_v2_worker_pool", "pull")
     assert expression(service["count"]) == "local.push ? 1 : 0"
-    assert expression(pool["count"]) == "local.push ? 0 : 1"
+    assert expression(pool["count"]) == "local.pool ? 1 : 0"
     assert stage_module.locals["push"] == '${var.delivery == "push"}'
+    # A pulling stage runs its pool here unless its workers run elsewhere (GPU collectors).
+    assert stage_module.locals["pool"] == "${!local.push && !var.runs_elsewhere}"
     assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
     container = container_named(block(service, "template"), "stage")
     assert block(block(container, "startup_probe"), "http_get")["path"] == "/readyz"
@@ -309,34 +314,29 @@ def test_every_secret_has_an_accessor_and_only_its_consumers_get_one(
     collector_module: Folder,
 ) -> None:
     consumers: dict[str, list[str]] = {}
+    assert list(env.locals["stage_secrets"]) == list(STAGE_NAMES)
     for stage, secrets in env.locals["stage_secrets"].items():
-        assert stage in STAGE_NAMES
         for secret in secrets:
             consumers.setdefault(secret, []).append(stage)
-    for secret in env.locals["collector_secrets"]:
-        consumers.setdefault(secret, []).append("collector")
-    assert expression(env.locals["secrets"]) == (
-        "toset(concat(flatten(values(local.stage_secrets)), local.collector_secrets))"
-    )
+    assert expression(env.locals["secrets"]) == "toset(flatten(values(local.stage_secrets)))"
     assert (
         expression(env.resource("google_secret_manager_secret", "pipeline")["for_each"])
         == "local.secrets"
     )
-    assert consumers["firebase-service-account"] == ["upload"]
-    assert {"collector-client-cert", "collector-client-key", "collector-ca"} <= {
-        s for s, who in consumers.items() if "submit" in who
-    }
+    # Only upload holds a secret: nothing dials the gRPC collector in the cloud, so no collector
+    # certificate is deployed at all.
+    assert consumers == {"firebase-service-account": ["upload"]}
 
     assert "local.stage_secrets[each.key]" in env.modules["stage"]["secrets"]
-    assert "local.collector_secrets" in env.modules["collector"]["secrets"]
-    for module, name, member in (
-        (stage_module, "runtime", "local.runtime_member"),
-        (collector_module, "collector", "local.member"),
-    ):
-        accessor = module.resource("google_secret_manager_secret_iam_member", name)
-        assert accessor["role"] == "roles/secretmanager.secretAccessor"
-        assert expression(accessor["for_each"]) == "toset(var.secrets)"
-        assert expression(accessor["member"]) == member
+    accessor = stage_module.resource("google_secret_manager_secret_iam_member", "runtime")
+    assert accessor["role"] == "roles/secretmanager.secretAccessor"
+    assert expression(accessor["for_each"]) == "toset(var.secrets)"
+    assert expression(accessor["member"]) == "local.runtime_member"
+
+    # Collector workers get no credential of any kind: no secret, no key.
+    assert "secrets" not in env.modules["collector"] and "secrets" not in collector_module.variables
+    assert not [k for k in collector_module.resources if k.startswith("google_secret_manager")]
+    assert not collector_module.of_type("google_service_account_key")
 
     # Nobody is granted secret access project-wide.
     for module in (stage_module, collector_module):
@@ -367,6 +367,11 @@ def test_secrets_are_mounted_where_the_file_secret_store_reads_them(stage_module
     assert stage_module.locals["secrets_dir"] == str(Settings.model_fields["secrets_dir"].default)
 
 
+def _admitted(declared: dict[str, Any]) -> int:
+    """Messages one instance admits: the stage's concurrency, else four per work slot."""
+    return int(declared["concurrency"] or 4 * int(declared["work_slots"]))
+
+
 def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[str, str]:
     """The environment Terraform gives one stage's container, with references filled in."""
     names = stage_names(stage_module, stage)
@@ -379,7 +384,7 @@ def _resolve_service_env(stage: str, env: Folder, stage_module: Folder) -> dict[
         "tostring(var.max_delivery_attempts)": str(env.default("max_delivery_attempts")),
         "tostring(var.ack_deadline_seconds)": str(env.locals["stages"][stage]["ack_deadline"]),
         "tostring(var.work_slots)": str(env.locals["stages"][stage]["work_slots"]),
-        "tostring(local.concurrency)": str(4 * int(env.locals["stages"][stage]["work_slots"])),
+        "tostring(local.concurrency)": str(_admitted(env.locals["stages"][stage])),
         "local.push_audience": names["audience"],
         "one(google_service_account.push[*].email)": account,
     }
@@ -443,9 +448,16 @@ def test_each_stage_works_on_what_its_cpu_and_memory_hold_and_cloud_run_admits_a
     assert expression(block(service, "template")["max_instance_request_concurrency"]) == (
         "local.concurrency"
     )
+    assert expression(call["concurrency"]) == "each.value.concurrency"
+    # A shard worker admits only the shards it works on: one waiting in its buffer would be
+    # counted in the backlog yet held from the workers the autoscaler starts for it.
+    if ROUTE_BY_STAGE[stage].service == "collector":
+        assert declared["concurrency"] == declared["work_slots"]
+    else:
+        assert declared["concurrency"] is None
     environ = _resolve_service_env(stage, env, stage_module)
     assert environ["BP_WORK_SLOTS"] == str(declared["work_slots"])
-    assert environ["BP_FLOW_CONTROL_MAX_MESSAGES"] == str(4 * declared["work_slots"])
+    assert environ["BP_FLOW_CONTROL_MAX_MESSAGES"] == str(_admitted(declared))
     assert stage_module.locals["concurrency"] == "${coalesce(var.concurrency, 4 * var.work_slots)}"
 
 
@@ -534,6 +546,12 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
         "slo_burn",
     }
     assert "local.dead_letter_subscriptions" in str(policies["dead_letters"])
+    # The shards' backlog, what the GPU workers scale on, is charted from the collect stage's own
+    # subscription.
+    assert expression(monitoring_module.locals["shards_subscription"]) == (
+        'var.stages["collect"].subscription'
+    )
+    assert "${local.shards_subscription}" in str(monitoring_module.locals["pipeline_rows"])
     assert "denominator_filter" in block(
         block(policies["error_rate"], "conditions"), "condition_threshold"
     )
@@ -553,7 +571,9 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
     )
 
 
-def test_the_collector_runs_on_a_private_gpu_vm(collector_module: Folder) -> None:
+def test_the_gpu_collectors_run_on_private_gpu_vms_that_nothing_can_reach(
+    collector_module: Folder,
+) -> None:
     template = collector_module.resource("google_compute_instance_template", "collector")
     accelerator = block(template, "guest_accelerator")
     assert expression(accelerator["type"]) == "var.accelerator_type"
@@ -563,16 +583,101 @@ def test_the_collector_runs_on_a_private_gpu_vm(collector_module: Folder) -> Non
     assert "access_config" not in block(template, "network_interface"), "no public address"
     assert block(template, "shielded_instance_config")["enable_secure_boot"] is True
     assert template["metadata"]["block-project-ssh-keys"] == "true"
+    # A worker pulls: it serves nothing, so no firewall rule, load balancer or DNS name admits
+    # anyone to it (the network denies all ingress).
+    for kind in (
+        "google_compute_firewall",
+        "google_compute_forwarding_rule",
+        "google_compute_region_backend_service",
+        "google_dns_record_set",
+    ):
+        assert not collector_module.of_type(kind), kind
 
-    rules = collector_module.of_type("google_compute_firewall")
-    for name, rule in rules.items():
-        assert rule["direction"] == "INGRESS"
-        assert [expression(p) for p in block(rule, "allow")["ports"]] == ["tostring(var.port)"], (
-            name
-        )
-        assert rule.get("source_tags") or rule.get("source_ranges") != ["0.0.0.0/0"], name
-    forwarding = collector_module.resource("google_compute_forwarding_rule", "collector")
-    assert forwarding["load_balancing_scheme"] == "INTERNAL"
+
+def test_gpu_collectors_may_be_spot_vms_that_return_their_shard_when_preempted(
+    collector_module: Folder,
+) -> None:
+    scheduling = block(
+        collector_module.resource("google_compute_instance_template", "collector"), "scheduling"
+    )
+    assert expression(scheduling["provisioning_model"]) == 'var.spot ? "SPOT" : "STANDARD"'
+    assert expression(scheduling["preemptible"]) == "var.spot"
+    # Compute Engine refuses a Spot VM that restarts itself; the group makes a new one instead.
+    assert expression(scheduling["automatic_restart"]) == "!var.spot"
+    assert expression(scheduling["instance_termination_action"]) == 'var.spot ? "DELETE" : null'
+    # The preemption notice is 30 s: the worker's SIGTERM-to-SIGKILL grace fits inside it.
+    grace = collector_module.variables["shutdown_grace_seconds"]
+    assert grace["default"] < 30
+    assert "<= 28" in block(grace, "validation")["condition"]
+
+
+def test_gpu_collectors_scale_on_the_shards_backlog_per_instance(
+    env: Folder, collector_module: Folder, stage_module: Folder
+) -> None:
+    autoscaler = collector_module.resource("google_compute_region_autoscaler", "collector")
+    assert expression(autoscaler["target"]) == (
+        "google_compute_region_instance_group_manager.collector.id"
+    )
+    policy = block(autoscaler, "autoscaling_policy")
+    assert expression(policy["min_replicas"]) == "var.min_instances"
+    assert collector_module.default("min_instances") == 0, "no GPU runs when no shard waits"
+    metric = block(policy, "metric")
+    assert metric["name"] == "pubsub.googleapis.com/subscription/num_undelivered_messages"
+    assert expression(metric["filter"]) == "local.backlog_filter"
+    subscription = render(collector_module.locals["backlog_filter"], {"var.subscription": "bp-x"})
+    assert subscription == (
+        'resource.type = "pubsub_subscription" AND resource.labels.subscription_id = "bp-x"'
+    )
+    # Each VM is given as much backlog as it works on at once, and admits no more.
+    assert expression(metric["single_instance_assignment"]) == "var.shards_per_instance"
+    base = collector_module.locals["base_env"]
+    for key in ("BP_WORK_SLOTS", "BP_FLOW_CONTROL_MAX_MESSAGES"):
+        assert expression(base[key]) == "tostring(var.shards_per_instance)"
+    assert block(policy, "scale_in_control")
+    # The group is sized by the autoscaler alone.
+    group = collector_module.resource("google_compute_region_instance_group_manager", "collector")
+    assert "target_size" not in group
+
+    call = env.modules["collector"]
+    assert expression(call["subscription"]) == 'module.stage["collect"].subscription'
+    assert expression(call["count"]) == "local.gpu_collectors ? 1 : 0"
+    assert env.locals["gpu_collectors"] == '${var.collector_backend == "genie-sim"}'
+    # While the GPU workers run, the CPU worker pool does not take their shards.
+    assert expression(env.modules["stage"]["runs_elsewhere"]) == (
+        'each.key == "collect" && local.gpu_collectors'
+    )
+    assert (
+        stage_names(stage_module, "collect")["subscription"]
+        == ROUTE_BY_STAGE["collect"].subscription
+    )
+
+
+def test_collector_workers_pull_shards_and_publish_only_where_the_collect_stage_does(
+    env: Folder, collector_module: Folder
+) -> None:
+    pulls = collector_module.resource("google_pubsub_subscription_iam_member", "collector_pulls")
+    assert (pulls["role"], expression(pulls["subscription"])) == (
+        "roles/pubsub.subscriber",
+        "var.subscription",
+    )
+    publishes = collector_module.resource("google_pubsub_topic_iam_member", "collector_publishes")
+    assert publishes["role"] == "roles/pubsub.publisher"
+    assert expression(publishes["for_each"]) == (
+        "toset([var.produces_topic, var.dead_letter_topic, var.consumes_topic])"
+    )
+    call = env.modules["collector"]
+    route = ROUTE_BY_STAGE["collect"]
+    assert expression(call["produces_topic"]) == (
+        f'google_pubsub_topic.pipeline["{route.produces}"].name'
+    )
+    assert expression(call["consumes_topic"]) == (
+        f'google_pubsub_topic.pipeline["{route.consumes}"].name'
+    )
+    assert expression(call["dead_letter_topic"]) == 'module.stage["collect"].dead_letter_topic'
+    assert expression(call["bucket_roles"]) == "local.collector_bucket_roles"
+    assert expression(env.locals["stage_bucket_roles"]["collect"]) == (
+        "local.collector_bucket_roles"
+    )
 
 
 def test_the_example_tfvars_sets_every_required_variable(env: Folder) -> None:
@@ -614,7 +719,7 @@ def test_the_gpu_collector_runs_on_the_genie_sim_server_beside_it_over_loopback(
     assert genie and all(name[3:].lower() in declared for name in genie)
 
 
-def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
+def test_the_gpu_collector_boots_into_the_driver_genie_sim_and_a_collector_worker(
     collector_module: Folder,
 ) -> None:
     template = collector_module.resource("google_compute_instance_template", "collector")
@@ -629,13 +734,14 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
     rendered = _render_cloud_init(
         source,
         {
-            "port": 50061,
             "env": {"PIPELINE_ENV": "production", "BP_PROJECT_ID": PROJECT},
             "registry_host": "us-central1-docker.pkg.dev",
             "genie_sim_image": "registry/genie-sim@sha256:abc",
             "scene_dir": "/var/lib/bp/genie-sim/scenes",
             "collector_image": "registry/bp-collector:1",
-            "collector_command": "bp collector serve --host 0.0.0.0 --port 50061",
+            "collector_command": " ".join(collector_module.default("collector_command")),
+            "stop_grace": 25,
+            "stop_timeout": 27,
             "otel_image": "registry/otelcol:1",
             "otel_config_b64": base64.b64encode(b"receivers: {}\n").decode(),
         },
@@ -656,8 +762,11 @@ def test_the_collector_vm_boots_into_the_driver_genie_sim_and_our_collector(
     collector = files["/etc/systemd/system/bp-collector.service"]
     assert "Requires=genie-sim.service" in collector
     assert "--env-file /etc/bp/collector.env" in collector
-    assert "registry/bp-collector:1 bp collector serve" in collector
+    assert "registry/bp-collector:1 bp collector work" in collector
     assert f"--volume {scenes}:{scenes} " in collector
+    # Shutdown (a preemption, a scale-in) gives the worker its grace to end or return its shard.
+    assert "docker stop --time 25 bp-collector" in collector
+    assert "TimeoutStopSec=27" in collector
     assert any("bp-collector.service" in step for step in config["runcmd"])
     # The OpenTelemetry Collector beside it, with its configuration from Terraform.
     [otel_file] = [f for f in config["write_files"] if f["path"] == "/etc/bp/otel-collector.yaml"]

@@ -2,41 +2,81 @@
 # dead letters follow bp_common.topology; tests/deploy/test_terraform.py holds the two together.
 
 locals {
-  topics = ["scene-uploads", "scenes-exported", "episodes-collected", "datasets-ready", "datasets-published"]
+  topics = ["scene-uploads", "scenes-exported", "collection-shards", "episodes-collected", "datasets-ready", "datasets-published"]
 
   # work_slots: what cpu and memory hold for one delivery of the stage (its footprint in code:
-  # export 1 cpu and 1 GiB, submit 0.25 cpu and 256 MiB, import 1 cpu and 2 GiB, upload 0.5 cpu
-  # and 512 MiB; three quarters of the memory count); tests/deploy holds the two together.
+  # export 1 cpu and 1 GiB, submit 0.25 cpu and 256 MiB, collect 1 cpu and 1.5 GB (its simulation
+  # process), import 1 cpu and 2 GiB, upload 0.5 cpu and 512 MiB; three quarters of the memory
+  # count); tests/deploy holds the two together. service: the image (bp-{service}) that runs it.
+  # concurrency: messages an instance admits (null: four per slot); a shard worker admits only
+  # what it works on, so a shard never waits in one worker's buffer while another sits idle.
+  # collect's cpu and memory are the CPU (MuJoCo) worker pool's; GPU workers run one shard at a
+  # time beside their Genie Sim server (modules/collector).
   stages = {
-    export = { consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi", work_slots = 2 }
-    submit = { consumes = "scenes-exported", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi", work_slots = 3 }
-    import = { consumes = "episodes-collected", produces = "datasets-ready", delivery = "pull", ack_deadline = 60, cpu = "2", memory = "8Gi", work_slots = 2 }
-    upload = { consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi", work_slots = 3 }
+    export  = { service = "export", consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi", work_slots = 2, concurrency = null }
+    submit  = { service = "submit", consumes = "scenes-exported", produces = "collection-shards", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi", work_slots = 3, concurrency = null }
+    collect = { service = "collector", consumes = "collection-shards", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "4", memory = "8Gi", work_slots = 4, concurrency = 4 }
+    import  = { service = "import", consumes = "episodes-collected", produces = "datasets-ready", delivery = "pull", ack_deadline = 60, cpu = "2", memory = "8Gi", work_slots = 2, concurrency = null }
+    upload  = { service = "upload", consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi", work_slots = 3, concurrency = null }
   }
 
-  # Who reads which secret. These are the only accessor grants Terraform makes.
+  # Who reads which secret. These are the only accessor grants Terraform makes. Nothing dials
+  # the gRPC collector in the cloud (submit publishes shards), so no collector certificate is
+  # deployed, and collector workers hold no secret at all.
   stage_secrets = {
-    export = []
-    submit = ["collector-client-cert", "collector-client-key", "collector-ca"]
-    import = []
-    upload = ["firebase-service-account"]
+    export  = []
+    submit  = []
+    collect = []
+    import  = []
+    upload  = ["firebase-service-account"]
   }
-  collector_secrets = ["collector-server-cert", "collector-server-key", "collector-ca"]
-  secrets           = toset(concat(flatten(values(local.stage_secrets)), local.collector_secrets))
+  secrets = toset(flatten(values(local.stage_secrets)))
+
+  # Objects of the pipeline bucket as IAM conditions name them.
+  scenes_objects = "projects/_/buckets/${google_storage_bucket.scenes.name}/objects/"
+
+  # Collector workers (issue 11, decision 0104): they read a run's export and its episodes, and
+  # create objects under runs/{scene}/{run}/episodes/ only. objectCreator holds no delete, so a
+  # committed episode, shard or manifest can never be overwritten by a worker; nor can a worker
+  # list the bucket or read scenes, imports or datasets.
+  collector_bucket_roles = {
+    read_exports_and_episodes = {
+      bucket = google_storage_bucket.scenes.name
+      role   = "roles/storage.objectViewer"
+      condition = {
+        title      = "run exports and episodes"
+        expression = "resource.name.startsWith(\"${local.scenes_objects}runs/\") && (resource.name.extract(\"/objects/runs/{run}/export/\") != \"\" || resource.name.extract(\"/objects/runs/{run}/episodes/\") != \"\")"
+      }
+    }
+    create_episodes = {
+      bucket = google_storage_bucket.scenes.name
+      role   = "roles/storage.objectCreator"
+      condition = {
+        title      = "run episodes, create only"
+        expression = "resource.name.startsWith(\"${local.scenes_objects}runs/\") && resource.name.extract(\"/objects/runs/{run}/episodes/\") != \"\""
+      }
+    }
+  }
 
   stage_bucket_roles = {
-    export = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
-    submit = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
-    import = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
-    upload = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectViewer" } }
+    export  = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser", condition = null } }
+    submit  = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser", condition = null } }
+    collect = local.collector_bucket_roles
+    import  = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser", condition = null } }
+    upload  = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectViewer", condition = null } }
   }
 
+  # The shards ask for one simulator, and a worker refuses shards for another: submit and every
+  # collector worker read the same BP_COLLECTOR_BACKEND, and only that backend's workers run.
   stage_extra_env = {
-    export = {}
-    submit = { BP_COLLECTOR_ADDRESS = module.collector.address }
-    import = {}
-    upload = {}
+    export  = {}
+    submit  = { BP_COLLECTOR_BACKEND = var.collector_backend }
+    collect = { BP_COLLECTOR_BACKEND = var.collector_backend }
+    import  = {}
+    upload  = {}
   }
+
+  gpu_collectors = var.collector_backend == "genie-sim"
 
   common_env = {
     BP_BUCKET          = google_storage_bucket.scenes.name
@@ -60,6 +100,7 @@ locals {
 
   apis = toset([
     "artifactregistry.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "cloudtrace.googleapis.com",
     "compute.googleapis.com",
     "dns.googleapis.com",
@@ -380,7 +421,7 @@ module "stage" {
   delivery             = each.value.delivery
   consumes_topic       = google_pubsub_topic.pipeline[each.value.consumes].name
   produces_topic       = google_pubsub_topic.pipeline[each.value.produces].name
-  image                = "${local.registry}/bp-${each.key}:${var.image_tag}"
+  image                = "${local.registry}/bp-${each.value.service}:${var.image_tag}"
   pipeline_env         = var.pipeline_env
   env                  = merge(local.common_env, local.stage_extra_env[each.key])
   secrets              = [for s in local.stage_secrets[each.key] : google_secret_manager_secret.pipeline[s].secret_id]
@@ -399,40 +440,47 @@ module "stage" {
   cpu                   = each.value.cpu
   memory                = each.value.memory
   work_slots            = each.value.work_slots
-  min_instances         = each.value.delivery == "pull" ? 1 : 0
-  # Only submit reaches the collector inside the network.
-  vpc_network    = each.key == "submit" ? module.network.network : null
-  vpc_subnetwork = each.key == "submit" ? module.network.subnetwork : null
-  network_tags          = ["bp-${each.key}"]
-  deletion_protection   = var.deletion_protection
-  labels                = local.labels
+  concurrency           = each.value.concurrency
+  min_instances         = each.value.delivery == "pull" ? (each.key == "collect" ? var.cpu_collectors : 1) : 0
+  # Shards for the GPU's backend are worked by the GPU workers (module.collector) alone.
+  runs_elsewhere      = each.key == "collect" && local.gpu_collectors
+  network_tags        = ["bp-${each.key}"]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
 
   depends_on = [google_project_service.apis, google_firestore_database.ledger]
 }
 
+# GPU collector workers (Genie Sim on NVIDIA L4) on the collect stage's subscription, scaled on
+# its backlog; present when the shards ask for genie-sim.
 module "collector" {
   source = "../../modules/collector"
+  count  = local.gpu_collectors ? 1 : 0
 
   project_id      = var.project_id
   region          = var.region
   zones           = var.collector_zones
-  network         = module.network.network
   subnetwork      = module.network.subnetwork
-  client_tags     = ["bp-submit"]
   collector_image = "${local.registry}/bp-collector:${var.image_tag}"
   genie_sim_image = var.genie_sim_image
-  pipeline_env    = var.pipeline_env
   machine_type    = var.collector_machine_type
-  instances       = var.collector_instances
-  secrets         = [for s in local.collector_secrets : google_secret_manager_secret.pipeline[s].secret_id]
-  bucket_roles    = { scenes = { bucket = google_storage_bucket.scenes.name, role = "roles/storage.objectUser" } }
-  env             = local.common_env
+  max_instances   = var.gpu_collectors_max
+  spot            = var.collector_spot
+  bucket_roles    = local.collector_bucket_roles
   labels          = local.labels
+
+  # The collect stage's own environment (its dead letters, delivery limits, telemetry); the
+  # module adds the GPU's: one shard at a time, the one its Genie Sim server plays.
+  env = module.stage["collect"].environment
+
+  subscription      = module.stage["collect"].subscription
+  dead_letter_topic = module.stage["collect"].dead_letter_topic
+  consumes_topic    = google_pubsub_topic.pipeline["collection-shards"].name
+  produces_topic    = google_pubsub_topic.pipeline["episodes-collected"].name
 
   telemetry = {
     image  = module.telemetry.image
     config = module.telemetry.config
-    env    = module.telemetry.app_env
   }
 
   artifact_registry_repository = {
@@ -441,6 +489,23 @@ module "collector" {
   }
 
   depends_on = [google_project_service.apis]
+}
+
+# `bp collector reconcile` every few minutes: heals a run whose last shard committed but whose
+# episodes-collected never went out, and sends again shards that no one works on.
+module "reconciler" {
+  source = "../../modules/reconciler"
+
+  project_id          = var.project_id
+  region              = var.region
+  image               = "${local.registry}/bp-collector:${var.image_tag}"
+  pipeline_env        = var.pipeline_env
+  shards_topic        = google_pubsub_topic.pipeline["collection-shards"].name
+  stuck_after_seconds = var.shard_stuck_after_seconds
+  env                 = { BP_BUCKET = google_storage_bucket.scenes.name }
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+  depends_on          = [google_project_service.apis, google_firestore_database.ledger]
 }
 
 resource "google_monitoring_notification_channel" "email" {

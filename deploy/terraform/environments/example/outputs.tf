@@ -9,8 +9,12 @@ output "dead_letter_subscriptions" {
 }
 
 output "service_accounts" {
-  description = "Runtime identity per stage and of the collector."
-  value       = merge({ for name, s in module.stage : name => s.service_account_email }, { collector = module.collector.service_account_email })
+  description = "Runtime identity per stage, of the GPU collector workers (when genie-sim is the backend) and of the reconciler."
+  value = merge(
+    { for name, s in module.stage : name => s.service_account_email },
+    { for c in module.collector : "gpu-collector" => c.service_account_email },
+    { reconciler = module.reconciler.service_account_email },
+  )
 }
 
 output "scenes_bucket" {
@@ -28,9 +32,9 @@ output "image_registry" {
   value       = local.registry
 }
 
-output "collector_address" {
-  description = "What submit dials (BP_COLLECTOR_ADDRESS); the collector's server certificate must name this host."
-  value       = module.collector.address
+output "gpu_collectors" {
+  description = "The GPU collector workers' managed instance group (null when the backend is mujoco)."
+  value       = one(module.collector[*].instance_group)
 }
 
 output "dashboard" {

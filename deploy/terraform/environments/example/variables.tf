@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "collector_zones" {
-  description = "Zones of the collector VMs; they must offer the chosen GPU."
+  description = "Zones of the GPU collector workers; they must offer the chosen GPU."
   type        = list(string)
   default     = ["us-central1-a", "us-central1-b", "us-central1-c"]
 }
@@ -58,15 +58,59 @@ variable "genie_sim_image" {
 }
 
 variable "collector_machine_type" {
-  description = "Collector VM machine type (G2 = NVIDIA L4)."
+  description = "GPU collector worker machine type (G2 = NVIDIA L4)."
   type        = string
   default     = "g2-standard-16"
 }
 
-variable "collector_instances" {
-  description = "Collector VMs."
+variable "collector_backend" {
+  description = "The simulator the shards ask for (BP_COLLECTOR_BACKEND of submit and of every collector worker): mujoco runs the collect stage's CPU worker pool on Cloud Run, genie-sim the GPU workers (modules/collector). Only that backend's workers run."
+  type        = string
+  default     = "mujoco"
+
+  validation {
+    condition     = contains(["mujoco", "genie-sim"], var.collector_backend)
+    error_message = "collector_backend is mujoco (CPU workers) or genie-sim (GPU workers)."
+  }
+}
+
+variable "cpu_collectors" {
+  description = "Instances of the CPU collector worker pool (backend mujoco), each working as many shards at once as it has work slots."
   type        = number
-  default     = 1
+  default     = 2
+
+  validation {
+    condition     = var.cpu_collectors >= 1
+    error_message = "The CPU worker pool runs at least one instance."
+  }
+}
+
+variable "gpu_collectors_max" {
+  description = "Upper bound of the GPU collector workers (backend genie-sim); the autoscaler runs as many as the shards waiting need, none when there are none."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.gpu_collectors_max >= 1
+    error_message = "At least one GPU worker must be allowed."
+  }
+}
+
+variable "collector_spot" {
+  description = "Run the GPU collector workers as Spot VMs: far cheaper, preempted at any time; a preempted worker returns its shard and another takes it up where the episodes stopped."
+  type        = bool
+  default     = true
+}
+
+variable "shard_stuck_after_seconds" {
+  description = "The reconciler publishes again the shards of a run that has made no progress for this long (and that no worker holds)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.shard_stuck_after_seconds >= 60
+    error_message = "Give workers at least a minute before their shards are sent again."
+  }
 }
 
 variable "max_delivery_attempts" {
@@ -103,13 +147,14 @@ variable "run_retention_days" {
 }
 
 variable "stuck_after_seconds" {
-  description = "Per stage: age of the oldest unacked message that raises the stuck-runs alert. Submit holds its message while the collector works, so its bound is the longest collection."
+  description = "Per stage: age of the oldest unacked message that raises the stuck-runs alert. A collect message is held while its shard is worked, so its bound is the longest shard."
   type        = map(number)
   default = {
-    export = 1800
-    submit = 21600
-    import = 3600
-    upload = 3600
+    export  = 1800
+    submit  = 1800
+    collect = 7200
+    import  = 3600
+    upload  = 3600
   }
 }
 

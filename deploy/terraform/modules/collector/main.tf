@@ -1,41 +1,43 @@
-# The GPU collector: our gRPC collector, on its genie-sim backend, beside a Genie Sim server on
-# Isaac Sim (plaintext gRPC, on the VM's loopback only), on NVIDIA L4 VMs in a regional managed instance group, reachable
-# only from the submit worker through an internal load balancer with a private DNS name. No
-# public address; secrets come from Secret Manager.
+# GPU collector workers: `bp collector work` on its genie-sim backend beside a Genie Sim server on
+# Isaac Sim (plaintext gRPC on the VM's loopback only), on NVIDIA L4 VMs in a regional managed
+# instance group that the backlog of the collect stage's subscription scales, Spot VMs allowed.
+# No public address, nothing listens for the network, no secret: a worker pulls shards, reads
+# exports, creates episodes and publishes, as its own account and nothing more.
 
 locals {
   member        = "serviceAccount:${google_service_account.collector.email}"
   registry_host = "${var.artifact_registry_repository.location}-docker.pkg.dev"
 
-  # Source ranges of Google's load-balancer health checks.
-  health_check_ranges = ["35.191.0.0/16", "130.211.0.0/22"]
-
+  # Episodes run on the Genie Sim server beside the worker, over the VM's loopback (Genie Sim
+  # speaks plaintext); both containers mount the scene folder at the same path.
+  # One shard per Genie Sim server, admitted only when it can be worked: the autoscaler counts on
+  # each VM holding shards_per_instance of the backlog, no more.
   base_env = {
-    PIPELINE_ENV  = var.pipeline_env
-    BP_PROJECT_ID = var.project_id
-    # checkov:skip=CKV_SECRET_6:The name of a secrets backend, not a secret value.
-    BP_SECRETS_BACKEND    = "secret-manager"
-    BP_LEDGER_BACKEND     = "firestore"
-    # Episodes run on the Genie Sim server beside the collector, over the VM's loopback (Genie
-    # Sim speaks plaintext); both containers mount the scene folder at the same path.
-    BP_COLLECTOR_BACKEND   = "genie-sim"
-    BP_GENIE_SIM_ADDRESS   = "127.0.0.1:50051"
-    BP_GENIE_SIM_SCENE_DIR = local.genie_sim_scene_dir
+    BP_WORK_SLOTS                = tostring(var.shards_per_instance)
+    BP_FLOW_CONTROL_MAX_MESSAGES = tostring(var.shards_per_instance)
+    BP_COLLECTOR_BACKEND         = "genie-sim"
+    BP_GENIE_SIM_ADDRESS         = "127.0.0.1:50051"
+    BP_GENIE_SIM_SCENE_DIR       = local.genie_sim_scene_dir
   }
   genie_sim_scene_dir = "/var/lib/bp/genie-sim/scenes"
 
   project_roles = [
+    "roles/datastore.user",
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
     "roles/cloudtrace.agent",
   ]
+
+  # Shards the autoscaler gives each VM: the backlog (shards waiting and shards being worked)
+  # over this is the number of VMs it keeps.
+  backlog_filter = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${var.subscription}\""
 }
 
 resource "google_service_account" "collector" {
   project      = var.project_id
   account_id   = "bp-collector"
-  display_name = "BlueprintPipeline GPU collector"
-  description  = "Identity of the collector VMs; reads its own TLS secrets and pulls its images."
+  display_name = "BlueprintPipeline GPU collector workers"
+  description  = "Identity of the GPU collector workers: pulls shards, reads exports, creates episodes, publishes episodes-collected."
 }
 
 resource "google_project_iam_member" "collector" {
@@ -45,18 +47,35 @@ resource "google_project_iam_member" "collector" {
   member   = local.member
 }
 
-resource "google_secret_manager_secret_iam_member" "collector" {
-  for_each  = toset(var.secrets)
-  project   = var.project_id
-  secret_id = each.value
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.member
-}
-
 resource "google_storage_bucket_iam_member" "collector" {
   for_each = var.bucket_roles
   bucket   = each.value.bucket
   role     = each.value.role
+  member   = local.member
+
+  dynamic "condition" {
+    for_each = each.value.condition == null ? [] : [each.value.condition]
+    content {
+      title      = condition.value.title
+      expression = condition.value.expression
+    }
+  }
+}
+
+resource "google_pubsub_subscription_iam_member" "collector_pulls" {
+  project      = var.project_id
+  subscription = var.subscription
+  role         = "roles/pubsub.subscriber"
+  member       = local.member
+}
+
+# The run's fan-in publishes episodes-collected; a permanently failing shard goes to the shards'
+# dead-letter topic with its error; a shard handed back is published again on its own topic.
+resource "google_pubsub_topic_iam_member" "collector_publishes" {
+  for_each = toset([var.produces_topic, var.dead_letter_topic, var.consumes_topic])
+  project  = var.project_id
+  topic    = each.value
+  role     = "roles/pubsub.publisher"
   member   = local.member
 }
 
@@ -82,11 +101,14 @@ resource "google_compute_instance_template" "collector" {
     count = var.accelerator_count
   }
 
-  # GPU VMs cannot live-migrate.
+  # GPU VMs cannot live-migrate. A Spot VM is deleted when preempted (the group makes another);
+  # the 30 s notice reaches the worker as SIGTERM, and it returns its shard.
   scheduling {
-    on_host_maintenance = "TERMINATE"
-    automatic_restart   = true
-    preemptible         = false
+    on_host_maintenance         = "TERMINATE"
+    provisioning_model          = var.spot ? "SPOT" : "STANDARD"
+    preemptible                 = var.spot
+    automatic_restart           = !var.spot
+    instance_termination_action = var.spot ? "DELETE" : null
   }
 
   disk {
@@ -119,8 +141,7 @@ resource "google_compute_instance_template" "collector" {
     google-logging-enabled    = "true"
     google-monitoring-enabled = "true"
     user-data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      port              = var.port
-      env               = merge(var.env, local.base_env, var.telemetry.env)
+      env               = merge(var.env, local.base_env)
       registry_host     = local.registry_host
       otel_image        = var.telemetry.image
       otel_config_b64   = base64encode(var.telemetry.config)
@@ -128,30 +149,13 @@ resource "google_compute_instance_template" "collector" {
       scene_dir         = local.genie_sim_scene_dir
       collector_image   = var.collector_image
       collector_command = join(" ", var.collector_command)
+      stop_grace        = var.shutdown_grace_seconds
+      stop_timeout      = var.shutdown_grace_seconds + 2
     })
   }
 
   lifecycle {
     create_before_destroy = true
-  }
-}
-
-resource "google_compute_region_health_check" "collector" {
-  project             = var.project_id
-  name                = "bp-collector"
-  region              = var.region
-  check_interval_sec  = 10
-  timeout_sec         = 5
-  healthy_threshold   = 2
-  unhealthy_threshold = 6
-
-  # A TCP check: the gRPC port demands a client certificate, which health checkers do not have.
-  tcp_health_check {
-    port = var.port
-  }
-
-  log_config {
-    enable = true
   }
 }
 
@@ -161,23 +165,12 @@ resource "google_compute_region_instance_group_manager" "collector" {
   region                    = var.region
   base_instance_name        = "bp-collector"
   distribution_policy_zones = var.zones
-  target_size               = var.instances
 
   version {
     instance_template = google_compute_instance_template.collector.id
   }
 
-  named_port {
-    name = "grpc"
-    port = var.port
-  }
-
-  # Isaac Sim takes minutes to boot; do not recreate a VM that is still starting.
-  auto_healing_policies {
-    health_check      = google_compute_region_health_check.collector.id
-    initial_delay_sec = 1200
-  }
-
+  # A new template replaces VMs one at a time; a replaced worker returns its shard on SIGTERM.
   update_policy {
     type                  = "PROACTIVE"
     minimal_action        = "REPLACE"
@@ -186,108 +179,33 @@ resource "google_compute_region_instance_group_manager" "collector" {
   }
 }
 
-resource "google_compute_region_backend_service" "collector" {
-  project               = var.project_id
-  name                  = "bp-collector"
-  region                = var.region
-  protocol              = "TCP"
-  load_balancing_scheme = "INTERNAL"
-  health_checks         = [google_compute_region_health_check.collector.id]
-  # A job lives on the VM that started it; keep a caller on one VM.
-  session_affinity = "CLIENT_IP"
+# As many VMs as the backlog needs, shards_per_instance each: the backlog counts shards waiting
+# and shards being worked (held, not yet acked), so a VM at work keeps itself.
+resource "google_compute_region_autoscaler" "collector" {
+  project = var.project_id
+  name    = "bp-collector"
+  region  = var.region
+  target  = google_compute_region_instance_group_manager.collector.id
 
-  backend {
-    group          = google_compute_region_instance_group_manager.collector.instance_group
-    balancing_mode = "CONNECTION"
-  }
+  autoscaling_policy {
+    min_replicas = var.min_instances
+    max_replicas = var.max_instances
+    # Isaac Sim and its driver take minutes before a VM works.
+    cooldown_period = var.boot_seconds
+    mode            = "ON"
 
-  log_config {
-    enable      = true
-    sample_rate = 1.0
-  }
-}
+    metric {
+      name                       = "pubsub.googleapis.com/subscription/num_undelivered_messages"
+      filter                     = local.backlog_filter
+      single_instance_assignment = var.shards_per_instance
+    }
 
-resource "google_compute_address" "collector" {
-  project      = var.project_id
-  name         = "bp-collector"
-  region       = var.region
-  subnetwork   = var.subnetwork
-  address_type = "INTERNAL"
-}
-
-resource "google_compute_forwarding_rule" "collector" {
-  project               = var.project_id
-  name                  = "bp-collector"
-  region                = var.region
-  load_balancing_scheme = "INTERNAL"
-  backend_service       = google_compute_region_backend_service.collector.id
-  ip_address            = google_compute_address.collector.address
-  ip_protocol           = "TCP"
-  ports                 = [tostring(var.port)]
-  network               = var.network
-  subnetwork            = var.subnetwork
-  allow_global_access   = false
-  labels                = var.labels
-}
-
-resource "google_compute_firewall" "collector_from_submit" {
-  project                 = var.project_id
-  name                    = "bp-collector-from-submit"
-  network                 = var.network
-  direction               = "INGRESS"
-  priority                = 1000
-  source_tags             = var.client_tags
-  target_service_accounts = [google_service_account.collector.email]
-
-  allow {
-    protocol = "tcp"
-    ports    = [tostring(var.port)]
-  }
-
-  log_config {
-    metadata = "INCLUDE_ALL_METADATA"
-  }
-}
-
-resource "google_compute_firewall" "collector_health_checks" {
-  project                 = var.project_id
-  name                    = "bp-collector-health-checks"
-  network                 = var.network
-  direction               = "INGRESS"
-  priority                = 1000
-  source_ranges           = local.health_check_ranges
-  target_service_accounts = [google_service_account.collector.email]
-
-  allow {
-    protocol = "tcp"
-    ports    = [tostring(var.port)]
-  }
-
-  log_config {
-    metadata = "INCLUDE_ALL_METADATA"
-  }
-}
-
-resource "google_dns_managed_zone" "internal" {
-  project     = var.project_id
-  name        = "bp-internal"
-  dns_name    = join(".", slice(split(".", var.dns_name), 1, length(split(".", var.dns_name))))
-  description = "Private names of the pipeline (the collector's address in its TLS certificate)."
-  visibility  = "private"
-  labels      = var.labels
-
-  private_visibility_config {
-    networks {
-      network_url = var.network
+    # Scale in slowly: a VM removed mid-shard hands it back and its episodes run again elsewhere.
+    scale_in_control {
+      max_scaled_in_replicas {
+        fixed = 1
+      }
+      time_window_sec = var.scale_in_window_seconds
     }
   }
-}
-
-resource "google_dns_record_set" "collector" {
-  project      = var.project_id
-  managed_zone = google_dns_managed_zone.internal.name
-  name         = var.dns_name
-  type         = "A"
-  ttl          = 300
-  rrdatas      = [google_compute_address.collector.address]
 }

@@ -1,10 +1,10 @@
 variable "project_id" {
-  description = "Project that holds the collector."
+  description = "Project that holds the collector workers."
   type        = string
 }
 
 variable "region" {
-  description = "Region of the managed instance group and its internal load balancer."
+  description = "Region of the managed instance group."
   type        = string
 }
 
@@ -13,23 +13,13 @@ variable "zones" {
   type        = list(string)
 }
 
-variable "network" {
-  description = "Network id."
-  type        = string
-}
-
 variable "subnetwork" {
-  description = "Subnetwork id for the VMs and the load balancer address."
+  description = "Subnetwork of the VMs (private: Google APIs through Private Google Access)."
   type        = string
-}
-
-variable "client_tags" {
-  description = "Network tags of the callers allowed to reach the collector port (the submit worker pool)."
-  type        = list(string)
 }
 
 variable "collector_image" {
-  description = "Our collector image (bp collector serve), pinned by digest."
+  description = "Our collector image (bp collector work), pinned by digest or an immutable tag."
   type        = string
 }
 
@@ -41,13 +31,27 @@ variable "genie_sim_image" {
 variable "collector_command" {
   description = "Command of the collector container."
   type        = list(string)
-  default     = ["bp", "collector", "serve", "--host", "0.0.0.0", "--port", "50061"]
+  default     = ["bp", "collector", "work"]
 }
 
-variable "port" {
-  description = "TCP port of the collector's gRPC + mTLS endpoint."
-  type        = number
-  default     = 50061
+variable "subscription" {
+  description = "The collect stage's subscription (bp-collect): what the workers pull and what the autoscaler reads the backlog of."
+  type        = string
+}
+
+variable "consumes_topic" {
+  description = "The shards' topic (collection-shards); a worker hands a shard back by publishing it again there."
+  type        = string
+}
+
+variable "produces_topic" {
+  description = "The topic a run's fan-in publishes to (episodes-collected)."
+  type        = string
+}
+
+variable "dead_letter_topic" {
+  description = "The collect stage's dead-letter topic (bp-collect-dead-letter), where a worker sends a permanently failing shard."
+  type        = string
 }
 
 variable "machine_type" {
@@ -68,10 +72,56 @@ variable "accelerator_count" {
   default     = 1
 }
 
-variable "instances" {
-  description = "Collector VMs; jobs are not shared between VMs, so more than one needs submit-side affinity (see README)."
+variable "spot" {
+  description = "Spot VMs: preempted at any time with a 30 s notice, deleted and made again by the group."
+  type        = bool
+  default     = true
+}
+
+variable "shutdown_grace_seconds" {
+  description = "Seconds the worker gets between SIGTERM and SIGKILL to finish or return its shard; within a Spot VM's 30 s preemption notice."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.shutdown_grace_seconds >= 5 && var.shutdown_grace_seconds <= 28
+    error_message = "Between 5 s and 28 s: a preempted Spot VM stops 30 s after its notice."
+  }
+}
+
+variable "min_instances" {
+  description = "VMs kept when no shard waits (0: none, the first shard waits for a VM to boot)."
+  type        = number
+  default     = 0
+}
+
+variable "max_instances" {
+  description = "Upper bound of VMs (and of GPUs in use)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.max_instances >= 1
+    error_message = "At least one VM must be allowed."
+  }
+}
+
+variable "shards_per_instance" {
+  description = "Backlog (shards waiting and being worked) one VM takes: the worker's BP_WORK_SLOTS, one per Genie Sim server."
   type        = number
   default     = 1
+}
+
+variable "boot_seconds" {
+  description = "Autoscaler cool-down: how long a new VM takes before its load counts (driver, Isaac Sim)."
+  type        = number
+  default     = 600
+}
+
+variable "scale_in_window_seconds" {
+  description = "At most one VM is removed per this many seconds."
+  type        = number
+  default     = 600
 }
 
 variable "boot_image" {
@@ -86,18 +136,16 @@ variable "disk_size_gb" {
   default     = 200
 }
 
-variable "secrets" {
-  description = "Secret Manager secret ids the collector reads (its server certificate, key and the client CA)."
-  type        = list(string)
-}
-
 variable "bucket_roles" {
-  description = "Bucket-level roles of the collector's account: { label = { bucket, role } }."
+  description = "Bucket-level roles of the workers' account: { label = { bucket, role, condition } }; the conditions keep it to exports and episode prefixes."
   type = map(object({
     bucket = string
     role   = string
+    condition = optional(object({
+      title      = string
+      expression = string
+    }))
   }))
-  default = {}
 }
 
 variable "artifact_registry_repository" {
@@ -108,22 +156,9 @@ variable "artifact_registry_repository" {
   })
 }
 
-variable "pipeline_env" {
-  description = "PIPELINE_ENV of the collector; outside local it serves only TLS with client certificates."
-  type        = string
-  default     = "production"
-}
-
 variable "env" {
-  description = "Non-secret environment of the collector container."
+  description = "Environment of the worker container: the collect stage's (modules/stage output environment), with the telemetry's; the Genie Sim settings are added here."
   type        = map(string)
-  default     = {}
-}
-
-variable "dns_name" {
-  description = "Private DNS name of the collector (must be in its server certificate); ends with a dot."
-  type        = string
-  default     = "collector.bp.internal."
 }
 
 variable "labels" {
@@ -133,10 +168,9 @@ variable "labels" {
 }
 
 variable "telemetry" {
-  description = "The OpenTelemetry Collector each VM runs beside our collector (modules/telemetry): its image, configuration, and the OTEL_* variables our collector exports to it with."
+  description = "The OpenTelemetry Collector each VM runs beside the worker (modules/telemetry): its image and configuration."
   type = object({
     image  = string
     config = string
-    env    = map(string)
   })
 }

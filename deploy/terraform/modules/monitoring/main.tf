@@ -14,6 +14,9 @@ locals {
 
   dead_letter_subscriptions = [for s in values(var.stages) : s.dead_letter_subscription]
 
+  # The collect stage's subscription: collection shards (bp_common.topology).
+  shards_subscription = var.stages["collect"].subscription
+
   rate_by = {
     alignmentPeriod    = "60s"
     perSeriesAligner   = "ALIGN_RATE"
@@ -40,7 +43,7 @@ locals {
                   aggregation = merge(local.rate_by, { groupByFields = ["metric.label.outcome"] })
                 }
               }
-            },            # The same deliveries counted from the logs: if the two disagree, telemetry is not
+            }, # The same deliveries counted from the logs: if the two disagree, telemetry is not
             # reaching Cloud Monitoring.
             {
               legendTemplate = "logs: $${metric.labels.outcome}"
@@ -206,13 +209,25 @@ locals {
       }
     },
     {
-      # The collector's own queue: episodes planned by its jobs, waiting for a simulation
-      # process. Collection shards on Pub/Sub (the fleet issue) will have a subscription backlog.
-      title = "Collection backlog: episodes waiting for a simulation process"
+      # The shards' backlog is what the GPU workers scale on (modules/collector): shards waiting
+      # and shards being worked. A gRPC collector (`bp collect --collector`) keeps its own queue.
+      title = "Collection backlog: shards waiting or being worked on ${local.shards_subscription}; episodes queued in gRPC collectors"
       xyChart = {
         dataSets = [
           {
-            plotType = "LINE"
+            legendTemplate = "shards"
+            plotType       = "LINE"
+            timeSeriesQuery = {
+              timeSeriesFilter = {
+                filter      = "${local.subscription_filter} AND resource.labels.subscription_id = \"${local.shards_subscription}\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\""
+                aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
+              }
+            }
+          },
+          {
+            legendTemplate = "episodes queued (gRPC collectors)"
+            plotType       = "LINE"
+            targetAxis     = "Y2"
             timeSeriesQuery = {
               timeSeriesFilter = {
                 filter      = "metric.type = \"${local.otel}/bp.collection.queued_episodes\""
@@ -769,6 +784,6 @@ resource "google_monitoring_alert_policy" "stuck_runs" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A run has not left a stage within its deadline: the stage keeps failing it without dead-lettering yet, is crash-looping, or (submit) the collector stopped reporting progress. Find the run with `bp runs` and the stage's logs. Runbook: ${var.runbook_url}."
+    content   = "A run has not left a stage within its deadline: the stage keeps failing it without dead-lettering yet, or is crash-looping; for collect, a shard has been worked longer than its bound (no worker, or workers preempted over and over: see the collection backlog and `bp runs show`). Find the run with `bp runs` and the stage's logs. Runbook: ${var.runbook_url}."
   }
 }

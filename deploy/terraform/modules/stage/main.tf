@@ -1,8 +1,10 @@
 # One pipeline stage: its runtime identity, its subscription with a dead-letter queue, and the
-# Cloud Run resource that consumes it (a push service, or a worker pool for the pulling stage).
+# Cloud Run resource that consumes it (a push service, or a worker pool for a pulling stage),
+# unless its workers run elsewhere (GPU collector workers, modules/collector).
 
 locals {
   push = var.delivery == "push"
+  pool = !local.push && !var.runs_elsewhere
 
   # Messages one instance takes at once, working or waiting for their unit's holder (decision
   # 0054): four per work slot unless given. Cloud Run's request concurrency is the same number.
@@ -27,8 +29,8 @@ locals {
     # Deliveries that run the stage at once, and messages admitted (bp_common.runtime.limits).
     BP_WORK_SLOTS                = tostring(var.work_slots)
     BP_FLOW_CONTROL_MAX_MESSAGES = tostring(local.concurrency)
-    BP_LEDGER_BACKEND        = "firestore"
-    BP_REQUIRE_EMBEDDINGS    = "true"
+    BP_LEDGER_BACKEND            = "firestore"
+    BP_REQUIRE_EMBEDDINGS        = "true"
   }
 
   push_env = {
@@ -82,6 +84,14 @@ resource "google_storage_bucket_iam_member" "runtime" {
   bucket   = each.value.bucket
   role     = each.value.role
   member   = local.runtime_member
+
+  dynamic "condition" {
+    for_each = each.value.condition == null ? [] : [each.value.condition]
+    content {
+      title      = condition.value.title
+      expression = condition.value.expression
+    }
+  }
 }
 
 resource "google_secret_manager_secret_iam_member" "runtime" {
@@ -189,6 +199,15 @@ resource "google_pubsub_topic_iam_member" "runtime_publishes_result" {
 resource "google_pubsub_topic_iam_member" "runtime_publishes_dead_letters" {
   project = var.project_id
   topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.runtime_member
+}
+
+# A delivery that waits too long for the holder of its unit is handed back as a fresh copy on
+# the topic it came from (bp_common.runtime.sinks.TopicRedelivery).
+resource "google_pubsub_topic_iam_member" "runtime_hands_back" {
+  project = var.project_id
+  topic   = var.consumes_topic
   role    = "roles/pubsub.publisher"
   member  = local.runtime_member
 }
@@ -344,9 +363,9 @@ resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
   member   = "serviceAccount:${google_service_account.push[0].email}"
 }
 
-# The pulling stage has no HTTP surface, so it runs as a worker pool: always-on CPU, no port.
+# A pulling stage has no HTTP surface, so it runs as a worker pool: always-on CPU, no port.
 resource "google_cloud_run_v2_worker_pool" "pull" {
-  count               = local.push ? 0 : 1
+  count               = local.pool ? 1 : 0
   project             = var.project_id
   name                = "bp-${var.stage}"
   location            = var.region

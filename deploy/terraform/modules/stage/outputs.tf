@@ -29,6 +29,11 @@ output "dead_letter_subscription" {
 }
 
 output "service_uri" {
-  description = "HTTPS address of the push service (null for the worker pool)."
+  description = "HTTPS address of the push service (null for a pulling stage)."
   value       = one(google_cloud_run_v2_service.push[*].uri)
+}
+
+output "environment" {
+  description = "The stage's environment (its settings, the telemetry's, and what var.env adds); what workers that run elsewhere must be given."
+  value       = local.environment
 }

@@ -9,7 +9,7 @@ variable "region" {
 }
 
 variable "stage" {
-  description = "Stage name as bp_common.topology knows it (export, submit, import, upload)."
+  description = "Stage name as bp_common.topology knows it (export, submit, collect, import, upload)."
   type        = string
 
   validation {
@@ -62,10 +62,14 @@ variable "secrets" {
 }
 
 variable "bucket_roles" {
-  description = "Bucket-level roles of the runtime account, keyed by a stable label: { label = { bucket, role } }."
+  description = "Bucket-level roles of the runtime account, keyed by a stable label: { label = { bucket, role, condition } }; a condition (an IAM condition's title and CEL expression) narrows the grant, to object-name prefixes for instance."
   type = map(object({
     bucket = string
     role   = string
+    condition = optional(object({
+      title      = string
+      expression = string
+    }))
   }))
   default = {}
 }
@@ -158,6 +162,12 @@ variable "concurrency" {
   description = "Messages one instance takes at once, working or waiting for the holder of their unit (BP_FLOW_CONTROL_MAX_MESSAGES, and Cloud Run's request concurrency for push services); null for four per work slot."
   type        = number
   default     = null
+}
+
+variable "runs_elsewhere" {
+  description = "The stage's workers run outside this module (the GPU collector workers): no Cloud Run resource here, only the subscription, dead letters, identity and the environment (output environment) those workers are given."
+  type        = bool
+  default     = false
 }
 
 variable "min_instances" {
