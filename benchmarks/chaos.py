@@ -1,11 +1,11 @@
 """Chaos at a large count on the local stack: how many runs survive, against how many faults.
 
-Drops `--scenes` tiny scenes (a table and a cube, one robot, one episode) at once into the four
+Drops `--scenes` tiny scenes (a table and a cube, one robot, one episode) at once into the
 services of the local stack, and while they are in flight injects, one at a time at random
-moments: `--kills` SIGKILLs spread evenly over export, submit, import and upload (push and
-pull), `--pubsub-restarts` kills of the Pub/Sub emulator (the stack starts it again, empty,
-makes its topics again and drives the runs on), and `--partitions` cuts of the collector's
-network for 3 to 10 s; all along, a share of the storage requests get a 503
+moments: `--kills` SIGKILLs spread evenly over export, submit, the collector worker, import and
+upload (push and pull), `--pubsub-restarts` kills of the Pub/Sub emulator (the stack starts it
+again, empty, makes its topics again and drives the runs on), and `--partitions` cuts of
+storage from every service for 3 to 10 s; all along, a share of the storage requests get a 503
 (`--gcs-error-rate`), stall 2 s and drop (`--gcs-stall-rate`) or reach the server and lose
 their answer (`--gcs-lost-answer-rate`) through a fault-injecting proxy in front of
 fake-gcs-server. The scenario is tests/chaos/scenario.py, as the CI test runs it

@@ -4,9 +4,9 @@
   random share with a 503 (the request never reaches the server), stalls another share, then
   drops the connection without an answer (a timeout, cut short so the suite stays fast), and
   forwards a third share but drops the answer (the server acted; the client cannot know).
-- `TcpProxy` stands in front of the collector: `cut()` partitions it (open connections are
-  reset, new ones are accepted and closed at once, as a dropped route looks to gRPC) until
-  `heal()`.
+- `TcpProxy` stands in front of that proxy: `cut()` partitions storage from every service (open
+  connections are reset, new ones are accepted and closed at once, as a dropped route looks)
+  until `heal()`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,11 @@ class FaultyHttpProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
 
     def __enter__(self) -> FaultyHttpProxy:
         self._thread.start()

@@ -1,16 +1,15 @@
 """One chaos run on the local stack, shared by tests/chaos/ (a small count) and
 `benchmarks/chaos.py` (a large one).
 
-Tiny scenes (tests/concurrency/harness.py) are dropped at once into the four services under
-supervision (`LocalStack`), with a collector of the test's own behind a TCP proxy and
-fake-gcs-server behind a fault-injecting HTTP proxy (tests/chaos/faults.py). While the runs are
-in flight, at random moments:
+Tiny scenes (tests/concurrency/harness.py) are dropped at once into the services under
+supervision (`LocalStack`), with fake-gcs-server behind a fault-injecting HTTP proxy and a TCP
+proxy (tests/chaos/faults.py). While the runs are in flight, at random moments:
 
-- a service (export, submit, import, upload: push and pull) gets SIGKILL; the supervisor
-  restarts it;
+- a service (export, submit, the collector worker, import, upload: push and pull) gets SIGKILL,
+  with its simulation process; the supervisor restarts it;
 - the Pub/Sub emulator gets SIGKILL; the stack starts it again (empty), makes its topics and
   subscriptions again and drives the runs on;
-- the collector is partitioned for a few seconds;
+- storage is partitioned from every service for a few seconds;
 - all along, a share of the storage requests get a 503, stall and drop, or lose their answer.
 
 At the end every run must be published exactly once or be dead-lettered with a typed reason:
@@ -23,8 +22,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,7 +34,7 @@ from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_clie
 from bp_ops.emulators import PUBSUB
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET, LocalStack
 
-from tests.chaos.faults import LOOPBACK, FaultyHttpProxy, TcpProxy
+from tests.chaos.faults import FaultyHttpProxy, TcpProxy
 from tests.concurrency.harness import (
     ROBOT,
     TINY_ENV,
@@ -48,7 +45,7 @@ from tests.concurrency.harness import (
     write_tiny_scene,
 )
 
-SERVICES = ("export", "submit", "import", "upload")
+SERVICES = ("export", "submit", "collect", "import", "upload")
 
 
 @dataclass(frozen=True)
@@ -98,44 +95,12 @@ class Figures:
         ]
 
 
-class Collector:
-    """`bp collector serve` on loopback, plaintext, with its job store in `data_dir`."""
-
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        port_file = data_dir / "port"
-        command = [sys.executable, "-m", "bp_common.cli", "collector", "serve"]
-        command += ["--host", LOOPBACK, "--port", "0", "--plaintext"]
-        command += ["--data-dir", str(data_dir), "--port-file", str(port_file)]
-        env = {**os.environ, **TINY_ENV, "PIPELINE_ENV": "local"}
-        with (data_dir / "collector.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        deadline = time.monotonic() + 120
-        while not port_file.exists():
-            assert self.process.poll() is None, (data_dir / "collector.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the collector did not start"
-            time.sleep(0.2)
-        time.sleep(0.2)  # the port is written once serving
-        self.port = int(port_file.read_text().strip())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
 class Injector:
     """Kills, emulator restarts and partitions, one at a time at random moments."""
 
-    def __init__(self, stack: LocalStack, collector: TcpProxy, plan: Plan) -> None:
+    def __init__(self, stack: LocalStack, storage: TcpProxy, plan: Plan) -> None:
         self.stack = stack
-        self.collector = collector
+        self.storage = storage
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.done: Counter[str] = Counter()
@@ -168,20 +133,18 @@ class Injector:
                     if time.monotonic() > deadline or self.stop.wait(0.5):
                         break
             else:
-                self.collector.cut()
+                self.storage.cut()
                 self.stop.wait(self.rng.uniform(3.0, 10.0))
-                self.collector.heal()
+                self.storage.heal()
             self.done[event] += 1
 
 
 def run_chaos(root: Path, plan: Plan) -> Figures:
     """Drop `plan.scenes` tiny scenes into a stack under fire; returns what became of them."""
     saved = dict(os.environ)
-    collector = Collector(root / "collector")
     stack: LocalStack | None = None
     try:
         with (
-            TcpProxy(collector.port) as partition,
             FaultyHttpProxy(
                 lambda: stack.emulators.storage_url if stack else "http://127.0.0.1:0",
                 error_rate=plan.gcs_error_rate,
@@ -189,6 +152,7 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
                 lost_answer_rate=plan.gcs_lost_answer_rate,
                 seed=plan.seed,
             ) as gcs,
+            TcpProxy(gcs.port) as partition,
         ):
             stack = LocalStack(
                 root / "stack",
@@ -199,10 +163,8 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
                 extra_env={
                     **TINY_ENV,
                     "BP_LEASE_TTL_S": "10",
-                    "STORAGE_EMULATOR_HOST": gcs.url,
-                    "BP_COLLECTOR_ADDRESS": partition.address,
-                    "BP_COLLECTOR_INSECURE": "true",
-                    "BP_EMBEDDED_COLLECTOR": "never",
+                    "STORAGE_EMULATOR_HOST": f"http://{partition.address}",
+                    "BP_COLLECTOR_WORKERS": "1",
                 },
                 redrive_every_s=10.0,
                 redrive_stalled_after_s=30.0,
@@ -210,7 +172,6 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
             with stack:
                 return _under_fire(stack, partition, gcs, plan, root)
     finally:
-        collector.stop()
         os.environ.clear()
         os.environ.update(saved)
 
@@ -275,7 +236,7 @@ def _under_fire(
     duplicated += [f"held twice at once: {o}" for o in leases.overlapping]
 
     faults = Counter(injector.done) + gcs.faults
-    faults["collector_partition"] = faults.pop("partition", 0)
+    faults["storage_partition"] = faults.pop("partition", 0)
     events = stack.supervisor.events if stack.supervisor else None
     restarts = 0
     if events is not None:

@@ -210,8 +210,8 @@ locals {
     },
     {
       # The shards' backlog is what the GPU workers scale on (modules/collector): shards waiting
-      # and shards being worked. A gRPC collector (`bp collect --collector`) keeps its own queue.
-      title = "Collection backlog: shards waiting or being worked on ${local.shards_subscription}; episodes queued in gRPC collectors"
+      # and shards being worked.
+      title = "Collection backlog: shards waiting or being worked on ${local.shards_subscription}"
       xyChart = {
         dataSets = [
           {
@@ -221,17 +221,6 @@ locals {
               timeSeriesFilter = {
                 filter      = "${local.subscription_filter} AND resource.labels.subscription_id = \"${local.shards_subscription}\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\""
                 aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
-              }
-            }
-          },
-          {
-            legendTemplate = "episodes queued (gRPC collectors)"
-            plotType       = "LINE"
-            targetAxis     = "Y2"
-            timeSeriesQuery = {
-              timeSeriesFilter = {
-                filter      = "metric.type = \"${local.otel}/bp.collection.queued_episodes\""
-                aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_SUM" }
               }
             }
           },

@@ -194,9 +194,9 @@ def _commit_episode(
     try:
         blobs.create_only(_marker_key(shard, episode_id), _json(episode.to_document()))
     except AlreadyExists:
-        # Another delivery of this shard committed the episode first: its copy stands.
-        for info in list(blobs.list(base)):
-            blobs.delete(info.key)
+        # Another delivery of this shard committed the episode first: its copy stands. This
+        # one's files stay unreferenced (workers may create, never delete: decision 0104) until
+        # the raw episodes' retention removes them.
         winner = _committed(blobs, shard, episode_id)
         assert winner is not None
         return winner
