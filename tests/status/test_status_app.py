@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from bp_collector.shards.work import ShardInputsInvalid
 from bp_common.bus.base import ATTR_REPLAY_COUNT
 from bp_common.ledger import StageState
 from bp_common.ledger.model import EmittedEvent
@@ -343,3 +344,25 @@ def test_charts_count_what_the_ledger_and_the_queues_hold(recorded: RecordedRuns
         assert f"id='{chart}'" in page
     row = page[page.index("id='load-import'") :].split("</tr>")[0]
     assert "<td class='num'>1</td>" in row  # one run waiting for import
+
+
+def test_a_collecting_run_shows_its_shard_progress_and_why_a_shard_failed(
+    recorded: RecordedRuns,
+) -> None:
+    ledger = recorded.pipeline.ports.ledger
+    run_id = recorded.succeeded
+    shards = ledger.shards
+    shards.plan(run_id, "kitchen", {"probe.000-pick.00000": 5, "probe.000-pick.00005": 5})
+    shards.complete(
+        run_id, "probe.000-pick.00000", episodes=5, succeeded=4, manifest="shards/a.json"
+    )
+    shards.fail(run_id, "probe.000-pick.00005", ShardInputsInvalid("no such robot"))
+    http = client(recorded)
+    page = http.get(f"/runs/{run_id}").text
+    fact = page[page.index("id='collection'") :].split("</dd>")[0]
+    assert "shards 1/2 (1 failed), episodes 5/10" in fact
+    assert "probe.000-pick.00005" in fact and "ShardInputsInvalid: no such robot" in fact
+    document = http.get(f"/api/runs/{run_id}").json()["shards"]
+    assert (document["shards_done"], document["episodes_total"]) == (1, 10)
+    assert document["failed"] == {"probe.000-pick.00005": "ShardInputsInvalid: no such robot"}
+    assert "shards" not in http.get(f"/api/runs/{recorded.dead_lettered}").json()

@@ -11,6 +11,7 @@ from bp_common.ledger.run_state import run_state
 
 from bp_ops.cli.context import OutOption, adapters
 from bp_ops.cli.context import settings as load_settings
+from bp_ops.status.overview import shards_document
 
 app = typer.Typer(help="Runs recorded in the ledger.", no_args_is_help=True)
 
@@ -50,13 +51,8 @@ def show(
     progress = collection.progress(ledger.clock()) if collection else None
     if as_json:
         document = {**record.to_document(), **state.to_document()}
-        if collection is not None and progress is not None:
-            document["shards"] = {
-                **progress.__dict__,
-                "failed": {
-                    shard: f"{f.type}: {f.message}" for shard, f in collection.failed.items()
-                },
-            }
+        if collection is not None:
+            document["shards"] = shards_document(collection, ledger.clock())
         typer.echo(json.dumps(document, indent=2, default=str))
         return
     typer.echo(f"run {record.run_id}  scene {record.scene_id}  state {state.describe()}")

@@ -47,6 +47,7 @@ from bp_ops.status.overview import (
     quality_reports,
     quality_reports_of,
     run_document,
+    shards_document,
 )
 from bp_ops.supervision import StackEvent, read_events, stack_document
 
@@ -220,6 +221,10 @@ def create_app(
     def run_or_none(run_id: str) -> RunRecord | None:
         return sources.ledger.get(run_id) if run_id.startswith("run-") else None
 
+    def run_shards(run: RunRecord) -> dict[str, Any] | None:
+        collection = sources.ledger.shards.get(run.run_id)
+        return None if collection is None else shards_document(collection, sources.ledger.clock())
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -238,7 +243,8 @@ def create_app(
         if record is None:
             return HTMLResponse(html.not_found_page(f"no run {run_id}"), status_code=404)
         letters = [x for d in peek_all() for x in d.letters if letter_run_id(x) == record.run_id]
-        return HTMLResponse(html.run_page(record, quality_reports(sources.blobs, record), letters))
+        reports = quality_reports(sources.blobs, record)
+        return HTMLResponse(html.run_page(record, reports, letters, run_shards(record)))
 
     @app.get("/runs/{run_id}/reports/{robot}")
     def quality_report(run_id: str, robot: str) -> Response:
@@ -376,7 +382,10 @@ def create_app(
         record = run_or_none(run_id)
         if record is None:
             return JSONResponse({"detail": f"no run {run_id}"}, status_code=404)
-        return JSONResponse(run_document(record, quality_reports(sources.blobs, record)))
+        document = run_document(record, quality_reports(sources.blobs, record))
+        if (shards := run_shards(record)) is not None:
+            document["shards"] = shards
+        return JSONResponse(document)
 
     @app.get("/api/dead-letters")
     def api_dead_letters() -> list[dict[str, Any]]:

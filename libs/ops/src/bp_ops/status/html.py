@@ -197,7 +197,27 @@ def runs_page(
     return page("Runs", body, active="runs")
 
 
-def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> str:
+def collection_fact(shards: dict[str, Any]) -> str:
+    """A run's collection progress (bp_ops.status.overview.shards_document) in one cell."""
+    eta = f", ETA {shards['eta_s'] / 60:.0f} min" if shards["eta_s"] else ""
+    line = (
+        f"shards {shards['shards_done']}/{shards['shards_total']}"
+        f" ({shards['shards_failed']} failed), episodes {shards['episodes_done']}/"
+        f"{shards['episodes_total']}, {shards['episodes_per_hour']:.0f}/hour{eta}"
+    )
+    failed = "".join(
+        f"<div class='err'>shard <span class='mono'>{_e(shard)}</span>: {_e(why)}</div>"
+        for shard, why in shards["failed"].items()
+    )
+    return f"<span id='collection'>{_e(line)}</span>{failed}"
+
+
+def run_page(
+    run: RunRecord,
+    reports: list[str],
+    letters: list[DeadLetter],
+    shards: dict[str, Any] | None = None,
+) -> str:
     state = run_state(run)
     facts = [
         ("Run", f"<span class='mono'>{_e(run.run_id)}</span>"),
@@ -209,6 +229,8 @@ def run_page(run: RunRecord, reports: list[str], letters: list[DeadLetter]) -> s
     if run.source is not None:
         source = f"gs://{run.source.bucket}/{run.source.object}#{run.source.generation}"
         facts.append(("Source", f"<span class='mono'>{_e(source)}</span>"))
+    if shards is not None:
+        facts.append(("Collection", collection_fact(shards)))
     facts.append(("Quality report", _report_links(run, reports)))
     if state.held_back:
         held = "".join(

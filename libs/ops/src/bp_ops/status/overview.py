@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bp_common.blobstore.base import BlobStore
@@ -15,6 +16,7 @@ from bp_common.errors import InvalidName
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunRecord
 from bp_common.ledger.run_state import run_state
+from bp_common.ledger.shards import Collection
 from bp_common.runtime.attempts import ATTEMPTS_DIR, read_committed
 from bp_common.topology import ROUTE_BY_STAGE
 
@@ -162,6 +164,13 @@ def run_document(run: RunRecord, reports: list[str]) -> dict[str, Any]:
             {"robot": robot, "url": f"/runs/{run.run_id}/reports/{robot}"} for robot in reports
         ],
     }
+
+
+def shards_document(collection: Collection, now: datetime) -> dict[str, Any]:
+    """A run's collection progress by shard, as `bp runs show --json` and the status API give
+    it: done and total shards and episodes, the rate, the ETA, and why each failed shard did."""
+    failed = {s: f"{f.type}: {f.message}" for s, f in sorted(collection.failed.items())}
+    return {**collection.progress(now).__dict__, "failed": failed}
 
 
 def letter_document(letter: DeadLetter) -> dict[str, Any]:
