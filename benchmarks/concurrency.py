@@ -1,7 +1,7 @@
 """Benchmark many scenes dropped at once on the local stack, against one delivery at a time.
 
 Drops `--scenes` tiny scenes (a table and a cube, one robot, one task, one episode) at once
-through the storage emulator into the four services of the local stack, with every message on a
+through the storage emulator into the services of the local stack, with every message on a
 consumed topic published `--copies` times more and 10 s ack deadlines, and waits for every run
 to be published. It does this twice in the same run: first with one delivery at a time per
 service (the baseline: `BP_WORK_SLOTS=1`, `BP_FLOW_CONTROL_MAX_MESSAGES=1`), then with the
@@ -46,7 +46,7 @@ from tests.concurrency.harness import (  # noqa: E402
     write_tiny_scene,
 )
 
-STAGES = ["export", "submit", "import", "upload"]
+STAGES = ["export", "submit", "collect", "import", "upload"]
 BASELINE = {"BP_WORK_SLOTS": "1", "BP_FLOW_CONTROL_MAX_MESSAGES": "1"}
 
 

@@ -33,7 +33,7 @@ from tests.concurrency.harness import (
 pytestmark = [pytest.mark.emulators, pytest.mark.timeout(2400)]
 SCENES = 12
 KILLS = 8
-SERVICES = ("export", "submit", "import", "upload")
+SERVICES = ("export", "submit", "collect", "import", "upload")
 
 
 @dataclass

@@ -85,8 +85,8 @@ def collector(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="reconcile: list, publish nothing."),
 ) -> None:
-    """The episode collector: a gRPC server that runs episodes on its backend
-    (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the CPU)."""
+    """Episodes on a simulator backend (BP_COLLECTOR_BACKEND, default mujoco: MuJoCo on the
+    CPU): the pipeline's collect workers and their reconciler, or the gRPC collector."""
     if action is Action.work:
         from bp_common.cli.services import worker
 
