@@ -4,12 +4,12 @@ Drops `--scenes` tiny scenes (a table and a cube, one robot, one episode) at onc
 services of the local stack, and while they are in flight injects, one at a time at random
 moments: `--kills` SIGKILLs spread evenly over export, submit, the collector worker, import and
 upload (push and pull), `--pubsub-restarts` kills of the Pub/Sub emulator (the stack starts it
-again, empty, makes its topics again and drives the runs on), and `--partitions` cuts of
-storage from every service for 3 to 10 s; all along, a share of the storage requests get a 503
-(`--gcs-error-rate`), stall 2 s and drop (`--gcs-stall-rate`) or reach the server and lose
-their answer (`--gcs-lost-answer-rate`) through a fault-injecting proxy in front of
-fake-gcs-server. The scenario is tests/chaos/scenario.py, as the CI test runs it
-at a small count.
+again, empty, makes its topics again and drives the runs on), and `--partitions` cuts of the
+collector worker's network (storage, Pub/Sub and the ledger) for 3 to 10 s; all along, a share
+of the storage requests get a 503 (`--gcs-error-rate`), stall 2 s and drop (`--gcs-stall-rate`)
+or reach the server and lose their answer (`--gcs-lost-answer-rate`) through a fault-injecting
+proxy in front of fake-gcs-server. The scenario is tests/chaos/scenario.py, as the CI test runs
+it at a small count.
 
 It prints kills, faults (by kind), runs, lost (runs neither published nor dead-lettered with a
 typed reason) and duplicated (second publications, stage units run to their end twice,

@@ -4,9 +4,10 @@
   random share with a 503 (the request never reaches the server), stalls another share, then
   drops the connection without an answer (a timeout, cut short so the suite stays fast), and
   forwards a third share but drops the answer (the server acted; the client cannot know).
-- `TcpProxy` stands in front of that proxy: `cut()` partitions storage from every service (open
-  connections are reset, new ones are accepted and closed at once, as a dropped route looks)
-  until `heal()`.
+- `TcpProxy` stands in one link of a process's network (to storage, Pub/Sub or the ledger):
+  `cut()` partitions it (open connections are reset, new ones are accepted and closed at once,
+  as a dropped route looks) until `heal()`; a `Partition` cuts and heals several at once, as a
+  machine falls off the network.
 """
 
 from __future__ import annotations
@@ -153,10 +154,11 @@ class FaultyHttpProxy:
 
 
 class TcpProxy:
-    """Forwards TCP connections to `upstream_port` on loopback until cut."""
+    """Forwards TCP connections to `upstream()` (a port on loopback, asked per connection: the
+    server may start later, or again) until cut."""
 
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+    def __init__(self, upstream: Callable[[], int]) -> None:
+        self.upstream = upstream
         self.listener = socket.create_server((LOOPBACK, 0))
         self.partitions = 0
         self._cut = threading.Event()
@@ -207,7 +209,7 @@ class TcpProxy:
                 client.close()
                 continue
             try:
-                server = socket.create_connection((LOOPBACK, self.upstream_port), timeout=5)
+                server = socket.create_connection((LOOPBACK, self.upstream()), timeout=5)
             except OSError:
                 client.close()
                 continue
@@ -227,3 +229,18 @@ class TcpProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+class Partition:
+    """Links cut and healed together: one machine's network."""
+
+    def __init__(self, *links: TcpProxy) -> None:
+        self.links = links
+
+    def cut(self) -> None:
+        for link in self.links:
+            link.cut()
+
+    def heal(self) -> None:
+        for link in self.links:
+            link.heal()

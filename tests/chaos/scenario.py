@@ -9,7 +9,8 @@ proxy (tests/chaos/faults.py). While the runs are in flight, at random moments:
   with its simulation process; the supervisor restarts it;
 - the Pub/Sub emulator gets SIGKILL; the stack starts it again (empty), makes its topics and
   subscriptions again and drives the runs on;
-- storage is partitioned from every service for a few seconds;
+- the collector worker is partitioned (from storage, Pub/Sub and the ledger at once) for a few
+  seconds;
 - all along, a share of the storage requests get a 503, stall and drop, or lose their answer.
 
 At the end every run must be published exactly once or be dead-lettered with a typed reason:
@@ -31,10 +32,10 @@ from pathlib import Path
 from bp_common.blobstore.gcs import make_storage_client
 from bp_common.ledger import RunLedger, StageState
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
-from bp_ops.emulators import PUBSUB
+from bp_ops.emulators import FIRESTORE, PUBSUB
 from bp_ops.stack import BUCKET, FIREBASE_BUCKET, LocalStack
 
-from tests.chaos.faults import FaultyHttpProxy, TcpProxy
+from tests.chaos.faults import FaultyHttpProxy, Partition, TcpProxy
 from tests.concurrency.harness import (
     ROBOT,
     TINY_ENV,
@@ -98,9 +99,9 @@ class Figures:
 class Injector:
     """Kills, emulator restarts and partitions, one at a time at random moments."""
 
-    def __init__(self, stack: LocalStack, storage: TcpProxy, plan: Plan) -> None:
+    def __init__(self, stack: LocalStack, collector: Partition, plan: Plan) -> None:
         self.stack = stack
-        self.storage = storage
+        self.collector = collector
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.done: Counter[str] = Counter()
@@ -133,9 +134,9 @@ class Injector:
                     if time.monotonic() > deadline or self.stop.wait(0.5):
                         break
             else:
-                self.storage.cut()
+                self.collector.cut()
                 self.stop.wait(self.rng.uniform(3.0, 10.0))
-                self.storage.heal()
+                self.collector.heal()
             self.done[event] += 1
 
 
@@ -143,6 +144,11 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
     """Drop `plan.scenes` tiny scenes into a stack under fire; returns what became of them."""
     saved = dict(os.environ)
     stack: LocalStack | None = None
+
+    def port_of(emulator: str) -> int:
+        assert stack is not None, "the stack starts before any service connects"
+        return stack.emulators.processes[emulator].port
+
     try:
         with (
             FaultyHttpProxy(
@@ -152,7 +158,10 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
                 lost_answer_rate=plan.gcs_lost_answer_rate,
                 seed=plan.seed,
             ) as gcs,
-            TcpProxy(gcs.port) as partition,
+            # the collector worker's network: its links to storage, Pub/Sub and the ledger
+            TcpProxy(lambda: gcs.port) as to_storage,
+            TcpProxy(lambda: port_of(PUBSUB)) as to_pubsub,
+            TcpProxy(lambda: port_of(FIRESTORE)) as to_ledger,
         ):
             stack = LocalStack(
                 root / "stack",
@@ -163,13 +172,21 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
                 extra_env={
                     **TINY_ENV,
                     "BP_LEASE_TTL_S": "10",
-                    "STORAGE_EMULATOR_HOST": f"http://{partition.address}",
+                    "STORAGE_EMULATOR_HOST": gcs.url,
                     "BP_COLLECTOR_WORKERS": "1",
+                },
+                stage_env={
+                    "collect": {
+                        "STORAGE_EMULATOR_HOST": f"http://{to_storage.address}",
+                        "PUBSUB_EMULATOR_HOST": to_pubsub.address,
+                        "FIRESTORE_EMULATOR_HOST": to_ledger.address,
+                    }
                 },
                 redrive_every_s=10.0,
                 redrive_stalled_after_s=30.0,
             )
             with stack:
+                partition = Partition(to_storage, to_pubsub, to_ledger)
                 return _under_fire(stack, partition, gcs, plan, root)
     finally:
         os.environ.clear()
@@ -177,7 +194,7 @@ def run_chaos(root: Path, plan: Plan) -> Figures:
 
 
 def _under_fire(
-    stack: LocalStack, partition: TcpProxy, gcs: FaultyHttpProxy, plan: Plan, root: Path
+    stack: LocalStack, partition: Partition, gcs: FaultyHttpProxy, plan: Plan, root: Path
 ) -> Figures:
     crashed: list[BaseException] = []
 
@@ -236,7 +253,7 @@ def _under_fire(
     duplicated += [f"held twice at once: {o}" for o in leases.overlapping]
 
     faults = Counter(injector.done) + gcs.faults
-    faults["storage_partition"] = faults.pop("partition", 0)
+    faults["collector_partition"] = faults.pop("partition", 0)
     events = stack.supervisor.events if stack.supervisor else None
     restarts = 0
     if events is not None:

@@ -1,8 +1,8 @@
 """Chaos at a small count on the emulators (tests/chaos/scenario.py): every service killed at
-random, the Pub/Sub emulator restarted, storage partitioned, and storage requests failing
-with 503s, stalls and lost answers, while tiny scenes go through `bp up`'s stack. Every run ends
-published exactly once (or dead-lettered with a typed reason), nothing committed changes, and no
-unit runs to its end twice. `benchmarks/chaos.py` runs the same at a large count."""
+random, the Pub/Sub emulator restarted, the collector worker partitioned, and storage requests
+failing with 503s, stalls and lost answers, while tiny scenes go through `bp up`'s stack. Every
+run ends published exactly once (or dead-lettered with a typed reason), nothing committed
+changes, and no unit runs to its end twice. `benchmarks/chaos.py` runs the same at a large count."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_every_run_survives_kills_an_emulator_restart_a_partition_and_storage_fa
     assert figures.duplicated == []
     assert figures.succeeded + len(figures.dead_lettered) == PLAN.scenes
     assert figures.faults["pubsub_restart"] == 1
-    assert figures.faults["storage_partition"] == 1
+    assert figures.faults["collector_partition"] == 1
     assert {k for k in figures.faults if k.startswith("kill_")} == {f"kill_{s}" for s in SERVICES}
     assert sum(n for kind, n in figures.faults.items() if kind.startswith("gcs_")) > 0
     assert figures.restarts >= PLAN.kills  # the supervisor brought every killed service back

@@ -163,3 +163,27 @@ def test_a_dead_lettered_shard_replayed_resumes_the_run(
     assert len(p.bus.published("episodes-collected")) == 1
     record = p.ports.ledger.get(run.run_id)
     assert record is not None and run_state(record).stages["collect"] == "succeeded"
+
+
+def test_a_worker_asked_to_stop_hands_its_shard_back_unused(tmp_path: Path) -> None:
+    p = collecting(tmp_path, episodes_per_task=1)
+    run = p.drop_scene(KITCHEN)
+    while (message := p.bus.receive(["export", "submit"])) is not None:
+        name = message.id.rsplit(".", 1)[-1]
+        assert p.deliverers[name].deliver(message).outcome is Outcome.ACK
+        p.bus.ack(message)
+    shard = p.bus.receive(["collect"])
+    assert shard is not None
+    collect = p.deliverers["collect"]
+    collect.stopping.set()  # SIGTERM, or a Spot VM's preemption notice
+    verdict = collect.deliver(shard)
+    assert verdict.outcome is Outcome.DEFER and verdict.error is None  # no attempt used
+    unit = f"collect/{CollectionShard.model_validate_json(shard.data).shard_id}"
+    lease = p.ports.ledger.leases.get(run.run_id, unit)
+    assert lease is not None and lease.log[-1].outcome == "handed back"
+
+    collect.stopping.clear()  # another worker takes the shard up
+    p.bus.publish(Envelope(shard.topic, shard.data, shard.attributes))
+    p.bus.ack(shard)
+    p.drain(run)
+    assert len(p.bus.published("episodes-collected")) == 1

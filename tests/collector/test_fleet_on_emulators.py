@@ -1,7 +1,8 @@
 """Scenes dropped at once to three collector workers on the emulators while workers are
-SIGKILLed at random points (each with its simulation process, as a machine dies): the stack
-starts them again, and every run's collection completes with exactly its planned episodes, no
-episode id twice, and one `episodes-collected` per run.
+SIGKILLed at random points (each with its simulation process, as a machine dies), every third
+stopped by SIGTERM instead (a Spot VM's preemption notice: the worker hands its shard back and
+exits): the stack starts them again, and every run's collection completes with exactly its
+planned episodes, no episode id twice, and one `episodes-collected` per run.
 
 CI runs four scenes and three kills; `pytest -m soak` runs the issue's twenty and ten."""
 
@@ -24,6 +25,7 @@ from bp_common.ledger import RunLedger
 from bp_common.ledger.firestore import FirestoreLedgerStore, make_firestore_client
 from bp_common.ledger.run_state import stage_records
 from bp_ops.stack import BUCKET, LocalStack
+from bp_ops.supervision import read_events
 from google.cloud import storage
 
 from tests.concurrency.harness import ROBOT, TINY_ENV, Duplicator, drop_scenes, write_tiny_scene
@@ -98,15 +100,20 @@ def test_killed_workers_lose_and_duplicate_nothing_and_each_run_fans_in_once(
     scene = write_tiny_scene(tmp_path / "tiny")
     rng = random.Random(11)
     killed: list[tuple[str, int]] = []
+    stopped: list[int] = []
     workers = stack.instances("collect")
     assert len(workers) == WORKERS
 
     def kill_at_random() -> None:
-        for _ in range(kills):
+        for n in range(kills):
             time.sleep(rng.uniform(4.0, 12.0))
             name = rng.choice(workers)
             pid = stack.services[name].pid
-            os.killpg(pid, signal.SIGKILL)  # the worker and its simulation process
+            if n % 3 == 2:
+                os.kill(pid, signal.SIGTERM)  # the worker alone: it stops its own pool
+                stopped.append(pid)
+            else:
+                os.killpg(pid, signal.SIGKILL)  # the worker and its simulation process
             killed.append((name, pid))
 
     prefix = f"fleet-{scenes:02d}"
@@ -118,6 +125,11 @@ def test_killed_workers_lose_and_duplicate_nothing_and_each_run_fans_in_once(
         states = _collected(ledger, list(runs.values()), timeout_s=2000)
         time.sleep(5)  # an event published twice would have reached the watcher by now
     assert len(killed) == kills
+    assert stack.supervisor is not None
+    events = read_events(stack.supervisor.events.path, 10_000)
+    exits = {e.pid: e for e in events if e.event == "exited"}
+    for pid in stopped:  # a stopped worker exits by itself, cleanly
+        assert pid in exits and exits[pid].signal is None, exits.get(pid)
     assert states == dict.fromkeys(runs.values(), "succeeded"), (states, killed)
 
     for scene_id, run_id in runs.items():

@@ -1,12 +1,15 @@
 """A shard's episodes, run on the MuJoCo backend and committed into the run's folder: each
 episode by one create-only marker after its files, the shard by its manifest; a redelivered
-shard runs only the episodes that have no marker."""
+shard runs only the episodes that have no marker; a stopping worker hands its shard back after
+the episode at hand."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from bp_collector.backends import create_backend
 from bp_collector.demo_scenes import tabletop_scene
 from bp_collector.shards.work import (
@@ -17,6 +20,7 @@ from bp_collector.shards.work import (
 )
 from bp_common.blobstore.local import LocalBlobStore
 from bp_common.contracts.events import CameraSettings, CollectionShard
+from bp_common.runtime.stage import HandedBack
 from bp_episode_format import read_episode
 from bp_scene_contract import read_scene_graph, read_task_config
 
@@ -81,5 +85,44 @@ def test_a_shard_commits_its_episodes_and_a_redelivery_runs_only_what_is_missing
         # Delivered once more after the commit: nothing runs, the same manifest comes back.
         third = deliver("a03-w1")
         assert third.recorded == 0 and third.episodes == again.episodes
+    finally:
+        backend.close()
+
+
+def test_a_stopping_worker_hands_its_shard_back_after_the_episode_at_hand(
+    tmp_path: Path,
+) -> None:
+    graph, config = tabletop_scene("franka_panda")
+    scene, tasks = read_scene_graph(graph), read_task_config(config)
+    blobs = LocalBlobStore(tmp_path / "bucket")
+    backend = create_backend("mujoco")
+    work = shard(2)
+    recorded: list[str] = []
+
+    def deliver(attempt_id: str, stopping: Callable[[], bool]) -> ShardOutcome:
+        return collect_shard(
+            work,
+            backend.capabilities(),
+            backend.run_episode,
+            blobs,
+            scene,
+            tasks,
+            tmp_path / "scratch",
+            attempt_id=attempt_id,
+            placements={},
+            progress=lambda episode, ran: recorded.append(episode.episode_id),
+            stopping=stopping,
+        )
+
+    try:
+        # SIGTERM arrives while the first episode runs: it is committed, the second never starts
+        with pytest.raises(HandedBack, match="1 of 2 episodes committed"):
+            deliver("a01-w1", stopping=lambda: len(recorded) >= 1)
+        assert not blobs.exists(shard_manifest_key(work))
+        [first] = recorded
+        assert blobs.exists(robot_prefix(work) + first + ".json")
+
+        taken_up = deliver("a02-w2", stopping=lambda: False)  # another worker carries on
+        assert taken_up.recorded == 1 and taken_up.episodes[0].episode_id == first
     finally:
         backend.close()

@@ -121,11 +121,14 @@ class LocalStack:
         redrive_every_s: float = REDRIVE_EVERY_S,
         redrive_stalled_after_s: float = REDRIVE_STALLED_AFTER_S,
         collectors: int = 1,
+        stage_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.collectors = collectors
         """Collector workers (`bp worker collect` processes) when the collect stage runs."""
         self.stages = stages if isinstance(stages, dict) else {s: s for s in stages}
+        self.stage_env = stage_env or {}
+        """Settings for one stage's processes only, over `extra_env` (a test's partition)."""
         self.project = project
         self.ack_deadline_s = ack_deadline_s
         self.max_delivery_attempts = max_delivery_attempts
@@ -334,6 +337,7 @@ class LocalStack:
             **({"BP_WORK_DEADLINE_S": str(LOCAL_WORK_DEADLINE_S)} if port else {}),
             **self._security_env(port),
             **self.extra_env,
+            **self.stage_env.get(stage, {}),
         }
         log = self.root / "logs" / f"{name}.log"
         process = _spawn(command, env, log)

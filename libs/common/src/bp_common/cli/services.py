@@ -112,8 +112,13 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
         lease_extension_s=settings.lease_extension_s,
         idle_reopen_s=settings.stream_idle_reopen_s,
     )
-    signal.signal(signal.SIGTERM, lambda *_: pull.stop())
-    signal.signal(signal.SIGINT, lambda *_: pull.stop())
+
+    def stop(*_: object) -> None:
+        deliverer.stopping.set()
+        pull.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     pull.run()
 
 

@@ -45,6 +45,7 @@ from bp_common.runtime.holding import Hold, holder_gone, holder_name
 from bp_common.runtime.limits import DeliveryLimits, Transport, delivery_limits
 from bp_common.runtime.stage import (
     Admission,
+    HandedBack,
     Ports,
     RunRef,
     Skip,
@@ -148,6 +149,9 @@ class Deliverer:
         )
         self._slots = threading.BoundedSemaphore(self.limits.work_slots)
         self.metrics = PipelineMetrics(meter) if meter is not None else pipeline_metrics()
+        self.stopping = threading.Event()
+        """Set when the process is asked to stop (SIGTERM, a preemption notice): deliveries
+        at work see it (`StageContext.stopping`) and may hand their message back early."""
         name, subscription = stage.name, stage.route.dead_letter_subscription
         # Every series this stage can emit starts at 0: a dashboard shows 0, not "no data".
         self.metrics.stage_messages.zero({"stage": name, "outcome": o} for o in OUTCOMES)
@@ -446,6 +450,7 @@ class Deliverer:
             attempt_id=f"a{attempt:02d}-{name}",
             lease_check=hold.check,
             metrics=self.metrics,
+            stopping=self.stopping.is_set,
         )
         try:
             result = self.stage.handle(ctx, event)
@@ -458,6 +463,10 @@ class Deliverer:
                 extra={**extra, "outcome": "dead_letter", **error_log_fields(exc)},
             )
             return Verdict(Outcome.DEAD_LETTER, exc)
+        except HandedBack as exc:  # the process is stopping: another one carries on
+            hold.release("handed back")
+            log.info("%s: handing the message back", exc, extra={**extra, "outcome": "defer"})
+            return Verdict(Outcome.DEFER)
         except LeaseLost as exc:  # checked before a commit: the successor records its outcome
             hold.release("lost")
             if isinstance(ledger.leases.state(ref.run_id, stage), Held):

@@ -15,6 +15,7 @@ from bp_common.blobstore import BlobStore
 from bp_common.bus import Publisher
 from bp_common.config import Settings
 from bp_common.contracts.events import Event
+from bp_common.errors import TransientError
 from bp_common.ledger import RunLedger, StageState
 from bp_common.metrics import PipelineMetrics, pipeline_metrics
 from bp_common.runtime.limits import Footprint
@@ -96,6 +97,11 @@ class StageStop:
     counts: dict[str, float] = field(default_factory=dict)
 
 
+class HandedBack(TransientError):
+    """The delivery stopped at a safe point because its process is stopping (`stopping`): what
+    it committed stands, and its message goes back unused for another process to carry on."""
+
+
 @dataclass(frozen=True)
 class StageContext(Generic[A]):
     settings: Settings
@@ -117,6 +123,9 @@ class StageContext(Generic[A]):
     a commit, so a delivery whose lease lapsed does not commit over its successor."""
     metrics: PipelineMetrics = field(default_factory=pipeline_metrics)
     """The instruments a stage records its own numbers on (bp_common.metrics)."""
+    stopping: Callable[[], bool] = lambda: False
+    """True once this process was asked to stop (SIGTERM, a preemption notice): a long delivery
+    commits what it has and hands its message back rather than starting more work."""
 
     @property
     def blobs(self) -> BlobStore:

@@ -202,6 +202,7 @@ def handle(ctx: StageContext[Simulators], shard: CollectionShard) -> StageOutput
             placements=placements(shard, cameras),
             before_commit=ctx.lease_check,
             progress=progress,
+            stopping=ctx.stopping,
         )
     except PermanentError as exc:
         ctx.ports.ledger.shards.fail(ctx.run_id, shard.shard_id, exc)

@@ -22,6 +22,7 @@ from typing import Any
 from bp_common.blobstore import BlobStore
 from bp_common.contracts.events import CollectionShard
 from bp_common.errors import AlreadyExists, PermanentError
+from bp_common.runtime.stage import HandedBack
 from bp_episode_format import MANIFEST
 from bp_scene_contract import SceneGraph, TaskConfig
 
@@ -93,8 +94,10 @@ def collect_shard(
     placements: dict[str, Placement],
     before_commit: Callable[[], None] = lambda: None,
     progress: Callable[[ShardEpisode, bool], None] = lambda episode, ran: None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> ShardOutcome:
-    """Run and commit every episode of the shard not yet committed, then the shard."""
+    """Run and commit every episode of the shard not yet committed, then the shard; once
+    `stopping`, hand the shard back before starting another episode (HandedBack)."""
     key = shard_manifest_key(shard)
     if blobs.exists(key):
         return _read_shard(blobs, key)
@@ -111,6 +114,11 @@ def collect_shard(
         episode_id = episode_id_for(scene.scene_id, shard.task_id, shard.robot, seed)
         committed = _committed(blobs, shard, episode_id)
         ran = committed is None
+        if committed is None and stopping():
+            raise HandedBack(
+                f"the worker is stopping: {len(episodes)} of {shard.episodes} episodes committed",
+                shard=shard.shard_id,
+            )
         if committed is None:
             order = EpisodeOrder(
                 episode_id=episode_id,
