@@ -10,12 +10,13 @@ locals {
   # count); tests/deploy holds the two together. service: the image (bp-{service}) that runs it.
   # concurrency: messages an instance admits (null: four per slot); a shard worker admits only
   # what it works on, so a shard never waits in one worker's buffer while another sits idle.
-  # collect's cpu and memory are the CPU (MuJoCo) worker pool's; GPU workers run one shard at a
-  # time beside their Genie Sim server (modules/collector).
+  # collect runs on no Cloud Run resource but on the collector VMs (modules/collector): its cpu
+  # and memory are the CPU variant's machine (cpu_collector_machine_type's default,
+  # c2d-standard-8), and its work slots the shards one such VM takes; a GPU VM takes one.
   stages = {
     export  = { service = "export", consumes = "scene-uploads", produces = "scenes-exported", delivery = "push", ack_deadline = 600, cpu = "2", memory = "4Gi", work_slots = 2, concurrency = null }
     submit  = { service = "submit", consumes = "scenes-exported", produces = "collection-shards", delivery = "pull", ack_deadline = 60, cpu = "1", memory = "1Gi", work_slots = 3, concurrency = null }
-    collect = { service = "collector", consumes = "collection-shards", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "4", memory = "8Gi", work_slots = 4, concurrency = 4 }
+    collect = { service = "collector", consumes = "collection-shards", produces = "episodes-collected", delivery = "pull", ack_deadline = 60, cpu = "8", memory = "32Gi", work_slots = 8, concurrency = 8 }
     import  = { service = "import", consumes = "episodes-collected", produces = "datasets-ready", delivery = "pull", ack_deadline = 60, cpu = "2", memory = "8Gi", work_slots = 2, concurrency = null }
     upload  = { service = "upload", consumes = "datasets-ready", produces = "datasets-published", delivery = "push", ack_deadline = 600, cpu = "2", memory = "2Gi", work_slots = 3, concurrency = null }
   }
@@ -76,7 +77,21 @@ locals {
     upload  = {}
   }
 
-  gpu_collectors = var.collector_backend == "genie-sim"
+  # The collector workers' variant for each backend (modules/collector): the group runs the
+  # chosen backend's, and no other collect worker runs anywhere.
+  collector_variants = {
+    mujoco = {
+      machine_type        = var.cpu_collector_machine_type
+      max_instances       = var.cpu_collectors_max
+      shards_per_instance = local.stages.collect.work_slots
+    }
+    "genie-sim" = {
+      machine_type        = var.gpu_collector_machine_type
+      max_instances       = var.gpu_collectors_max
+      shards_per_instance = 1
+    }
+  }
+  collector = local.collector_variants[var.collector_backend]
 
   common_env = {
     BP_BUCKET          = google_storage_bucket.scenes.name
@@ -441,9 +456,9 @@ module "stage" {
   memory                = each.value.memory
   work_slots            = each.value.work_slots
   concurrency           = each.value.concurrency
-  min_instances         = each.value.delivery == "pull" ? (each.key == "collect" ? var.cpu_collectors : 1) : 0
-  # Shards for the GPU's backend are worked by the GPU workers (module.collector) alone.
-  runs_elsewhere      = each.key == "collect" && local.gpu_collectors
+  min_instances         = each.value.delivery == "pull" ? 1 : 0
+  # Shards are worked by the collector VMs (module.collector) alone, never a Cloud Run pool.
+  runs_elsewhere      = each.key == "collect"
   network_tags        = ["bp-${each.key}"]
   deletion_protection = var.deletion_protection
   labels              = local.labels
@@ -451,26 +466,27 @@ module "stage" {
   depends_on = [google_project_service.apis, google_firestore_database.ledger]
 }
 
-# GPU collector workers (Genie Sim on NVIDIA L4) on the collect stage's subscription, scaled on
-# its backlog; present when the shards ask for genie-sim.
+# The collector workers on the collect stage's subscription, scaled on its backlog from none up
+# to the variant's maximum: CPU VMs for mujoco, GPU VMs beside Genie Sim for genie-sim.
 module "collector" {
   source = "../../modules/collector"
-  count  = local.gpu_collectors ? 1 : 0
 
-  project_id      = var.project_id
-  region          = var.region
-  zones           = var.collector_zones
-  subnetwork      = module.network.subnetwork
-  collector_image = "${local.registry}/bp-collector:${var.image_tag}"
-  genie_sim_image = var.genie_sim_image
-  machine_type    = var.collector_machine_type
-  max_instances   = var.gpu_collectors_max
-  spot            = var.collector_spot
-  bucket_roles    = local.collector_bucket_roles
-  labels          = local.labels
+  project_id          = var.project_id
+  region              = var.region
+  zones               = var.collector_zones
+  subnetwork          = module.network.subnetwork
+  backend             = var.collector_backend
+  collector_image     = "${local.registry}/bp-collector:${var.image_tag}"
+  genie_sim_image     = var.genie_sim_image
+  machine_type        = local.collector.machine_type
+  max_instances       = local.collector.max_instances
+  shards_per_instance = local.collector.shards_per_instance
+  spot                = var.collector_spot
+  bucket_roles        = local.collector_bucket_roles
+  labels              = local.labels
 
   # The collect stage's own environment (its dead letters, delivery limits, telemetry); the
-  # module adds the GPU's: one shard at a time, the one its Genie Sim server plays.
+  # module adds the variant's: the backend, its shards per VM, and Genie Sim's address.
   env = module.stage["collect"].environment
 
   subscription      = module.stage["collect"].subscription

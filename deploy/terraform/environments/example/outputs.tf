@@ -9,10 +9,10 @@ output "dead_letter_subscriptions" {
 }
 
 output "service_accounts" {
-  description = "Runtime identity per stage, of the GPU collector workers (when genie-sim is the backend) and of the reconciler."
+  description = "Runtime identity per stage, of the collector workers and of the reconciler."
   value = merge(
     { for name, s in module.stage : name => s.service_account_email },
-    { for c in module.collector : "gpu-collector" => c.service_account_email },
+    { collector = module.collector.service_account_email },
     { reconciler = module.reconciler.service_account_email },
   )
 }
@@ -32,9 +32,9 @@ output "image_registry" {
   value       = local.registry
 }
 
-output "gpu_collectors" {
-  description = "The GPU collector workers' managed instance group (null when the backend is mujoco)."
-  value       = one(module.collector[*].instance_group)
+output "collectors" {
+  description = "The collector workers' managed instance group: CPU VMs for mujoco, GPU VMs for genie-sim."
+  value       = module.collector.instance_group
 }
 
 output "dashboard" {

@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "collector_zones" {
-  description = "Zones of the GPU collector workers; they must offer the chosen GPU."
+  description = "Zones of the collector workers; they must offer the chosen machine type (and, for genie-sim, the GPU)."
   type        = list(string)
   default     = ["us-central1-a", "us-central1-b", "us-central1-c"]
 }
@@ -53,18 +53,13 @@ variable "image_tag" {
 }
 
 variable "genie_sim_image" {
-  description = "Genie Sim 3.x server image mirrored into the project's Artifact Registry, pinned by digest."
+  description = "Genie Sim 3.x server image mirrored into the project's Artifact Registry, pinned by digest; needed for the genie-sim backend only."
   type        = string
-}
-
-variable "collector_machine_type" {
-  description = "GPU collector worker machine type (G2 = NVIDIA L4)."
-  type        = string
-  default     = "g2-standard-16"
+  default     = null
 }
 
 variable "collector_backend" {
-  description = "The simulator the shards ask for (BP_COLLECTOR_BACKEND of submit and of every collector worker): mujoco runs the collect stage's CPU worker pool on Cloud Run, genie-sim the GPU workers (modules/collector). Only that backend's workers run."
+  description = "The simulator the shards ask for (BP_COLLECTOR_BACKEND of submit and of every collector worker), and so which variant the collector group runs: mujoco on CPU VMs, genie-sim on GPU VMs beside a Genie Sim server (modules/collector). Drain bp-collect before switching: a worker refuses another backend's shards."
   type        = string
   default     = "mujoco"
 
@@ -74,15 +69,27 @@ variable "collector_backend" {
   }
 }
 
-variable "cpu_collectors" {
-  description = "Instances of the CPU collector worker pool (backend mujoco), each working as many shards at once as it has work slots."
+variable "cpu_collector_machine_type" {
+  description = "CPU collector worker machine type (backend mujoco). Each VM takes as many shards as collect's work_slots in main.tf (one per core, 1.5 GB each): change the two together."
+  type        = string
+  default     = "c2d-standard-8"
+}
+
+variable "cpu_collectors_max" {
+  description = "Upper bound of the CPU collector workers (backend mujoco); the autoscaler runs as many as the shards waiting need, none when there are none."
   type        = number
-  default     = 2
+  default     = 16
 
   validation {
-    condition     = var.cpu_collectors >= 1
-    error_message = "The CPU worker pool runs at least one instance."
+    condition     = var.cpu_collectors_max >= 1
+    error_message = "At least one CPU worker must be allowed."
   }
+}
+
+variable "gpu_collector_machine_type" {
+  description = "GPU collector worker machine type (backend genie-sim; G2 = NVIDIA L4)."
+  type        = string
+  default     = "g2-standard-16"
 }
 
 variable "gpu_collectors_max" {
@@ -97,7 +104,7 @@ variable "gpu_collectors_max" {
 }
 
 variable "collector_spot" {
-  description = "Run the GPU collector workers as Spot VMs: far cheaper, preempted at any time; a preempted worker returns its shard and another takes it up where the episodes stopped."
+  description = "Run the collector workers (CPU or GPU) as Spot VMs: far cheaper, preempted at any time; a preempted worker finishes the episode at hand, hands its shard back, and another takes it up where the episodes stopped."
   type        = bool
   default     = true
 }

@@ -1,25 +1,39 @@
-# GPU collector workers: `bp collector work` on its genie-sim backend beside a Genie Sim server on
-# Isaac Sim (plaintext gRPC on the VM's loopback only), on NVIDIA L4 VMs in a regional managed
-# instance group that the backlog of the collect stage's subscription scales, Spot VMs allowed.
-# No public address, nothing listens for the network, no secret: a worker pulls shards, reads
-# exports, creates episodes and publishes, as its own account and nothing more.
+# Collector workers: `bp collector work` in a regional managed instance group that the backlog of
+# the collect stage's subscription scales, from none up to max_instances, Spot VMs allowed. One
+# variant per backend: genie-sim runs on NVIDIA L4 VMs beside a Genie Sim server on Isaac Sim
+# (plaintext gRPC on the VM's loopback only); mujoco runs on CPU VMs, one simulation process per
+# shard and no simulator server. No public address, nothing listens for the network, no secret:
+# a worker pulls shards, reads exports, creates episodes and publishes, as its own account and
+# nothing more.
 
 locals {
   member        = "serviceAccount:${google_service_account.collector.email}"
   registry_host = "${var.artifact_registry_repository.location}-docker.pkg.dev"
 
+  gpu = var.backend == "genie-sim"
+
+  # One simulation process per shard, and a shard admitted only when it can be worked: the
+  # autoscaler counts on each VM holding shards_per_instance of the backlog, no more.
+  base_env = merge(
+    {
+      BP_COLLECTOR_BACKEND         = var.backend
+      BP_COLLECTOR_WORKERS         = tostring(var.shards_per_instance)
+      BP_WORK_SLOTS                = tostring(var.shards_per_instance)
+      BP_FLOW_CONTROL_MAX_MESSAGES = tostring(var.shards_per_instance)
+    },
+    local.gpu ? local.genie_sim_env : {},
+  )
+
   # Episodes run on the Genie Sim server beside the worker, over the VM's loopback (Genie Sim
   # speaks plaintext); both containers mount the scene folder at the same path.
-  # One shard per Genie Sim server, admitted only when it can be worked: the autoscaler counts on
-  # each VM holding shards_per_instance of the backlog, no more.
-  base_env = {
-    BP_WORK_SLOTS                = tostring(var.shards_per_instance)
-    BP_FLOW_CONTROL_MAX_MESSAGES = tostring(var.shards_per_instance)
-    BP_COLLECTOR_BACKEND         = "genie-sim"
-    BP_GENIE_SIM_ADDRESS         = "127.0.0.1:50051"
-    BP_GENIE_SIM_SCENE_DIR       = local.genie_sim_scene_dir
+  genie_sim_env = {
+    BP_GENIE_SIM_ADDRESS   = "127.0.0.1:50051"
+    BP_GENIE_SIM_SCENE_DIR = local.genie_sim_scene_dir
   }
   genie_sim_scene_dir = "/var/lib/bp/genie-sim/scenes"
+
+  # A GPU VM cannot live-migrate, nor can a Spot VM; a standard CPU VM can.
+  on_host_maintenance = local.gpu || var.spot ? "TERMINATE" : "MIGRATE"
 
   project_roles = [
     "roles/datastore.user",
@@ -28,16 +42,16 @@ locals {
     "roles/cloudtrace.agent",
   ]
 
-  # Shards the autoscaler gives each VM: the backlog (shards waiting and shards being worked)
-  # over this is the number of VMs it keeps.
+  # The backlog the autoscaler reads: shards waiting and shards being worked, on the collect
+  # stage's subscription; over shards_per_instance, the number of VMs it keeps.
   backlog_filter = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${var.subscription}\""
 }
 
 resource "google_service_account" "collector" {
   project      = var.project_id
   account_id   = "bp-collector"
-  display_name = "BlueprintPipeline GPU collector workers"
-  description  = "Identity of the GPU collector workers: pulls shards, reads exports, creates episodes, publishes episodes-collected."
+  display_name = "BlueprintPipeline collector workers"
+  description  = "Identity of the collector workers: pulls shards, reads exports, creates episodes, publishes episodes-collected."
 }
 
 resource "google_project_iam_member" "collector" {
@@ -96,15 +110,19 @@ resource "google_compute_instance_template" "collector" {
   tags           = ["bp-collector"]
   labels         = var.labels
 
-  guest_accelerator {
-    type  = var.accelerator_type
-    count = var.accelerator_count
+  # The GPU variant's; the CPU variant has none.
+  dynamic "guest_accelerator" {
+    for_each = local.gpu ? [var.accelerator_type] : []
+    content {
+      type  = guest_accelerator.value
+      count = var.accelerator_count
+    }
   }
 
-  # GPU VMs cannot live-migrate. A Spot VM is deleted when preempted (the group makes another);
-  # the 30 s notice reaches the worker as SIGTERM, and it returns its shard.
+  # A Spot VM is deleted when preempted (the group makes another); the 30 s notice reaches the
+  # worker as SIGTERM, and it finishes the episode at hand and hands its shard back.
   scheduling {
-    on_host_maintenance         = "TERMINATE"
+    on_host_maintenance         = local.on_host_maintenance
     provisioning_model          = var.spot ? "SPOT" : "STANDARD"
     preemptible                 = var.spot
     automatic_restart           = !var.spot
@@ -113,7 +131,7 @@ resource "google_compute_instance_template" "collector" {
 
   disk {
     source_image = var.boot_image
-    disk_size_gb = var.disk_size_gb
+    disk_size_gb = coalesce(var.disk_size_gb, local.gpu ? 200 : 30)
     disk_type    = "pd-balanced"
     boot         = true
     auto_delete  = true
@@ -142,10 +160,11 @@ resource "google_compute_instance_template" "collector" {
     google-monitoring-enabled = "true"
     user-data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
       env               = merge(var.env, local.base_env)
+      gpu               = local.gpu
       registry_host     = local.registry_host
       otel_image        = var.telemetry.image
       otel_config_b64   = base64encode(var.telemetry.config)
-      genie_sim_image   = var.genie_sim_image
+      genie_sim_image   = local.gpu ? var.genie_sim_image : ""
       scene_dir         = local.genie_sim_scene_dir
       collector_image   = var.collector_image
       collector_command = join(" ", var.collector_command)
@@ -156,6 +175,15 @@ resource "google_compute_instance_template" "collector" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = !local.gpu || var.genie_sim_image != null
+      error_message = "The genie-sim backend runs a Genie Sim server beside each worker: set genie_sim_image."
+    }
+    precondition {
+      condition     = !local.gpu || var.shards_per_instance == 1
+      error_message = "A Genie Sim server plays one scene at a time: a GPU VM takes one shard."
+    }
   }
 }
 
@@ -190,8 +218,8 @@ resource "google_compute_region_autoscaler" "collector" {
   autoscaling_policy {
     min_replicas = var.min_instances
     max_replicas = var.max_instances
-    # Isaac Sim and its driver take minutes before a VM works.
-    cooldown_period = var.boot_seconds
+    # Isaac Sim and its driver take minutes before a GPU VM works; a CPU VM pulls one image.
+    cooldown_period = coalesce(var.boot_seconds, local.gpu ? 600 : 180)
     mode            = "ON"
 
     metric {

@@ -1,10 +1,10 @@
 output "service_account_email" {
-  description = "The GPU collector workers' identity."
+  description = "The collector workers' identity."
   value       = google_service_account.collector.email
 }
 
 output "instance_group" {
-  description = "The GPU collector workers' managed instance group."
+  description = "The collector workers' managed instance group."
   value       = google_compute_region_instance_group_manager.collector.instance_group
 }
 

@@ -8,8 +8,18 @@ variable "region" {
   type        = string
 }
 
+variable "backend" {
+  description = "The simulator the workers run (BP_COLLECTOR_BACKEND): genie-sim on GPU VMs beside a Genie Sim server, mujoco on CPU VMs."
+  type        = string
+
+  validation {
+    condition     = contains(["mujoco", "genie-sim"], var.backend)
+    error_message = "backend is mujoco (CPU VMs) or genie-sim (GPU VMs)."
+  }
+}
+
 variable "zones" {
-  description = "Zones with the chosen GPU (NVIDIA L4 is in most regions' a/b/c zones; check before applying)."
+  description = "Zones of the group; they must offer the machine type (and, for genie-sim, the GPU: NVIDIA L4 is in most regions' a/b/c zones; check before applying)."
   type        = list(string)
 }
 
@@ -24,8 +34,9 @@ variable "collector_image" {
 }
 
 variable "genie_sim_image" {
-  description = "Genie Sim 3.x server image (Isaac Sim), mirrored into the project's Artifact Registry and pinned by digest."
+  description = "Genie Sim 3.x server image (Isaac Sim), mirrored into the project's Artifact Registry and pinned by digest; backend genie-sim only."
   type        = string
+  default     = null
 }
 
 variable "collector_command" {
@@ -55,19 +66,18 @@ variable "dead_letter_topic" {
 }
 
 variable "machine_type" {
-  description = "Machine type; G2 carries NVIDIA L4 (RTX-class, which Isaac Sim needs for rendering)."
+  description = "Machine type: genie-sim, a G2 (NVIDIA L4, RTX-class, which Isaac Sim needs for rendering); mujoco, a CPU machine with a core and 1.5 GB per shard (c2d-standard-8, e2-standard-4)."
   type        = string
-  default     = "g2-standard-16"
 }
 
 variable "accelerator_type" {
-  description = "GPU model."
+  description = "GPU model (backend genie-sim; CPU VMs have none)."
   type        = string
   default     = "nvidia-l4"
 }
 
 variable "accelerator_count" {
-  description = "GPUs per VM."
+  description = "GPUs per VM (backend genie-sim)."
   type        = number
   default     = 1
 }
@@ -96,7 +106,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound of VMs (and of GPUs in use)."
+  description = "Upper bound of VMs (and of GPUs in use, for genie-sim)."
   type        = number
   default     = 8
 
@@ -107,15 +117,20 @@ variable "max_instances" {
 }
 
 variable "shards_per_instance" {
-  description = "Backlog (shards waiting and being worked) one VM takes: the worker's BP_WORK_SLOTS, one per Genie Sim server."
+  description = "Backlog (shards waiting and being worked) one VM takes: its simulation processes (BP_COLLECTOR_WORKERS), work slots and flow control. genie-sim: 1, one per Genie Sim server; mujoco: what its cores and memory hold, a core and 1.5 GB each."
   type        = number
   default     = 1
+
+  validation {
+    condition     = var.shards_per_instance >= 1
+    error_message = "A VM takes at least one shard."
+  }
 }
 
 variable "boot_seconds" {
-  description = "Autoscaler cool-down: how long a new VM takes before its load counts (driver, Isaac Sim)."
+  description = "Autoscaler cool-down: how long a new VM takes before its load counts; null for the variant's (600 s for the driver and Isaac Sim, 180 s for a CPU VM)."
   type        = number
-  default     = 600
+  default     = null
 }
 
 variable "scale_in_window_seconds" {
@@ -125,15 +140,15 @@ variable "scale_in_window_seconds" {
 }
 
 variable "boot_image" {
-  description = "Boot image; Container-Optimized OS installs the NVIDIA driver with cos-extensions."
+  description = "Boot image; Container-Optimized OS runs the containers and installs the NVIDIA driver with cos-extensions."
   type        = string
   default     = "projects/cos-cloud/global/images/family/cos-stable"
 }
 
 variable "disk_size_gb" {
-  description = "Boot disk size; the Isaac Sim image alone is tens of GB."
+  description = "Boot disk size; null for the variant's (200 GB: the Isaac Sim image alone is tens of GB; 30 GB for a CPU VM)."
   type        = number
-  default     = 200
+  default     = null
 }
 
 variable "bucket_roles" {
@@ -157,7 +172,7 @@ variable "artifact_registry_repository" {
 }
 
 variable "env" {
-  description = "Environment of the worker container: the collect stage's (modules/stage output environment), with the telemetry's; the Genie Sim settings are added here."
+  description = "Environment of the worker container: the collect stage's (modules/stage output environment), with the telemetry's; the backend, the shards per VM and the Genie Sim settings are added here."
   type        = map(string)
 }
 
