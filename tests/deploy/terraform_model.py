@@ -152,3 +152,90 @@ def walk_strings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [s for item in node for s in walk_strings(item)]
     return []
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_REFERENCE = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\b")
+
+
+def _top_level(text: str) -> list[tuple[int, str]]:
+    """The characters of `text` outside strings and brackets, with their positions."""
+    found, depth, quoted = [], 0, False
+    for i, char in enumerate(text):
+        if char == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            found.append((i, char))
+    return found
+
+
+def _python(text: str) -> str:
+    top = _top_level(text)
+    question = next((i for i, c in top if c == "?"), -1)
+    if question >= 0:
+        colon = next(i for i, c in top if c == ":" and i > question)
+        condition, then, otherwise = (
+            _python(part)
+            for part in (text[:question], text[question + 1 : colon], text[colon + 1 :])
+        )
+        return f"(({then}) if ({condition}) else ({otherwise}))"
+    call = re.fullmatch(r"\s*(coalesce|tostring)\((.*)\)\s*", text, re.DOTALL)
+    if call:
+        name, inner = call.groups()
+        commas = [i for i, c in _top_level(inner) if c == ","]
+        bounds = zip([-1, *commas], [*commas, len(inner)], strict=True)
+        return f"{name}({', '.join(_python(inner[a + 1 : b]) for a, b in bounds)})"
+    strings = [*_STRING.findall(text), ""]
+    pieces = []
+    for piece, string in zip(_STRING.split(text), strings, strict=True):
+        piece = _REFERENCE.sub(lambda m: f'_["{m.group(0)}"]', piece)
+        piece = piece.replace("||", " or ").replace("&&", " and ")
+        piece = re.sub(r"!(?!=)", " not ", piece)
+        piece = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", piece))
+        pieces += [re.sub(r"\bnull\b", "None", piece), string]
+    return "".join(pieces)
+
+
+def evaluate(value: Any, names: dict[str, Any]) -> Any:
+    """The value of an HCL expression built from references, literals, lists, ==, !=, !, &&,
+    ||, `? :`, coalesce and tostring, given the values of the references it reads."""
+    if not (isinstance(value, str) and value.startswith("${")):
+        return value
+    python = _python(expression(value))
+    functions = {
+        "coalesce": lambda *values: next(v for v in values if v is not None),
+        "tostring": str,
+    }
+    try:
+        return eval(python, {"__builtins__": {}}, {"_": names, **functions})
+    except KeyError as missing:
+        raise AssertionError(f"{value!r} reads {missing}, which was not given") from None
+
+
+def render_template(template: str, variables: dict[str, Any]) -> str:
+    """Terraform's templatefile for the constructs our templates use: `${name}`, a `for` over a
+    map and `if`/`else`/`endif` on a boolean, each directive on a line of its own."""
+    loop = re.compile(r"%\{ for (\w+), (\w+) in (\w+) ~\}\n(.*?)%\{ endfor ~\}\n", re.DOTALL)
+    choice = re.compile(
+        r"%\{ if (\w+) ~\}\n(.*?)(?:%\{ else ~\}\n(.*?))?%\{ endif ~\}\n", re.DOTALL
+    )
+
+    def expand(match: re.Match[str]) -> str:
+        key, value, mapping, body = match.groups()
+        return "".join(
+            render(body, {key: k, value: str(v)}) for k, v in sorted(variables[mapping].items())
+        )
+
+    def choose(match: re.Match[str]) -> str:
+        name, then, otherwise = match.groups()
+        assert isinstance(variables[name], bool), f"{name} is not a boolean"
+        return then if variables[name] else (otherwise or "")
+
+    text = choice.sub(choose, loop.sub(expand, template))
+    return render(text, {k: str(v) for k, v in variables.items()})

@@ -5,16 +5,12 @@ The HCL is parsed (python-hcl2), not planned: no provider or cloud account is ne
 
 from __future__ import annotations
 
-import base64
 import inspect
 import os
 import re
 from typing import Any
 
 import pytest
-import yaml
-from bp_collector.backends import BACKENDS
-from bp_collector.settings import CollectorSettings
 from bp_common import stages
 from bp_common.config import Settings
 from bp_common.contracts.events import TOPICS
@@ -241,7 +237,7 @@ def test_push_stages_are_services_and_the_pulling_stage_is_an_always_on_worker(
     assert expression(service["count"]) == "local.push ? 1 : 0"
     assert expression(pool["count"]) == "local.pool ? 1 : 0"
     assert stage_module.locals["push"] == '${var.delivery == "push"}'
-    # A pulling stage runs its pool here unless its workers run elsewhere (GPU collectors).
+    # A pulling stage runs its pool here unless its workers run elsewhere (the collector VMs).
     assert stage_module.locals["pool"] == "${!local.push && !var.runs_elsewhere}"
     assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
     container = container_named(block(service, "template"), "stage")
@@ -571,87 +567,6 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
     )
 
 
-def test_the_gpu_collectors_run_on_private_gpu_vms_that_nothing_can_reach(
-    collector_module: Folder,
-) -> None:
-    template = collector_module.resource("google_compute_instance_template", "collector")
-    accelerator = block(template, "guest_accelerator")
-    assert expression(accelerator["type"]) == "var.accelerator_type"
-    assert collector_module.default("accelerator_type").startswith("nvidia-")
-    assert collector_module.default("accelerator_count") >= 1
-    assert block(template, "scheduling")["on_host_maintenance"] == "TERMINATE"
-    assert "access_config" not in block(template, "network_interface"), "no public address"
-    assert block(template, "shielded_instance_config")["enable_secure_boot"] is True
-    assert template["metadata"]["block-project-ssh-keys"] == "true"
-    # A worker pulls: it serves nothing, so no firewall rule, load balancer or DNS name admits
-    # anyone to it (the network denies all ingress).
-    for kind in (
-        "google_compute_firewall",
-        "google_compute_forwarding_rule",
-        "google_compute_region_backend_service",
-        "google_dns_record_set",
-    ):
-        assert not collector_module.of_type(kind), kind
-
-
-def test_gpu_collectors_may_be_spot_vms_that_return_their_shard_when_preempted(
-    collector_module: Folder,
-) -> None:
-    scheduling = block(
-        collector_module.resource("google_compute_instance_template", "collector"), "scheduling"
-    )
-    assert expression(scheduling["provisioning_model"]) == 'var.spot ? "SPOT" : "STANDARD"'
-    assert expression(scheduling["preemptible"]) == "var.spot"
-    # Compute Engine refuses a Spot VM that restarts itself; the group makes a new one instead.
-    assert expression(scheduling["automatic_restart"]) == "!var.spot"
-    assert expression(scheduling["instance_termination_action"]) == 'var.spot ? "DELETE" : null'
-    # The preemption notice is 30 s: the worker's SIGTERM-to-SIGKILL grace fits inside it.
-    grace = collector_module.variables["shutdown_grace_seconds"]
-    assert grace["default"] < 30
-    assert "<= 28" in block(grace, "validation")["condition"]
-
-
-def test_gpu_collectors_scale_on_the_shards_backlog_per_instance(
-    env: Folder, collector_module: Folder, stage_module: Folder
-) -> None:
-    autoscaler = collector_module.resource("google_compute_region_autoscaler", "collector")
-    assert expression(autoscaler["target"]) == (
-        "google_compute_region_instance_group_manager.collector.id"
-    )
-    policy = block(autoscaler, "autoscaling_policy")
-    assert expression(policy["min_replicas"]) == "var.min_instances"
-    assert collector_module.default("min_instances") == 0, "no GPU runs when no shard waits"
-    metric = block(policy, "metric")
-    assert metric["name"] == "pubsub.googleapis.com/subscription/num_undelivered_messages"
-    assert expression(metric["filter"]) == "local.backlog_filter"
-    subscription = render(collector_module.locals["backlog_filter"], {"var.subscription": "bp-x"})
-    assert subscription == (
-        'resource.type = "pubsub_subscription" AND resource.labels.subscription_id = "bp-x"'
-    )
-    # Each VM is given as much backlog as it works on at once, and admits no more.
-    assert expression(metric["single_instance_assignment"]) == "var.shards_per_instance"
-    base = collector_module.locals["base_env"]
-    for key in ("BP_WORK_SLOTS", "BP_FLOW_CONTROL_MAX_MESSAGES"):
-        assert expression(base[key]) == "tostring(var.shards_per_instance)"
-    assert block(policy, "scale_in_control")
-    # The group is sized by the autoscaler alone.
-    group = collector_module.resource("google_compute_region_instance_group_manager", "collector")
-    assert "target_size" not in group
-
-    call = env.modules["collector"]
-    assert expression(call["subscription"]) == 'module.stage["collect"].subscription'
-    assert expression(call["count"]) == "local.gpu_collectors ? 1 : 0"
-    assert env.locals["gpu_collectors"] == '${var.collector_backend == "genie-sim"}'
-    # While the GPU workers run, the CPU worker pool does not take their shards.
-    assert expression(env.modules["stage"]["runs_elsewhere"]) == (
-        'each.key == "collect" && local.gpu_collectors'
-    )
-    assert (
-        stage_names(stage_module, "collect")["subscription"]
-        == ROUTE_BY_STAGE["collect"].subscription
-    )
-
-
 def test_collector_workers_pull_shards_and_publish_only_where_the_collect_stage_does(
     env: Folder, collector_module: Folder
 ) -> None:
@@ -693,89 +608,3 @@ def test_every_variable_and_output_is_described(relative: str) -> None:
     undescribed = [f"var.{n}" for n, b in tf.variables.items() if not b.get("description")]
     undescribed += [f"output.{n}" for n, b in tf.outputs.items() if not b.get("description")]
     assert not undescribed
-
-
-def _render_cloud_init(template: str, variables: dict[str, Any]) -> str:
-    """Terraform's templatefile for the two constructs the collector's cloud-init uses."""
-    loop = re.compile(r"%\{ for (\w+), (\w+) in (\w+) ~\}\n(.*?)%\{ endfor ~\}\n", re.DOTALL)
-
-    def expand(match: re.Match[str]) -> str:
-        key, value, mapping, body = match.groups()
-        return "".join(
-            render(body, {key: k, value: str(v)}) for k, v in sorted(variables[mapping].items())
-        )
-
-    return render(loop.sub(expand, template), {k: str(v) for k, v in variables.items()})
-
-
-def test_the_gpu_collector_runs_on_the_genie_sim_server_beside_it_over_loopback(
-    collector_module: Folder,
-) -> None:
-    env = collector_module.locals["base_env"]
-    assert env["BP_COLLECTOR_BACKEND"] == "genie-sim" and "genie-sim" in BACKENDS
-    assert env["BP_GENIE_SIM_ADDRESS"] == "127.0.0.1:50051"  # plaintext: the VM's loopback
-    declared = CollectorSettings.model_fields
-    genie = [name for name in env if name.startswith("BP_GENIE_SIM")]
-    assert genie and all(name[3:].lower() in declared for name in genie)
-
-
-def test_the_gpu_collector_boots_into_the_driver_genie_sim_and_a_collector_worker(
-    collector_module: Folder,
-) -> None:
-    template = collector_module.resource("google_compute_instance_template", "collector")
-    call = template["metadata"]["user-data"]
-    assert "cloud-init.yaml.tftpl" in call
-    passed = set(re.findall(r"(\w+)\s*=", call.split("{", 2)[-1]))
-    source = (collector_module.path / "cloud-init.yaml.tftpl").read_text()
-    used = {name for name in re.findall(r"\$\{(\w+)\}", source)} | {"env"}
-    used -= {"name", "value"}
-    assert used <= passed, sorted(used - passed)
-
-    rendered = _render_cloud_init(
-        source,
-        {
-            "env": {"PIPELINE_ENV": "production", "BP_PROJECT_ID": PROJECT},
-            "registry_host": "us-central1-docker.pkg.dev",
-            "genie_sim_image": "registry/genie-sim@sha256:abc",
-            "scene_dir": "/var/lib/bp/genie-sim/scenes",
-            "collector_image": "registry/bp-collector:1",
-            "collector_command": " ".join(collector_module.default("collector_command")),
-            "stop_grace": 25,
-            "stop_timeout": 27,
-            "otel_image": "registry/otelcol:1",
-            "otel_config_b64": base64.b64encode(b"receivers: {}\n").decode(),
-        },
-    )
-    assert rendered.startswith("#cloud-config\n")
-    config = yaml.safe_load(rendered)
-    files = {f["path"]: f["content"] for f in config["write_files"]}
-    assert files["/etc/bp/collector.env"].split() == [
-        f"BP_PROJECT_ID={PROJECT}",
-        "PIPELINE_ENV=production",
-    ]
-    assert "cos-extensions install gpu" in files["/etc/systemd/system/bp-gpu-driver.service"]
-    genie = files["/etc/systemd/system/genie-sim.service"]
-    assert "registry/genie-sim@sha256:abc" in genie and "/dev/nvidia0" in genie
-    assert "GENIE_SIM_GRPC_HOST=127.0.0.1" in genie  # Genie Sim's plaintext port stays local
-    scenes = "/var/lib/bp/genie-sim/scenes"
-    assert f"--volume {scenes}:{scenes}:ro" in genie
-    collector = files["/etc/systemd/system/bp-collector.service"]
-    assert "Requires=genie-sim.service" in collector
-    assert "--env-file /etc/bp/collector.env" in collector
-    assert "registry/bp-collector:1 bp collector work" in collector
-    assert f"--volume {scenes}:{scenes} " in collector
-    # Shutdown (a preemption, a scale-in) gives the worker its grace to end or return its shard.
-    assert "docker stop --time 25 bp-collector" in collector
-    assert "TimeoutStopSec=27" in collector
-    assert any("bp-collector.service" in step for step in config["runcmd"])
-    # The OpenTelemetry Collector beside it, with its configuration from Terraform.
-    [otel_file] = [f for f in config["write_files"] if f["path"] == "/etc/bp/otel-collector.yaml"]
-    assert otel_file["encoding"] == "b64"
-    assert base64.b64decode(otel_file["content"]) == b"receivers: {}\n"
-    otel = files["/etc/systemd/system/otel-collector.service"]
-    assert (
-        "--network host" in otel and "registry/otelcol:1 --config=/etc/otelcol/config.yaml" in otel
-    )
-    assert "/etc/bp/otel-collector.yaml:/etc/otelcol/config.yaml:ro" in otel
-    assert "Wants=otel-collector.service" in collector
-    assert any("otel-collector.service" in step for step in config["runcmd"])

@@ -14,18 +14,15 @@ locals {
 
   # One simulation process per shard, and a shard admitted only when it can be worked: the
   # autoscaler counts on each VM holding shards_per_instance of the backlog, no more.
-  base_env = merge(
-    {
-      BP_COLLECTOR_BACKEND         = var.backend
-      BP_COLLECTOR_WORKERS         = tostring(var.shards_per_instance)
-      BP_WORK_SLOTS                = tostring(var.shards_per_instance)
-      BP_FLOW_CONTROL_MAX_MESSAGES = tostring(var.shards_per_instance)
-    },
-    local.gpu ? local.genie_sim_env : {},
-  )
+  base_env = {
+    BP_COLLECTOR_BACKEND         = var.backend
+    BP_COLLECTOR_WORKERS         = tostring(var.shards_per_instance)
+    BP_WORK_SLOTS                = tostring(var.shards_per_instance)
+    BP_FLOW_CONTROL_MAX_MESSAGES = tostring(var.shards_per_instance)
+  }
 
-  # Episodes run on the Genie Sim server beside the worker, over the VM's loopback (Genie Sim
-  # speaks plaintext); both containers mount the scene folder at the same path.
+  # The GPU variant's episodes run on the Genie Sim server beside the worker, over the VM's
+  # loopback (Genie Sim speaks plaintext); both containers mount the scene folder at one path.
   genie_sim_env = {
     BP_GENIE_SIM_ADDRESS   = "127.0.0.1:50051"
     BP_GENIE_SIM_SCENE_DIR = local.genie_sim_scene_dir
@@ -34,6 +31,11 @@ locals {
 
   # A GPU VM cannot live-migrate, nor can a Spot VM; a standard CPU VM can.
   on_host_maintenance = local.gpu || var.spot ? "TERMINATE" : "MIGRATE"
+
+  # Unless given: the Isaac Sim image alone is tens of GB, and Isaac Sim and its driver take
+  # minutes before a GPU VM works; a CPU VM pulls one image of about a GB.
+  disk_size_gb = coalesce(var.disk_size_gb, local.gpu ? 200 : 30)
+  boot_seconds = coalesce(var.boot_seconds, local.gpu ? 600 : 180)
 
   project_roles = [
     "roles/datastore.user",
@@ -131,7 +133,7 @@ resource "google_compute_instance_template" "collector" {
 
   disk {
     source_image = var.boot_image
-    disk_size_gb = coalesce(var.disk_size_gb, local.gpu ? 200 : 30)
+    disk_size_gb = local.disk_size_gb
     disk_type    = "pd-balanced"
     boot         = true
     auto_delete  = true
@@ -159,7 +161,7 @@ resource "google_compute_instance_template" "collector" {
     google-logging-enabled    = "true"
     google-monitoring-enabled = "true"
     user-data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      env               = merge(var.env, local.base_env)
+      env               = merge(var.env, local.base_env, local.gpu ? local.genie_sim_env : {})
       gpu               = local.gpu
       registry_host     = local.registry_host
       otel_image        = var.telemetry.image
@@ -218,8 +220,8 @@ resource "google_compute_region_autoscaler" "collector" {
   autoscaling_policy {
     min_replicas = var.min_instances
     max_replicas = var.max_instances
-    # Isaac Sim and its driver take minutes before a GPU VM works; a CPU VM pulls one image.
-    cooldown_period = coalesce(var.boot_seconds, local.gpu ? 600 : 180)
+    # How long a new VM takes before its load counts.
+    cooldown_period = local.boot_seconds
     mode            = "ON"
 
     metric {
