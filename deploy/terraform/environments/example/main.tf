@@ -36,8 +36,9 @@ locals {
   # Objects of the pipeline bucket as IAM conditions name them.
   scenes_objects = "projects/_/buckets/${google_storage_bucket.scenes.name}/objects/"
 
-  # Collector workers (issue 11, decision 0104): they read a run's export and its episodes, and
-  # create objects under runs/{scene}/{run}/episodes/ only. objectCreator holds no delete, so a
+  # The collect stage's account, which the collector VMs run as (issue 11, decision 0104): the
+  # workers read a run's export and its episodes, and create objects under
+  # runs/{scene}/{run}/episodes/ only. objectCreator holds no delete, so a
   # committed episode, shard or manifest can never be overwritten by a worker; nor can a worker
   # list the bucket or read scenes, imports or datasets.
   collector_bucket_roles = {
@@ -482,17 +483,16 @@ module "collector" {
   max_instances       = local.collector.max_instances
   shards_per_instance = local.collector.shards_per_instance
   spot                = var.collector_spot
-  bucket_roles        = local.collector_bucket_roles
   labels              = local.labels
 
   # The collect stage's own environment (its dead letters, delivery limits, telemetry); the
   # module adds the variant's: the backend, its shards per VM, and Genie Sim's address.
   env = module.stage["collect"].environment
 
-  subscription      = module.stage["collect"].subscription
-  dead_letter_topic = module.stage["collect"].dead_letter_topic
-  consumes_topic    = google_pubsub_topic.pipeline["collection-shards"].name
-  produces_topic    = google_pubsub_topic.pipeline["episodes-collected"].name
+  # The VMs are the collect stage's workers and run as its account, with its grants: one
+  # identity, one copy of the workers' permissions.
+  service_account_email = module.stage["collect"].service_account_email
+  subscription          = module.stage["collect"].subscription
 
   telemetry = {
     image  = module.telemetry.image

@@ -9,10 +9,9 @@ output "dead_letter_subscriptions" {
 }
 
 output "service_accounts" {
-  description = "Runtime identity per stage, of the collector workers and of the reconciler."
+  description = "Runtime identity per stage (collect's is the collector VMs') and of the reconciler."
   value = merge(
     { for name, s in module.stage : name => s.service_account_email },
-    { collector = module.collector.service_account_email },
     { reconciler = module.reconciler.service_account_email },
   )
 }

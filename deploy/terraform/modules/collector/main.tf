@@ -3,11 +3,11 @@
 # variant per backend: genie-sim runs on NVIDIA L4 VMs beside a Genie Sim server on Isaac Sim
 # (plaintext gRPC on the VM's loopback only); mujoco runs on CPU VMs, one simulation process per
 # shard and no simulator server. No public address, nothing listens for the network, no secret:
-# a worker pulls shards, reads exports, creates episodes and publishes, as its own account and
-# nothing more.
+# the VMs run as the collect stage's runtime account (modules/stage), whose grants are the
+# workers' (pull shards, read exports, create episodes, publish); this module adds only what a VM
+# needs beyond them, reading its images from Artifact Registry.
 
 locals {
-  member        = "serviceAccount:${google_service_account.collector.email}"
   registry_host = "${var.artifact_registry_repository.location}-docker.pkg.dev"
 
   gpu = var.backend == "genie-sim"
@@ -37,70 +37,19 @@ locals {
   disk_size_gb = coalesce(var.disk_size_gb, local.gpu ? 200 : 30)
   boot_seconds = coalesce(var.boot_seconds, local.gpu ? 600 : 180)
 
-  project_roles = [
-    "roles/datastore.user",
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/cloudtrace.agent",
-  ]
-
   # The backlog the autoscaler reads: shards waiting and shards being worked, on the collect
   # stage's subscription; over shards_per_instance, the number of VMs it keeps.
   backlog_filter = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${var.subscription}\""
 }
 
-resource "google_service_account" "collector" {
-  project      = var.project_id
-  account_id   = "bp-collector"
-  display_name = "BlueprintPipeline collector workers"
-  description  = "Identity of the collector workers: pulls shards, reads exports, creates episodes, publishes episodes-collected."
-}
-
-resource "google_project_iam_member" "collector" {
-  for_each = toset(local.project_roles)
-  project  = var.project_id
-  role     = each.value
-  member   = local.member
-}
-
-resource "google_storage_bucket_iam_member" "collector" {
-  for_each = var.bucket_roles
-  bucket   = each.value.bucket
-  role     = each.value.role
-  member   = local.member
-
-  dynamic "condition" {
-    for_each = each.value.condition == null ? [] : [each.value.condition]
-    content {
-      title      = condition.value.title
-      expression = condition.value.expression
-    }
-  }
-}
-
-resource "google_pubsub_subscription_iam_member" "collector_pulls" {
-  project      = var.project_id
-  subscription = var.subscription
-  role         = "roles/pubsub.subscriber"
-  member       = local.member
-}
-
-# The run's fan-in publishes episodes-collected; a permanently failing shard goes to the shards'
-# dead-letter topic with its error; a shard handed back is published again on its own topic.
-resource "google_pubsub_topic_iam_member" "collector_publishes" {
-  for_each = toset([var.produces_topic, var.dead_letter_topic, var.consumes_topic])
-  project  = var.project_id
-  topic    = each.value
-  role     = "roles/pubsub.publisher"
-  member   = local.member
-}
-
+# Container-Optimized OS pulls both images with the VM's account; logs and metrics are the
+# stage's grants already.
 resource "google_artifact_registry_repository_iam_member" "collector_pulls" {
   project    = var.project_id
   location   = var.artifact_registry_repository.location
   repository = var.artifact_registry_repository.name
   role       = "roles/artifactregistry.reader"
-  member     = local.member
+  member     = "serviceAccount:${var.service_account_email}"
 }
 
 resource "google_compute_instance_template" "collector" {
@@ -144,7 +93,7 @@ resource "google_compute_instance_template" "collector" {
   }
 
   service_account {
-    email  = google_service_account.collector.email
+    email  = var.service_account_email
     scopes = ["cloud-platform"]
   }
 

@@ -1,8 +1,3 @@
-output "service_account_email" {
-  description = "The collector workers' identity."
-  value       = google_service_account.collector.email
-}
-
 output "instance_group" {
   description = "The collector workers' managed instance group."
   value       = google_compute_region_instance_group_manager.collector.instance_group

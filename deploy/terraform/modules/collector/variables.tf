@@ -45,23 +45,13 @@ variable "collector_command" {
   default     = ["bp", "collector", "work"]
 }
 
+variable "service_account_email" {
+  description = "The collect stage's runtime account (modules/stage output service_account_email), which the VMs run as: it holds the workers' grants (subscriber on bp-collect, publisher on its result, dead-letter and shards topics, the conditioned bucket roles, Firestore, log, metric and trace writer)."
+  type        = string
+}
+
 variable "subscription" {
   description = "The collect stage's subscription (bp-collect): what the workers pull and what the autoscaler reads the backlog of."
-  type        = string
-}
-
-variable "consumes_topic" {
-  description = "The shards' topic (collection-shards); a worker hands a shard back by publishing it again there."
-  type        = string
-}
-
-variable "produces_topic" {
-  description = "The topic a run's fan-in publishes to (episodes-collected)."
-  type        = string
-}
-
-variable "dead_letter_topic" {
-  description = "The collect stage's dead-letter topic (bp-collect-dead-letter), where a worker sends a permanently failing shard."
   type        = string
 }
 
@@ -149,18 +139,6 @@ variable "disk_size_gb" {
   description = "Boot disk size; null for the variant's (200 GB: the Isaac Sim image alone is tens of GB; 30 GB for a CPU VM)."
   type        = number
   default     = null
-}
-
-variable "bucket_roles" {
-  description = "Bucket-level roles of the workers' account: { label = { bucket, role, condition } }; the conditions keep it to exports and episode prefixes."
-  type = map(object({
-    bucket = string
-    role   = string
-    condition = optional(object({
-      title      = string
-      expression = string
-    }))
-  }))
 }
 
 variable "artifact_registry_repository" {

@@ -1,6 +1,7 @@
 # One pipeline stage: its runtime identity, its subscription with a dead-letter queue, and the
 # Cloud Run resource that consumes it (a push service, or a worker pool for a pulling stage),
-# unless its workers run elsewhere (GPU collector workers, modules/collector).
+# unless its workers run elsewhere (the collector VMs, modules/collector, which run as this
+# stage's runtime account).
 
 locals {
   push = var.delivery == "push"
@@ -60,7 +61,7 @@ resource "google_service_account" "runtime" {
   project      = var.project_id
   account_id   = "bp-${var.stage}"
   display_name = "BlueprintPipeline ${var.stage} stage"
-  description  = "Runtime identity of the ${var.stage} stage; nothing else runs as it."
+  description  = "Runtime identity of the ${var.stage} stage's workers; nothing else runs as it."
 }
 
 # Pub/Sub signs push requests as this account; it may invoke this one service and nothing else.

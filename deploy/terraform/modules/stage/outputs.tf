@@ -1,5 +1,5 @@
 output "service_account_email" {
-  description = "Runtime identity of the stage."
+  description = "Runtime identity of the stage; workers that run elsewhere run as it."
   value       = google_service_account.runtime.email
 }
 

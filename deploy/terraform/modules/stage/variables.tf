@@ -165,7 +165,7 @@ variable "concurrency" {
 }
 
 variable "runs_elsewhere" {
-  description = "The stage's workers run outside this module (the GPU collector workers): no Cloud Run resource here, only the subscription, dead letters, identity and the environment (output environment) those workers are given."
+  description = "The stage's workers run outside this module (the collector VMs): no Cloud Run resource here, only the subscription, dead letters, the identity those workers run as with its grants (output service_account_email), and the environment they are given (output environment)."
   type        = bool
   default     = false
 }
