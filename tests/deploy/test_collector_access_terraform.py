@@ -145,14 +145,25 @@ def test_collector_workers_read_exports_and_create_episodes_and_nothing_else(env
         assert not allows(create, key), key
 
 
-def test_the_conditions_are_attached_to_the_grants(env: Folder) -> None:
+def test_the_conditions_are_attached_to_the_one_account_the_workers_run_as(env: Folder) -> None:
+    # The collect stage's runtime account is given the conditioned grants, and each carries its
+    # condition; the collector VMs run as that account, and no other holds a bucket grant for them.
+    assert expression(env.locals["stage_bucket_roles"]["collect"]) == (
+        "local.collector_bucket_roles"
+    )
+    assert expression(env.modules["stage"]["bucket_roles"]) == "local.stage_bucket_roles[each.key]"
+    assert all(grant["condition"] for grant in env.locals["collector_bucket_roles"].values())
     stage = folder(module_folder(env.modules["stage"]))
+    grant = stage.resource("google_storage_bucket_iam_member", "runtime")
+    assert expression(grant["member"]) == "local.runtime_member"
+    condition = block(grant, "condition")
+    assert expression(condition["expression"]) == "condition.value.expression"
+    assert expression(condition["title"]) == "condition.value.title"
+    assert expression(env.modules["collector"]["service_account_email"]) == (
+        'module.stage["collect"].service_account_email'
+    )
     collector = folder(module_folder(env.modules["collector"]))
-    for module, name in ((stage, "runtime"), (collector, "collector")):
-        grant = module.resource("google_storage_bucket_iam_member", name)
-        condition = block(grant, "condition")
-        assert expression(condition["expression"]) == "condition.value.expression"
-        assert expression(condition["title"]) == "condition.value.title"
+    assert not collector.of_type("google_storage_bucket_iam_member")
 
 
 def test_every_stage_may_hand_a_message_back_on_the_topic_it_consumes(env: Folder) -> None:

@@ -255,7 +255,23 @@ def test_push_stages_are_services_and_the_pulling_stage_is_an_always_on_worker(
     )
 
 
-def test_every_cloud_run_resource_and_vm_runs_as_its_own_account(
+def deployment_accounts(env: Folder, stage_module: Folder) -> list[str]:
+    """The account id of every service account the example environment makes."""
+    accounts = []
+    for stage, row in env.locals["stages"].items():
+        names = stage_names(stage_module, stage)
+        accounts.append(names["account"])
+        if row["delivery"] == "push":
+            accounts.append(names["push_account"])
+    for name, call in env.modules.items():
+        if name != "stage":
+            made = folder(module_folder(call)).of_type("google_service_account")
+            accounts += [a["account_id"] for a in made.values()]
+    accounts += [a["account_id"] for a in env.of_type("google_service_account").values()]
+    return accounts
+
+
+def test_each_stages_workers_run_as_its_one_account_collector_vms_included(
     env: Folder,
     stage_module: Folder,
     collector_module: Folder,
@@ -269,22 +285,37 @@ def test_every_cloud_run_resource_and_vm_runs_as_its_own_account(
         ],
     ]
     assert {expression(w) for w in workloads} == {"google_service_account.runtime.email"}
-    vm_account = block(
-        collector_module.resource("google_compute_instance_template", "collector"),
-        "service_account",
+    assert expression(stage_module.outputs["service_account_email"]["value"]) == (
+        "google_service_account.runtime.email"
     )
-    assert expression(vm_account["email"]) == "google_service_account.collector.email"
-
-    # One runtime account per stage (the module is instantiated once per stage), one for the VMs.
-    accounts = [stage_names(stage_module, s)["account"] for s in env.locals["stages"]]
-    accounts.append(collector_module.resource("google_service_account", "collector")["account_id"])
-    assert len(set(accounts)) == len(accounts) == len(STAGE_NAMES) + 1
     for tf in (env, stage_module, collector_module):
         for kind in ("google_cloud_run_v2_service", "google_cloud_run_v2_worker_pool"):
             for name, body in tf.of_type(kind).items():
                 assert block(body, "template").get("service_account"), (
                     f"{kind}.{name} uses the default account"
                 )
+
+    # The collect stage's workers are the collector VMs alone (no Cloud Run resource of its
+    # own), and they run as its runtime account: the collector module makes none.
+    assert expression(env.modules["stage"]["runs_elsewhere"]) == 'each.key == "collect"'
+    vm_account = block(
+        collector_module.resource("google_compute_instance_template", "collector"),
+        "service_account",
+    )
+    assert expression(vm_account["email"]) == "var.service_account_email"
+    assert expression(env.modules["collector"]["service_account_email"]) == (
+        'module.stage["collect"].service_account_email'
+    )
+    assert not collector_module.of_type("google_service_account")
+
+    # One account per stage and per push identity, none shared, and exactly one for the
+    # collect workers.
+    accounts = deployment_accounts(env, stage_module)
+    assert len(set(accounts)) == len(accounts)
+    assert [stage_names(stage_module, s)["account"] for s in env.locals["stages"]] == [
+        f"bp-{s}" for s in STAGE_NAMES
+    ]
+    assert [a for a in accounts if a.startswith("bp-collect")] == ["bp-collect"]
 
 
 @pytest.mark.parametrize("relative", folders())
@@ -320,7 +351,7 @@ def test_every_secret_has_an_accessor_and_only_its_consumers_get_one(
         == "local.secrets"
     )
     # Only upload holds a secret: nothing dials the gRPC collector in the cloud, so no collector
-    # certificate is deployed at all.
+    # certificate is deployed at all, and collect's account (the collector VMs') holds none.
     assert consumers == {"firebase-service-account": ["upload"]}
 
     assert "local.stage_secrets[each.key]" in env.modules["stage"]["secrets"]
@@ -334,9 +365,9 @@ def test_every_secret_has_an_accessor_and_only_its_consumers_get_one(
     assert not [k for k in collector_module.resources if k.startswith("google_secret_manager")]
     assert not collector_module.of_type("google_service_account_key")
 
-    # Nobody is granted secret access project-wide.
-    for module in (stage_module, collector_module):
-        assert not [r for r in module.locals["project_roles"] if "secretmanager" in r]
+    # Nobody is granted secret access project-wide; the collector module grants nothing there.
+    assert not [r for r in stage_module.locals["project_roles"] if "secretmanager" in r]
+    assert not collector_module.of_type("google_project_iam_member")
     assert not env.of_type("google_project_iam_member") and not env.of_type(
         "google_project_iam_binding"
     )
@@ -567,32 +598,53 @@ def test_dashboard_and_alerts_cover_every_stage(env: Folder, monitoring_module: 
     )
 
 
-def test_collector_workers_pull_shards_and_publish_only_where_the_collect_stage_does(
-    env: Folder, collector_module: Folder
+def test_the_collector_vms_hold_the_collect_stages_grants_and_beside_them_only_image_reads(
+    env: Folder, stage_module: Folder, collector_module: Folder
 ) -> None:
-    pulls = collector_module.resource("google_pubsub_subscription_iam_member", "collector_pulls")
+    # A pulling stage's account pulls its own subscription and publishes its result, its dead
+    # letters and messages handed back, on the topics the environment gives it.
+    assert env.locals["stages"]["collect"]["delivery"] == "pull"
+    pulls = stage_module.resource("google_pubsub_subscription_iam_member", "runtime_pulls")
+    assert expression(pulls["count"]) == "local.push ? 0 : 1"
     assert (pulls["role"], expression(pulls["subscription"])) == (
         "roles/pubsub.subscriber",
-        "var.subscription",
+        "google_pubsub_subscription.stage.name",
     )
-    publishes = collector_module.resource("google_pubsub_topic_iam_member", "collector_publishes")
-    assert publishes["role"] == "roles/pubsub.publisher"
-    assert expression(publishes["for_each"]) == (
-        "toset([var.produces_topic, var.dead_letter_topic, var.consumes_topic])"
-    )
-    call = env.modules["collector"]
-    route = ROUTE_BY_STAGE["collect"]
-    assert expression(call["produces_topic"]) == (
-        f'google_pubsub_topic.pipeline["{route.produces}"].name'
-    )
-    assert expression(call["consumes_topic"]) == (
-        f'google_pubsub_topic.pipeline["{route.consumes}"].name'
-    )
-    assert expression(call["dead_letter_topic"]) == 'module.stage["collect"].dead_letter_topic'
-    assert expression(call["bucket_roles"]) == "local.collector_bucket_roles"
+    published = {
+        expression(grant["topic"])
+        for grant in stage_module.of_type("google_pubsub_topic_iam_member").values()
+        if grant["role"] == "roles/pubsub.publisher"
+        and grant["member"] == "${local.runtime_member}"
+    }
+    assert published == {
+        "var.produces_topic",
+        "var.consumes_topic",
+        "google_pubsub_topic.dead_letter.name",
+    }
+    # Its bucket grants are the conditioned ones (tests/deploy/test_collector_access_terraform),
+    # and its project roles let the VMs' agents write logs and metrics.
+    assert expression(env.modules["stage"]["bucket_roles"]) == "local.stage_bucket_roles[each.key]"
     assert expression(env.locals["stage_bucket_roles"]["collect"]) == (
         "local.collector_bucket_roles"
     )
+    template = collector_module.resource("google_compute_instance_template", "collector")
+    assert template["metadata"]["google-logging-enabled"] == "true"
+    assert template["metadata"]["google-monitoring-enabled"] == "true"
+    assert {"roles/logging.logWriter", "roles/monitoring.metricWriter"} <= set(
+        stage_module.locals["project_roles"]
+    )
+
+    # Beside them the collector module grants the VMs' account one thing: reading its images.
+    grants = {
+        (kind, name): body
+        for kind, resources in collector_module.resources.items()
+        if "_iam_" in kind
+        for name, body in resources.items()
+    }
+    assert list(grants) == [("google_artifact_registry_repository_iam_member", "collector_pulls")]
+    [image_reads] = grants.values()
+    assert image_reads["role"] == "roles/artifactregistry.reader"
+    assert image_reads["member"] == "serviceAccount:${var.service_account_email}"
 
 
 def test_the_example_tfvars_sets_every_required_variable(env: Folder) -> None:
