@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import typer
 from pydantic import ValidationError
@@ -101,6 +102,10 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
     """Run a stage as a streaming-pull worker (flow control, lease extension) until SIGTERM."""
     from bp_common.bus.pubsub import PullWorker
 
+    # Asked to stop while starting (a VM preempted as it boots): start nothing, exit cleanly.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     settings, adapters, deliverer, sink = _service(stage, Transport.PULL)
     pull = PullWorker(
         adapters.subscriber,
@@ -119,6 +124,8 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if stopping.is_set():
+        return
     pull.run()
 
 
