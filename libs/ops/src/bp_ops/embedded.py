@@ -83,6 +83,11 @@ class EmbeddedPipeline:
         assert stat is not None
         return stat.generation
 
+    def close(self) -> None:
+        """Release what the stages' adapters hold (the collect stage's simulation processes)."""
+        for deliverer in self.deliverers.values():
+            deliverer.close()
+
     def drop_scene(self, scene_path: Path, scene_id: str | None = None) -> EmbeddedRun:
         """Put the scene into the local bucket and announce it as Cloud Storage would.
 

@@ -124,9 +124,9 @@ def worker(stage: str = typer.Argument(..., help="Stage name or module:ATTRIBUTE
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if stopping.is_set():
-        return
-    pull.run()
+    if not stopping.is_set():
+        pull.run()
+    deliverer.close()
 
 
 def check_config() -> None:

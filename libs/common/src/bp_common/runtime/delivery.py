@@ -160,6 +160,13 @@ class Deliverer:
         )
         self.metrics.stage_in_flight.add(0, stage=name)
 
+    def close(self) -> None:
+        """Release what the stage's adapters hold (a pool of simulation processes), if they
+        hold anything: once, when the process stops taking messages."""
+        close = getattr(self.adapters, "close", None)
+        if callable(close):
+            close()
+
     def deliver(self, message: Message) -> Verdict:
         started = time.monotonic()
         name = self.stage.name

@@ -11,6 +11,7 @@ from bp_common import stages as stage_registry
 from bp_common.config import Settings
 from bp_common.contracts.events import DatasetsPublished
 from bp_common.errors import PipelineError
+from bp_common.ledger.run_state import stage_records
 from bp_common.runtime.delivery import Outcome, Verdict
 from bp_common.telemetry import flush_telemetry, setup_logging, setup_telemetry
 
@@ -100,14 +101,19 @@ def run(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"scene {run.scene_id} -> run {run.run_id}")
-    pipeline.drain(run, _progress)
+    try:
+        pipeline.drain(run, _progress)
+    finally:
+        pipeline.close()
     flush_telemetry()
     record = pipeline.ports.ledger.get(run.run_id)
     if record is None:
         typer.secho("the run left no record (was the scene rejected?)", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"run {record.run_id}: {record.state}")
-    for name, st in record.stages.items():
+    records = stage_records(record, list(installed))  # a stage worked in pieces, rolled up
+    for name in [n for n in installed if n in records]:
+        st = records[name]
         line = f"  {name:<8} {st.state.value}"
         if st.error:
             line += f"  {st.error.type}: {st.error.message}"

@@ -2,6 +2,11 @@
 
 import os
 
-# MuJoCo picks its OpenGL backend when it is first imported; without a display only EGL or
-# OSMesa can render, so choose EGL unless the caller already chose.
-os.environ.setdefault("MUJOCO_GL", "egl")
+
+def use_offscreen_gl() -> None:
+    """MuJoCo picks its OpenGL backend when it is first imported; without a display only EGL or
+    OSMesa can render, so choose EGL unless the caller already chose."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+use_offscreen_gl()

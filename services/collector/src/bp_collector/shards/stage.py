@@ -38,6 +38,7 @@ from bp_collector.jobs.worker import (
     init_worker,
     run_episode,
 )
+from bp_collector.mujoco import use_offscreen_gl
 from bp_collector.settings import CollectorSettings
 from bp_collector.shards.fan_in import fan_in
 from bp_collector.shards.work import ShardEpisode, ShardInputsInvalid, collect_shard
@@ -62,6 +63,9 @@ class Simulators:
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # A simulation process imports mujoco with the command's own modules, before
+                # any collector module could choose the offscreen backend: it inherits it.
+                use_offscreen_gl()
                 # spawn, not fork: the parent runs the bus client's threads.
                 self._pool = ProcessPoolExecutor(
                     self.processes,
