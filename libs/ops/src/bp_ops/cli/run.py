@@ -51,7 +51,7 @@ def _progress(stage: str, verdict: Verdict, seconds: float) -> None:
         if verdict.duplicate:
             what = "already done"
         else:
-            what = f"done -> {verdict.emitted.topic}" if verdict.emitted else "finished"
+            what = f"done -> {verdict.emitted.topic}" if verdict.emitted else "done"
         typer.echo(f"  [{stage}] {what} ({seconds:.1f}s)")
     elif verdict.outcome is Outcome.RETRY:
         typer.secho(f"  [{stage}] failed, will retry: {verdict.error}", fg="yellow")
