@@ -105,7 +105,10 @@ class DatasetSummary:
     tasks: list[str]
     episodes: list[EpisodeRecord]
     ground_truth_root: Path | None
-    files: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        """Every file of the dataset, listed now (a list of thousands is not kept)."""
+        return sorted(p for p in self.root.rglob("*") if p.is_file())
 
 
 @dataclass
@@ -630,7 +633,7 @@ class LeRobotDatasetWriter:
         )
         if wanted and self._ground_truth is None:
             self._ground_truth = GroundTruthPackWriter(
-                self.ground_truth_root, self.spec, self.chunks_size
+                self.ground_truth_root, self.spec, self.chunks_size, self._scratch
             )
         return self._ground_truth if wanted else None
 
@@ -717,9 +720,14 @@ class LeRobotDatasetWriter:
                 meta / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)]
             )
         try:
-            dataset_stats = self.dataset_stats()
+            summary = self._write_metadata(tasks, meta)
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
+        return summary
+
+    def _write_metadata(self, tasks: list[str], meta: Path) -> DatasetSummary:
+        """stats.json, the ground-truth index, the card and info.json, from the scratch folder."""
+        dataset_stats = self.dataset_stats()
         (meta / "stats.json").write_text(json.dumps(stats_to_json(dataset_stats), indent=2) + "\n")
         info = info_json(
             self.spec,
@@ -757,7 +765,6 @@ class LeRobotDatasetWriter:
             tasks=tasks,
             episodes=list(self._episodes),
             ground_truth_root=ground_truth,
-            files=sorted(p for p in self.root.rglob("*") if p.is_file()),
         )
 
     def abort(self) -> None:
