@@ -18,8 +18,9 @@ gates fail, `write_quality_report` alone writes the report. The robot's folder:
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,7 @@ def write_quality_report(
 def write_analytics(
     written: WrittenEpisodes,
     root: Path,
-    measured: Mapping[str, Sequence[MeasuredEpisode]],
+    measured: Mapping[str, Collection[MeasuredEpisode]],
 ) -> dict[str, Any]:
     """analytics/analytics.json and .html under `root`, and their summary in README.md."""
     quality = written.quality
@@ -278,7 +279,7 @@ def write_robot_dataset(
     root: Path,
     lerobot: LeRobotSettings,
     provenance: Mapping[str, Any],
-    measured: Mapping[str, Sequence[MeasuredEpisode]] | None = None,
+    measured: Mapping[str, Collection[MeasuredEpisode]] | None = None,
 ) -> RobotImport:
     """Write the dataset, ground truth, report and analytics; commit with the manifest if gates
     still hold.
@@ -313,11 +314,11 @@ def write_robot_dataset(
         write_quality_report(written, root, None)
         return RobotImport(written, root, lerobot.format, None, None, time.monotonic() - started)
     write_quality_report(written, root, dataset)
-    write_analytics(
-        episodes,
-        root,
-        measured if measured is not None else run_trajectories({written.robot: written}),
-    )
+    if measured is not None:
+        write_analytics(episodes, root, measured)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bp-import-measures-", dir=root.parent) as work:
+            write_analytics(episodes, root, run_trajectories({written.robot: written}, Path(work)))
     counts = {
         **written.counts.record(),
         "dataset_episodes": summary.total_episodes,

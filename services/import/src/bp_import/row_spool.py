@@ -9,14 +9,15 @@ start, as often as a document needs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
-class RowSpool(Generic[T]):
+class RowSpool(Collection[T]):
     """Items of one kind in a JSON-lines file at `path`: `encode` makes an item a JSON value,
     `decode` makes it back (floats come back exactly: JSON keeps their shortest repr)."""
 
@@ -40,6 +41,26 @@ class RowSpool(Generic[T]):
         with self.path.open() as file:
             for line in file:
                 yield self._decode(json.loads(line))
+
+    def __contains__(self, item: object) -> bool:
+        return any(mine == item for mine in self)
+
+
+class SpoolView(Collection[U]):
+    """One part of each item of a collection (a spool), taken afresh on every pass."""
+
+    def __init__(self, items: Collection[T], part: Callable[[T], U]) -> None:
+        self._items = items
+        self._part = part
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[U]:
+        return map(self._part, self._items)
+
+    def __contains__(self, item: object) -> bool:
+        return any(mine == item for mine in self)
 
 
 def json_rows(path: Path) -> RowSpool[dict[str, Any]]:
