@@ -780,29 +780,47 @@ class LeRobotDatasetWriter:
 
 
 class _EpisodesTable:
-    """v3.0 meta/episodes: rows written a group at a time as episodes are committed."""
+    """v3.0 meta/episodes: rows written a group at a time as episodes are committed.
+
+    A row as Python values is about 26 KiB (its statistics are nested lists of floats); a
+    group's rows are packed into Arrow record batches a few at a time (about 1 KiB a row), so
+    a full group waiting to be written stays small. The group is written as one table, so the
+    file is the one a table of the rows themselves would make.
+    """
 
     GROUP = 256
+    BATCH = 32
 
     def __init__(self, path: Path, spec: DatasetSpec) -> None:
         self.path = path
         self.schema = episodes_schema(spec)
         self._rows: list[dict[str, Any]] = []
+        self._batches: list[pa.RecordBatch] = []
+        self._count = 0
         self._writer: pq.ParquetWriter | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
-        if len(self._rows) >= self.GROUP:
+        self._count += 1
+        if len(self._rows) >= self.BATCH:
+            self._pack()
+        if self._count >= self.GROUP:
             self._flush()
 
+    def _pack(self) -> None:
+        if self._rows:
+            self._batches.append(pa.RecordBatch.from_pylist(self._rows, schema=self.schema))
+            self._rows = []
+
     def _flush(self) -> None:
-        if not self._rows:
+        self._pack()
+        if not self._batches:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.path, self.schema)
-        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
-        self._rows = []
+        self._writer.write_table(pa.Table.from_batches(self._batches, schema=self.schema))
+        self._batches, self._count = [], 0
 
     def close(self) -> None:
         self._flush()
@@ -811,7 +829,7 @@ class _EpisodesTable:
             self._writer = None
 
     def abort(self) -> None:
-        self._rows = []
+        self._rows, self._batches, self._count = [], [], 0
         if self._writer is not None:
             self._writer.close()
             self._writer = None
