@@ -783,7 +783,7 @@ class _EpisodesTable:
     """v3.0 meta/episodes: rows written a group at a time as episodes are committed.
 
     A row as Python values is about 26 KiB (its statistics are nested lists of floats); a
-    group's rows are packed into Arrow record batches a few at a time (about 1 KiB a row), so
+    group's rows are packed into Arrow record batches a few at a time (3 KiB a row), so
     a full group waiting to be written stays small. The group is written as one table, so the
     file is the one a table of the rows themselves would make.
     """
