@@ -118,7 +118,7 @@ def assert_frames_at_their_times(
 
 
 def test_v30_layout(dataset_v30: WrittenDataset) -> None:
-    files = {p.relative_to(dataset_v30.root).as_posix() for p in dataset_v30.summary.files}
+    files = {p.relative_to(dataset_v30.root).as_posix() for p in dataset_v30.summary.files()}
     assert files == {
         "README.md",
         "meta/info.json",
@@ -316,7 +316,7 @@ def test_dataset_card(dataset_v30: WrittenDataset) -> None:
 
 def test_v21_layout_and_info(dataset_v21: WrittenDataset) -> None:
     root = dataset_v21.root
-    files = {p.relative_to(root).as_posix() for p in dataset_v21.summary.files}
+    files = {p.relative_to(root).as_posix() for p in dataset_v21.summary.files()}
     expected = {
         "README.md",
         "meta/info.json",

@@ -17,10 +17,10 @@ gates fail, `write_quality_report` alone writes the report. The robot's folder:
 
 from __future__ import annotations
 
-import json
 import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,12 @@ from bp_import.episodes.selection import (
     select_episodes,
 )
 from bp_import.import_config import LeRobotSettings, QualitySettings
-from bp_import.import_manifest import commit_import_manifest, import_manifest
+from bp_import.import_manifest import (
+    IMPORT_MANIFEST,
+    commit_import_manifest,
+    import_manifest,
+    read_import_manifest,
+)
 from bp_import.lerobot.episode_frames import EpisodeFramesError
 from bp_import.lerobot.writer import DatasetSummary, LeRobotDatasetWriter
 from bp_import.quality.contact_sheet import SheetRow, contact_sheet_png, sample_frames
@@ -71,6 +76,7 @@ from bp_import.quality.report import (
     quality_summary,
 )
 from bp_import.quality.report_page import report_html
+from bp_import.streamed_json import write_json
 
 GROUND_TRUTH_DIR = "ground_truth"
 SHEET_EPISODES = 4
@@ -79,19 +85,25 @@ TRAJECTORY_EPISODES = 4
 
 @dataclass(frozen=True)
 class RobotImport:
-    """What one robot's import produced; `manifest` is set when the folder was committed."""
+    """What one robot's import produced; `manifest_path` is set when the folder was committed."""
 
     quality: RobotQuality
     root: Path
     codebase_version: str
     summary: DatasetSummary | None
-    manifest: dict[str, Any] | None
+    manifest_path: Path | None
     write_seconds: float = 0.0
     """How long writing the dataset, ground truth and report took."""
 
     @property
     def committed(self) -> bool:
-        return self.manifest is not None
+        return self.manifest_path is not None
+
+    def manifest(self) -> dict[str, Any]:
+        """The committed manifest, read again: its file list grows with the episodes, so it is
+        not kept."""
+        assert self.manifest_path is not None, "not committed"
+        return read_import_manifest(self.root)
 
 
 def assess_robot(
@@ -235,23 +247,14 @@ def write_quality_report(
     (folder / CONTACT_SHEET).write_bytes(sheet)
     (folder / REPORT_HTML).write_text(report_html(document, _example_paths(quality), sheet))
     path = folder / REPORT_JSON
-    _write_json(path, document)
+    write_json(path, document)
     return path
-
-
-def _write_json(path: Path, document: Mapping[str, Any]) -> None:
-    """`document` as indented JSON, streamed to the file: its whole text (and the encoder's
-    pieces of it, several times its size) is never held at once; a report's grows with the
-    episodes."""
-    with path.open("w") as file:
-        json.dump(document, file, indent=2)
-        file.write("\n")
 
 
 def write_analytics(
     written: WrittenEpisodes,
     root: Path,
-    measured: Mapping[str, Sequence[MeasuredEpisode]],
+    measured: Mapping[str, Collection[MeasuredEpisode]],
 ) -> dict[str, Any]:
     """analytics/analytics.json and .html under `root`, and their summary in README.md."""
     quality = written.quality
@@ -260,7 +263,7 @@ def write_analytics(
     )
     folder = root / ANALYTICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / ANALYTICS_JSON, document)
+    write_json(folder / ANALYTICS_JSON, document)
     trace = force_trace(measured.get(quality.robot, []))
     (folder / ANALYTICS_HTML).write_text(analytics_html(document, trace))
     card = root / "README.md"
@@ -276,7 +279,7 @@ def write_robot_dataset(
     root: Path,
     lerobot: LeRobotSettings,
     provenance: Mapping[str, Any],
-    measured: Mapping[str, Sequence[MeasuredEpisode]] | None = None,
+    measured: Mapping[str, Collection[MeasuredEpisode]] | None = None,
 ) -> RobotImport:
     """Write the dataset, ground truth, report and analytics; commit with the manifest if gates
     still hold.
@@ -311,11 +314,11 @@ def write_robot_dataset(
         write_quality_report(written, root, None)
         return RobotImport(written, root, lerobot.format, None, None, time.monotonic() - started)
     write_quality_report(written, root, dataset)
-    write_analytics(
-        episodes,
-        root,
-        measured if measured is not None else run_trajectories({written.robot: written}),
-    )
+    if measured is not None:
+        write_analytics(episodes, root, measured)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bp-import-measures-", dir=root.parent) as work:
+            write_analytics(episodes, root, run_trajectories({written.robot: written}, Path(work)))
     counts = {
         **written.counts.record(),
         "dataset_episodes": summary.total_episodes,
@@ -332,7 +335,9 @@ def write_robot_dataset(
         quality=quality_summary(written),
         provenance=provenance,
     )
-    commit_import_manifest(root, document)
+    manifest = commit_import_manifest(
+        root, document, root.parent / f".{root.name}.{IMPORT_MANIFEST}"
+    )
     return RobotImport(
-        written, root, summary.codebase_version, summary, document, time.monotonic() - started
+        written, root, summary.codebase_version, summary, manifest, time.monotonic() - started
     )

@@ -9,6 +9,7 @@ with each robot's folder and outcome (the stage uploads it there, and frees the 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,16 @@ def import_run(
             if on_robot is not None:
                 on_robot(robot, out / robot, imports[robot])
     passing = {robot: q for robot, q in qualities.items() if q.passed}
-    # Measured once for the passing robots: each robot's analytics compare it with the others.
-    measured = run_trajectories(passing) if passing else {}
-    for robot, robot_quality in passing.items():
-        done = write_robot_dataset(robot_quality, out / robot, lerobot, provenance(robot), measured)
-        imports[robot] = done
-        if on_robot is not None:
-            on_robot(robot, out / robot, done)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bp-import-measures-", dir=out) as work:
+        # Measured once for the passing robots, spooled to `work`: each robot's analytics
+        # compare it with the others.
+        measured = run_trajectories(passing, Path(work)) if passing else {}
+        for robot, robot_quality in passing.items():
+            done = write_robot_dataset(
+                robot_quality, out / robot, lerobot, provenance(robot), measured
+            )
+            imports[robot] = done
+            if on_robot is not None:
+                on_robot(robot, out / robot, done)
     return RunImport(qualities, dict(sorted(imports.items())))

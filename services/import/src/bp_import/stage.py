@@ -285,7 +285,7 @@ def make_import_stage(
                     IMPORT_MANIFEST if done.committed else HELD_BACK_MANIFEST,
                     ctx.lease_check,
                 ) as attempt:
-                    if done.manifest is None:
+                    if not done.committed:
                         _upload_tree(attempt, root, _reports(root))  # the report alone
                         held[robot] = attempt.commit(
                             {
@@ -299,10 +299,11 @@ def make_import_stage(
                             }
                         )
                     else:
-                        _upload_tree(attempt, root, done.manifest["files"])
+                        manifest = done.manifest()
+                        _upload_tree(attempt, root, manifest["files"])
                         # a concurrent delivery may have committed this robot first: its
                         # commit stands, and this attempt's files are removed
-                        commits[robot] = attempt.commit(done.manifest)
+                        commits[robot] = attempt.commit(manifest)
                 shutil.rmtree(root, ignore_errors=True)
                 shutil.rmtree(work / "episodes" / robot, ignore_errors=True)
 

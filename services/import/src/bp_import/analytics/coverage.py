@@ -21,7 +21,7 @@ channels per object, and the floor's grey) and each camera's position and target
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,11 +84,15 @@ def normalised_entropy(values: Sequence[float]) -> float:
     return float(-(share * np.log(share)).sum() / math.log(bins))
 
 
-def diversity_score(draws: Sequence[dict[str, float]]) -> tuple[float, dict[str, float]]:
-    """D and each factor's H_f / ln B, over the factors every draw records."""
+def diversity_score(draws: Collection[dict[str, float]]) -> tuple[float, dict[str, float]]:
+    """D and each factor's H_f / ln B, over the factors every draw records; `draws` is read
+    once per factor (it may be a spool)."""
     if len(draws) < 2:
         return 0.0, {}
-    names = sorted(set.intersection(*(set(d) for d in draws)))
+    common: set[str] | None = None
+    for draw in draws:
+        common = set(draw) if common is None else common & draw.keys()
+    names = sorted(common or ())
     per_factor = {name: round(normalised_entropy([d[name] for d in draws]), 6) for name in names}
     if not per_factor:
         return 0.0, {}
@@ -138,7 +142,7 @@ def object_starts(manifest: RawEpisodeManifest, states: Mapping[str, NDArray[Any
 
 
 def generalisation_coverage(
-    starts: Sequence[ObjectStarts], draws: Sequence[dict[str, float]]
+    starts: Iterable[ObjectStarts], draws: Collection[dict[str, float]]
 ) -> dict[str, Any]:
     """Start poses, coverage maps, randomisation distributions and the diversity score, from
     each episode's `object_starts` and `randomisation_factors`."""

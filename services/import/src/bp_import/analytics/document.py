@@ -8,9 +8,9 @@ docs/quality-metrics.md, section 7, and each module of this package.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,11 @@ from bp_import.analytics.language import language_annotations
 from bp_import.analytics.sim_to_real import sim_to_real_notes
 from bp_import.analytics.trajectory import EpisodeTrajectory, measure_trajectory, per_task
 from bp_import.episodes.reopen import reopen
-from bp_import.episodes.selection import EpisodeAssessment, EpisodeFacts
+from bp_import.episodes.selection import EpisodeAssessment
 from bp_import.import_config import QualitySettings
 from bp_import.quality.report import RobotQuality
+from bp_import.row_spool import RowSpool, SpoolView
+from bp_import.streamed_json import StreamedList
 
 ANALYTICS_DIR = "analytics"
 ANALYTICS_JSON = "analytics.json"
@@ -43,11 +45,15 @@ TOUCH_N = 0.05
 class MeasuredEpisode:
     """One valid episode's trajectory measures and the few values the other analyses need.
 
-    Its arrays and manifest are not kept (the folder is reopened for each episode), so the
-    measures of a whole run stay small however many episodes it has.
+    Measured episodes are spooled to disk as they are measured (`MeasuredEpisodes`) and read
+    back one at a time whenever a document needs them, so a run's measures take no memory that
+    grows with its episodes.
     """
 
-    assessment: EpisodeAssessment
+    episode_id: str
+    path: Path
+    """The episode's folder (the page's force plot reopens it)."""
+    fps: int
     trajectory: EpisodeTrajectory
     object_starts: ObjectStarts
     factors: dict[str, float]
@@ -56,21 +62,47 @@ class MeasuredEpisode:
     touches: bool
     """Some finger force is not zero (the page plots the first such episode)."""
 
-    @property
-    def facts(self) -> EpisodeFacts:
-        assert self.assessment.facts is not None
-        return self.assessment.facts
+    def row(self) -> dict[str, Any]:
+        return {
+            "episode_id": self.episode_id,
+            "path": str(self.path),
+            "fps": self.fps,
+            "trajectory": asdict(self.trajectory),
+            "object_starts": self.object_starts,
+            "factors": self.factors,
+            "contact": self.contact,
+            "touches": self.touches,
+        }
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> MeasuredEpisode:
+        return cls(
+            episode_id=row["episode_id"],
+            path=Path(row["path"]),
+            fps=row["fps"],
+            trajectory=EpisodeTrajectory(**row["trajectory"]),
+            object_starts=[(asset, position) for asset, position in row["object_starts"]],
+            factors=row["factors"],
+            contact=row["contact"],
+            touches=row["touches"],
+        )
+
+
+MeasuredEpisodes = RowSpool[MeasuredEpisode]
 
 
 def measure_episode_analytics(
     item: EpisodeAssessment, settings: QualitySettings
 ) -> MeasuredEpisode:
     """One valid episode, its folder reopened and its arrays read once."""
+    assert item.facts is not None
     raw, manifest = reopen(item.path)
     states = raw.states()
     forces = states[FINGERTIP_FORCE].astype(np.float64) if FINGERTIP_FORCE in states else None
     return MeasuredEpisode(
-        assessment=item,
+        episode_id=item.facts.episode_id,
+        path=item.path,
+        fps=item.facts.fps,
         trajectory=measure_trajectory(
             manifest,
             states,
@@ -78,24 +110,29 @@ def measure_episode_analytics(
             path_efficiency=item.quality.path_efficiency if item.quality is not None else None,
         ),
         object_starts=object_starts(manifest, states),
-        # Every episode names the same factors: interned, the names are held once, not per episode.
-        factors={sys.intern(k): v for k, v in randomisation_factors(manifest).items()},
+        factors=randomisation_factors(manifest),
         contact=None if forces is None else contact_row(manifest.episode_id, forces),
         touches=forces is not None and bool(forces.any()),
     )
 
 
-def measure_robot(quality: RobotQuality) -> list[MeasuredEpisode]:
-    """Every valid episode of one robot."""
-    return [
-        measure_episode_analytics(item, quality.settings)
-        for item in quality.assessments
-        if item.is_valid and item.facts is not None
-    ]
+def measure_robot(quality: RobotQuality, spool: Path) -> MeasuredEpisodes:
+    """Every valid episode of one robot, spooled to the file `spool`."""
+    measured = RowSpool(spool, MeasuredEpisode.row, MeasuredEpisode.of_row)
+    for item in quality.assessments:
+        if item.is_valid and item.facts is not None:
+            measured.append(measure_episode_analytics(item, quality.settings))
+    return measured
 
 
-def run_trajectories(qualities: Mapping[str, RobotQuality]) -> dict[str, list[MeasuredEpisode]]:
-    return {robot: measure_robot(quality) for robot, quality in sorted(qualities.items())}
+def run_trajectories(
+    qualities: Mapping[str, RobotQuality], work: Path
+) -> dict[str, MeasuredEpisodes]:
+    """Every robot's valid episodes, each robot's spooled in the folder `work`."""
+    return {
+        robot: measure_robot(quality, work / f"{robot}.measured.jsonl")
+        for robot, quality in sorted(qualities.items())
+    }
 
 
 def contact_row(episode_id: str, forces: NDArray[np.float64]) -> dict[str, Any]:
@@ -113,10 +150,17 @@ def contact_row(episode_id: str, forces: NDArray[np.float64]) -> dict[str, Any]:
     }
 
 
-def contact_forces(episodes: Sequence[MeasuredEpisode]) -> dict[str, Any]:
-    """`contact_row` of each episode with recorded forces."""
-    rows = [episode.contact for episode in episodes if episode.contact is not None]
-    return {"recorded": len(rows), "of": len(episodes), "episodes": rows}
+def contact_forces(episodes: Collection[MeasuredEpisode]) -> dict[str, Any]:
+    """`contact_row` of each episode with recorded forces (made as the document is written)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        return (episode.contact for episode in episodes if episode.contact is not None)
+
+    return {
+        "recorded": sum(1 for _ in rows()),
+        "of": len(episodes),
+        "episodes": StreamedList(rows),
+    }
 
 
 @dataclass(frozen=True)
@@ -128,30 +172,35 @@ class ForceTrace:
     forces: NDArray[np.float64]
 
 
-def force_trace(episodes: Sequence[MeasuredEpisode]) -> ForceTrace | None:
+def force_trace(episodes: Iterable[MeasuredEpisode]) -> ForceTrace | None:
     """The forces of the first episode in which some finger force is not zero, read again."""
     first = next((m for m in episodes if m.touches), None)
     if first is None:
         return None
-    raw, _ = reopen(first.assessment.path)
+    raw, _ = reopen(first.path)
     forces = raw.states()[FINGERTIP_FORCE].astype(np.float64)
-    return ForceTrace(first.facts.episode_id, first.facts.fps, forces)
+    return ForceTrace(first.episode_id, first.fps, forces)
 
 
 def robot_analytics(
     quality: RobotQuality,
-    measured: Mapping[str, Sequence[MeasuredEpisode]],
+    measured: Mapping[str, Collection[MeasuredEpisode]],
     chosen: Mapping[str, str],
     *,
     contact_feature: str | None,
 ) -> dict[str, Any]:
     """One robot's document. `measured` holds every robot of the run, `chosen` the
-    instruction each dataset episode carries, `contact_feature` the force feature's key."""
-    mine = list(measured.get(quality.robot, []))
+    instruction each dataset episode carries, `contact_feature` the force feature's key.
+    The per-episode rows are read back from `measured` as the document is written."""
+    mine = measured.get(quality.robot, [])
     included = {a.episode_id for a in quality.assessments if a.included}
-    trajectories = [m.trajectory for m in mine]
-    in_dataset = [m for m in mine if m.facts.episode_id in included]
-    coverage = generalisation_coverage([m.object_starts for m in mine], [m.factors for m in mine])
+    trajectories = SpoolView(mine, lambda m: m.trajectory)
+    in_dataset = [
+        a.facts for a in quality.assessments if a.included and a.is_valid and a.facts is not None
+    ]
+    coverage = generalisation_coverage(
+        SpoolView(mine, lambda m: m.object_starts), SpoolView(mine, lambda m: m.factors)
+    )
     factors = {
         **coverage["lighting"],
         **coverage["colours"],
@@ -166,17 +215,22 @@ def robot_analytics(
         "robot": quality.robot,
         "episodes": {"valid": len(mine), "in_dataset": len(in_dataset)},
         "trajectory": {
-            "episodes": [
-                {**t.record(), "in_dataset": t.episode_id in included} for t in trajectories
-            ],
+            "episodes": StreamedList(
+                lambda: (
+                    {**t.record(), "in_dataset": t.episode_id in included} for t in trajectories
+                )
+            ),
             "per_task": per_task(trajectories),
-            "per_task_in_dataset": per_task([m.trajectory for m in in_dataset]),
+            "per_task_in_dataset": per_task(t for t in trajectories if t.episode_id in included),
         },
         "embodiment": embodiment_matrix(
-            {robot: [m.trajectory for m in episodes] for robot, episodes in measured.items()}
+            {
+                robot: SpoolView(episodes, lambda m: m.trajectory)
+                for robot, episodes in measured.items()
+            }
         ),
         "coverage": coverage,
-        "language": language_annotations([m.facts for m in in_dataset], dict(chosen)),
+        "language": language_annotations(in_dataset, dict(chosen)),
         "contact": {"feature": contact_feature, **contact_forces(mine)},
         "sim_to_real": sim_to_real_notes(factors),
     }

@@ -10,7 +10,7 @@ others never do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,26 +23,35 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(float(np.mean(defined)), 6) if defined else None
 
 
-def embodiment_matrix(robots: Mapping[str, Sequence[EpisodeTrajectory]]) -> dict[str, Any]:
-    """The matrix, and the tasks only some robots attempt or do (see the module docstring)."""
+def embodiment_matrix(robots: Mapping[str, Iterable[EpisodeTrajectory]]) -> dict[str, Any]:
+    """The matrix, and the tasks only some robots attempt or do (see the module docstring).
+
+    Each robot's trajectories are read once, keeping per task only what a cell needs."""
     names = sorted(robots)
-    tasks = sorted({t.task_id for episodes in robots.values() for t in episodes})
+    # robot -> task -> (success, path efficiency, duration) of each episode
+    episodes: dict[str, dict[str, list[tuple[bool, float | None, float]]]] = {}
+    for robot in names:
+        by_task: dict[str, list[tuple[bool, float | None, float]]] = {}
+        for t in robots[robot]:
+            by_task.setdefault(t.task_id, []).append((t.success, t.path_efficiency, t.duration_s))
+        episodes[robot] = by_task
+    tasks = sorted({task for by_task in episodes.values() for task in by_task})
     cells: dict[str, dict[str, Any]] = {}
     attempted_by_some: dict[str, list[str]] = {}
     done_by_some: dict[str, list[str]] = {}
     for task in tasks:
         row: dict[str, Any] = {}
         for robot in names:
-            mine = [t for t in robots[robot] if t.task_id == task]
+            mine = episodes[robot].get(task, [])
             if not mine:
                 row[robot] = None
                 continue
-            won = [t for t in mine if t.success]
+            won = [e for e in mine if e[0]]
             row[robot] = {
                 "episodes": len(mine),
                 "success_rate": round(len(won) / len(mine), 6),
-                "path_efficiency": _mean([t.path_efficiency for t in mine]),
-                "episode_time_s": _mean([t.duration_s for t in (won or mine)]),
+                "path_efficiency": _mean([e[1] for e in mine]),
+                "episode_time_s": _mean([e[2] for e in (won or mine)]),
             }
         cells[task] = row
         attempted = [r for r in names if row[r] is not None]

@@ -28,7 +28,7 @@ position, q_i the arm joint positions, g_i the commanded gripper state (closed o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -256,16 +256,25 @@ def summary(values: Iterable[float | None]) -> dict[str, float | int | None]:
     }
 
 
-def per_task(trajectories: Sequence[EpisodeTrajectory]) -> dict[str, dict[str, Any]]:
-    """Per task: episodes, successes, success rate and the summary of every measure."""
+def per_task(trajectories: Iterable[EpisodeTrajectory]) -> dict[str, dict[str, Any]]:
+    """Per task: episodes, successes, success rate and the summary of every measure.
+
+    One pass, keeping per task only the summarised values (the trajectories may be read back
+    from a spool, one at a time)."""
+    values: dict[str, dict[str, list[float | None]]] = {}
+    succeeded: dict[str, int] = {}
+    for t in trajectories:
+        columns = values.setdefault(t.task_id, {name: [] for name in SUMMARISED})
+        for name in SUMMARISED:
+            columns[name].append(getattr(t, name))
+        succeeded[t.task_id] = succeeded.get(t.task_id, 0) + t.success
     out: dict[str, dict[str, Any]] = {}
-    for task in sorted({t.task_id for t in trajectories}):
-        mine = [t for t in trajectories if t.task_id == task]
-        succeeded = sum(t.success for t in mine)
+    for task in sorted(values):
+        episodes = len(values[task][SUMMARISED[0]])
         out[task] = {
-            "episodes": len(mine),
-            "succeeded": succeeded,
-            "success_rate": round(succeeded / len(mine), 6),
-            **{name: summary(getattr(t, name) for t in mine) for name in SUMMARISED},
+            "episodes": episodes,
+            "succeeded": succeeded[task],
+            "success_rate": round(succeeded[task] / episodes, 6),
+            **{name: summary(values[task][name]) for name in SUMMARISED},
         }
     return out

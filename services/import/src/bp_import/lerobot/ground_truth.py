@@ -43,6 +43,8 @@ from bp_import.lerobot.video_encoding import (
     is_lossless_stream,
     read_lossless_frames,
 )
+from bp_import.row_spool import json_rows
+from bp_import.streamed_json import StreamedList, write_json
 
 FORMAT_NAME = "bp-ground-truth"
 FORMAT_VERSION = 1
@@ -80,11 +82,12 @@ class GroundTruthEpisode:
 class GroundTruthPackWriter:
     """Writes the pack episode by episode; the LeRobot writer runs its stream jobs in parallel."""
 
-    def __init__(self, root: Path, spec: DatasetSpec, chunks_size: int) -> None:
+    def __init__(self, root: Path, spec: DatasetSpec, chunks_size: int, scratch: Path) -> None:
         self.root = root
         self.spec = spec
         self.chunks_size = chunks_size
-        self._episodes: list[dict[str, Any]] = []
+        # The index's entry for each episode waits on disk (`scratch`, outside the pack).
+        self._episodes = json_rows(scratch / "ground_truth_episodes.jsonl")
         root.mkdir(parents=True, exist_ok=True)
 
     def episode_dir(self, episode_index: int) -> Path:
@@ -227,7 +230,7 @@ class GroundTruthPackWriter:
                 "intrinsics": "pinhole, pixels",
                 "extrinsics": "camera_to_world 4x4, one pose (static) or one per frame",
             },
-            "episodes": self._episodes,
+            "episodes": StreamedList(lambda: self._episodes),
         }
         path = self.root / INDEX_FILE
         _write_json(path, index)
@@ -366,7 +369,7 @@ def _check_count(frames: int, length: int, camera: CameraSpec, stream: str) -> N
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(tmp, document)
     tmp.replace(path)
 
 

@@ -105,7 +105,10 @@ class DatasetSummary:
     tasks: list[str]
     episodes: list[EpisodeRecord]
     ground_truth_root: Path | None
-    files: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        """Every file of the dataset, listed now (a list of thousands is not kept)."""
+        return sorted(p for p in self.root.rglob("*") if p.is_file())
 
 
 @dataclass
@@ -630,7 +633,7 @@ class LeRobotDatasetWriter:
         )
         if wanted and self._ground_truth is None:
             self._ground_truth = GroundTruthPackWriter(
-                self.ground_truth_root, self.spec, self.chunks_size
+                self.ground_truth_root, self.spec, self.chunks_size, self._scratch
             )
         return self._ground_truth if wanted else None
 
@@ -717,9 +720,14 @@ class LeRobotDatasetWriter:
                 meta / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)]
             )
         try:
-            dataset_stats = self.dataset_stats()
+            summary = self._write_metadata(tasks, meta)
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
+        return summary
+
+    def _write_metadata(self, tasks: list[str], meta: Path) -> DatasetSummary:
+        """stats.json, the ground-truth index, the card and info.json, from the scratch folder."""
+        dataset_stats = self.dataset_stats()
         (meta / "stats.json").write_text(json.dumps(stats_to_json(dataset_stats), indent=2) + "\n")
         info = info_json(
             self.spec,
@@ -757,7 +765,6 @@ class LeRobotDatasetWriter:
             tasks=tasks,
             episodes=list(self._episodes),
             ground_truth_root=ground_truth,
-            files=sorted(p for p in self.root.rglob("*") if p.is_file()),
         )
 
     def abort(self) -> None:
@@ -773,29 +780,47 @@ class LeRobotDatasetWriter:
 
 
 class _EpisodesTable:
-    """v3.0 meta/episodes: rows written a group at a time as episodes are committed."""
+    """v3.0 meta/episodes: rows written a group at a time as episodes are committed.
+
+    A row as Python values is about 26 KiB (its statistics are nested lists of floats); a
+    group's rows are packed into Arrow record batches a few at a time (3 KiB a row), so
+    a full group waiting to be written stays small. The group is written as one table, so the
+    file is the one a table of the rows themselves would make.
+    """
 
     GROUP = 256
+    BATCH = 32
 
     def __init__(self, path: Path, spec: DatasetSpec) -> None:
         self.path = path
         self.schema = episodes_schema(spec)
         self._rows: list[dict[str, Any]] = []
+        self._batches: list[pa.RecordBatch] = []
+        self._count = 0
         self._writer: pq.ParquetWriter | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
-        if len(self._rows) >= self.GROUP:
+        self._count += 1
+        if len(self._rows) >= self.BATCH:
+            self._pack()
+        if self._count >= self.GROUP:
             self._flush()
 
+    def _pack(self) -> None:
+        if self._rows:
+            self._batches.append(pa.RecordBatch.from_pylist(self._rows, schema=self.schema))
+            self._rows = []
+
     def _flush(self) -> None:
-        if not self._rows:
+        self._pack()
+        if not self._batches:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.path, self.schema)
-        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
-        self._rows = []
+        self._writer.write_table(pa.Table.from_batches(self._batches, schema=self.schema))
+        self._batches, self._count = [], 0
 
     def close(self) -> None:
         self._flush()
@@ -804,7 +829,7 @@ class _EpisodesTable:
             self._writer = None
 
     def abort(self) -> None:
-        self._rows = []
+        self._rows, self._batches, self._count = [], [], 0
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -18,6 +18,7 @@ from bp_import.episodes.selection import DatasetLayout, EpisodeAssessment
 from bp_import.import_config import QualitySettings
 from bp_import.quality.gates import EpisodeCounts, GateResult
 from bp_import.quality.metrics import WEIGHTS
+from bp_import.streamed_json import StreamedList
 
 REPORT_FORMAT = "bp-quality-report"
 REPORT_DIR = "quality"
@@ -144,7 +145,8 @@ def quality_document(quality: RobotQuality, dataset: dict[str, Any] | None) -> d
         "settings": quality.settings.record(),
         "weights": dict(WEIGHTS),
         "files": {"html": REPORT_HTML, "contact_sheet": CONTACT_SHEET},
-        "episodes": [episode_record(a) for a in quality.assessments],
+        # A row per episode: made as the document is written, never held as a list.
+        "episodes": StreamedList(lambda: map(episode_record, quality.assessments)),
     }
 
 
