@@ -2,8 +2,8 @@
 longer than several lease periods), every planned episode is committed once, and the last shard
 fans in one `episodes-collected` that import can read; a shard delivered again after the fan-in
 changes nothing; a poison shard is dead-lettered alone, and a dead-lettered shard replayed
-resumes its run; the reconciler heals a worker that died
-between the last shard's commit and the fan-in."""
+resumes its run; a stalled collection is driven on with only its waiting shards; the reconciler
+heals a worker that died between the last shard's commit and the fan-in."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from bp_common.contracts import decode
 from bp_common.contracts.envelope import Envelope
 from bp_common.contracts.events import CollectionShard, EpisodesCollected
 from bp_common.ledger.run_state import run_state
+from bp_common.ledger.shards import shard_unit
 from bp_common.runtime.delivery import Outcome
 from bp_common.runtime.stage import Stage
 from bp_episode_format import read_episode
 from bp_export.stage import EXPORT
 from bp_ops import dlq
-from bp_ops.embedded import EmbeddedPipeline
+from bp_ops.embedded import LOCAL_BUCKET, EmbeddedPipeline
+from bp_ops.redrive import redrive
 from bp_submit.stage import make_submit_stage
 
 from tests.submit.conftest import KITCHEN, settings, tiny
@@ -187,3 +189,32 @@ def test_a_worker_asked_to_stop_hands_its_shard_back_unused(tmp_path: Path) -> N
     p.bus.ack(shard)
     p.drain(run)
     assert len(p.bus.published("episodes-collected")) == 1
+
+
+def test_a_stalled_collection_is_driven_on_with_only_the_shards_nobody_did_or_holds(
+    tmp_path: Path,
+) -> None:
+    p = collecting(tmp_path, episodes_per_task=3)
+    run = p.drop_scene(KITCHEN)
+    while (message := p.bus.receive(["export", "submit"])) is not None:
+        name = message.id.rsplit(".", 1)[-1]
+        assert p.deliverers[name].deliver(message).outcome is Outcome.ACK
+        p.bus.ack(message)
+    done = p.bus.receive(["collect"])
+    assert done is not None and p.deliverers["collect"].deliver(done).outcome is Outcome.ACK
+    p.bus.ack(done)
+    lost = []
+    while (message := p.bus.receive(["collect"])) is not None:
+        p.bus.ack(message)  # gone, as the emulator loses what a restart held
+        lost.append(CollectionShard.model_validate_json(message.data).shard_id)
+    held, *waiting = lost
+    p.ports.ledger.leases.acquire(
+        run.run_id, run.scene_id, shard_unit(held), "another-worker", ttl_s=7200
+    )
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    here = ["export", "submit", "collect"]
+    [found] = redrive(p.ports, LOCAL_BUCKET, later, stalled_after_s=60, stages=here)
+    driven = [CollectionShard.model_validate_json(e.data).shard_id for e in found.envelopes]
+    assert found.stage == "collect" and driven == waiting  # not the done one, not the held one
+    assert redrive(p.ports, LOCAL_BUCKET, later, stalled_after_s=60, stages=["export"]) == []

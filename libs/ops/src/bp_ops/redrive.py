@@ -18,19 +18,21 @@ a held one waits.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bp_common.blobstore import BlobInfo
 from bp_common.contracts.envelope import Envelope
-from bp_common.contracts.events import SceneUpload
+from bp_common.contracts.events import CollectionShard, SceneUpload
 from bp_common.ids import SCENE_FILE_NAMES, run_id_for
 from bp_common.ledger import RunLedger, RunRecord, StageState
 from bp_common.ledger.model import RunSource
 from bp_common.ledger.run_state import run_state, stage_records
+from bp_common.ledger.shards import shard_unit
 from bp_common.runtime.stage import Ports
 from bp_common.runtime.uploads import claimed_run
-from bp_common.topology import STAGE_NAMES
+from bp_common.topology import ROUTE_BY_STAGE, STAGE_NAMES
 
 REDRIVE_ATTRIBUTE = "bp_redrive"
 
@@ -45,8 +47,11 @@ class Redrive:
     """The stage's input: one event, or every event of the previous stage's fan-out."""
 
 
-def stalled_stage(run: RunRecord, now: datetime, stalled_after_s: float) -> str | None:
-    """The stage a live run waits on, when nothing has moved for `stalled_after_s`."""
+def stalled_stage(
+    run: RunRecord, now: datetime, stalled_after_s: float, stages: Sequence[str] = STAGE_NAMES
+) -> str | None:
+    """The stage a live run waits on, when nothing has moved for `stalled_after_s` and that
+    stage is among `stages` (those running here)."""
     state = run_state(run)
     if state.ended or (now - run.updated_at) < timedelta(seconds=stalled_after_s):
         return None
@@ -54,9 +59,10 @@ def stalled_stage(run: RunRecord, now: datetime, stalled_after_s: float) -> str 
     for name in STAGE_NAMES:
         record = records.get(name)
         if record is None or record.state is not StageState.SUCCEEDED:
-            return name
+            return name if name in stages else None
         if record.published_at is None:
-            return name  # committed, never published: its own delivery re-emits it
+            # committed, never published: its own delivery re-emits it
+            return name if name in stages else None
     return None
 
 
@@ -119,16 +125,35 @@ def unstarted(ports: Ports, bucket: str, now: datetime, stalled_after_s: float) 
     return found
 
 
+def waiting_shards(ledger: RunLedger, run_id: str, envelopes: Iterable[Envelope]) -> list[Envelope]:
+    """Of a run's shard messages, those whose shard is neither done nor held by a worker."""
+    collection = ledger.shards.get(run_id)
+    done = set(collection.done) if collection else set()
+    waiting = []
+    for envelope in envelopes:
+        shard_id = CollectionShard.model_validate_json(envelope.data).shard_id
+        if shard_id not in done and ledger.leases.state(run_id, shard_unit(shard_id)) == "free":
+            waiting.append(envelope)
+    return waiting
+
+
 def stalled(
-    ledger: RunLedger, now: datetime, stalled_after_s: float, limit: int = 500
+    ledger: RunLedger,
+    now: datetime,
+    stalled_after_s: float,
+    limit: int = 500,
+    stages: Sequence[str] = STAGE_NAMES,
 ) -> list[Redrive]:
-    """Every stalled run among the latest `limit`, with the event that drives it on."""
+    """Every stalled run among the latest `limit` whose next stage is among `stages`, with the
+    events that drive it on (a run collected in shards: its shards not done and not held)."""
     found = []
     for run in ledger.list(limit=limit):
-        stage = stalled_stage(run, now, stalled_after_s)
+        stage = stalled_stage(run, now, stalled_after_s, stages)
         if stage is None or ledger.leases.state(run.run_id, stage) != "free":
             continue
         envelopes = input_of(run, stage)
+        if ROUTE_BY_STAGE[stage].consumes == CollectionShard.TOPIC:
+            envelopes = tuple(waiting_shards(ledger, run.run_id, envelopes))
         if not envelopes:
             continue
         idle = (now - run.updated_at).total_seconds()
@@ -143,11 +168,14 @@ def redrive(
     *,
     stalled_after_s: float,
     dry_run: bool = False,
+    stages: Sequence[str] = STAGE_NAMES,
 ) -> list[Redrive]:
     """Publish each stalled run's input again (unless `dry_run`); returns what was found.
-    `bucket` is the scenes bucket's name, which run ids derive from."""
-    found = stalled(ports.ledger, now, stalled_after_s)
-    found += unstarted(ports, bucket, now, stalled_after_s)
+    `bucket` is the scenes bucket's name, which run ids derive from; `stages`, those running
+    (a stage that runs nowhere here is not waited on)."""
+    found = stalled(ports.ledger, now, stalled_after_s, stages=stages)
+    if STAGE_NAMES[0] in stages:
+        found += unstarted(ports, bucket, now, stalled_after_s)
     if not dry_run:
         for item in found:
             for envelope in item.envelopes:

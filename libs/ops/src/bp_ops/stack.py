@@ -268,7 +268,9 @@ class LocalStack:
             if stalled_after_s is None
             else stalled_after_s
         )
-        driven = redrive(ports, BUCKET, utcnow(), stalled_after_s=stalled_after)
+        driven = redrive(
+            ports, BUCKET, utcnow(), stalled_after_s=stalled_after, stages=list(self.stages)
+        )
         return [
             StackEvent(
                 now(),

@@ -21,6 +21,11 @@ from bp_common.ledger.store import Clock, LedgerStore, utcnow
 SHARDS_KIND = "shards"
 
 
+def shard_unit(shard_id: str) -> str:
+    """The unit a shard's deliveries hold and record: a piece of the collect stage."""
+    return f"collect/{shard_id}"
+
+
 class PlanMismatch(PermanentError):
     """A run was planned again with other shards than its recorded plan."""
 

@@ -21,6 +21,7 @@ from bp_common.config import Settings
 from bp_common.contracts.events import CollectionShard, LookAtPlacement, OrbitPlacement
 from bp_common.errors import PermanentError
 from bp_common.ledger import StageState
+from bp_common.ledger.shards import shard_unit
 from bp_common.runtime.exports import read_export
 from bp_common.runtime.limits import Footprint
 from bp_common.runtime.stage import Ports, RunRef, Stage, StageContext, StageOutput, StageStop
@@ -124,7 +125,7 @@ def _simulators(settings: Settings, ports: Ports) -> Simulators:
 
 
 def identify(shard: CollectionShard) -> RunRef:
-    return RunRef(shard.scene_id, shard.run_id, unit=f"collect/{shard.shard_id}")
+    return RunRef(shard.scene_id, shard.run_id, unit=shard_unit(shard.shard_id))
 
 
 def placements(shard: CollectionShard, cameras: tuple[str, ...]) -> dict[str, Placement]:
