@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -63,12 +62,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # The standard variables, which every service `bp up` starts inherits.
     env |= telemetry.environment("http/protobuf")
     started = start_bp_up(root, env, "--secure")
-    up, stack_env, lines = started.process, started.env, started.printed
     try:
-        yield Stack(root, stack_env, up, telemetry, "".join(lines))
+        yield Stack(root, started.env, started.process, telemetry, "".join(started.printed))
     finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(60)
+        started.stop()
         telemetry.close()
 
 

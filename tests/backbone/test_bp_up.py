@@ -7,13 +7,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.bp_up import start_bp_up
 
 pytestmark = pytest.mark.emulators
 
@@ -33,26 +33,8 @@ def events(root: Path) -> list[dict[str, object]]:
 
 
 def test_bp_up_restarts_a_killed_service_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "bp_common.cli", "up", "--out", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    assert up.stdout is not None
-    while time.monotonic() < deadline:
-        line = up.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "stack is up" in line:
-            break
-    output = "".join(lines)
-    assert "stack is up" in output, output
+    up = start_bp_up(tmp_path, {})
+    output = "".join(up.printed)
     pids = [int(p) for p in re.findall(r"pid (\d+)", output)]
     assert len(pids) >= 4  # three emulators and at least the export service
     port = re.search(r"service export: pid \d+, push http://127.0.0.1:(\d+)/push", output)
@@ -84,7 +66,7 @@ def test_bp_up_restarts_a_killed_service_and_ctrl_c_stops_everything(tmp_path: P
             time.sleep(0.5)
     else:
         raise AssertionError("the restarted export service never became ready")
-    assert up.poll() is None  # the stack and its emulators stayed up
+    assert up.process.poll() is None  # the stack and its emulators stayed up
     status = re.search(r"status page: http://127.0.0.1:(\d+)/\?token=([\w-]+)", output)
     assert status is not None, output
     port_, token = status.groups()
@@ -95,8 +77,7 @@ def test_bp_up_restarts_a_killed_service_and_ctrl_c_stops_everything(tmp_path: P
     assert stack["services"]["export"]["restarts"] == 1
     assert stack["services"]["export"]["pid"] == restarted["pid"]
 
-    up.send_signal(signal.SIGINT)
-    assert up.wait(60) == 0
+    assert up.stop(timeout_s=60) == 0
     deadline = time.monotonic() + 15
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)

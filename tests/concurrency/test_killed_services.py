@@ -62,16 +62,10 @@ class Up:
 def up(tmp_path: Path) -> Iterator[Up]:
     root = tmp_path / "stack"
     started = start_bp_up(root, {**TINY_ENV, "BP_LEASE_TTL_S": "10"})
-    process, stack_env, lines = started.process, started.env, started.printed
-    running = Up(root, stack_env, process, lines)
-    drain = threading.Thread(target=lambda: running.output.extend(process.stdout or []))
-    drain.daemon = True
-    drain.start()
     try:
-        yield running
+        yield Up(root, started.env, started.process, started.printed)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(120)
+        started.stop(timeout_s=120)
 
 
 @pytest.mark.soak  # 8 min on 2 cores: tests/chaos/ kills services at random in CI

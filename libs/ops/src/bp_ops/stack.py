@@ -5,6 +5,7 @@ OIDC on every push, secrets from Secret Manager only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,6 +35,8 @@ from bp_ops.emulators import (
 from bp_ops.supervision import EVENTS_FILE, StackEvent, StackEvents, Supervisor, now
 
 if TYPE_CHECKING:
+    from bp_common.runtime.stage import Ports
+
     from bp_ops.secure_stack import SecureServices
 
 PROJECT = "bp-local"
@@ -45,6 +48,8 @@ COLLECT = "collect"
 # How often the stack looks for stalled runs, and how long a run must be idle to count.
 REDRIVE_EVERY_S = 60.0
 REDRIVE_STALLED_AFTER_S = 180.0
+# How long a stopping service may take to finish (it hands back its message) before SIGKILL.
+STOP_GRACE_S = 10.0
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -85,21 +90,33 @@ class ServiceProcess:
     def poll(self) -> int | None:
         return self.process.poll()
 
-    def stop(self, grace: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    def terminate(self) -> None:
+        """SIGTERM the whole service (it finishes or hands back what it holds), no waiting."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        stop_together([self], grace)
 
     def kill(self) -> None:
         """SIGKILL the whole service, as a crash or an evicted instance would end it."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def stop_together(services: list[ServiceProcess], grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM every service at once, then SIGKILL those still running after one shared grace:
+    stopping a stack takes the slowest service's time, not the sum of all."""
+    for service in services:
+        service.terminate()
+    deadline = time.monotonic() + grace
+    for service in services:
+        try:
+            service.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            service.kill()
 
 
 class LocalStack:
@@ -159,6 +176,7 @@ class LocalStack:
             self.secure = SecureServices(self.root, project, push_timeout_s=timeout_s)
         self.collector: ServiceProcess | None = None
         self.collector_port: int | None = None
+        self._redrive_ports: Ports | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -254,15 +272,17 @@ class LocalStack:
 
         from bp_ops.redrive import redrive
 
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            backend="cloud",
-            ledger_backend="firestore",
-            project_id=self.project,
-            bucket=BUCKET,
-            firebase_bucket=FIREBASE_BUCKET,
-        )
-        ports = wiring.cloud(settings).ports
+        if self._redrive_ports is None:  # the clients are made once, not at every round
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                backend="cloud",
+                ledger_backend="firestore",
+                project_id=self.project,
+                bucket=BUCKET,
+                firebase_bucket=FIREBASE_BUCKET,
+            )
+            self._redrive_ports = wiring.cloud(settings).ports
+        ports = self._redrive_ports
         stalled_after = (
             max(self.redrive_stalled_after_s, 3 * self.ack_deadline_s)
             if stalled_after_s is None
@@ -480,15 +500,15 @@ class LocalStack:
         except RuntimeError as exc:
             raise EmulatorError(str(exc)) from exc
 
-    def stop(self) -> None:
+    def interrupt(self) -> None:
+        """End `wait` after the supervisor's current round (safe from a signal handler)."""
         if self.supervisor is not None:
             self.supervisor.stop.set()
-        if self.status is not None:
-            self.status.stop()
-        for service in self.services.values():
-            service.stop()
-        if self.collector is not None:
-            self.collector.stop()
+
+    def stop(self) -> None:
+        self.interrupt()
+        extras = (self.status, self.collector)
+        stop_together([*self.services.values(), *(p for p in extras if p is not None)])
         if self.secure is not None:
             self.secure.stop()
         self.emulators.stop()

@@ -3,10 +3,15 @@ an installed package registers under the `blueprint.commands` entry-point group.
 
 A service image has its own commands (`bp export`, `bp collector serve`...) beside these; the
 operator tools (`bp run`, `bp up`, `bp runs`, `bp dlq`, `bp drop`, `bp status`) come with bp-ops.
+
+Every `bp` process prints its threads' stacks to stderr on SIGUSR1 (`kill -USR1 PID`): what a
+stuck service or stack is waiting for, without stopping it.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 from importlib.metadata import entry_points
 
 import typer
@@ -35,6 +40,7 @@ for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     app()
 
 

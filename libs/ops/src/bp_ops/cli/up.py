@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 
 import typer
@@ -39,11 +38,13 @@ def up(
             f"stack is up; services that die are restarted (events: {stack.events_path});"
             " Ctrl-C stops everything it started"
         )
+        # Ctrl-C and SIGTERM end the supervision between two rounds; raised in the middle of
+        # one (a redrive's RPC, a restart), an interrupt could leave a client mid-call.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stack.interrupt())
         try:
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             stack.wait()
-        except (KeyboardInterrupt, SystemExit):
-            typer.echo("stopping...")
         except EmulatorError as exc:
             typer.secho(f"{exc}; stopping...", fg="red", err=True)
             raise typer.Exit(1) from exc
+        typer.echo("stopping...")
