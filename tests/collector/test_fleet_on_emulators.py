@@ -1,10 +1,10 @@
 """Scenes dropped at once to three collector workers on the emulators while workers are
-SIGKILLed at random points (each with its simulation process, as a machine dies), every third
-stopped by SIGTERM instead (a Spot VM's preemption notice: the worker hands its shard back and
-exits): the stack starts them again, and every run's collection completes with exactly its
+SIGKILLed at random points (each with its simulation process, as a machine dies), the second of
+every three stopped by SIGTERM instead (a Spot VM's preemption notice: the worker hands its shard
+back and exits): the stack starts them again, and every run's collection completes with exactly its
 planned episodes, no episode id twice, and one `episodes-collected` per run.
 
-CI runs three scenes and three kills; `pytest -m soak` runs the issue's twenty and ten."""
+CI runs two scenes and two kills; `pytest -m soak` runs the issue's twenty and ten."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def _episode_markers(client: storage.Client, scene_id: str, run_id: str) -> list
 @pytest.mark.parametrize(
     ("scenes", "kills"),
     [
-        pytest.param(3, 3, id="3-scenes"),
+        pytest.param(2, 2, id="2-scenes"),
         pytest.param(20, 10, id="20-scenes", marks=pytest.mark.soak),
     ],
 )
@@ -108,7 +108,7 @@ def test_killed_workers_lose_and_duplicate_nothing_and_each_run_fans_in_once(
     def kill_at_random() -> None:
         for n in range(kills):
             time.sleep(rng.uniform(4.0, 12.0))
-            if n % 3 == 2:  # the longest-running worker, surely at work by now
+            if n % 3 == 1:  # the longest-running worker, surely at work by now
                 name = min(workers, key=lambda w: killed_at.get(w, 0.0))
                 time.sleep(max(0.0, killed_at.get(name, 0.0) + 30.0 - time.monotonic()))
                 pid = stack.services[name].pid

@@ -12,8 +12,8 @@ from bp_common.contracts.events import EpisodesCollected
 from bp_common.ledger import StageState
 from bp_common.runtime.stage import Stage, StageContext, StageStop
 
-WORK_S = 35.0
-"""More than three ack deadlines of the test's subscription (10 s, Pub/Sub's least)."""
+WORK_S = 25.0
+"""More than two ack deadlines of the test's subscription (10 s, Pub/Sub's least)."""
 CALLS = "calls.txt"
 
 

@@ -87,7 +87,7 @@ def test_a_delivery_working_past_the_ack_deadline_is_not_delivered_again(
     else:
         pytest.fail("the slow import never finished")
     # Long enough for a redelivery of a message acked late, or never acked, to show.
-    time.sleep(3 * ACK_DEADLINE_S)
+    time.sleep(2 * ACK_DEADLINE_S)
 
     calls = (stack.root / "data" / "import" / CALLS).read_text().splitlines()
     assert len(calls) == 1 and calls[0].startswith(f"{run_id} attempt 1 "), calls

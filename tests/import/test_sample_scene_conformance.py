@@ -1,6 +1,6 @@
 """Datasets the import stage writes from the sample scenes load and decode in the real lerobot
 0.6.1: each sample scene exported, short episodes simulated for every robot by the collector,
-imported with `bp import` as v3.0 and as v2.1, and checked."""
+imported with `bp import` (v3.0), and checked."""
 
 from __future__ import annotations
 
@@ -69,12 +69,13 @@ def scene_episodes(
 def imported(
     scene_episodes: tuple[Path, dict[str, int]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """`bp import` of the scene's episodes, once per codebase version."""
+    """`bp import` of the scene's episodes as v3.0 (v2.1, written by the same code, is checked in
+    tests/import/test_conformance.py: lerobot converts it first, slowly)."""
     outs = {}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in PERMISSIVE_ENV.items():
             patch.setenv(name, value)
-        for codebase in ("v3.0", "v2.1"):
+        for codebase in ("v3.0",):
             out = tmp_path_factory.mktemp(f"import-{codebase}")
             result = CliRunner().invoke(
                 app, ["import", str(scene_episodes[0]), "--out", str(out), "--format", codebase]
@@ -87,8 +88,7 @@ def imported(
 def test_the_sample_scene_datasets_are_valid_in_lerobot(
     imported: dict[str, Path], scene_episodes: tuple[Path, dict[str, int]]
 ) -> None:
-    """Every robot's v3.0 dataset; v2.1 (written by the same code for every robot, but slow to
-    check: lerobot converts it first) for one robot."""
+    """Every robot's dataset."""
     simulated = scene_episodes[1]
     for codebase, out in imported.items():
         roots = sorted(p for p in out.iterdir() if p.is_dir())
@@ -105,10 +105,7 @@ def test_the_sample_scene_datasets_are_valid_in_lerobot(
             )
             assert tally["dataset_episodes"] >= 1
             counts[root.name] = tally["dataset_episodes"]
-    checked = [
-        (imported["v2.1"] / "franka_panda", counts["franka_panda"]),
-        *((imported["v3.0"] / robot, n) for robot, n in sorted(counts.items())),
-    ]
+    checked = [(imported["v3.0"] / robot, n) for robot, n in sorted(counts.items())]
     with ThreadPoolExecutor(max_workers=2) as pool:  # the check is mostly one core each
         outputs = list(pool.map(check, [root for root, _ in checked]))
     for output, (_, episodes) in zip(outputs, checked, strict=True):
