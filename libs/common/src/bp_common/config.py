@@ -133,8 +133,9 @@ class Settings(BaseSettings):
     retry_max_backoff_s: float = Field(default=600.0, ge=0, le=600)
     ack_deadline_s: int = Field(default=60, ge=10, le=600)
     lease_extension_s: int = Field(default=60, ge=10, le=600)
-    # A pull stream that brings nothing this long while nothing is in hand is opened again
-    # (bp_common.bus.pubsub.PullWorker): a restarted emulator can keep a silent stream open.
+    # A pull stream that brings nothing this long while nothing is in hand is probed, and opened
+    # again if a message waits (bp_common.bus.pubsub.PullWorker): a restarted emulator can keep
+    # a silent stream open.
     stream_idle_reopen_s: float = Field(default=120.0, ge=5, le=3600)
     # How much one process takes on (bp_common.runtime.limits): deliveries that work at once
     # (default: what the cores and memory hold for the stage), messages it admits, working or

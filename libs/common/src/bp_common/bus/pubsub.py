@@ -154,9 +154,30 @@ class PullWorker:
         else:
             received.ack()
 
+    def _silent(self) -> bool:
+        """Whether a message waits that the idle stream did not bring: one unary pull finds it
+        (and hands it straight back). Only a silent stream is opened again, never a merely idle
+        one: the Pub/Sub emulator never closes a stream its client ended and goes on
+        dispatching messages to it (decision 0081)."""
+        try:
+            answer = self.subscriber.pull(
+                request={"subscription": self.path, "max_messages": 1, "return_immediately": True},
+                timeout=10,
+            )
+        except Exception as exc:  # no answer from the subscription: try a new stream
+            log.info("probing %s failed (%s)", self.path, exc)
+            return True
+        ack_ids = [m.ack_id for m in answer.received_messages]
+        if ack_ids:
+            self.subscriber.modify_ack_deadline(
+                request={"subscription": self.path, "ack_ids": ack_ids, "ack_deadline_seconds": 0}
+            )
+        return bool(ack_ids)
+
     def run(self) -> None:
-        """Pull until stop() is called; a failed stream is reopened after a pause, an idle one
-        (nothing pulled for `idle_reopen_s`, nothing in hand) at once."""
+        """Pull until stop() is called; a failed stream is reopened after a pause, a silent one
+        (nothing pulled for `idle_reopen_s` and nothing in hand while a message waits) at
+        once."""
         while not self._stop.is_set():
             # The library's default scheduler runs callbacks on ten threads: one per admitted
             # message instead, since a waiting duplicate sleeps on its thread.
@@ -179,7 +200,15 @@ class PullWorker:
                         future.result()
                     idle = self._idle_s()
                     if idle >= self.idle_reopen_s:
-                        log.info("nothing pulled for %.0f s: opening the stream again", idle)
+                        if not self._silent():
+                            with self._lock:  # idle, not silent: the stream stays
+                                self._last_seen = time.monotonic()
+                            continue
+                        log.info(
+                            "nothing pulled for %.0f s while a message waits: opening the stream"
+                            " again",
+                            idle,
+                        )
                         break
                 future.cancel()
                 future.result(timeout=30)
