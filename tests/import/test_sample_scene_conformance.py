@@ -68,44 +68,38 @@ def scene_episodes(
 @pytest.fixture(scope="module")
 def imported(
     scene_episodes: tuple[Path, dict[str, int]], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
+) -> Path:
     """`bp import` of the scene's episodes as v3.0 (v2.1, written by the same code, is checked in
     tests/import/test_conformance.py: lerobot converts it first, slowly)."""
-    outs = {}
+    out = tmp_path_factory.mktemp("import-v3.0")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in PERMISSIVE_ENV.items():
             patch.setenv(name, value)
-        for codebase in ("v3.0",):
-            out = tmp_path_factory.mktemp(f"import-{codebase}")
-            result = CliRunner().invoke(
-                app, ["import", str(scene_episodes[0]), "--out", str(out), "--format", codebase]
-            )
-            assert result.exit_code == 0, result.output
-            outs[codebase] = out
-    return outs
+        result = CliRunner().invoke(
+            app, ["import", str(scene_episodes[0]), "--out", str(out), "--format", "v3.0"]
+        )
+    assert result.exit_code == 0, result.output
+    return out
 
 
 def test_the_sample_scene_datasets_are_valid_in_lerobot(
-    imported: dict[str, Path], scene_episodes: tuple[Path, dict[str, int]]
+    imported: Path, scene_episodes: tuple[Path, dict[str, int]]
 ) -> None:
     """Every robot's dataset."""
     simulated = scene_episodes[1]
-    for codebase, out in imported.items():
-        roots = sorted(p for p in out.iterdir() if p.is_dir())
-        assert [p.name for p in roots] == sorted(simulated)
-        counts = {}
-        for root in roots:
-            manifest = json.loads((root / "import_manifest.json").read_text())
-            assert manifest["codebase_version"] == codebase
-            # Validation may exclude an episode (a short run can cross a joint limit): every
-            # simulated episode is either in the dataset or excluded with its reason.
-            tally = manifest["counts"]
-            assert (
-                tally["dataset_episodes"] + sum(tally["excluded"].values()) == simulated[root.name]
-            )
-            assert tally["dataset_episodes"] >= 1
-            counts[root.name] = tally["dataset_episodes"]
-    checked = [(imported["v3.0"] / robot, n) for robot, n in sorted(counts.items())]
+    roots = sorted(p for p in imported.iterdir() if p.is_dir())
+    assert [p.name for p in roots] == sorted(simulated)
+    counts = {}
+    for root in roots:
+        manifest = json.loads((root / "import_manifest.json").read_text())
+        assert manifest["codebase_version"] == "v3.0"
+        # Validation may exclude an episode (a short run can cross a joint limit): every
+        # simulated episode is either in the dataset or excluded with its reason.
+        tally = manifest["counts"]
+        assert tally["dataset_episodes"] + sum(tally["excluded"].values()) == simulated[root.name]
+        assert tally["dataset_episodes"] >= 1
+        counts[root.name] = tally["dataset_episodes"]
+    checked = [(imported / robot, n) for robot, n in sorted(counts.items())]
     with ThreadPoolExecutor(max_workers=2) as pool:  # the check is mostly one core each
         outputs = list(pool.map(check, [root for root, _ in checked]))
     for output, (_, episodes) in zip(outputs, checked, strict=True):

@@ -96,9 +96,6 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
 
-    def stop(self, grace: float = STOP_GRACE_S) -> None:
-        stop_together([self], grace)
-
     def kill(self) -> None:
         """SIGKILL the whole service, as a crash or an evicted instance would end it."""
         if self.process.poll() is None:
