@@ -5,6 +5,7 @@ unit; and each object's segmentation mask where its geometry projects."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from bp_export.usd.scene import load_scene
 from bp_scene_contract import read_scene_graph, read_task_config
 from pxr import Gf, UsdGeom, UsdPhysics
 
+from tests.textured_usd import textured_quad, write_quadrant_png
 from tests.usd_authoring import WorldStage
 
 Z = TABLE_TOP_Z
@@ -360,3 +362,83 @@ def test_without_coacd_a_mesh_is_a_typed_error_not_a_box(
     with pytest.raises(ConvexDecompositionError, match="coacd is not installed") as err:
         ConvexDecomposer(ConvexSettings(cache_dir=tmp_path)).decompose(vertices, faces, name="t")
     assert err.value.permanent
+
+
+def _write_poster(path: Path) -> tuple[float, float, float]:
+    """A 16 cm slab on the table with a textured quad on top (left half red, right half blue
+    towards -y and green towards +y); the quad's world centre."""
+    authored = WorldStage(path, "Z", 1.0)
+    centre = (0.75, -0.05, Z + 0.005)
+    body = authored.body("Poster", *centre)
+    slab = UsdGeom.Cube.Define(authored.stage, body + "/Slab")
+    slab.CreateSizeAttr(1.0)
+    slab.AddScaleOp().Set(Gf.Vec3f(0.16, 0.16, 0.01))
+    slab.CreateDisplayColorAttr([(0.5, 0.5, 0.5)])
+    UsdPhysics.CollisionAPI.Apply(slab.GetPrim())
+    top = 0.0055  # just above the slab, seen but not colliding
+    corners = [(-0.08, -0.08, top), (0.08, -0.08, top), (0.08, 0.08, top), (-0.08, 0.08, top)]
+    write_quadrant_png(path.parent / "poster.png", 64, 64)
+    textured_quad(authored, body + "/Quad", corners, "./poster.png")
+    authored.stage.GetRootLayer().Save()
+    return (centre[0], centre[1], centre[2] + top)
+
+
+def test_a_textured_mesh_is_drawn_with_its_texture_where_its_uv_puts_it(tmp_path: Path) -> None:
+    x, y, z = _write_poster(tmp_path / "poster.usda")
+    graph, config = _graph_with(tmp_path / "poster.usda")
+    g, c = read_scene_graph(graph), read_task_config(config)
+    quad = next(s for s in g.node("Poster").shapes if s.kind == "mesh")
+    assert quad.texture is not None and not quad.collision
+    dim = (0.5, 1.0, 1.0)  # the episode's colour scale for the poster: less red
+    rand = draw_randomization(0, [], [], [], RandomizationRanges.none())
+    rand = dataclasses.replace(rand, colour_scale={"Poster": dim})
+    options = WorldOptions(convex=ConvexSettings(cache_dir=tmp_path / "convex"))
+    world = build_world(g, c.assignment("franka_panda"), c.task("pick_place_cube"), options, rand)
+    model = world.model
+    # One texture, bound through a material whose colour is the scale on white.
+    assert model.ntex >= 1 and model.mesh_texcoordnum.sum() > 0
+    (drawn,) = [
+        geom
+        for geom in range(model.ngeom)
+        if model.body(model.geom_bodyid[geom]).name == "node/Poster" and model.geom_matid[geom] >= 0
+    ]
+    material = model.geom_matid[drawn]
+    assert model.mat_texid[material, mujoco.mjtTextureRole.mjTEXROLE_RGB] >= 0
+    np.testing.assert_allclose(model.mat_rgba[material], [*dim, 1.0], atol=1e-6)
+
+    width, height = 320, 240
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, 0)
+    mujoco.mj_forward(model, data)
+    rig = CameraRig(world, width, height)
+    try:
+        images = rig.capture(data, "overhead")
+    finally:
+        rig.close()
+    cam = model.camera("cam/overhead").id
+    spots = {
+        "red": (x - 0.04, y, z),
+        "blue": (x + 0.04, y - 0.04, z),
+        "green": (x + 0.04, y + 0.04, z),
+    }
+    u, v = _project(
+        np.array(list(spots.values())),
+        data.cam_xpos[cam],
+        data.cam_xmat[cam],
+        float(model.cam_fovy[cam]),
+        width,
+        height,
+    )
+    poster = {name: i for i, name in world.entities.items()}["Poster"]
+    for (name, _), col, row in zip(
+        spots.items(), np.rint(u).astype(int), np.rint(v).astype(int), strict=True
+    ):
+        # The mean colour of a small patch around the spot, which is inside one colour's area.
+        patch = images.rgb[row - 2 : row + 3, col - 2 : col + 3].reshape(-1, 3).astype(float)
+        r, g_, b = patch.mean(0)
+        seen = {"red": r, "green": g_, "blue": b}
+        assert seen[name] > 40 and all(
+            seen[name] > 2 * other for key, other in seen.items() if key != name
+        ), f"{name} expected at ({col}, {row}), saw rgb {patch.mean(0).round()}"
+        # Segmentation is unchanged by the texture: the spot is the poster's.
+        assert (images.segmentation[row - 2 : row + 3, col - 2 : col + 3] == poster).all(), name

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bp_export.usd.scene import load_scene
+from PIL import Image
 from pxr import Gf, Sdf, UsdGeom, UsdPhysics, UsdShade
 
+from tests.textured_usd import BLUE, FALLBACK_RGB, GREEN, RED, textured_quad, write_quadrant_png
 from tests.usd_authoring import WorldStage
 
 SHELVES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "public-usd"
@@ -97,3 +102,56 @@ def test_the_public_shape_scene_keeps_each_primitive_kind() -> None:
     assert kinds["box"] == {"box"} and kinds["sphere"] == {"sphere"}
     assert kinds["cylinder"] == {"cylinder"} and kinds["capsule"] == {"capsule"}
     assert kinds["ellipsoid"] == {"ellipsoid"}
+
+
+def _poster(path: Path, up: str, metres_per_unit: float, texture_file: str, **kw: str) -> None:
+    """A 20 x 10 cm quad on a body, its texture's bottom-left at the body, u along x, v along y."""
+    authored = WorldStage(path, up, metres_per_unit)
+    corners = [(0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.1, 0.0), (0.0, 0.1, 0.0)]
+    body = authored.body("Poster", 0.3, 0.2, 0.1)
+    textured_quad(authored, body + "/Quad", corners, texture_file, **kw)
+    authored.stage.GetRootLayer().Save()
+
+
+@pytest.mark.parametrize(
+    ("up", "metres_per_unit", "interpolation"),
+    [("Z", 1.0, "faceVarying"), ("Y", 0.01, "faceVarying"), ("Z", 1.0, "vertex")],
+)
+def test_a_mesh_drawn_with_a_uv_texture_carries_the_image_and_its_corner_uv(
+    tmp_path: Path, up: str, metres_per_unit: float, interpolation: str
+) -> None:
+    write_quadrant_png(tmp_path / "poster.png", 600, 300)
+    _poster(
+        tmp_path / "poster.usda", up, metres_per_unit, "./poster.png", interpolation=interpolation
+    )
+    (shape,) = load_scene(str(tmp_path / "poster.usda"), "s").objects[0].shapes
+    assert shape.kind == "mesh" and shape.texture is not None and shape.mesh is not None
+    texture, mesh = shape.texture, shape.mesh
+    assert texture.asset_path == "./poster.png"
+    # Downsampled to at most 256 px a side, the aspect kept; the PNG is the one it says.
+    assert (texture.width, texture.height) == (256, 128)
+    assert texture.sha256 == hashlib.sha256(texture.png).hexdigest()
+    with Image.open(io.BytesIO(texture.png)) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (128, 256, 3)
+    assert tuple(pixels[96, 64]) == RED and tuple(pixels[96, 192]) == BLUE
+    assert tuple(pixels[32, 192]) == GREEN
+    # One (u, v) per triangle corner, each the corner's place on the quad (u = x / 20 cm,
+    # v = y / 10 cm), whichever way the primvar is stored.
+    assert mesh.uv is not None and len(mesh.uv) == 3 * len(mesh.triangles) == 6
+    corners = np.asarray(mesh.vertices)[np.asarray(mesh.triangles).ravel()]
+    np.testing.assert_allclose(mesh.uv, corners[:, :2] / [0.2, 0.1], atol=1e-6)
+    # The diffuse colour under the texture is kept for what cannot draw it.
+    assert shape.rgba == pytest.approx((*FALLBACK_RGB, 1.0))
+
+
+def test_a_texture_whose_file_is_missing_leaves_the_diffuse_colour_without_alarm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _poster(tmp_path / "poster.usda", "Z", 1.0, "./missing.png")
+    with caplog.at_level(logging.INFO):
+        (shape,) = load_scene(str(tmp_path / "poster.usda"), "s").objects[0].shapes
+    assert shape.kind == "mesh" and shape.texture is None
+    assert shape.mesh is not None and shape.mesh.uv is None
+    assert shape.rgba == pytest.approx((*FALLBACK_RGB, 1.0))
+    assert not [r for r in caplog.records if "missing.png" in r.getMessage()]

@@ -26,6 +26,7 @@ from bp_scene_contract.scene_graph import (
     Shape,
     ShapeKind,
     SimRole,
+    Texture,
 )
 from bp_scene_contract.success import BodyState, Observation, Outcome, judge
 from bp_scene_contract.task_config import (
@@ -83,6 +84,7 @@ __all__ = [
     "TaskConfig",
     "TaskKind",
     "TaskSpec",
+    "Texture",
     "Vec3",
     "judge",
     "read_scene_graph",

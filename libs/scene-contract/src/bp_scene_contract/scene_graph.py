@@ -5,7 +5,7 @@
               sim_role, affordances, properties{mass, friction}, is_static, usd_path,
               articulation: null | {joints: [{name, type, axis, anchor, lower, upper,
                                              moving_part_bbox}]},
-              shapes: [{usd_path, kind, pose, size, collision, visual, rgba, mesh}]}],
+              shapes: [{usd_path, kind, pose, size, collision, visual, rgba, mesh, texture}]}],
      edges: [{source, target, relation, confidence}],
      lights: [{usd_path, type_name, pose, intensity}],
      cameras: [{name, usd_path, pose, fovy_deg}]}
@@ -20,6 +20,8 @@ is beside or is aligned with `target`.
 (`box`, `sphere`, `ellipsoid`, `cylinder`, `capsule` or `mesh`), whether it collides, whether it
 is seen, and its colour; empty when export had none to give (the simulator then falls back to
 the node's box). A document without `shapes` reads as empty: version 1 documents stay valid.
+A mesh may also carry its diffuse image (`texture`, a small PNG inline) and the texture
+coordinates of each triangle corner (`mesh.uv`); documents without them read as untextured.
 
 `lights` and `cameras` are the scene's UsdLux lights and perspective UsdGeom cameras, posed in
 the world frame with USD's local convention kept: a camera looks along its pose's -z with +y
@@ -29,7 +31,11 @@ asks for (`usd_` and its prim's name). Documents without them read as empty list
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import math
+import struct
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -93,18 +99,79 @@ ShapeKind = Literal["box", "sphere", "ellipsoid", "cylinder", "capsule", "mesh"]
 
 
 class MeshData(ContractModel):
-    """A triangle mesh in its shape's frame, in metres, with the sha256 of its content."""
+    """A triangle mesh in its shape's frame, in metres, with the sha256 of its geometry."""
 
     vertices: tuple[Vec3, ...] = Field(min_length=4)
     triangles: tuple[tuple[int, int, int], ...] = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Of the vertices and triangles; texture coordinates do not change the solid."""
+    uv: tuple[tuple[float, float], ...] | None = None
+    """Texture coordinates (u, v), one per triangle corner in triangle order (three per
+    triangle): per corner, because a vertex on a texture seam has one (u, v) on each side.
+    (0, 0) is the image's bottom-left corner, as in USD; null when the mesh has none."""
 
     @model_validator(mode="after")
     def _indices_in_range(self) -> MeshData:
         count = len(self.vertices)
         if any(not 0 <= i < count for triangle in self.triangles for i in triangle):
             raise ValueError("a triangle names a vertex the mesh does not have")
+        if self.uv is not None and len(self.uv) != 3 * len(self.triangles):
+            raise ValueError("uv holds one (u, v) per triangle corner, three per triangle")
         return self
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Texture(ContractModel):
+    """A shape's diffuse image, inline as a base64 PNG so the scene graph stays one document.
+
+    `width` and `height` are the PNG's own, in pixels, and `sha256` is of the PNG bytes; the
+    reader checks both against the image. `asset_path` is the authored file, for the record:
+    readers never open it.
+    """
+
+    png_base64: str = Field(min_length=1)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    asset_path: str
+
+    @classmethod
+    def from_png(cls, png: bytes, asset_path: str) -> Texture:
+        """The record of PNG bytes: their size as the PNG header gives it, and their digest."""
+        width, height = _png_size(png)
+        return cls(
+            png_base64=base64.b64encode(png).decode("ascii"),
+            width=width,
+            height=height,
+            sha256=hashlib.sha256(png).hexdigest(),
+            asset_path=asset_path,
+        )
+
+    @property
+    def png(self) -> bytes:
+        return base64.b64decode(self.png_base64, validate=True)
+
+    @model_validator(mode="after")
+    def _is_the_png_it_says(self) -> Texture:
+        try:
+            png = self.png
+        except binascii.Error as error:
+            raise ValueError(f"png_base64 is not base64: {error}") from error
+        if (self.width, self.height) != _png_size(png):
+            raise ValueError("width and height are not the PNG's own")
+        if hashlib.sha256(png).hexdigest() != self.sha256:
+            raise ValueError("sha256 is not the PNG's digest")
+        return self
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header chunk (IHDR, which the format puts first)."""
+    if len(png) < 24 or png[:8] != _PNG_SIGNATURE or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
 
 
 class Shape(ContractModel):
@@ -122,11 +189,16 @@ class Shape(ContractModel):
     rgba: tuple[float, float, float, float] | None = None
     """Display colour (displayColor, or a UsdPreviewSurface's diffuse colour); null if none."""
     mesh: MeshData | None = None
+    texture: Texture | None = None
+    """The diffuse image (a UsdPreviewSurface's diffuse texture), drawn through `mesh.uv`; only
+    a mesh with texture coordinates has one. Null if none: `rgba` is then the colour seen."""
 
     @model_validator(mode="after")
     def _mesh_iff_mesh_kind(self) -> Shape:
         if (self.kind == "mesh") != (self.mesh is not None):
             raise ValueError("a mesh shape has mesh data, and only a mesh shape has")
+        if self.texture is not None and (self.mesh is None or self.mesh.uv is None):
+            raise ValueError("a texture is drawn through a mesh's uv: only such a shape has one")
         if any(v <= 0 for v in self.size):
             raise ValueError("shape sizes are positive")
         return self

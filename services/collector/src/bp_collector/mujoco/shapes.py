@@ -6,7 +6,8 @@ mesh that is also seen is drawn as itself, its hulls hidden in geom group 3. Wha
 collides with nothing and weighs nothing; what only collides is hidden. Shapes are in the world
 frame; the geoms are placed relative to the node's body, whose frame is `origin` before any
 randomised offset, so a body moved or turned by the randomisation carries its shapes with it.
-A free body's mass is spread over its colliding geoms by volume.
+A free body's mass is spread over its colliding geoms by volume. A seen mesh that carries a
+diffuse texture is drawn with it (bp_collector.mujoco.textures), under the same colour scale.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from bp_scene_contract import SceneNode, Shape
 
 from bp_collector.mujoco.convex import ConvexDecomposer, Hull
+from bp_collector.mujoco.textures import add_textured_material, texture_coordinates
 
 HIDDEN_GROUP = 3
 """MuJoCo's renderer draws groups 0-2 by default: collision stand-ins go to 3."""
@@ -175,7 +177,14 @@ def add_shapes(
     hulls = 0
     for i, piece in enumerate(pieces):
         authored = piece.shape.rgba
-        rgb = colour(authored[:3] if authored is not None else default_rgb)
+        texture = piece.shape.texture if piece.shell else None
+        uv = piece.shape.mesh.uv if piece.shape.mesh is not None else None
+        if texture is not None and uv is not None:
+            # The texture carries the colours: the colour scale applies to white.
+            rgb = colour((1.0, 1.0, 1.0))
+        else:
+            texture = None
+            rgb = colour(authored[:3] if authored is not None else default_rgb)
         alpha = authored[3] if authored is not None else 1.0
         kwargs: dict[str, object] = {}
         if piece.mesh is not None:
@@ -189,6 +198,11 @@ def add_shapes(
                 # A seen surface need not be closed: its inertia (unused, it weighs nothing)
                 # is taken as a shell's so an open mesh compiles.
                 mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL
+                if texture is not None and uv is not None:
+                    mesh.usertexcoord, mesh.userfacetexcoord = texture_coordinates(uv)
+                    kwargs["material"] = add_textured_material(
+                        spec, f"{body.name}/material{i}", texture, [*rgb, alpha]
+                    )
             else:
                 # What collides is convex (a hull, or a mesh over budget standing as its hull):
                 # its inertia is its hull's, so an open mesh over budget compiles too.

@@ -5,7 +5,8 @@ split into a rotation and per-axis scales. Cubes become boxes, spheres spheres (
 scaled unevenly), cylinders and capsules keep their radius and length with their axis turned
 onto the shape's z, and meshes keep their triangles with the whole linear transform baked into
 the vertices, so that any scale, shear or mirroring is kept. Colour comes from `displayColor`,
-else from the diffuse colour of a bound UsdPreviewSurface.
+else from the diffuse colour of a bound UsdPreviewSurface; a seen mesh whose diffuse colour is
+read from a texture carries the image and its texture coordinates (bp_export.usd.textures).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import itertools
 import math
 
 import numpy as np
-from bp_scene_contract import MeshData, Pose, Shape, ShapeKind, Vec3
-from pxr import Gf, Usd, UsdGeom, UsdShade
+from bp_scene_contract import MeshData, Pose, Shape, ShapeKind, Texture, Vec3
+from pxr import Gf, Usd, UsdGeom
 
 from bp_export.scene_errors import ZeroSizeObject
+from bp_export.usd.textures import bound_preview_surface, corner_uv, diffuse_texture, texture_record
 from bp_export.usd.world_frame import _quaternion_from_rotation
 
 MAX_MESH_VERTICES = 50_000
@@ -102,11 +104,8 @@ def display_rgba(prim: Usd.Prim) -> tuple[float, float, float, float] | None:
         alpha = float(opacity[0]) if opacity is not None and len(opacity) else 1.0
         r, g, b = (float(c) for c in colours[0])
         return (r, g, b, alpha)
-    material, _ = UsdShade.MaterialBindingAPI(prim).ComputeBoundMaterial()
-    if not material:
-        return None
-    surface = material.ComputeSurfaceSource()[0]
-    if not surface or surface.GetIdAttr().Get() != "UsdPreviewSurface":
+    surface = bound_preview_surface(prim)
+    if surface is None:
         return None
     diffuse = surface.GetInput("diffuseColor")
     value = diffuse.Get() if diffuse else None
@@ -116,7 +115,11 @@ def display_rgba(prim: Usd.Prim) -> tuple[float, float, float, float] | None:
     return (r, g, b, 1.0)
 
 
-def _mesh_data(prim: Usd.Prim, linear: np.ndarray) -> MeshData | None:
+def _mesh_data(
+    prim: Usd.Prim, linear: np.ndarray, *, visual: bool
+) -> tuple[MeshData, Texture | None] | None:
+    """The mesh's triangles with the linear transform baked in, and the texture a seen mesh
+    is drawn with (its coordinates then in the mesh data), or None for no usable mesh."""
     mesh = UsdGeom.Mesh(prim)
     points = mesh.GetPointsAttr().Get()
     counts = mesh.GetFaceVertexCountsAttr().Get()
@@ -127,24 +130,35 @@ def _mesh_data(prim: Usd.Prim, linear: np.ndarray) -> MeshData | None:
         return None
     vertices = np.asarray(points, dtype=float) @ linear.T
     flat = np.asarray(indices, dtype=np.int64)
-    triangles: list[tuple[int, int, int]] = []
+    # Each triangle corner as its place in the face-vertex list, and the face it belongs to.
+    corners: list[int] = []
+    corner_faces: list[int] = []
     start = 0
-    for count in counts:
-        face = flat[start : start + int(count)]
-        start += int(count)
+    for face, count in enumerate(counts):
         # A fan over each polygon; degenerate faces (fewer than 3 corners) carry no area.
-        triangles += [
-            (int(face[0]), int(face[k]), int(face[k + 1])) for k in range(1, len(face) - 1)
-        ]
-    if not triangles or start != len(flat) or int(flat.max()) >= len(vertices):
+        for k in range(1, int(count) - 1):
+            corners += [start, start + k, start + k + 1]
+            corner_faces += [face, face, face]
+        start += int(count)
+    if not corners or start != len(flat) or int(flat.max()) >= len(vertices):
         return None
+    corner_at = np.asarray(corners, dtype=np.int64)
+    triangles = [(int(a), int(b), int(c)) for a, b, c in flat[corner_at].reshape(-1, 3)]
     rounded = tuple(
         (round(float(a), 7), round(float(b), 7), round(float(c), 7)) for a, b, c in vertices
     )
     digest = hashlib.sha256(
         np.asarray(rounded, dtype="<f8").tobytes() + np.asarray(triangles, dtype="<i8").tobytes()
     ).hexdigest()
-    return MeshData(vertices=rounded, triangles=tuple(triangles), sha256=digest)
+    texture, uv = None, None
+    found = diffuse_texture(prim) if visual else None
+    if found is not None:
+        uv = corner_uv(mesh, found.varname, corner_at, np.asarray(corner_faces, dtype=np.int64))
+        texture = texture_record(found, str(prim.GetPath())) if uv is not None else None
+    if texture is None:
+        uv = None
+    data = MeshData(vertices=rounded, triangles=tuple(triangles), sha256=digest, uv=uv)
+    return data, texture
 
 
 def authored_shape(
@@ -155,7 +169,13 @@ def authored_shape(
     rotation, scale = _rotation_and_scale(linear)
     rgba = display_rgba(prim)
 
-    def shape(kind: ShapeKind, pose: Pose, size: Vec3, mesh: MeshData | None = None) -> Shape:
+    def shape(
+        kind: ShapeKind,
+        pose: Pose,
+        size: Vec3,
+        mesh: MeshData | None = None,
+        texture: Texture | None = None,
+    ) -> Shape:
         if not all(math.isfinite(s) and s > 0 for s in size):
             # a part scaled flat (or to nothing) along an axis: no simulator can give it mass
             raise ZeroSizeObject(
@@ -173,6 +193,7 @@ def authored_shape(
             visual=visual,
             rgba=rgba,
             mesh=mesh,
+            texture=texture,
         )
 
     if prim.IsA(UsdGeom.Cube):
@@ -199,10 +220,11 @@ def authored_shape(
         long: ShapeKind = "cylinder" if prim.IsA(UsdGeom.Cylinder) else "capsule"
         return shape(long, _pose(_along_axis(rotation @ turn), offset), (radius, radius, half))
     if prim.IsA(UsdGeom.Mesh):
-        data = _mesh_data(prim, linear)
-        if data is None:
+        made = _mesh_data(prim, linear, visual=visual)
+        if made is None:
             return None
-        return shape("mesh", _pose(np.eye(3), offset), (1.0, 1.0, 1.0), data)
+        data, texture = made
+        return shape("mesh", _pose(np.eye(3), offset), (1.0, 1.0, 1.0), data, texture)
     return None
 
 
