@@ -80,6 +80,9 @@ class Recipe:
     """Joints removed, so their bodies hold the pose they have at zero (a humanoid's legs)."""
     floor_words: tuple[str, ...] = ()
     """Name fragments of bodies that stand on the floor (a mobile base and its wheels, feet)."""
+    hold_width: float | None = None
+    """For fingers that curl: the end-effector site is where the pinch closes on an object this
+    wide (m), not where the fingertips meet with nothing between them."""
 
 
 @dataclass(frozen=True)
@@ -385,7 +388,11 @@ _RECIPES: dict[str, Recipe] = {
         kp=(3000.0, 600.0, 600.0, 400.0, 400.0, 150.0, 150.0, 150.0),
         torque=(200.0, 60.0, 60.0, 40.0, 40.0, 12.0, 12.0, 12.0),
         hand_body=HAND + "right_hand",
-        approach=(0.0, 0.0, 1.0),
+        # The Fourier hand's fingers point along -x and -y of its body frame (its z runs along
+        # the row of fingers, index to little finger): the hand comes in fingers first.
+        approach=(-0.761, -0.649, 0.0),
+        # The sample scenes' objects are 5 to 7 cm across where they are held.
+        hold_width=0.055,
         driver=HAND + "R_index_proximal_joint",
         driver_open=0.0,
         driver_closed=1.2,
@@ -576,18 +583,34 @@ def _pinch_points(
     return a, b
 
 
+def _holding(model: mujoco.MjModel, data: mujoco.MjData, r: Recipe) -> float:
+    """The driving joint's value where the pinch is `hold_width` wide (closed without one)."""
+    if r.hold_width is None:
+        return r.driver_closed
+    lo, hi = r.driver_open, r.driver_closed
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        a, b = _pinch_points(model, data, r, mid)
+        if float(np.linalg.norm(a - b)) > r.hold_width:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def _ee_site(spec: mujoco.MjSpec, r: Recipe) -> None:
     """Where the fingertips meet as the hand closes; z out of the hand, y the closing direction.
 
-    For a parallel jaw that is midway between its pads at any opening; a hand's fingers curl,
-    so their open midpoint is not where they close on an object, and the closed one is.
+    For a parallel jaw that is midway between its pads at any opening. A hand's fingers curl,
+    so their midpoint moves as they close: the site is where they close on an object of the
+    recipe's `hold_width`, or where they meet when it has none.
     """
     model = spec.compile()
     data = mujoco.MjData(model)
     for joint_name, q in zip(r.arm_joints, r.home, strict=True):
         data.qpos[model.joint(joint_name).qposadr[0]] = q
     a_open, b_open = _pinch_points(model, data, r, r.driver_open)
-    a_shut, b_shut = _pinch_points(model, data, r, r.driver_closed)
+    a_shut, b_shut = _pinch_points(model, data, r, _holding(model, data, r))
     hand = model.body(r.hand_body).id
     hand_pos, hand_rot = data.xpos[hand], data.xmat[hand].reshape(3, 3)
     mid = hand_rot.T @ ((a_shut + b_shut) / 2 - hand_pos)
@@ -624,7 +647,10 @@ def _assembled_xml(name: str) -> str:
 
 @cache
 def tip_depth(name: str) -> float:
-    """How far the hand's collision geoms reach past the end-effector site, open or closed."""
+    """How far the hand's collision geoms reach past the end-effector site, at any opening.
+
+    Curling fingers reach deepest part-way through their travel, where they line up with the
+    approach, not at either end of it: the GR1 hand's middle finger met the table there."""
     r = recipe(name)
     model = robot_spec(name).compile()
     data = mujoco.MjData(model)
@@ -637,7 +663,7 @@ def tip_depth(name: str) -> float:
         and _below(model, int(model.geom_bodyid[g]), hand)
     ]
     deepest = 0.0
-    for driver_q in (r.driver_open, r.driver_closed):
+    for driver_q in np.linspace(r.driver_open, r.driver_closed, 9):
         data.qpos[model.joint(r.driver).qposadr[0]] = driver_q
         for follower in r.followers:
             q = follower.offset + follower.ratio * driver_q

@@ -30,11 +30,15 @@ PULL_SPEED_M_S = 0.1
 OPEN = 1.0
 CLOSED = 0.0
 """The gripper command is an opening fraction: 1 fully open, 0 closed, whatever the hand."""
-PARALLEL_JAWS = frozenset({"franka_panda", "ur5e", "ur10", "fetch"})
-"""Robots whose hand is a two-pad parallel jaw, which the grasp sampler plans for; a
-five-finger hand (GR1) keeps the box-based grasp."""
 APPROACH_M = 0.12
 """How far back along the approach the hand lines up before it moves in to grasp."""
+LINE_UP_M = 0.10
+"""A hand coming in from the side reaches its line-up pose from this far above it, then goes
+straight down to it: a joint-space move straight to a pose beside the object can sweep the hand
+through it on the way."""
+LEVEL_APPROACH = 0.9
+"""An approach whose downward part is less than this (about 25 degrees off vertical) comes in
+from the side and lines up first."""
 GRASP_REACH_M = 0.01
 GRASP_TURN = 0.15
 """A grasp pose the arm misses by more (position, m; rotation, Frobenius norm) is unreachable."""
@@ -229,7 +233,9 @@ class ScriptedExpert:
         self.grasp: Grasp | None = None
         self.grasp_candidates = 0
         """How many pinches the sampler found (the chosen one is `grasp`; None: the box rule)."""
-        self.hand_geoms = _hand_geoms(world)
+        self.arm_geoms = _arm_geoms(world)
+        self.start_posture: np.ndarray | None = None
+        """The arm posture the last grasp to pass the collision check starts its way in from."""
         if task.moves_object:
             if task.target not in world.free_objects:
                 raise ExpertError(f"pick-and-place target {task.target!r} is not a free object")
@@ -288,12 +294,18 @@ class ScriptedExpert:
             if not self.done:
                 self.path = self.segments[self.index].plan(self.pos, self.rot)
 
-    def _joint_move(self, pos: np.ndarray, rot: np.ndarray) -> PathFn:
-        """A joint-space path from the commanded posture to one that puts the hand at the pose."""
+    def _joint_move(
+        self, pos: np.ndarray, rot: np.ndarray, posture: np.ndarray | None = None
+    ) -> PathFn:
+        """A joint-space path from the commanded posture to one that puts the hand at the pose
+        (`posture`, when one was already solved and checked for it)."""
         q0 = self.q_cmd.copy()
-        solution = self.ik.solve_from_anywhere([q0, self.ik.home], pos, rot)
-        self.max_residual = max(self.max_residual, solution.position_error)
-        q1 = solution.q
+        if posture is None:
+            solution = self.ik.solve_from_anywhere([q0, self.ik.home], pos, rot)
+            self.max_residual = max(self.max_residual, solution.position_error)
+            q1 = solution.q
+        else:
+            q1 = posture
         self._stretch_segment(float(np.max(np.abs(q1 - q0))) / JOINT_SPEED_RAD_S)
         return lambda s: q0 + (q1 - q0) * s
 
@@ -301,6 +313,10 @@ class ScriptedExpert:
         """Give the segment being planned at least `seconds`, so long moves stay slow."""
         segment = self.segments[self.index]
         segment.duration = max(segment.duration, seconds)
+
+    def _skip_segment(self) -> None:
+        """The segment being planned has nothing to do: it takes no time."""
+        self.segments[self.index].duration = 0.0
 
     def _object_state(self, obj: FreeObject) -> tuple[np.ndarray, np.ndarray]:
         return _body_pose(self.world, self.data, obj.body)
@@ -344,11 +360,9 @@ class ScriptedExpert:
 
     def _sampled_grasp(self, obj: FreeObject) -> Grasp | None:
         """The best pinch on the object's shape that the open hand reaches without hitting
-        anything; None (the box rule then) for a hand that is no parallel jaw, or when no
-        candidate passes."""
+        anything; None (the box rule then) when no candidate passes. A five-finger hand pinches
+        between its thumb and index finger, at the site where they close on an object."""
         world, model, data = self.world, self.model, self.data
-        if world.robot.name not in PARALLEL_JAWS:
-            return None
         body = model.body(obj.body).id
         pos, _ = self._object_state(obj)
         support = _support_height(world, data, pos, obj.body, float(pos[2]))
@@ -359,19 +373,16 @@ class ScriptedExpert:
         base = data.xpos[model.body(world.robot.base_body).id]
         candidates = sample_grasps(shape, hand, base)
         self.grasp_candidates = len(candidates)
-        # The hand reaches its pre-grasp pose by a joint-space move, which is safe only from
-        # above: it swept the hand through the bottle on the way to a side grasp (decision
-        # 0101), so side grasps are sampled but not yet taken.
-        from_above = [c for c in candidates if c.kind != "side"]
-        self.grasp = choose(from_above, self.clear)
+        self.grasp = choose(candidates, self.clear)
         return self.grasp
 
     def clear(self, grasp: Grasp) -> bool:
         """Does the open hand reach the grasp, and the way in to it, without hitting anything?
 
         The arm is solved to each pose on a scratch copy of the state, the fingers opened, and
-        MuJoCo's own collision detection asked whether any geom of the hand meets the object
-        or the scene.
+        MuJoCo's own collision detection asked whether any geom of the arm or hand meets the
+        object or the scene (a level grasp low on an object can bring the forearm down onto
+        its neighbours).
         """
         model, ik, robot = self.model, self.ik, self.world.robot
         rot = _hand_frame(self._jaw_closing(grasp.closing), grasp.approach)
@@ -379,24 +390,30 @@ class ScriptedExpert:
         scratch.qpos[:] = self.data.qpos
         fingers = [model.joint(j).qposadr[0] for j in robot.finger_joints]
         seeds, restarts = [self.q_cmd, ik.home], 1
-        for back in (APPROACH_M, APPROACH_M / 3, 0.0):
-            solution = ik.solve_from_anywhere(
-                seeds, grasp.point - grasp.approach * back, rot, restarts=restarts, iterations=40
-            )
+        lift = _line_up_lift(grasp.approach)
+        ways = [(APPROACH_M, lift)] if lift else []
+        start: np.ndarray | None = None
+        for back, up in [*ways, (APPROACH_M, 0.0), (APPROACH_M / 3, 0.0), (0.0, 0.0)]:
+            pose = grasp.point - grasp.approach * back + np.array([0.0, 0.0, up])
+            solution = ik.solve_from_anywhere(seeds, pose, rot, restarts=restarts, iterations=40)
             if solution.position_error > GRASP_REACH_M or solution.rotation_error > GRASP_TURN:
                 return False
             seeds, restarts = [solution.q], 0
+            start = solution.q if start is None else start
             scratch.qpos[ik.qadr] = solution.q
             scratch.qpos[fingers] = robot.finger_qpos(OPEN)
             mujoco.mj_kinematics(model, scratch)
             mujoco.mj_collision(model, scratch)
             for contact in scratch.contact[: scratch.ncon]:
                 a, b = int(contact.geom[0]), int(contact.geom[1])
-                if self.hand_geoms[a] == self.hand_geoms[b]:
+                if self.arm_geoms[a] == self.arm_geoms[b]:
                     continue
-                other = b if self.hand_geoms[a] else a
+                other = b if self.arm_geoms[a] else a
                 if not self.world.robot_geoms[other] and contact.dist < -PENETRATION_M:
                     return False
+        # The joint move goes to the posture checked here, not to another solution of the
+        # same pose (an elbow the other way can meet the table on the way in).
+        self.start_posture = start
         return True
 
     def _container(self) -> FreeObject | None:
@@ -456,8 +473,20 @@ class ScriptedExpert:
             else:
                 rot = self._grasp_rotation(obj)
             memo["grasp_rot"] = rot
-            back = memo.get("approach", np.array([0.0, 0.0, -1.0])) * APPROACH_M
-            return self._joint_move(target() - back, rot)
+            posture = self.start_posture if sampled is not None else None
+            return self._joint_move(line_up() + above(), rot, posture)
+
+        def line_up() -> np.ndarray:
+            return target() - memo.get("approach", np.array([0.0, 0.0, -1.0])) * APPROACH_M
+
+        def above() -> np.ndarray:
+            lift = _line_up_lift(memo.get("approach", np.array([0.0, 0.0, -1.0])))
+            return np.array([0.0, 0.0, lift])
+
+        def come_down(p0: np.ndarray, r0: np.ndarray) -> PathFn:
+            if not above()[2]:
+                self._skip_segment()
+            return _straight(line_up(), memo["grasp_rot"])(p0, r0)
 
         def descend(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             return _straight(target(), memo["grasp_rot"])(p0, r0)
@@ -512,6 +541,7 @@ class ScriptedExpert:
 
         return [
             Segment("approach", 1.6, open_, pregrasp),
+            Segment("line_up", 0.6, open_, come_down),
             Segment("descend", 1.0, open_, descend),
             Segment("grasp", 0.6, closed, _hold()),
             Segment("lift", 1.0, closed, lift),
@@ -584,6 +614,12 @@ class ScriptedExpert:
             Segment("retreat", 0.8, open_, back_off),
             Segment("settle", 0.5, open_, _hold()),
         ]
+
+
+def _line_up_lift(approach: np.ndarray) -> float:
+    """How far above its line-up pose a hand coming in along `approach` arrives: nothing from
+    above, `LINE_UP_M` from the side."""
+    return LINE_UP_M if -float(approach[2]) < LEVEL_APPROACH else 0.0
 
 
 def _quarter_turn_difference(obj_rot: np.ndarray, target_rot: np.ndarray) -> float:
@@ -664,16 +700,16 @@ def _palm_depth(world: World) -> float:
     return max(-reach, 0.0) if math.isfinite(reach) else world.robot.tip_depth
 
 
-def _hand_geoms(world: World) -> np.ndarray:
-    """Which geoms belong to the hand (its body and everything below it)."""
+def _arm_geoms(world: World) -> np.ndarray:
+    """Which geoms the arm moves (those of bodies at or below its first joint's body)."""
     model = world.model
-    hand = model.body(world.robot.hand_body).id
+    first = int(model.jnt_bodyid[model.joint(world.robot.arm_joints[0]).id])
     out = np.zeros(model.ngeom, dtype=bool)
     for g in range(model.ngeom):
         body = int(model.geom_bodyid[g])
-        while body > 0 and body != hand:
+        while body > 0 and body != first:
             body = int(model.body_parentid[body])
-        out[g] = body == hand
+        out[g] = body == first
     return out
 
 

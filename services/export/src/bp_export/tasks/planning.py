@@ -85,8 +85,8 @@ from bp_export.tasks.reach import DOWN, GraspNeed, ReachTarget, TaskRequirements
 from bp_export.tasks.robots import ROBOT_NAMES, get_robot
 
 DEFAULT_ROBOTS: tuple[str, ...] = tuple(n for n in ROBOT_NAMES if n != "gr1")
-"""Every robot but GR1, whose five-finger hand the scripted expert cannot yet close on an object
-(its grasps slip: docs/decisions/0030); GR1 is planned for when a scene or BP_ROBOTS asks."""
+"""Every robot but GR1, planned for when a scene or BP_ROBOTS asks: the humanoid is the slowest
+to simulate and render, and a default robot adds episodes to every run (docs/decisions/0030)."""
 STACKABLE_WORDS = ("block", "cube", "box", "book", "brick", "crate", "tin", "case", "plate")
 APPROACH_HEIGHT = 0.10
 """How far above a grasp or release point the gripper arrives from (m)."""
