@@ -502,7 +502,8 @@ def cabinet(out: Path = EXAMPLES / "cabinet", layout: CabinetLayout = CABINET) -
 
     # The door hangs on a vertical hinge at its +Y edge, in front of the divider, and opening
     # turns its free (-Y) edge out towards -X: a negative angle about +Z. Its handle is a
-    # vertical bar at mid-height near the free edge.
+    # vertical bar at mid-height near the free edge, standing 2.5 cm off the panel on two posts
+    # as a cabinet pull does, so fingers fit behind it.
     hinge = (-depth / 2 - panel / 2, hinge_y, height / 2)
     door = UsdGeom.Xform.Define(stage, f"{cab.GetPath()}/Door")
     door.AddTranslateOp().Set(axes.point(*hinge))
@@ -520,17 +521,30 @@ def cabinet(out: Path = EXAMPLES / "cabinet", layout: CabinetLayout = CABINET) -
         ),
         wood,
     )
+    handle_y = -(door_width - 0.05)
     collider(
         box(
             stage,
             f"{door.GetPath()}/Handle",
             axes,
-            (-0.02, -(door_width - 0.05), 0.0),
+            (-panel / 2 - 0.035, handle_y, 0.0),
             (0.02, 0.02, 0.12),
             (0.3, 0.3, 0.3),
         ),
         metal,
     )
+    for post, z in (("PostUpper", 0.05), ("PostLower", -0.05)):
+        collider(
+            box(
+                stage,
+                f"{door.GetPath()}/{post}",
+                axes,
+                (-panel / 2 - 0.0125, handle_y, z),
+                (0.025, 0.012, 0.012),
+                (0.3, 0.3, 0.3),
+            ),
+            metal,
+        )
 
     joint = UsdPhysics.RevoluteJoint.Define(stage, f"{cab.GetPath()}/DoorHinge")
     joint.CreateBody0Rel().SetTargets([carcass.GetPath()])

@@ -3,6 +3,8 @@
 - The kitchen sample: every robot the export places within reach of a pick-and-place completes
   one (each of its pick-and-places is tried once; success rates are measured by
   benchmarks/collect.py).
+- The cabinet sample: its carcass, door and handle are simulated as authored, and the door
+  opens by its authored handle.
 - A mesh made by another tool (the public Newton fixture's convex-hull bottle, referenced into
   the kitchen in place of its own bottle and scaled to hand size, since the fixture's is 20 cm
   tall and falls from the air): exported from its authored points and taken by every robot the
@@ -15,8 +17,12 @@ import json
 import shutil
 from pathlib import Path
 
+import mujoco
+import numpy as np
 import pytest
 from bp_collector.mujoco.episode import simulate_episode
+from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
+from bp_collector.mujoco.world import WorldOptions, build_world
 from bp_export.export import export_scene
 from bp_robot_models import ROBOT_IDS
 from bp_scene_contract import SceneGraph, TaskConfig, read_scene_graph, read_task_config
@@ -24,6 +30,7 @@ from pxr import Gf, Usd, UsdGeom
 
 REPO = Path(__file__).parents[2]
 KITCHEN = REPO / "examples" / "kitchen_table" / "scene.usda"
+CABINET = REPO / "examples" / "cabinet" / "scene.usda"
 FIXTURE = (
     REPO.parent
     / "shared/fixtures/public-usd/newton_bottle_on_crate/newton/tests/assets/cube_cylinder.usda"
@@ -44,6 +51,11 @@ def _export(scene: Path, scene_id: str) -> Exported:
 @pytest.fixture(scope="module")
 def kitchen() -> Exported:
     return _export(KITCHEN, "kitchen_table")
+
+
+@pytest.fixture(scope="module")
+def cabinet() -> Exported:
+    return _export(CABINET, "cabinet")
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +130,46 @@ def test_every_robot_with_a_task_takes_the_fixture_mesh_by_its_shape(
     assert result.collision_count == 0
     expert = json.loads((result.out_dir / "episode.json").read_text())["expert"]
     assert expert["grasp"] is not None, "sampled on the mesh's hulls, not the box rule"
+
+
+def test_the_cabinet_is_simulated_as_authored_and_opens_by_its_handle(
+    cabinet: Exported, tmp_path: Path
+) -> None:
+    graph, config = cabinet
+    node = graph.node("cabinet")
+    (hinge,) = node.articulation.joints if node.articulation else ()
+    assert hinge.moving_part == "/World/Objects/obj_cabinet/Door"
+    opening = next(
+        t
+        for t in config.assignment("franka_panda").tasks
+        if config.task(t).kind == "open_close"
+        and config.task(t).success.predicate == "joint_at_most"
+    )
+    rand = draw_randomization(0, [], [], [], RandomizationRanges.none())
+    world = build_world(
+        graph, config.assignment("franka_panda"), config.task(opening), WorldOptions(()), rand
+    )
+    model = world.model
+
+    def colliding(body: str) -> list[int]:
+        b = model.body(body).id
+        return [
+            g for g in range(model.ngeom) if model.geom_bodyid[g] == b and model.geom_contype[g]
+        ]
+
+    moved = [s for s in node.shapes if s.usd_path.startswith(hinge.moving_part + "/")]
+    # Carcass boards on the shell (no invented walls or shelves), the door's panel and posts on
+    # the door, the authored bar on the handle body the expert takes.
+    assert len(colliding("node/cabinet")) == len(node.shapes) - len(moved) == 7
+    assert len(colliding("node/cabinet/DoorHinge")) == 3
+    (bar,) = colliding("node/cabinet/DoorHinge/handle")
+    assert model.geom_type[bar] == mujoco.mjtGeom.mjGEOM_BOX
+    np.testing.assert_allclose(sorted(model.geom_size[bar]), [0.01, 0.01, 0.06], atol=1e-6)
+    part = world.parts[("cabinet", "DoorHinge")]
+    assert part.handle_geom == model.geom(bar).name and part.handle_along_z
+
+    result = simulate_episode(
+        graph, config, "franka_panda", opening, 1, tmp_path / "ep", render=False
+    )
+    assert result.success, result.reason
+    assert result.collision_count == 0

@@ -130,7 +130,9 @@ def test_file_has_exactly_the_contract_shape(tmp_path: Path, tabletop: SceneGrap
     assert all(set(node["pose"]) == {"position", "orientation"} for node in data["nodes"])
     assert all(set(node["properties"]) == {"mass", "friction"} for node in data["nodes"])
     joint = next(n for n in data["nodes"] if n["articulation"])["articulation"]["joints"][0]
-    assert set(joint) == {"name", "type", "axis", "anchor", "lower", "upper", "moving_part_bbox"}
+    assert set(joint) == {
+        "name", "type", "axis", "anchor", "lower", "upper", "moving_part_bbox", "moving_part"
+    }  # fmt: skip
     assert all(
         set(edge) == {"source", "target", "relation", "confidence"} for edge in data["edges"]
     )

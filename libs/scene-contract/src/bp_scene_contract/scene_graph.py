@@ -77,6 +77,9 @@ class ArticulationJoint(ContractModel):
     lower: float
     upper: float
     moving_part_bbox: OrderedBox
+    moving_part: str | None = None
+    """USD path of the body the joint moves: the node's shapes at or under it move with the
+    joint, the rest stay; null when the scene does not say (the part is then its box)."""
 
     @field_validator("axis")
     @classmethod

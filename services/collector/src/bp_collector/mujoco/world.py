@@ -34,6 +34,7 @@ from bp_scene_contract import (
     SceneGraph,
     SceneLight,
     SceneNode,
+    Shape,
     TaskSpec,
 )
 
@@ -247,15 +248,21 @@ class _Builder:
         node: SceneNode,
         mass: float | None,
         friction: list[float],
+        shapes: Sequence[Shape] | None = None,
+        origin: Sequence[float] | None = None,
     ) -> None:
+        """Add the node's shapes (or `shapes`, some of them) to `body`, which stands at
+        `origin` (the node's box centre unless given) before any randomised offset."""
+
         def colour(rgb: Sequence[float]) -> tuple[float, float, float]:
             return self.rand.colour(node.asset_id, rgb)
 
-        self.shape_builds[node.asset_id] = add_shapes(
+        some = node if shapes is None else node.model_copy(update={"shapes": tuple(shapes)})
+        built = add_shapes(
             spec,
             body,
-            node,
-            node.bbox.centre,
+            some,
+            node.bbox.centre if origin is None else origin,
             colour=colour,
             default_rgb=_base_rgb(node),
             mass=mass,
@@ -264,6 +271,14 @@ class _Builder:
             conaffinity=SCENE_CONAFFINITY,
             decomposer=self.decomposer,
         )
+        before = self.shape_builds.get(node.asset_id)
+        if before is not None:
+            built = ShapeBuild(
+                before.collision_geoms + built.collision_geoms,
+                before.hulls + built.hulls,
+                before.cache_hits + built.cache_hits,
+            )
+        self.shape_builds[node.asset_id] = built
 
 
 def _add_free_object(spec: mujoco.MjSpec, node: SceneNode, build: _Builder) -> FreeObject:
@@ -361,12 +376,38 @@ def _inside_xy(inner: Box, outer: Box) -> bool:
     return outer.min[0] < cx < outer.max[0] and outer.min[1] < cy < outer.max[1]
 
 
+def _under(path: str, prim: str) -> bool:
+    return path == prim or path.startswith(prim.rstrip("/") + "/")
+
+
+def _moving_shapes(node: SceneNode) -> dict[str, tuple[Shape, ...]] | None:
+    """Each joint's moving shapes, when the scene graph says which prims each joint moves and
+    each moves something that collides; None otherwise (the node is then built from boxes)."""
+    assert node.articulation is not None
+    joints = node.articulation.joints
+    if not any(s.collision for s in node.shapes) or any(j.moving_part is None for j in joints):
+        return None
+    moving = {
+        j.name: tuple(s for s in node.shapes if _under(s.usd_path, j.moving_part or ""))
+        for j in joints
+    }
+    return moving if all(any(s.collision for s in v) for v in moving.values()) else None
+
+
+def _is_handle(shape: Shape) -> bool:
+    return "handle" in shape.usd_path.rsplit("/", 1)[-1].lower()
+
+
 def _add_articulated(
-    spec: mujoco.MjSpec, node: SceneNode, rand: DomainRandomization, contents: Sequence[SceneNode]
+    spec: mujoco.MjSpec, node: SceneNode, build: _Builder, contents: Sequence[SceneNode]
 ) -> list[ArticulatedPart]:
+    """The fixed shell of an articulated node and its moving parts. Built from its authored
+    shapes where the scene graph says which of them each joint moves; else from boxes: walls
+    round the node's box open on the side its parts sit against, a shelf under anything
+    standing inside, each part its box with a bar handle."""
     assert node.articulation is not None
     name = f"{NODE_PREFIX}{node.asset_id}"
-    rgb = rand.colour(node.asset_id, _base_rgb(node))
+    rgb = build.rand.colour(node.asset_id, _base_rgb(node))
     joints = node.articulation.joints
     axis_i, sign = _open_face(node.bbox, [j.moving_part_bbox for j in joints])
     lo = np.array(node.bbox.min)
@@ -374,6 +415,17 @@ def _add_articulated(
     center = (lo + hi) / 2
     half = (hi - lo) / 2
     shell = spec.worldbody.add_body(name=name, pos=center.tolist())
+    outward = np.zeros(3)
+    outward[axis_i] = sign
+    moving = _moving_shapes(node)
+    if moving is not None:
+        moved = {id(s) for shapes in moving.values() for s in shapes}
+        fixed = [s for s in node.shapes if id(s) not in moved]
+        build.shapes(spec, shell, node, None, [_friction(node), 0.005, 0.0001], fixed)
+        return [
+            _add_moving_part(spec, node, joint, shell, outward, rgb, build, moving[joint.name])
+            for joint in joints
+        ]
     for wall_axis in (0, 1, 2):
         for wall_sign in (1.0, -1.0):
             if wall_axis == axis_i and wall_sign == sign:
@@ -409,12 +461,9 @@ def _add_articulated(
             size=size.tolist(),
             pos=(pos - inset / 2).tolist(),
         )
-    outward = np.zeros(3)
-    outward[axis_i] = sign
-    parts = []
-    for joint in joints:
-        parts.append(_add_moving_part(spec, node, joint, shell, outward, rgb))
-    return parts
+    return [
+        _add_moving_part(spec, node, joint, shell, outward, rgb, build, None) for joint in joints
+    ]
 
 
 def _add_moving_part(
@@ -424,6 +473,8 @@ def _add_moving_part(
     shell: mujoco.MjsBody,
     outward: np.ndarray,
     rgb: Sequence[float],
+    build: _Builder,
+    shapes: Sequence[Shape] | None,
 ) -> ArticulatedPart:
     name = f"{NODE_PREFIX}{node.asset_id}/{joint.name}"
     box = joint.moving_part_bbox
@@ -445,14 +496,30 @@ def _add_moving_part(
         armature=0.01,
     )
     volume = float(np.prod(2 * half))
-    darker = [c * 0.85 for c in rgb]
-    _scene_geom(
-        body,
-        darker,
-        type=mujoco.mjtGeom.mjGEOM_BOX,
-        size=half.tolist(),
-        mass=max(0.3, min(3.0, volume * 300.0)),
-    )
+    mass = max(0.3, min(3.0, volume * 300.0))
+    if shapes is not None:
+        handle = _add_authored_part(spec, node, body, center, shapes, mass, build)
+        if handle is not None:
+            spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
+            return ArticulatedPart(
+                node.asset_id,
+                joint.name,
+                mj_joint,
+                name,
+                joint.type,
+                _triple(axis),
+                _triple(np.array(joint.anchor)),
+                _triple(outward),
+                *handle,
+            )
+    else:
+        _scene_geom(
+            body,
+            [c * 0.85 for c in rgb],
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=half.tolist(),
+            mass=mass,
+        )
     face = center + outward * half
     tangent = np.cross([0.0, 0.0, 1.0], outward)
     handle_along_z = is_door
@@ -492,21 +559,63 @@ def _add_moving_part(
             mass=0.01,
         )
     spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
-    ax = (float(axis[0]), float(axis[1]), float(axis[2]))
-    anchor_t = (float(joint.anchor[0]), float(joint.anchor[1]), float(joint.anchor[2]))
-    out_t = (float(outward[0]), float(outward[1]), float(outward[2]))
     return ArticulatedPart(
         node.asset_id,
         joint.name,
         mj_joint,
         name,
         joint.type,
-        ax,
-        anchor_t,
-        out_t,
+        _triple(axis),
+        _triple(np.array(joint.anchor)),
+        _triple(outward),
         handle.name,
         handle_along_z,
     )
+
+
+def _triple(v: np.ndarray) -> tuple[float, float, float]:
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def _add_authored_part(
+    spec: mujoco.MjSpec,
+    node: SceneNode,
+    body: mujoco.MjsBody,
+    centre: np.ndarray,
+    shapes: Sequence[Shape],
+    mass: float,
+    build: _Builder,
+) -> tuple[str, bool] | None:
+    """A moving part from its authored shapes, its handle (a shape named so) on a welded child
+    body so that the expert can find it: (handle geom, whether it runs vertically). Without an
+    authored handle nothing is added and None returned: the part is built from its box, with
+    the bar handle the expert knows how to take."""
+    handles = [s for s in shapes if _is_handle(s) and s.collision]
+    if not handles:
+        return None
+    friction = [_friction(node), 0.005, 0.0001]
+    rest = [s for s in shapes if s not in handles]
+    build.shapes(spec, body, node, mass, friction, rest, origin=_triple(centre))
+    grip = body.add_body(name=f"{body.name}/handle")
+    bar = max(handles, key=lambda s: max(_world_extent(s)))
+    build.shapes(spec, grip, node, 0.05, friction, [bar], origin=_triple(centre))
+    others = [s for s in handles if s is not bar]
+    if others:
+        build.shapes(spec, body, node, 0.02, friction, others, origin=_triple(centre))
+    extent = _world_extent(bar)
+    return f"{grip.name}/shape0", bool(extent[2] >= max(extent[0], extent[1]))
+
+
+def _world_extent(shape: Shape) -> np.ndarray:
+    """How far a shape reaches along each world axis (a mesh's vertices, a primitive's box)."""
+    w, x, y, z = shape.pose.orientation
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, np.array([w, x, y, z], dtype=float))
+    turn = rot.reshape(3, 3)
+    if shape.mesh is not None:
+        points = np.asarray(shape.mesh.vertices) @ turn.T
+        return np.asarray(points.max(axis=0) - points.min(axis=0))
+    return np.asarray(2 * np.abs(turn) @ np.asarray(shape.size))
 
 
 def _quat_z_to(direction: np.ndarray) -> list[float]:
@@ -751,7 +860,7 @@ def build_world(
                 for n in graph.nodes
                 if n is not node and not n.is_static and _inside_xy(n.bbox, node.bbox)
             ]
-            for part in _add_articulated(spec, node, rand, inside):
+            for part in _add_articulated(spec, node, build, inside):
                 parts[(node.asset_id, part.joint_name)] = part
         elif node.is_static:
             _add_static_node(spec, node, build)

@@ -141,6 +141,7 @@ def _joint(joint: Joint, owner: SceneObject) -> ArticulationJoint:
         lower=round(joint.lower if joint.lower is not None else default_lower, _DIGITS),
         upper=round(joint.upper if joint.upper is not None else default_upper, _DIGITS),
         moving_part_bbox=_box(moving),
+        moving_part=joint.body1 if joint.moving_part_bbox is not None else None,
     )
 
 
