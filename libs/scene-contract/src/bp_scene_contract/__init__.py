@@ -27,6 +27,7 @@ from bp_scene_contract.scene_graph import (
     ShapeKind,
     SimRole,
     Texture,
+    authored_handle,
 )
 from bp_scene_contract.success import BodyState, Observation, Outcome, judge
 from bp_scene_contract.task_config import (
@@ -86,6 +87,7 @@ __all__ = [
     "TaskSpec",
     "Texture",
     "Vec3",
+    "authored_handle",
     "judge",
     "read_scene_graph",
     "read_task_config",

@@ -4,7 +4,7 @@
      nodes: [{asset_id, semantic, size, pose{position, orientation (w,x,y,z)}, bbox{min, max},
               sim_role, affordances, properties{mass, friction}, is_static, usd_path,
               articulation: null | {joints: [{name, type, axis, anchor, lower, upper,
-                                             moving_part_bbox}]},
+                                             moving_part_bbox, moving_part}]},
               shapes: [{usd_path, kind, pose, size, collision, visual, rgba, mesh, texture}]}],
      edges: [{source, target, relation, confidence}],
      lights: [{usd_path, type_name, pose, intensity}],
@@ -38,6 +38,7 @@ import math
 import struct
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from bp_scene_contract.errors import Inconsistent, InvalidSceneDocument
@@ -87,6 +88,13 @@ class ArticulationJoint(ContractModel):
         if math.sqrt(sum(v * v for v in value)) < 1e-9:
             raise ValueError("joint axis must not be zero")
         return value
+
+    def moves(self, shape: Shape) -> bool:
+        """Is `shape` at or under the body this joint moves?"""
+        part = self.moving_part
+        return part is not None and (
+            shape.usd_path == part or shape.usd_path.startswith(part.rstrip("/") + "/")
+        )
 
     @property
     def unit_axis(self) -> Vec3:
@@ -196,6 +204,33 @@ class Shape(ContractModel):
     """The diffuse image (a UsdPreviewSurface's diffuse texture), drawn through `mesh.uv`; only
     a mesh with texture coordinates has one. Null if none: `rgba` is then the colour seen."""
 
+    @property
+    def is_handle(self) -> bool:
+        """Authored as a handle: its prim's name says so (`Handle`, `door_handle`...)."""
+        return self.collision and "handle" in self.usd_path.rsplit("/", 1)[-1].lower()
+
+    def world_box(self) -> tuple[Vec3, Vec3]:
+        """Centre and size of the shape's axis-aligned extent in the world frame."""
+        w, x, y, z = self.pose.orientation
+        turn = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+            ]
+        )
+        if self.mesh is not None:
+            points = np.asarray(self.mesh.vertices) @ turn.T
+            lo, hi = points.min(axis=0), points.max(axis=0)
+            middle, size = (lo + hi) / 2, hi - lo
+        else:
+            middle, size = np.zeros(3), 2 * np.abs(turn) @ np.asarray(self.size)
+        centre = np.asarray(self.pose.position) + middle
+        return (
+            (float(centre[0]), float(centre[1]), float(centre[2])),
+            (float(size[0]), float(size[1]), float(size[2])),
+        )
+
     @model_validator(mode="after")
     def _mesh_iff_mesh_kind(self) -> Shape:
         if (self.kind == "mesh") != (self.mesh is not None):
@@ -205,6 +240,13 @@ class Shape(ContractModel):
         if any(v <= 0 for v in self.size):
             raise ValueError("shape sizes are positive")
         return self
+
+
+def authored_handle(node: SceneNode, joint: ArticulationJoint) -> Shape | None:
+    """The handle a hand takes to move `joint`'s part: of the part's shapes authored as a
+    handle, the longest; None when it has none (a simulator then puts a bar on its box)."""
+    handles = [s for s in node.shapes if s.is_handle and joint.moves(s)]
+    return max(handles, key=lambda s: max(s.world_box()[1]), default=None)
 
 
 class SceneNode(ContractModel):

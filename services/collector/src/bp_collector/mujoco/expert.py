@@ -577,7 +577,17 @@ class ScriptedExpert:
 
         def pregrasp(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             pos, rot = handle_pose()
-            return self._joint_move(pos - rot[:, 2] * 0.12, rot)
+            back = pos - rot[:, 2] * 0.12
+            # Solved from the grip backwards, so the straight reach in stays on one branch of
+            # the arm's solutions: GR1's arm, lined up by a solve of its own, could not follow
+            # the line to the handle.
+            ik = self.ik
+            grip = ik.solve_from_anywhere(
+                [self.q_cmd, ik.home], pos + rot[:, 2] * HANDLE_DEPTH_M, rot
+            )
+            start = ik.solve_from_anywhere([grip.q], back, rot, restarts=0)
+            reached = start.position_error <= GRASP_REACH_M and start.rotation_error <= GRASP_TURN
+            return self._joint_move(back, rot, start.q if reached else None)
 
         def approach(p0: np.ndarray, r0: np.ndarray) -> PathFn:
             pos, rot = handle_pose()

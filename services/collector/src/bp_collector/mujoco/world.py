@@ -36,6 +36,7 @@ from bp_scene_contract import (
     SceneNode,
     Shape,
     TaskSpec,
+    authored_handle,
 )
 
 from bp_collector.camera_placement import LookAt, Orbit, Placement, check_placements
@@ -376,10 +377,6 @@ def _inside_xy(inner: Box, outer: Box) -> bool:
     return outer.min[0] < cx < outer.max[0] and outer.min[1] < cy < outer.max[1]
 
 
-def _under(path: str, prim: str) -> bool:
-    return path == prim or path.startswith(prim.rstrip("/") + "/")
-
-
 def _moving_shapes(node: SceneNode) -> dict[str, tuple[Shape, ...]] | None:
     """Each joint's moving shapes, when the scene graph says which prims each joint moves and
     each moves something that collides; None otherwise (the node is then built from boxes)."""
@@ -387,15 +384,8 @@ def _moving_shapes(node: SceneNode) -> dict[str, tuple[Shape, ...]] | None:
     joints = node.articulation.joints
     if not any(s.collision for s in node.shapes) or any(j.moving_part is None for j in joints):
         return None
-    moving = {
-        j.name: tuple(s for s in node.shapes if _under(s.usd_path, j.moving_part or ""))
-        for j in joints
-    }
+    moving = {j.name: tuple(s for s in node.shapes if j.moves(s)) for j in joints}
     return moving if all(any(s.collision for s in v) for v in moving.values()) else None
-
-
-def _is_handle(shape: Shape) -> bool:
-    return "handle" in shape.usd_path.rsplit("/", 1)[-1].lower()
 
 
 def _add_articulated(
@@ -498,7 +488,7 @@ def _add_moving_part(
     volume = float(np.prod(2 * half))
     mass = max(0.3, min(3.0, volume * 300.0))
     if shapes is not None:
-        handle = _add_authored_part(spec, node, body, center, shapes, mass, build)
+        handle = _add_authored_part(spec, node, joint, body, center, shapes, mass, build)
         if handle is not None:
             spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
             return ArticulatedPart(
@@ -580,42 +570,27 @@ def _triple(v: np.ndarray) -> tuple[float, float, float]:
 def _add_authored_part(
     spec: mujoco.MjSpec,
     node: SceneNode,
+    joint: ArticulationJoint,
     body: mujoco.MjsBody,
     centre: np.ndarray,
     shapes: Sequence[Shape],
     mass: float,
     build: _Builder,
 ) -> tuple[str, bool] | None:
-    """A moving part from its authored shapes, its handle (a shape named so) on a welded child
-    body so that the expert can find it: (handle geom, whether it runs vertically). Without an
-    authored handle nothing is added and None returned: the part is built from its box, with
-    the bar handle the expert knows how to take."""
-    handles = [s for s in shapes if _is_handle(s) and s.collision]
-    if not handles:
+    """A moving part from its authored shapes, its handle on a welded child body so that the
+    expert can find it: (handle geom, whether it runs vertically). Without an authored handle
+    nothing is added and None returned: the part is built from its box, with the bar handle
+    the expert knows how to take."""
+    bar = authored_handle(node, joint)
+    if bar is None:
         return None
     friction = [_friction(node), 0.005, 0.0001]
-    rest = [s for s in shapes if s not in handles]
-    build.shapes(spec, body, node, mass, friction, rest, origin=_triple(centre))
+    origin = _triple(centre)
+    build.shapes(spec, body, node, mass, friction, [s for s in shapes if s is not bar], origin)
     grip = body.add_body(name=f"{body.name}/handle")
-    bar = max(handles, key=lambda s: max(_world_extent(s)))
-    build.shapes(spec, grip, node, 0.05, friction, [bar], origin=_triple(centre))
-    others = [s for s in handles if s is not bar]
-    if others:
-        build.shapes(spec, body, node, 0.02, friction, others, origin=_triple(centre))
-    extent = _world_extent(bar)
-    return f"{grip.name}/shape0", bool(extent[2] >= max(extent[0], extent[1]))
-
-
-def _world_extent(shape: Shape) -> np.ndarray:
-    """How far a shape reaches along each world axis (a mesh's vertices, a primitive's box)."""
-    w, x, y, z = shape.pose.orientation
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, np.array([w, x, y, z], dtype=float))
-    turn = rot.reshape(3, 3)
-    if shape.mesh is not None:
-        points = np.asarray(shape.mesh.vertices) @ turn.T
-        return np.asarray(points.max(axis=0) - points.min(axis=0))
-    return np.asarray(2 * np.abs(turn) @ np.asarray(shape.size))
+    build.shapes(spec, grip, node, 0.05, friction, [bar], origin)
+    _, (ex, ey, ez) = bar.world_box()
+    return f"{grip.name}/shape0", ez >= max(ex, ey)
 
 
 def _quat_z_to(direction: np.ndarray) -> list[float]:

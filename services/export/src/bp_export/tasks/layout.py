@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bp_scene_contract import ArticulationJoint, Box, SceneGraph, SceneNode, Vec3
+from bp_scene_contract import ArticulationJoint, Box, SceneGraph, SceneNode, Vec3, authored_handle
 
 SHELL_ROLES = frozenset({"scene_shell", "background"})
 FIXTURE_ROLES = frozenset({"static", "articulated_furniture", "articulated_appliance"})
@@ -337,9 +337,11 @@ def handle_pose(
 ) -> tuple[Vec3, Vec3]:
     """Handle position and gripper approach of `joint` at joint value `value`.
 
-    The scene shows the part at its closed value. The handle sits 3 cm proud of the part's
-    outer face (the face away from the owner's centre), at mid-height along the hinge and 5 cm
-    from the edge farthest from it for a door; at the face centre for a drawer.
+    The scene shows the part at its closed value. The handle is the part's authored handle
+    where it has one (the shape the simulator's hand takes); otherwise it sits 3 cm proud of
+    the part's outer face (the face away from the owner's centre), at mid-height along the hinge
+    and 5 cm from the edge farthest from it for a door, at the face centre for a drawer, where
+    the simulator puts its bar.
     """
     part = joint.moving_part_bbox
     axis = np.asarray(joint.unit_axis)
@@ -350,7 +352,10 @@ def handle_pose(
     normal = np.zeros(3)
     normal[k] = 1.0 if centre[k] >= body[k] else -1.0
     handle = centre + normal * (size[k] / 2 + 0.03)
-    if joint.type == "revolute":
+    authored = authored_handle(owner, joint)
+    if authored is not None:
+        handle = np.asarray(authored.world_box()[0])
+    elif joint.type == "revolute":
         anchor = np.asarray(joint.anchor)
         width_dirs = [i for i in range(3) if i != k and abs(axis[i]) < 0.7]
         if width_dirs:
@@ -364,6 +369,7 @@ def handle_pose(
             handle[w] = far + inward * min(0.05, size[w] / 4)
         along = int(np.argmax(np.abs(axis)))
         handle[along] = centre[along]
+    if joint.type == "revolute":
         angle = value - closed_value
         moved = _rotate_about(_vec3(handle), joint.anchor, joint.unit_axis, angle)
         approach = _rotate_about(_vec3(-normal), (0.0, 0.0, 0.0), joint.unit_axis, angle)
@@ -374,6 +380,24 @@ def handle_pose(
         (float(moved_p[0]), float(moved_p[1]), float(moved_p[2])),
         (float(-normal[0]), float(-normal[1]), float(-normal[2])),
     )
+
+
+def handle_closing(owner: SceneNode, joint: ArticulationJoint, approach: Vec3) -> Vec3:
+    """The line a hand closes along to take the part's handle coming in along `approach`:
+    level across a vertical bar, vertical across a level one. A bar is vertical when the
+    authored handle stands taller than it is wide, or, with none authored, on a door (the
+    simulator's bar runs along a door's edge and across a drawer's front)."""
+    authored = authored_handle(owner, joint)
+    if authored is not None:
+        _, (ex, ey, ez) = authored.world_box()
+        vertical = ez >= max(ex, ey)
+    else:
+        vertical = joint.type == "revolute"
+    if not vertical:
+        return (0.0, 0.0, 1.0)
+    across = np.cross([0.0, 0.0, 1.0], approach)
+    across /= np.linalg.norm(across)
+    return (float(across[0]), float(across[1]), float(across[2]))
 
 
 def closed_and_open(joint: ArticulationJoint) -> tuple[float, float]:

@@ -73,6 +73,7 @@ from bp_export.tasks.layout import (
     container_interior,
     enclosure,
     free_spot,
+    handle_closing,
     handle_pose,
     is_container,
     is_graspable,
@@ -603,7 +604,8 @@ def _handle_path(
         value = start + (goal - start) * i / steps
         position, approach = handle_pose(owner, joint, value, closed)
         share = round(100 * i / steps)
-        out.append(ReachTarget(f"{label}, {share}% of the way)", position, approach, True))
+        closing = handle_closing(owner, joint, approach)
+        out.append(ReachTarget(f"{label}, {share}% of the way)", position, approach, True, closing))
     return out
 
 
@@ -639,15 +641,31 @@ def _open_close_tasks(layout: SceneLayout, owner: SceneNode) -> list[PlannedTask
             handle_start, approach_start = handle_pose(owner, joint, start, closed)
             handle_goal, approach_goal = handle_pose(owner, joint, goal, closed)
             back = np.asarray(handle_start) - np.asarray(approach_start) * APPROACH_HEIGHT
+            closing_start = handle_closing(owner, joint, approach_start)
+            closing_goal = handle_closing(owner, joint, approach_goal)
             targets = (
                 ReachTarget(
-                    f"approach to the {part} handle", _rounded(back), approach_start, facing=True
+                    f"approach to the {part} handle",
+                    _rounded(back),
+                    approach_start,
+                    True,
+                    closing_start,
                 ),
                 ReachTarget(
-                    f"{part} handle ({action} start)", handle_start, approach_start, facing=True
+                    f"{part} handle ({action} start)",
+                    handle_start,
+                    approach_start,
+                    True,
+                    closing_start,
                 ),
                 *_handle_path(owner, joint, start, goal, f"{part} handle ({action}"),
-                ReachTarget(f"{part} handle ({action} end)", handle_goal, approach_goal, True),
+                ReachTarget(
+                    f"{part} handle ({action} end)",
+                    handle_goal,
+                    approach_goal,
+                    True,
+                    closing_goal,
+                ),
             )
             task_id = _task_id(
                 layout.graph.scene_id, "open_close", owner.asset_id, joint.name, action

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from bp_scene_contract import Box, SceneNode, Vec3
@@ -61,6 +61,9 @@ class ReachTarget:
     facing: bool = False
     """The arm must stand on the side the gripper comes from, as for a handle on a door's
     outer face: reaching it from behind would mean reaching round the door."""
+    closing: Vec3 | None = None
+    """The line the fingers close along, when the grip needs one (across a handle's bar; either
+    way along it, a hand being symmetric); None leaves the hand free to turn about `approach`."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,22 @@ def target_in_base_frame(pose: BasePose, target: ReachTarget) -> IkTarget:
     inverse = np.linalg.inv(pose.transform())
     p = inverse @ np.array([*target.position, 1.0])
     a = inverse[:3, :3] @ np.asarray(target.approach)
-    return IkTarget((float(p[0]), float(p[1]), float(p[2])), approach=(a[0], a[1], a[2]))
+    position = (float(p[0]), float(p[1]), float(p[2]))
+    if target.closing is None:
+        return IkTarget(position, approach=(a[0], a[1], a[2]))
+    # The hand's frame as the collector's expert sets it: z the approach, y the closing line.
+    z = a / np.linalg.norm(a)
+    y = inverse[:3, :3] @ np.asarray(target.closing)
+    y = y - np.dot(y, z) * z
+    y /= np.linalg.norm(y)
+    return IkTarget(position, rotation=np.column_stack([np.cross(y, z), y, z]))
+
+
+def _flipped(target: ReachTarget) -> ReachTarget | None:
+    """The same grip closing the other way along its line, for a target that has one."""
+    if target.closing is None:
+        return None
+    return replace(target, closing=(-target.closing[0], -target.closing[1], -target.closing[2]))
 
 
 def _reach_centre(robot: RobotModel, pose: BasePose) -> np.ndarray:
@@ -291,12 +309,15 @@ def _check_task(
         plainly = _out_of_reach(robot, centre, target)
         if plainly is not None:
             return plainly
+        seeds, restarts = [*warm[-1:], robot.home], IK_RANDOM_RESTARTS
         solution = solve_ik(
-            robot.chain,
-            target_in_base_frame(pose, target),
-            seeds=[*warm[-1:], robot.home],
-            random_restarts=IK_RANDOM_RESTARTS,
+            robot.chain, target_in_base_frame(pose, target), seeds, random_restarts=restarts
         )
+        flipped = _flipped(target)
+        if not solution.success and flipped is not None:
+            solution = solve_ik(
+                robot.chain, target_in_base_frame(pose, flipped), seeds, random_restarts=restarts
+            )
         if not solution.success:
             return (
                 f"{target.label} at {_fmt(target.position)} has no inverse-kinematics solution "
