@@ -173,3 +173,32 @@ def test_the_cabinet_is_simulated_as_authored_and_opens_by_its_handle(
     )
     assert result.success, result.reason
     assert result.collision_count == 0
+
+
+def test_a_part_without_an_authored_handle_is_built_as_authored_with_a_bar(
+    cabinet: Exported,
+) -> None:
+    graph, config = cabinet
+    node = graph.node("cabinet")
+    renamed = tuple(
+        s.model_copy(update={"usd_path": s.usd_path.replace("/Handle", "/Grip")})
+        for s in node.shapes
+    )
+    plain = graph.model_copy(
+        update={
+            "nodes": tuple(
+                n.model_copy(update={"shapes": renamed}) if n is node else n for n in graph.nodes
+            )
+        }
+    )
+    task = config.assignment("franka_panda").tasks[0]
+    rand = draw_randomization(0, [], [], [], RandomizationRanges.none())
+    world = build_world(
+        plain, config.assignment("franka_panda"), config.task(task), WorldOptions(()), rand
+    )
+    model = world.model
+    door = model.body("node/cabinet/DoorHinge").id
+    names = [model.geom(g).name for g in range(model.ngeom) if model.geom_bodyid[g] == door]
+    # Panel, two posts and the bar authored as "Grip" as they are, and the expert's own bar.
+    assert sum(n.startswith("node/cabinet/DoorHinge/shape") for n in names) == 4
+    assert world.parts[("cabinet", "DoorHinge")].handle_geom == "node/cabinet/DoorHinge/handle"

@@ -392,9 +392,9 @@ def _add_articulated(
     spec: mujoco.MjSpec, node: SceneNode, build: _Builder, contents: Sequence[SceneNode]
 ) -> list[ArticulatedPart]:
     """The fixed shell of an articulated node and its moving parts. Built from its authored
-    shapes where the scene graph says which of them each joint moves; else from boxes: walls
-    round the node's box open on the side its parts sit against, a shelf under anything
-    standing inside, each part its box with a bar handle."""
+    shapes where the scene graph says which of them each joint moves (a part with no authored
+    handle gets a bar); else from boxes: walls round the node's box open on the side its parts
+    sit against, a shelf under anything standing inside, each part its box with a bar."""
     assert node.articulation is not None
     name = f"{NODE_PREFIX}{node.asset_id}"
     rgb = build.rand.colour(node.asset_id, _base_rgb(node))
@@ -488,6 +488,7 @@ def _add_moving_part(
     volume = float(np.prod(2 * half))
     mass = max(0.3, min(3.0, volume * 300.0))
     if shapes is not None:
+        # The part as authored; the bar below stands in for a handle only if it has none.
         handle = _add_authored_part(spec, node, joint, body, center, shapes, mass, build)
         if handle is not None:
             spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
@@ -578,15 +579,14 @@ def _add_authored_part(
     build: _Builder,
 ) -> tuple[str, bool] | None:
     """A moving part from its authored shapes, its handle on a welded child body so that the
-    expert can find it: (handle geom, whether it runs vertically). Without an authored handle
-    nothing is added and None returned: the part is built from its box, with the bar handle
-    the expert knows how to take."""
+    expert can find it: (handle geom, whether it runs vertically); None when it has no
+    authored handle."""
     bar = authored_handle(node, joint)
-    if bar is None:
-        return None
     friction = [_friction(node), 0.005, 0.0001]
     origin = _triple(centre)
     build.shapes(spec, body, node, mass, friction, [s for s in shapes if s is not bar], origin)
+    if bar is None:
+        return None
     grip = body.add_body(name=f"{body.name}/handle")
     build.shapes(spec, grip, node, 0.05, friction, [bar], origin)
     _, (ex, ey, ez) = bar.world_box()
