@@ -155,3 +155,17 @@ def test_a_texture_whose_file_is_missing_leaves_the_diffuse_colour_without_alarm
     assert shape.mesh is not None and shape.mesh.uv is None
     assert shape.rgba == pytest.approx((*FALLBACK_RGB, 1.0))
     assert not [r for r in caplog.records if "missing.png" in r.getMessage()]
+
+
+def test_a_texture_outside_the_scenes_folder_is_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scene = tmp_path / "scene"
+    scene.mkdir()
+    write_quadrant_png(tmp_path / "elsewhere.png", 8, 8)
+    _poster(scene / "poster.usda", "Z", 1.0, str(tmp_path / "elsewhere.png"))
+    with caplog.at_level(logging.WARNING):
+        (shape,) = load_scene(str(scene / "poster.usda"), "s").objects[0].shapes
+    assert shape.texture is None and shape.mesh is not None and shape.mesh.uv is None
+    assert shape.rgba == pytest.approx((*FALLBACK_RGB, 1.0))
+    assert any("outside the scene's folder" in r.getMessage() for r in caplog.records)

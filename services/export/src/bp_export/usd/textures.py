@@ -13,6 +13,7 @@ import io
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from bp_scene_contract import Texture
@@ -103,6 +104,15 @@ def diffuse_texture(prim: Usd.Prim) -> DiffuseTexture | None:
     if not asset.resolvedPath:
         log.debug("%s: texture %s does not resolve; diffuse colour kept", where, asset.path)
         return None
+    if not _inside_scene(prim, asset.resolvedPath):
+        # As for composed layers: a file outside the drop is never opened, so a scene cannot
+        # have the export read (and publish) images from elsewhere on the machine.
+        log.warning(
+            "%s: texture %s lies outside the scene's folder; not read, colour kept",
+            where,
+            asset.path,
+        )
+        return None
     st = _source_output(reader, "st")
     primvar_reader = _shader_of(st, "UsdPrimvarReader_float2") if st is not None else None
     varname = _input_value(primvar_reader, "varname") if primvar_reader is not None else None
@@ -110,6 +120,15 @@ def diffuse_texture(prim: Usd.Prim) -> DiffuseTexture | None:
         log.debug("%s: texture %s reads no primvar for st; colour kept", where, asset.path)
         return None
     return DiffuseTexture(asset.path, asset.resolvedPath, channel, str(varname))
+
+
+def _inside_scene(prim: Usd.Prim, resolved: str) -> bool:
+    """Is the file (a package's, for a file inside a .usdz) in the root layer's folder?"""
+    root = prim.GetStage().GetRootLayer().realPath
+    if not root or "://" in resolved:
+        return False
+    folder = Path(root).parent.resolve()
+    return Path(resolved.split("[", 1)[0]).resolve().is_relative_to(folder)
 
 
 def texture_record(found: DiffuseTexture, where: str) -> Texture | None:
