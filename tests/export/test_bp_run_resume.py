@@ -16,13 +16,21 @@ from bp_common.ledger.sqlite import SqliteLedgerStore
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kitchen_table" / "scene.usda"
 
 
-# The resume under test is export's: the later stages run small, to keep the test short.
+# The resume under test is export's: the later stages run small, to keep the test short, and
+# every valid episode passes the quality gates. The run id seeds the randomisation, and one of
+# the Panda's three episodes touching something (about 1 in 75 episodes over seeds 100-124)
+# would hold its dataset back at the collision-free gate and end the run `quality_failed`.
 SMALL = {
     "BP_ROBOTS": "franka_panda",
     "BP_EPISODES_PER_TASK": "1",
     "BP_EPISODE_WIDTH": "64",
     "BP_EPISODE_HEIGHT": "64",
     "BP_EPISODE_FPS": "10",
+    **{
+        f"BP_QUALITY_{gate}": "0"
+        for gate in ("MIN_SCORE", "MIN_SUCCESS_RATE", "MIN_COLLISION_FREE_RATE", "MIN_PASS_RATE")
+    },
+    "BP_QUALITY_REQUIRE_SUCCESS": "false",
 }
 
 

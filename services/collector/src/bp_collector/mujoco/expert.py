@@ -43,7 +43,10 @@ GRASP_REACH_M = 0.01
 GRASP_TURN = 0.15
 """A grasp pose the arm misses by more (position, m; rotation, Frobenius norm) is unreachable."""
 PENETRATION_M = 0.002
-"""The open hand may touch the scene by this much at a pose and still count as clear."""
+"""The open hand may touch the object it grasps by this much at a pose and still be clear."""
+CLEARANCE_M = 0.005
+"""...and must stay this far from everything else: the episode counts any touch of another
+object as a collision (the Panda's palm grazed the sample mug while taking the cube)."""
 
 PathFn = Callable[[float], "tuple[np.ndarray, np.ndarray] | np.ndarray"]
 """A path maps progress s in [0, 1] to a hand pose (position, rotation) or to joint targets."""
@@ -384,8 +387,19 @@ class ScriptedExpert:
         object or the scene (a level grasp low on an object can bring the forearm down onto
         its neighbours).
         """
-        model, ik, robot = self.model, self.ik, self.world.robot
+        model = self.model
         rot = _hand_frame(self._jaw_closing(grasp.closing), grasp.approach)
+        target = model.body(self.world.free_objects[self.task.target].body).id
+        # Contacts are reported this far out from the arm's geoms, to see what it nearly touches.
+        margins = model.geom_margin.copy()
+        model.geom_margin[self.arm_geoms] = np.maximum(margins[self.arm_geoms], CLEARANCE_M)
+        try:
+            return self._clear(grasp, rot, target)
+        finally:
+            model.geom_margin[:] = margins
+
+    def _clear(self, grasp: Grasp, rot: np.ndarray, target: int) -> bool:
+        model, ik, robot = self.model, self.ik, self.world.robot
         scratch = ik.scratch
         scratch.qpos[:] = self.data.qpos
         fingers = [model.joint(j).qposadr[0] for j in robot.finger_joints]
@@ -409,7 +423,10 @@ class ScriptedExpert:
                 if self.arm_geoms[a] == self.arm_geoms[b]:
                     continue
                 other = b if self.arm_geoms[a] else a
-                if not self.world.robot_geoms[other] and contact.dist < -PENETRATION_M:
+                if self.world.robot_geoms[other]:
+                    continue
+                held = model.geom_bodyid[other] == target
+                if contact.dist < (-PENETRATION_M if held else CLEARANCE_M):
                     return False
         # The joint move goes to the posture checked here, not to another solution of the
         # same pose (an elbow the other way can meet the table on the way in).
