@@ -24,8 +24,15 @@ from bp_collector.mujoco.episode import simulate_episode
 from bp_collector.mujoco.randomization import RandomizationRanges, draw_randomization
 from bp_collector.mujoco.world import WorldOptions, build_world
 from bp_export.export import export_scene
+from bp_export.tasks.layout import closed_and_open, handle_closing, handle_pose
 from bp_robot_models import ROBOT_IDS
-from bp_scene_contract import SceneGraph, TaskConfig, read_scene_graph, read_task_config
+from bp_scene_contract import (
+    SceneGraph,
+    TaskConfig,
+    authored_handle,
+    read_scene_graph,
+    read_task_config,
+)
 from pxr import Gf, Usd, UsdGeom
 
 REPO = Path(__file__).parents[2]
@@ -202,3 +209,17 @@ def test_a_part_without_an_authored_handle_is_built_as_authored_with_a_bar(
     # Panel, two posts and the bar authored as "Grip" as they are, and the expert's own bar.
     assert sum(n.startswith("node/cabinet/DoorHinge/shape") for n in names) == 4
     assert world.parts[("cabinet", "DoorHinge")].handle_geom == "node/cabinet/DoorHinge/handle"
+
+
+def test_export_plans_the_door_by_the_handle_the_collector_builds(cabinet: Exported) -> None:
+    graph, _ = cabinet
+    node = graph.node("cabinet")
+    (hinge,) = node.articulation.joints if node.articulation else ()
+    closed, _ = closed_and_open(hinge)
+    position, approach = handle_pose(node, hinge, closed, closed)
+    bar = authored_handle(node, hinge)
+    assert bar is not None and bar.usd_path.endswith("/Door/Handle")
+    np.testing.assert_allclose(position, bar.world_box()[0], atol=1e-9)
+    # Level across the vertical bar, square to the way in.
+    closing = np.asarray(handle_closing(node, hinge, approach))
+    assert abs(closing[2]) < 1e-9 and abs(float(closing @ np.asarray(approach))) < 1e-9

@@ -10,7 +10,13 @@ import pytest
 from bp_export.tasks.kinematics import forward_kinematics, solve_ik
 from bp_export.tasks.layout import SceneLayout, build_layout
 from bp_export.tasks.planning import PlannedTask, generate_tasks, plan_tasks
-from bp_export.tasks.reach import BasePose, RobotPlacement, place_robot, target_in_base_frame
+from bp_export.tasks.reach import (
+    BasePose,
+    ReachTarget,
+    RobotPlacement,
+    place_robot,
+    target_in_base_frame,
+)
 from bp_export.tasks.robots import ROBOT_NAMES, get_robot
 from bp_scene_contract import read_scene_graph
 
@@ -145,3 +151,19 @@ def test_the_base_avoids_a_cabinet_standing_beside_the_table() -> None:
     x, y, _ = panda["base_pose"]["position"]
     cabinet_box = read_scene_graph(scene).node("cabinet_01").bbox
     assert cabinet_box.distance_xy_to_point(x, y) >= get_robot("franka_panda").footprint_radius
+
+
+def test_a_grip_with_a_closing_line_asks_the_ik_for_the_whole_hand_frame() -> None:
+    """Across a handle's bar the hand's roll matters: the target carries the full frame the
+    collector's expert holds (z the approach, y the closing line), seen from the robot."""
+    pose = BasePose((1.0, 0.0, 0.0), math.pi / 2)
+    free = target_in_base_frame(pose, ReachTarget("grip", (1.0, 0.5, 0.8), (0.0, 1.0, 0.0)))
+    assert free.rotation is None and free.approach is not None
+    held = target_in_base_frame(
+        pose, ReachTarget("grip", (1.0, 0.5, 0.8), (0.0, 1.0, 0.0), True, (1.0, 0.0, 0.0))
+    )
+    assert held.rotation is not None and held.approach is None
+    # The base is turned a quarter about z: world +y is its +x, world +x its -y.
+    np.testing.assert_allclose(held.rotation[:, 2], [1.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(held.rotation[:, 1], [0.0, -1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(held.rotation @ held.rotation.T, np.eye(3), atol=1e-12)
