@@ -487,22 +487,10 @@ def _add_moving_part(
     )
     volume = float(np.prod(2 * half))
     mass = max(0.3, min(3.0, volume * 300.0))
+    handle: tuple[str, bool] | None = None
     if shapes is not None:
-        # The part as authored; the bar below stands in for a handle only if it has none.
+        # The part as authored; a bar stands in for a handle only if it has none.
         handle = _add_authored_part(spec, node, joint, body, center, shapes, mass, build)
-        if handle is not None:
-            spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
-            return ArticulatedPart(
-                node.asset_id,
-                joint.name,
-                mj_joint,
-                name,
-                joint.type,
-                _triple(axis),
-                _triple(np.array(joint.anchor)),
-                _triple(outward),
-                *handle,
-            )
     else:
         _scene_geom(
             body,
@@ -511,9 +499,35 @@ def _add_moving_part(
             size=half.tolist(),
             mass=mass,
         )
+    if handle is None:
+        handle = _add_bar_handle(body, name, center, half, outward, joint, is_door)
+    spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
+    return ArticulatedPart(
+        node.asset_id,
+        joint.name,
+        mj_joint,
+        name,
+        joint.type,
+        _triple(axis),
+        _triple(np.array(joint.anchor)),
+        _triple(outward),
+        *handle,
+    )
+
+
+def _add_bar_handle(
+    body: mujoco.MjsBody,
+    name: str,
+    center: np.ndarray,
+    half: np.ndarray,
+    outward: np.ndarray,
+    joint: ArticulationJoint,
+    is_door: bool,
+) -> tuple[str, bool]:
+    """A bar on two posts on the part's outer face, along a door's free edge or across a
+    drawer's front: (its geom, whether it runs vertically)."""
     face = center + outward * half
     tangent = np.cross([0.0, 0.0, 1.0], outward)
-    handle_along_z = is_door
     width = float(np.dot(half, np.abs(tangent)))
     if is_door:
         # Near the edge farthest from the hinge line, where a door handle sits.
@@ -549,19 +563,7 @@ def _add_moving_part(
             quat=_quat_z_to(outward),
             mass=0.01,
         )
-    spec.add_exclude(bodyname1=shell.name, bodyname2=body.name)
-    return ArticulatedPart(
-        node.asset_id,
-        joint.name,
-        mj_joint,
-        name,
-        joint.type,
-        _triple(axis),
-        _triple(np.array(joint.anchor)),
-        _triple(outward),
-        handle.name,
-        handle_along_z,
-    )
+    return handle.name, is_door
 
 
 def _triple(v: np.ndarray) -> tuple[float, float, float]:
