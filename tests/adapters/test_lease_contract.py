@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_racing_holders_take_turns_and_never_overlap(new_store: StoreFactory) ->
                     lease = ledger.leases.acquire("run-hot", "kitchen", "import", holder, 30)
                     if isinstance(lease, Lease):
                         break
+                    time.sleep(0.02)  # held: ask again shortly, as a redelivered message would
                 won.append(holder)
                 ledger.leases.release(lease, "done")
         except BaseException as exc:

@@ -7,6 +7,8 @@ strings), so a run reads back identically from Firestore and from SQLite.
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,8 +25,12 @@ from bp_common.ledger.migrations import Document
 from bp_common.ledger.store import LedgerStore
 
 _DEFAULT_EMULATOR_PROJECT = "bp-local"
-# Two stages finishing the same run at once contend on one document; Firestore retries the loser.
+# Two stages finishing the same run at once contend on one document; the loser tries again.
 DEFAULT_MAX_ATTEMPTS = 10
+# Between a lost attempt and the next, a random pause of up to 50 ms, doubling to at most 2 s:
+# writers that read together and deadlocked (the emulator aborts all of them on its lock timeout)
+# must not all begin again in the same instant, or they deadlock again on every attempt.
+CONTENTION_BACKOFF_S = (0.05, 2.0)
 # Give up within half a minute and let the bus retry the message with its own backoff.
 DEFAULT_RETRY = Retry(
     predicate=if_exception_type(
@@ -122,8 +128,9 @@ class FirestoreLedgerStore(LedgerStore):
     def transact(self, run_id: str, change: Callable[[Document | None], Document]) -> Document:
         """Read, change and write one document in a transaction.
 
-        Firestore re-runs the whole function when another writer committed in between, so
-        `change` may be called more than once and must only compute from its argument.
+        A transaction that loses to other writers is begun again after a jittered, growing pause,
+        so `change` may be called more than once and must only compute from its argument. After
+        `max_attempts` lost attempts it raises Unavailable, and the bus retries the message.
         """
         ref = self.collection.document(run_id)
 
@@ -134,14 +141,21 @@ class FirestoreLedgerStore(LedgerStore):
             transaction.set(ref, _with_timestamps(doc))
             return doc
 
+        first, cap = CONTENTION_BACKOFF_S
         with _translated(run_id=run_id):
-            try:
-                result: Document = apply(self.client.transaction(max_attempts=self.max_attempts))
-            except ValueError as exc:
-                if isinstance(exc.__cause__, gexc.Aborted):  # every attempt lost to other writers
-                    raise Unavailable(str(exc), run_id=run_id) from exc
-                raise
-        return result
+            for attempt in range(self.max_attempts):
+                if attempt:
+                    time.sleep(random.uniform(0.0, min(cap, first * 2 ** (attempt - 1))))
+                try:
+                    result: Document = apply(self.client.transaction(max_attempts=1))
+                    return result
+                except ValueError as exc:
+                    if not isinstance(exc.__cause__, gexc.Aborted):
+                        raise
+        raise Unavailable(
+            f"Firestore: the transaction lost to other writers {self.max_attempts} times",
+            run_id=run_id,
+        )
 
     def delete(self, run_id: str) -> bool:
         ref = self.collection.document(run_id)
