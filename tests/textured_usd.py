@@ -32,6 +32,8 @@ def textured_quad(
     texture_file: str,
     *,
     interpolation: str = "faceVarying",
+    scale: tuple[float, float, float, float] | None = None,
+    bias: tuple[float, float, float, float] | None = None,
 ) -> UsdGeom.Mesh:
     """A quad at `corners` (world, Z up, metres; relative to its parent's origin) whose
     texture's bottom-left is at corners[0], bottom-right at [1], top-right at [2]."""
@@ -61,6 +63,9 @@ def textured_quad(
     image = UsdShade.Shader.Define(stage, f"{looks}/Image")
     image.CreateIdAttr("UsdUVTexture")
     image.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(texture_file)
+    for name, value in (("scale", scale), ("bias", bias)):
+        if value is not None:
+            image.CreateInput(name, Sdf.ValueTypeNames.Float4).Set(Gf.Vec4f(*value))
     reader = UsdShade.Shader.Define(stage, f"{looks}/Reader")
     reader.CreateIdAttr("UsdPrimvarReader_float2")
     reader.CreateInput("varname", Sdf.ValueTypeNames.Token).Set("st")

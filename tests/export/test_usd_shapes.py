@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_the_public_shape_scene_keeps_each_primitive_kind() -> None:
     assert kinds["ellipsoid"] == {"ellipsoid"}
 
 
-def _poster(path: Path, up: str, metres_per_unit: float, texture_file: str, **kw: str) -> None:
+def _poster(path: Path, up: str, metres_per_unit: float, texture_file: str, **kw: Any) -> None:
     """A 20 x 10 cm quad on a body, its texture's bottom-left at the body, u along x, v along y."""
     authored = WorldStage(path, up, metres_per_unit)
     corners = [(0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.1, 0.0), (0.0, 0.1, 0.0)]
@@ -143,6 +144,25 @@ def test_a_mesh_drawn_with_a_uv_texture_carries_the_image_and_its_corner_uv(
     np.testing.assert_allclose(mesh.uv, corners[:, :2] / [0.2, 0.1], atol=1e-6)
     # The diffuse colour under the texture is kept for what cannot draw it.
     assert shape.rgba == pytest.approx((*FALLBACK_RGB, 1.0))
+
+
+def test_a_textures_scale_and_bias_are_applied_to_the_image_carried(tmp_path: Path) -> None:
+    write_quadrant_png(tmp_path / "poster.png", 64, 32)
+    _poster(
+        tmp_path / "poster.usda",
+        "Z",
+        1.0,
+        "./poster.png",
+        scale=(0.5, 1.0, 2.0, 1.0),
+        bias=(0.0, 0.25, 0.0, 0.0),
+    )
+    (shape,) = load_scene(str(tmp_path / "poster.usda"), "s").objects[0].shapes
+    assert shape.texture is not None
+    with Image.open(io.BytesIO(shape.texture.png)) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    # red (255, 0, 0) -> (128, 64, 0); blue (0, 0, 255) -> (0, 64, 255), clipped at 1.
+    np.testing.assert_allclose(pixels[24, 16], (128, 64, 0), atol=1)
+    np.testing.assert_allclose(pixels[24, 48], (0, 64, 255), atol=1)
 
 
 def test_a_texture_whose_file_is_missing_leaves_the_diffuse_colour_without_alarm(

@@ -3,8 +3,10 @@
 A bound UsdPreviewSurface whose `diffuseColor` is read from a `UsdUVTexture` has a texture; the
 texture's `st` names the mesh primvar holding the texture coordinates (through a
 `UsdPrimvarReader_float2` and its `varname`). Connections are followed through material and
-node-graph interfaces. A texture whose file does not resolve, or that Pillow cannot read, is
-not an error of the scene: the shape keeps its diffuse colour, with a debug note.
+node-graph interfaces. The texture's `scale` and `bias` are applied to its pixels as carried
+(value * scale + bias, per channel, clipped to [0, 1]). A texture whose file does not resolve,
+or that Pillow cannot read, is not an error of the scene: the shape keeps its diffuse colour,
+with a debug note.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ MAX_TEXTURE_SIDE = 256
 so more detail would never reach an image, and the scene graph stays a document, not an asset
 store: a 4K texture inline would outweigh the rest of the scene many times over."""
 
-_CHANNELS = {"r": "R", "g": "G", "b": "B", "a": "A"}
+_CHANNELS = ("r", "g", "b", "a")
 """UsdUVTexture's single-channel outputs: a diffuse colour read from one is grey."""
+
+Float4 = tuple[float, float, float, float]
+NO_SCALE: Float4 = (1.0, 1.0, 1.0, 1.0)
+NO_BIAS: Float4 = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class DiffuseTexture:
     """The UsdUVTexture output the diffuse colour reads: `rgb`, or one channel (`r`...`a`)."""
     varname: str
     """The mesh primvar holding the texture coordinates (commonly `st`)."""
+    scale: Float4 = NO_SCALE
+    bias: Float4 = NO_BIAS
+    """UsdUVTexture's `scale` and `bias`: each channel is read as value * scale + bias."""
 
 
 def bound_preview_surface(prim: Usd.Prim) -> UsdShade.Shader | None:
@@ -119,7 +128,22 @@ def diffuse_texture(prim: Usd.Prim) -> DiffuseTexture | None:
     if not varname:
         log.debug("%s: texture %s reads no primvar for st; colour kept", where, asset.path)
         return None
-    return DiffuseTexture(asset.path, asset.resolvedPath, channel, str(varname))
+    return DiffuseTexture(
+        asset.path,
+        asset.resolvedPath,
+        channel,
+        str(varname),
+        _float4(reader, "scale", NO_SCALE),
+        _float4(reader, "bias", NO_BIAS),
+    )
+
+
+def _float4(shader: UsdShade.Shader, name: str, default: Float4) -> Float4:
+    value = _input_value(shader, name)
+    if value is None or len(value) != 4:  # type: ignore[arg-type]
+        return default
+    x, y, z, w = (float(c) for c in value)  # type: ignore[attr-defined]
+    return (x, y, z, w) if np.isfinite((x, y, z, w)).all() else default
 
 
 def _inside_scene(prim: Usd.Prim, resolved: str) -> bool:
@@ -137,28 +161,39 @@ def texture_record(found: DiffuseTexture, where: str) -> Texture | None:
     stamp = Ar.GetResolver().GetModificationTimestamp(found.asset_path, resolved)
     changed = stamp.GetTime() if stamp.IsValid() else None
     try:
-        return _encoded(found.resolved_path, found.output, found.asset_path, changed)
+        return _encoded(
+            found.resolved_path, found.output, found.asset_path, changed, found.scale, found.bias
+        )
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
         log.debug("%s: texture %s is unreadable (%s); colour kept", where, found.asset_path, error)
         return None
 
 
 @lru_cache(maxsize=64)
-def _encoded(resolved_path: str, output: str, asset_path: str, changed: float | None) -> Texture:
-    """Read through USD's resolver (so a file inside a .usdz package reads too), to RGB, no
-    side over MAX_TEXTURE_SIDE, as PNG. Cached, since the meshes of a scene often share a
-    texture; `changed` (the file's modification time) keys the cache so an edit is seen."""
+def _encoded(
+    resolved_path: str,
+    output: str,
+    asset_path: str,
+    changed: float | None,
+    scale: Float4 = NO_SCALE,
+    bias: Float4 = NO_BIAS,
+) -> Texture:
+    """Read through USD's resolver (so a file inside a .usdz package reads too), no side over
+    MAX_TEXTURE_SIDE, to RGB with scale and bias applied, as PNG. Cached, since the meshes of a
+    scene often share a texture; `changed` (the file's modification time) keys the cache so an
+    edit is seen."""
     asset = Ar.GetResolver().OpenAsset(Ar.ResolvedPath(resolved_path))
     if asset is None:
         raise OSError(f"USD's resolver cannot open {resolved_path}")
     with Image.open(io.BytesIO(asset.GetBuffer())) as opened:
         image = opened.convert("RGBA")
-    if output in _CHANNELS:
-        image = image.getchannel(_CHANNELS[output]).convert("RGB")
-    else:
-        # The diffuse colour is RGB; how opaque the surface is comes from the shape's rgba.
-        image = image.convert("RGB")
     image.thumbnail((MAX_TEXTURE_SIDE, MAX_TEXTURE_SIDE), Image.Resampling.LANCZOS)
+    # The diffuse colour is RGB (how opaque the surface is comes from the shape's rgba); one
+    # channel read alone is grey.
+    channels = [0, 1, 2] if output == "rgb" else 3 * [_CHANNELS.index(output)]
+    values = np.asarray(image, dtype=float)[..., channels] / 255.0
+    values = values * np.take(scale, channels) + np.take(bias, channels)
+    image = Image.fromarray(np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return Texture.from_png(buffer.getvalue(), asset_path)
