@@ -156,15 +156,19 @@ def test_damaged_and_missing_episodes_are_reported_while_the_others_are_imported
     listing = json.loads(p.ports.blobs.read_bytes(robots[0].manifest))
     listing["episodes"].append({"episode_id": "ghost", "prefix": "ghost/"})
     p.ports.blobs.write_bytes(robots[0].manifest, json.dumps(listing).encode())
+    # An attempt a killed collector left half-copied, which no manifest names: not an episode.
+    p.ports.blobs.write_bytes(robots[0].prefix + "ep-0.attempt-1/episode.json", b'{"trunc')
     p.bus.publish(encode(episodes_collected(SCENE_ID, RUN, robots)))
     p.drain(EmbeddedRun(SCENE_ID, RUN))
     [event] = ready(p)
     assert event.datasets[0].episodes == 2
-    report = json.loads(
-        p.ports.blobs.read_bytes(event.datasets[0].prefix + "quality/quality_report.json")
-    )
+    dataset = event.datasets[0].prefix
+    report = json.loads(p.ports.blobs.read_bytes(dataset + "quality/quality_report.json"))
     reasons = {e["source"]: e["reason"] for e in report["episodes"]}
     assert reasons["ghost"] == "not_committed" and reasons["zz-damaged"] == "size_mismatch"
+    assert len(reasons) == 4 and "ep-0.attempt-1" not in reasons
+    manifest = json.loads(p.ports.blobs.read_bytes(event.datasets[0].manifest))
+    assert manifest["provenance"]["input"]["uncommitted_folders"] == 1
 
 
 def test_bp_import_runs_the_stage_logic_on_local_folders_once(

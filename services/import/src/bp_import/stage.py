@@ -150,10 +150,13 @@ def _download(ctx: StageContext, key: str, target: Path) -> None:
 def _robot_episodes(
     ctx: StageContext, robot: RobotEpisodes, folder: Path
 ) -> tuple[list[Path], dict[str, Any]]:
-    """Download every episode folder under the robot's prefix; returns folders and provenance.
+    """Download the episode folders the robot's manifest lists; returns folders and provenance.
 
-    Folders the robot's manifest lists but the store lacks are created empty, so that they
-    are reported (`not_committed`) rather than silently missing.
+    The manifest is the commit record: a folder under the prefix that it does not list is an
+    attempt that never committed (its collector was killed while copying it, and a redelivery
+    committed another attempt), not an episode, so it is neither read nor counted. Folders the
+    manifest lists but the store lacks are created empty, so that they are reported
+    (`not_committed`) rather than silently missing.
     """
     if not robot.prefix.startswith(ctx.run_prefix):
         raise InvalidInput(
@@ -168,18 +171,26 @@ def _robot_episodes(
         listed = [str(e["prefix"]).strip("/") for e in json.loads(manifest_raw)["episodes"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput("robot episode manifest is unreadable", key=robot.manifest) from exc
-    folders: set[str] = set()
+    folders = {name for name in listed if name and "/" not in name and name not in (".", "..")}
+    uncommitted: set[str] = set()
     for blob in ctx.blobs.list(robot.prefix):
         relative = blob.key[len(robot.prefix) :]
         name, _, rest = relative.partition("/")
-        if not rest:  # the robot's own files (manifest.json, job.json)
+        if not rest:  # the robot's own files (manifest.json, the episodes' commit markers)
             continue
-        folders.add(name)
+        if name not in folders:
+            uncommitted.add(name)
+            continue
         _download(ctx, blob.key, folder / name / rest)
-    for name in listed:
-        if name and "/" not in name and name not in (".", ".."):
-            (folder / name).mkdir(parents=True, exist_ok=True)
-            folders.add(name)
+    for name in folders:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    if uncommitted:
+        ctx.log.info(
+            "%s: %d episode attempt(s) never committed, not read: %s",
+            robot.robot,
+            len(uncommitted),
+            ", ".join(sorted(uncommitted)[:5]),
+        )
     provenance = {
         "bucket": ctx.blobs.uri(),
         "episodes_prefix": robot.prefix,
@@ -188,6 +199,7 @@ def _robot_episodes(
         "robot_manifest_generation": info.generation if info is not None else None,
         "episodes_listed": len(listed),
         "episode_folders": len(folders),
+        "uncommitted_folders": len(uncommitted),
     }
     return [folder / name for name in sorted(folders)], provenance
 

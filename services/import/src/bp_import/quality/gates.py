@@ -1,6 +1,6 @@
 """The dataset gates of one robot: enough episodes, and enough of them successful, clean, kept.
 
-Rates are over every episode folder found for the robot (T), invalid ones included, so a
+Rates are over every episode the robot's manifest commits (T), invalid ones included, so a
 corrupt episode counts against the run rather than vanishing from it:
 - success rate = valid episodes whose task succeeded / T       >= min_success_rate
 - collision-free rate = valid collision-free episodes / T      >= min_collision_free_rate
