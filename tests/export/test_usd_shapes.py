@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from bp_export.usd.scene import load_scene
 from PIL import Image
-from pxr import Gf, Sdf, UsdGeom, UsdPhysics, UsdShade
+from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
 
 from tests.textured_usd import BLUE, FALLBACK_RGB, GREEN, RED, textured_quad, write_quadrant_png
 from tests.usd_authoring import WorldStage
@@ -163,6 +163,19 @@ def test_a_textures_scale_and_bias_are_applied_to_the_image_carried(tmp_path: Pa
     # red (255, 0, 0) -> (128, 64, 0); blue (0, 0, 255) -> (0, 64, 255), clipped at 1.
     np.testing.assert_allclose(pixels[24, 16], (128, 64, 0), atol=1)
     np.testing.assert_allclose(pixels[24, 48], (0, 64, 255), atol=1)
+
+
+def test_a_texture_scale_authored_as_one_number_is_ignored(tmp_path: Path) -> None:
+    write_quadrant_png(tmp_path / "poster.png", 64, 32)
+    _poster(tmp_path / "poster.usda", "Z", 1.0, "./poster.png")
+    stage = Usd.Stage.Open(str(tmp_path / "poster.usda"))
+    (image,) = [UsdShade.Shader(p) for p in stage.Traverse() if p.GetName() == "Image"]
+    image.CreateInput("scale", Sdf.ValueTypeNames.Float).Set(0.5)
+    stage.GetRootLayer().Save()
+    (shape,) = load_scene(str(tmp_path / "poster.usda"), "s").objects[0].shapes
+    assert shape.texture is not None
+    with Image.open(io.BytesIO(shape.texture.png)) as image_file:
+        assert tuple(np.asarray(image_file.convert("RGB"))[24, 16]) == RED
 
 
 def test_a_texture_whose_file_is_missing_leaves_the_diffuse_colour_without_alarm(

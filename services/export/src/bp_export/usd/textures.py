@@ -139,10 +139,12 @@ def diffuse_texture(prim: Usd.Prim) -> DiffuseTexture | None:
 
 
 def _float4(shader: UsdShade.Shader, name: str, default: Float4) -> Float4:
+    """Input `name` as four finite numbers; `default` when it is unset or authored otherwise."""
     value = _input_value(shader, name)
-    if value is None or len(value) != 4:  # type: ignore[arg-type]
+    try:
+        x, y, z, w = (float(c) for c in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
         return default
-    x, y, z, w = (float(c) for c in value)  # type: ignore[attr-defined]
     return (x, y, z, w) if np.isfinite((x, y, z, w)).all() else default
 
 
