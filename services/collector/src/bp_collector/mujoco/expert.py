@@ -30,9 +30,6 @@ PULL_SPEED_M_S = 0.1
 OPEN = 1.0
 CLOSED = 0.0
 """The gripper command is an opening fraction: 1 fully open, 0 closed, whatever the hand."""
-GRIPPER_TRAVEL_S = 0.3
-"""A change of gripper command is spread over this long, as a real jaw needs time to travel,
-instead of being made in one control period."""
 APPROACH_M = 0.12
 """How far back along the approach the hand lines up before it moves in to grasp."""
 LINE_UP_M = 0.10
@@ -235,7 +232,6 @@ class ScriptedExpert:
         self.q_cmd = np.array([data.qpos[a] for a in self.ik.qadr])
         self.pos, self.rot = self.ik.forward(self.q_cmd)
         self.gripper = OPEN
-        self.gripper_from = OPEN
         self.max_residual = 0.0
         self.grasp: Grasp | None = None
         self.grasp_candidates = 0
@@ -282,10 +278,7 @@ class ScriptedExpert:
                 self.q_cmd = self.ik.solve(self.q_cmd, pos, rot)
                 self.max_residual = max(self.max_residual, self.ik.last_residual)
                 self.pos, self.rot = pos, rot
-            # The jaw travels at a hand's speed, not in one control period: fingers slammed
-            # shut overshoot their linkage and knock a thin wall aside before they pinch it.
-            travel = min((t - self.segment_start) / GRIPPER_TRAVEL_S, 1.0)
-            self.gripper = self.gripper_from + (seg.gripper - self.gripper_from) * travel
+            self.gripper = seg.gripper
         return np.concatenate([self.q_cmd, [self.gripper]])
 
     def apply(self, data: mujoco.MjData, action: np.ndarray) -> None:
@@ -301,7 +294,6 @@ class ScriptedExpert:
             else:
                 self.segment_start = t
             self.index += 1
-            self.gripper_from = self.gripper
             if not self.done:
                 self.path = self.segments[self.index].plan(self.pos, self.rot)
 
